@@ -1,0 +1,134 @@
+"""Throughput benchmarks, each measured side by side in one process (report ratios, not lone times).
+
+    python -m problem2.bench data        # samples/s of a full pass over the dataset, each output type
+    python -m problem2.bench train       # img/s of a plain fp32 eager step vs the project's step
+    python -m problem2.bench latency     # inference latency (median, batch 1 and 32) of every model
+
+Timings are medians of repeated runs after warm-up; the machine's other load shows up as noise.
+"""
+from __future__ import annotations
+
+if __package__ in (None, ""):
+    import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from problem2 import runtime
+from problem2.dataset import load_split
+from problem2.model import HeatmapNet, RegressionNet
+from problem2.train import ensure_data
+
+
+def median_seconds(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_data(data_dir: Path, repeats: int = 3) -> dict:
+    """Samples/s of a full pass (every __getitem__) per output type and heatmap size."""
+    out = {}
+    for output_type, size in (("heatmap", 64), ("heatmap", 128), ("regression", 64)):
+        ds = load_split(data_dir, "train", output_type, size)
+        seconds = median_seconds(lambda: [ds[i] for i in range(len(ds))], repeats, warmup=1)
+        out[f"{output_type}" + (f"_{size}" if output_type == "heatmap" else "")] = len(ds) / seconds
+    return out
+
+
+def train_step_fn(model, batch_size: int, precision: str, device: torch.device):
+    """A closure running one optimiser step on random data, as the project's loop does it."""
+    mem_format = runtime.memory_format(device, precision)
+    model = model.to(device, memory_format=mem_format).train()
+    x = torch.rand(batch_size, 1, 128, 128, device=device).contiguous(memory_format=mem_format)
+    with torch.no_grad():
+        target = torch.rand(batch_size, *model(x[:1]).shape[1:], device=device)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+    def step():
+        with runtime.autocast(device, precision):
+            out = model(x)
+        loss = F.mse_loss(out.float(), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return step
+
+
+def bench_train(device_name: str = "auto", batch_size: int = 32, repeats: int = 10) -> dict:
+    """img/s of plain fp32 eager training vs the project's path (precision 'auto'), both models."""
+    device = runtime.pick_device(device_name)
+    fast = runtime.resolve_precision("auto", device)
+    out = {"device": str(device), "project_precision": fast, "batch_size": batch_size,
+           "environment": runtime.environment(device)}
+    for cls in (HeatmapNet, RegressionNet):
+        row = {}
+        for label, precision in (("plain_fp32", "fp32"), ("project", fast)):
+            torch.manual_seed(0)
+            step = train_step_fn(cls(), batch_size, precision, device)
+            row[f"{label}_img_per_s"] = batch_size / median_seconds(step, repeats)
+        row["speedup"] = row["project_img_per_s"] / row["plain_fp32_img_per_s"]
+        out[cls.__name__] = row
+    return out
+
+
+@torch.no_grad()
+def inference_latency(model, device: torch.device, precision: str, batch_sizes=(1, 32), repeats: int = 20) -> dict:
+    """Median seconds per forward pass at each batch size (eval mode)."""
+    mem_format = runtime.memory_format(device, precision)
+    model = model.to(device, memory_format=mem_format).eval()
+    out = {}
+    for b in batch_sizes:
+        x = torch.rand(b, 1, 128, 128, device=device).contiguous(memory_format=mem_format)
+
+        def forward():
+            with runtime.autocast(device, precision):
+                model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        out[f"batch{b}_ms"] = 1000 * median_seconds(forward, repeats)
+    return out
+
+
+def _print_rows(result: dict) -> None:
+    for key, value in result.items():
+        if isinstance(value, dict) and key != "environment":
+            print(f"{key:14s} " + "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                                            for k, v in value.items()))
+        elif key != "environment":
+            print(f"{key}: {value}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Throughput benchmarks (medians, side by side).")
+    p.add_argument("what", choices=["data", "train", "latency"])
+    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
+    p.add_argument("--device", default="auto", help="device for 'train' and 'latency'")
+    p.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")
+    args = p.parse_args(argv)
+    if args.what == "data":
+        result = {"samples_per_s": bench_data(ensure_data(args.data_dir), max(1, args.repeats // 3))}
+    elif args.what == "train":
+        result = bench_train(args.device, repeats=args.repeats)
+    else:
+        device = runtime.pick_device(args.device)
+        precision = runtime.resolve_precision("auto", device)
+        result = {cls.__name__: inference_latency(cls(), device, precision, repeats=args.repeats)
+                  for cls in (HeatmapNet, RegressionNet)}
+    _print_rows(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""KeypointDataset: the course's stick-figure files -> (image, heatmap or regression target).
+
+    ds = KeypointDataset("data/keypoints/train", "data/keypoints/train_annotations.json")
+    image, heatmaps = ds[0]   # [1, 128, 128] in [0, 1], [5, 64, 64] with peaks 1
+
+Images are decoded once and kept in memory (uint8); targets are computed per item by the codec
+(problem2/codec.py owns every coordinate convention). Bad files raise DatasetError naming the
+file and field; a non-grayscale image is converted to grayscale with a warning.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from problem2 import codec
+from problem2.generate import split_paths
+
+OUTPUT_TYPES = ("heatmap", "regression")
+NUM_KEYPOINTS = 5
+REQUIRED_KEYS = ("images", "keypoint_names", "num_keypoints")
+
+
+class DatasetError(ValueError):
+    """A dataset file or field is missing or malformed; the message names which."""
+
+
+class KeypointDataset(Dataset):
+    """Stick-figure images and their 5 keypoints in the course layout.
+
+    image_dir: folder of the split's PNGs; annotation_file: its {split}_annotations.json.
+    output_type 'heatmap': targets float32 [5, heatmap_size, heatmap_size] (Gaussians, peak 1);
+    output_type 'regression': targets float32 [10] = (x0, y0, x1, y1, ...) / 128 in [0, 1].
+    """
+
+    def __init__(self, image_dir, annotation_file, output_type='heatmap', heatmap_size=64, sigma=2.0):
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        if not isinstance(heatmap_size, int) or heatmap_size <= 0:
+            raise ValueError(f"heatmap_size must be a positive integer, got {heatmap_size!r}")
+        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+        self.image_dir = Path(image_dir)
+        self.annotation_file = Path(annotation_file)
+        self.output_type = output_type
+        self.heatmap_size = heatmap_size
+        self.sigma = float(sigma)
+        annotations = read_annotations(self.annotation_file)
+        self.keypoint_names = list(annotations["keypoint_names"])
+        self.file_names = [r["file_name"] for r in annotations["images"]]
+        self.ids = [r.get("id") for r in annotations["images"]]
+        # [N, 5, 2] float32 (x, y) in image pixels
+        self.keypoints = np.array([r["keypoints"] for r in annotations["images"]], dtype=np.float32)
+        self.images = np.stack([load_image(self.image_dir / f) for f in self.file_names]) \
+            if self.file_names else np.zeros((0, codec.IMAGE_SIZE, codec.IMAGE_SIZE), np.uint8)
+
+    def __len__(self):
+        return len(self.file_names)
+
+    def generate_heatmap(self, keypoints, height, width):
+        """keypoints [K, 2] (x, y) in heatmap pixels -> float32 tensor [K, height, width]."""
+        return torch.from_numpy(codec.gaussian_heatmaps(keypoints, height, width, self.sigma))
+
+    def __getitem__(self, idx):
+        image = torch.from_numpy(self.images[idx]).float().div_(255.0).unsqueeze(0)
+        keypoints = self.keypoints[idx]
+        if self.output_type == "heatmap":
+            size = self.heatmap_size
+            target = self.generate_heatmap(codec.image_to_heatmap(keypoints, size), size, size)
+        else:
+            target = torch.from_numpy(codec.encode_regression(keypoints))
+        return image, target
+
+    def image_tensor(self) -> torch.Tensor:
+        """All images as one float32 tensor [N, 1, 128, 128] in [0, 1] (for batched evaluation)."""
+        return torch.from_numpy(self.images).float().div_(255.0).unsqueeze(1)
+
+
+def read_annotations(path: Path) -> dict:
+    """Load and validate an annotation file; DatasetError names the file and the bad field."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DatasetError(f"annotation file not found: {path}") from None
+    except OSError as e:
+        raise DatasetError(f"cannot read annotation file {path}: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: expected a JSON object with keys {REQUIRED_KEYS}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise DatasetError(f"{path}: missing key(s) {missing}")
+    if data["num_keypoints"] != NUM_KEYPOINTS or len(data["keypoint_names"]) != NUM_KEYPOINTS:
+        raise DatasetError(f"{path}: expected {NUM_KEYPOINTS} keypoints, file declares "
+                           f"num_keypoints={data['num_keypoints']!r}, keypoint_names={data['keypoint_names']!r}")
+    if not isinstance(data["images"], list):
+        raise DatasetError(f"{path}: 'images' must be a list")
+    for i, record in enumerate(data["images"]):
+        _check_record(path, i, record)
+    return data
+
+
+def _check_record(path: Path, i: int, record) -> None:
+    where = f"{path}: images[{i}]"
+    if not isinstance(record, dict):
+        raise DatasetError(f"{where} must be an object")
+    for key in ("file_name", "keypoints"):
+        if key not in record:
+            raise DatasetError(f"{where}: missing key '{key}'")
+    where = f"{where} ({record['file_name']})"
+    points = record["keypoints"]
+    if not isinstance(points, list) or len(points) != NUM_KEYPOINTS:
+        n = len(points) if isinstance(points, list) else type(points).__name__
+        raise DatasetError(f"{where}: 'keypoints' must hold {NUM_KEYPOINTS} (x, y) pairs, got {n}")
+    for j, p in enumerate(points):
+        if not (isinstance(p, list) and len(p) == 2 and all(_is_number(v) for v in p)):
+            raise DatasetError(f"{where}: keypoints[{j}] must be two finite numbers (x, y), got {p!r}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def load_image(path: Path) -> np.ndarray:
+    """A 128x128 image as uint8 [128, 128]; other modes are converted to grayscale with a warning."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode != "L":
+                warnings.warn(f"{path}: mode {im.mode} converted to grayscale (L)", stacklevel=3)
+                im = im.convert("L")
+            array = np.asarray(im)
+    except FileNotFoundError:
+        raise DatasetError(f"image not found: {path}") from None
+    except OSError as e:
+        raise DatasetError(f"cannot read image {path}: {e}") from None
+    if array.shape != (codec.IMAGE_SIZE, codec.IMAGE_SIZE):
+        raise DatasetError(f"{path}: image is {array.shape[1]}x{array.shape[0]}, expected "
+                           f"{codec.IMAGE_SIZE}x{codec.IMAGE_SIZE}")
+    return array
+
+
+def load_split(data_dir, split: str, output_type: str = "heatmap", heatmap_size: int = 64,
+               sigma: float = 2.0) -> KeypointDataset:
+    """The dataset of one split of a course-layout directory (DIR/{split}/, DIR/{split}_annotations.json)."""
+    image_dir, annotation_file = split_paths(data_dir, split)
+    return KeypointDataset(image_dir, annotation_file, output_type, heatmap_size, sigma)

@@ -1,0 +1,152 @@
+"""Evaluate both trained models: keypoints from heatmaps, PCK, pixel errors and the figures.
+
+    python -m problem2.evaluate                    # results/*.pth on the test split -> metrics.json
+    python -m problem2.evaluate --data-dir ../shared/ee641_keypoints --split val --out course_eval
+
+Methods compared on the same images: 'regression', 'heatmap_argmax' and 'heatmap_subpixel'
+(DARK-style Taylor refinement, see codec.subpixel_refine). Each is scored as labelled and
+hand-swap-invariant (metrics.align_hands), since the course images do not say which hand is left.
+"""
+from __future__ import annotations
+
+if __package__ in (None, ""):  # run as a script: `cd problem2 && python evaluate.py`
+    import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from problem2 import codec, metrics, plots, runtime
+from problem2.dataset import KeypointDataset, load_split
+from problem2.metrics import ASSIGNMENT_THRESHOLDS, CURVE_THRESHOLDS, compute_pck  # noqa: F401 (API)
+from problem2.plots import plot_pck_curves, visualize_predictions  # noqa: F401 (the assignment's API)
+from problem2.train import RESULTS_DIR, ensure_data, load_model, predict
+
+METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
+
+
+def extract_keypoints_from_heatmaps(heatmaps, method='argmax'):
+    """[B, K, H, W] -> [B, K, 2] (x, y) in heatmap pixels; method 'argmax' or 'subpixel' (refined)."""
+    heatmaps = torch.as_tensor(heatmaps)
+    if method == "argmax":
+        return codec.argmax_2d(heatmaps).float()
+    if method == "subpixel":
+        return codec.subpixel_refine(heatmaps)
+    raise ValueError(f"method must be one of {codec.DECODE_METHODS}, got {method!r}")
+
+
+def predict_keypoints(model, images: torch.Tensor, method: str = "argmax", precision: str = "fp32"):
+    """[N, 1, 128, 128] -> ([N, K, 2] image (x, y), raw outputs)."""
+    outputs = predict(model, images, precision=precision)
+    return codec.decode(outputs, model.output_type, method).numpy(), outputs
+
+
+def evaluation_split(data_dir: Path) -> str:
+    """'test' where the data has a test split, else 'val' (the course data has train and val only)."""
+    return "test" if (Path(data_dir) / "test_annotations.json").exists() else "val"
+
+
+def evaluate_pair(heatmap_model, regression_model, dataset: KeypointDataset) -> dict:
+    """Predictions [N, K, 2] of every method on the dataset's images, plus the heatmaps [N, K, S, S]."""
+    images = dataset.image_tensor()
+    reg, _ = predict_keypoints(regression_model, images)
+    hm_argmax, heatmaps = predict_keypoints(heatmap_model, images, "argmax")
+    hm_subpixel = codec.decode(heatmaps, "heatmap", "subpixel").numpy()
+    return {"regression": reg, "heatmap_argmax": hm_argmax, "heatmap_subpixel": hm_subpixel,
+            "heatmaps": heatmaps}
+
+
+def method_reports(predictions: dict, gt) -> dict:
+    return {m: metrics.localization_report(predictions[m], gt) for m in METHODS}
+
+
+def evaluate_checkpoints(results_dir: Path, data_dir: Path, split: str | None = None,
+                         out_dir: Path | None = None, figures: bool = True) -> dict:
+    """Score results_dir/{heatmap,regression}_model.pth on a split; write metrics.json and figures."""
+    results_dir = Path(results_dir)
+    out_dir = Path(out_dir or results_dir)
+    split = split or evaluation_split(data_dir)
+    heatmap_model = load_model(results_dir / "heatmap_model.pth")
+    regression_model = load_model(results_dir / "regression_model.pth")
+    dataset = load_split(data_dir, split, "heatmap", heatmap_model.heatmap_size)
+    predictions = evaluate_pair(heatmap_model, regression_model, dataset)
+    gt = dataset.keypoints
+    result = {"split": split, "data_dir": str(data_dir), "n_images": len(dataset),
+              "keypoint_names": dataset.keypoint_names, "thresholds": list(ASSIGNMENT_THRESHOLDS),
+              "curve_thresholds": CURVE_THRESHOLDS.tolist(),
+              "pck_rule": "correct when distance < threshold x normaliser (strict); normalisers in metrics.py",
+              "methods": method_reports(predictions, gt)}
+    runtime.save_json(result, out_dir / "metrics.json")
+    if figures:
+        draw_evaluation_figures(result, dataset, predictions, results_dir, out_dir / "visualizations")
+    return result
+
+
+def draw_evaluation_figures(result: dict, dataset: KeypointDataset, predictions: dict, results_dir: Path,
+                            vis_dir: Path, n_samples: int = 4) -> None:
+    grid = result["curve_thresholds"]
+    curve = lambda m, kind="standard": dict(zip(grid, result["methods"][m][kind]["pck_curve"]))  # noqa: E731
+    plot_pck_curves(curve("heatmap_argmax"), curve("regression"), vis_dir / "pck_curves.png",
+                    extra={"heatmap subpixel": curve("heatmap_subpixel"),
+                           "heatmap swap-invariant": curve("heatmap_argmax", "hand_swap_invariant"),
+                           "regression swap-invariant": curve("regression", "hand_swap_invariant")},
+                    title=f"PCK on {result['split']} ({result['n_images']} images)")
+    idx = list(range(n_samples))
+    plots.plot_prediction_grid(dataset.images[idx], dataset.keypoints[idx],
+                               {"heatmap": predictions["heatmap_subpixel"][idx],
+                                "regression": predictions["regression"][idx]},
+                               vis_dir / "sample_predictions.png",
+                               suptitle=f"First {n_samples} {result['split']} images; green o: ground truth, "
+                                        "x: prediction (heatmap: sub-pixel)")
+    visualize_predictions(dataset.images[0], predictions["heatmap_subpixel"][0], dataset.keypoints[0],
+                          vis_dir / "single_prediction_heatmap.png", title="heatmap (sub-pixel)")
+    training_log = runtime.load_json(results_dir / "training_log.json")
+    if training_log:
+        plots.plot_training_curves(training_log, vis_dir / "training_curves.png")
+    snapshots_file = results_dir / "heatmap_snapshots.pt"
+    if snapshots_file.exists():
+        snap = torch.load(snapshots_file, weights_only=True)
+        val = load_split(Path(result["data_dir"]), "val", "heatmap")
+        first = snap["val_indices"][0]
+        plots.plot_heatmap_stages(val.images[first], {e: s[0].float() for e, s in snap["epochs"].items()},
+                                  vis_dir / "heatmap_training_stages.png")
+
+
+def pck_table(result: dict, kind: str = "standard") -> list[list]:
+    """Rows [method, PCK@0.05, @0.1, @0.15, @0.2, mean px] for the README and the console."""
+    rows = []
+    for m in METHODS:
+        r = result["methods"][m][kind]
+        rows.append([m] + [r["pck"][t] for t in ASSIGNMENT_THRESHOLDS] + [r["mean_px"]])
+    return rows
+
+
+def format_table(rows: list[list], header: list[str]) -> str:
+    """A Markdown table; floats with 3 decimals (pixels with 2)."""
+    fmt = lambda v, h: (f"{v:.2f}" if "px" in h else f"{v:.3f}") if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v, h) for v, h in zip(row, header)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+PCK_HEADER = ["method", "PCK@0.05", "PCK@0.1", "PCK@0.15", "PCK@0.2", "mean px"]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Evaluate results/heatmap_model.pth and results/regression_model.pth.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--results", type=Path, default=RESULTS_DIR, help="directory holding the checkpoints")
+    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
+    p.add_argument("--split", default=None, help="split to score (default: test if present, else val)")
+    p.add_argument("--out", type=Path, default=None, help="where metrics.json and figures go (default: --results)")
+    args = p.parse_args(argv)
+    result = evaluate_checkpoints(args.results, ensure_data(args.data_dir), args.split, args.out)
+    for kind in ("standard", "hand_swap_invariant"):
+        print(f"\n{kind} ({result['split']}, {result['n_images']} images)")
+        print(format_table(pck_table(result, kind), PCK_HEADER))
+
+
+if __name__ == "__main__":
+    main()

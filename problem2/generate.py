@@ -1,0 +1,155 @@
+"""Synthetic stick figures in the course dataset's format (same geometry, same file layout).
+
+    python -m problem2.generate --out data --seed 641        # data/keypoints/{train,val,test}/...
+    python -m problem2.generate --hand-labels side ...        # name hands by image side
+
+Geometry (identical to the course generator; re-rendering a course image from its annotation
+reproduces it pixel for pixel): centre (cx, cy) uniform integers in [40, 88]; head circle of
+radius 8 at (cx, cy - 20); torso (cx, cy - 12)-(cx, cy + 12); arms of length 20 from the
+shoulder (cx, cy - 6) at angles in [-60, 60] degrees; legs from the hip (cx, cy + 12) to
+(cx -/+ trunc(s), cy + 37), s uniform in [10, 30]. Lines 3 px, black on white.
+
+Hand labels: both arms start at the same point and look alike, so the image does not say which
+hand is the left one. 'assignment' (default) keeps the course's labelling, where left_hand lies
+right of right_hand in about half of the images; 'side' names the hand with the smaller x
+left_hand. The first caps what any model can score on the hands; the second removes the ambiguity.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+KEYPOINT_NAMES = ["head", "left_hand", "right_hand", "left_foot", "right_foot"]
+SKELETON = [(0, 1), (0, 2), (0, 3), (0, 4)]  # drawn from the head to each limb end in plots
+IMAGE_SIZE = 128
+LINE_WIDTH = 3
+SPLITS = ("train", "val", "test")
+DEFAULT_SIZES = {"train": 1000, "val": 200, "test": 200}
+HAND_LABELS = ("assignment", "side")
+
+
+def sample_keypoints(rng: np.random.Generator) -> np.ndarray:
+    """One figure's keypoints, int [5, 2] (x, y), in KEYPOINT_NAMES order (course labelling)."""
+    cx, cy = (int(v) for v in rng.integers(40, 89, size=2))
+    angle_left, angle_right = np.radians(rng.uniform(-60, 60, size=2))
+    spread = int(rng.uniform(10, 30))
+    return np.array([
+        [cx, cy - 20],
+        [cx - int(20 * math.sin(angle_left)), cy - 6 + int(20 * math.cos(angle_left))],
+        [cx + int(20 * math.sin(angle_right)), cy - 6 + int(20 * math.cos(angle_right))],
+        [cx - spread, cy + 37],
+        [cx + spread, cy + 37],
+    ])
+
+
+def label_hands_by_side(keypoints: np.ndarray) -> np.ndarray:
+    """[..., 5, 2] -> copy where left_hand is the hand with the smaller x (ties keep the order)."""
+    keypoints = np.asarray(keypoints)
+    out = keypoints.copy()
+    swap = out[..., 1, 0] > out[..., 2, 0]
+    out[swap, 1], out[swap, 2] = keypoints[swap, 2], keypoints[swap, 1]
+    return out
+
+
+def render_figure(keypoints: np.ndarray) -> np.ndarray:
+    """Keypoints [5, 2] (course labelling or side labelling) -> uint8 image [128, 128]."""
+    (hx, hy), left_hand, right_hand, left_foot, right_foot = (tuple(int(v) for v in p) for p in keypoints)
+    cx, cy = hx, hy + 20
+    image = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 255)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse([cx - 8, cy - 28, cx + 8, cy - 12], outline=0, width=LINE_WIDTH)
+    for start, end in [((cx, cy - 12), (cx, cy + 12)),
+                       ((cx, cy - 6), left_hand), ((cx, cy - 6), right_hand),
+                       ((cx, cy + 12), left_foot), ((cx, cy + 12), right_foot)]:
+        draw.line([start, end], fill=0, width=LINE_WIDTH)
+    return np.asarray(image)
+
+
+def split_paths(data_dir: str | Path, split: str) -> tuple[Path, Path]:
+    """(image_dir, annotation_file) of a split in the course layout under data_dir."""
+    data_dir = Path(data_dir)
+    return data_dir / split, data_dir / f"{split}_annotations.json"
+
+
+def generate_dataset(out_root: str | Path, seed: int = 641, sizes: dict | None = None,
+                     hand_labels: str = "assignment", progress: bool = True) -> Path:
+    """Write <out_root>/keypoints/{split}/NNNNNN.png and {split}_annotations.json; return the
+    keypoints directory. Same seed, sizes and labels -> byte-identical files."""
+    if hand_labels not in HAND_LABELS:
+        raise ValueError(f"hand_labels must be one of {HAND_LABELS}, got {hand_labels!r}")
+    sizes = dict(DEFAULT_SIZES if sizes is None else sizes)
+    root = Path(out_root) / "keypoints"
+    rng = np.random.default_rng(seed)
+    next_id = 0
+    for split in SPLITS:
+        count = sizes.get(split, 0)
+        image_dir, annotation_file = split_paths(root, split)
+        image_dir.mkdir(parents=True, exist_ok=True)
+        records = []
+        for image_id in _progress(range(next_id, next_id + count), progress, f"generate {split}"):
+            keypoints = sample_keypoints(rng)  # the image is drawn from the same points either way
+            labelled = label_hands_by_side(keypoints) if hand_labels == "side" else keypoints
+            file_name = f"{image_id:06d}.png"
+            Image.fromarray(render_figure(keypoints)).save(image_dir / file_name)
+            records.append({"id": image_id, "file_name": file_name, "keypoints": labelled.tolist()})
+        next_id += count
+        annotations = {"images": records, "keypoint_names": KEYPOINT_NAMES,
+                       "num_keypoints": len(KEYPOINT_NAMES), "seed": seed, "hand_labels": hand_labels}
+        annotation_file.write_text(json.dumps(annotations, indent=2))
+    return root
+
+
+def _progress(iterable, enabled: bool, desc: str):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+    return tqdm(iterable, desc=desc, unit="img", leave=False)
+
+
+def load_keypoints(annotation_file: str | Path) -> np.ndarray:
+    """All keypoints of an annotation file as int [N, 5, 2]."""
+    records = json.loads(Path(annotation_file).read_text())["images"]
+    return np.array([r["keypoints"] for r in records])
+
+
+def keypoint_statistics(keypoints: np.ndarray) -> dict:
+    """Summary of [N, 5, 2] keypoints that a faithful generator must reproduce."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    head, hands, feet = kp[:, 0], kp[:, 1:3], kp[:, 3:5]
+    shoulder = head + [0, 14]  # (cx, cy - 6)
+    arm = np.linalg.norm(hands - shoulder[:, None], axis=-1)
+    leg_spread = np.abs(feet[..., 0] - head[:, None, 0])
+    flipped = hands[:, 0, 0] > hands[:, 1, 0]
+    return {
+        "min": kp.min(0).tolist(), "max": kp.max(0).tolist(), "mean": kp.mean(0).tolist(),
+        "arm_length_range": [arm.min(), arm.max()],
+        "feet_below_head": sorted(set((feet[..., 1] - head[:, None, 1]).ravel().tolist())),
+        "leg_spread_range": [leg_spread.min(), leg_spread.max()],
+        "feet_symmetric": bool(np.all(leg_spread[:, 0] == leg_spread[:, 1])),
+        "left_hand_right_of_right_hand": float(flipped.mean()),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="data", help="output root; files go to OUT/keypoints/ (default: data)")
+    parser.add_argument("--seed", type=int, default=641, help="random seed (default: 641, the course's)")
+    for split in SPLITS:
+        parser.add_argument(f"--num-{split}", type=int, default=DEFAULT_SIZES[split],
+                            help=f"number of {split} images (default: {DEFAULT_SIZES[split]})")
+    parser.add_argument("--hand-labels", choices=HAND_LABELS, default="assignment",
+                        help="'assignment': the course's labels (hands ambiguous); "
+                             "'side': left_hand is the hand with the smaller x")
+    args = parser.parse_args(argv)
+    sizes = {s: getattr(args, f"num_{s}") for s in SPLITS}
+    root = generate_dataset(args.out, args.seed, sizes, args.hand_labels)
+    print(f"wrote {sum(sizes.values())} images to {root} ({sizes}, seed {args.seed}, hands: {args.hand_labels})")
+
+
+if __name__ == "__main__":
+    main()

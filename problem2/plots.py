@@ -1,0 +1,216 @@
+"""Every figure the project draws (matplotlib, Agg). Keypoints are (x, y) in image pixels.
+
+Images are drawn with imshow's default pixel-centre convention, which is the codec's: pixel
+(column i, row j) is centred at (i, j), so keypoints overlay without any offset.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from problem2.generate import KEYPOINT_NAMES, SKELETON  # noqa: E402
+from problem2.metrics import ASSIGNMENT_THRESHOLDS, as_array  # noqa: E402
+
+SHORT_NAMES = ["head", "L hand", "R hand", "L foot", "R foot"]
+COLORS = {"gt": "#1a9850", "heatmap": "#d73027", "regression": "#4575b4", "subpixel": "#f46d43"}
+
+
+def _save(fig, save_path) -> Path:
+    save_path = Path(save_path)
+    save_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(save_path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return save_path
+
+
+def _image(ax, image):
+    image = as_array(image).squeeze()
+    ax.imshow(image, cmap="gray", vmin=0, vmax=image.max() if image.max() > 1 else 1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw_skeleton(ax, points, color, marker="o", label=None, names=False):
+    """Keypoints [K, 2] with the skeleton lines (head to each limb end)."""
+    points = as_array(points)
+    for a, b in SKELETON:
+        ax.plot(*points[[a, b]].T, color=color, lw=1, alpha=0.7)
+    ax.scatter(*points.T, c=color, s=22, marker=marker, label=label, zorder=3,
+               edgecolors="white" if marker == "o" else None, linewidths=0.5)
+    if names:
+        for name, (x, y) in zip(SHORT_NAMES, points):
+            ax.annotate(name, (x, y), xytext=(3, -3), textcoords="offset points", fontsize=6, color=color)
+
+
+def plot_pck_curves(pck_heatmap, pck_regression, save_path, extra: dict | None = None, title=None):
+    """PCK against threshold for both methods; the assignment's thresholds are marked.
+
+    pck_heatmap, pck_regression: {threshold: PCK}; extra: {label: {threshold: PCK}} more curves.
+    """
+    curves = {"heatmap": pck_heatmap, "regression": pck_regression, **(extra or {})}
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for label, pck in curves.items():
+        t = sorted(pck)
+        ax.plot(t, [pck[x] for x in t], label=label, color=COLORS.get(label.split()[0]), lw=1.8,
+                ls="--" if "subpixel" in label or "swap" in label else "-")
+    for t in ASSIGNMENT_THRESHOLDS:
+        ax.axvline(t, color="gray", lw=0.6, ls=":")
+        for label, pck in curves.items():
+            if t in pck:
+                ax.plot(t, pck[t], "o", ms=3.5, color=COLORS.get(label.split()[0], "k"))
+    ax.set(xlabel="threshold (fraction of the ground-truth bounding-box diagonal)", ylabel="PCK",
+           ylim=(0, 1.01), title=title or "PCK curves (dotted lines: 0.05, 0.1, 0.15, 0.2)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, save_path)
+
+
+def visualize_predictions(image, pred_keypoints, gt_keypoints, save_path, title=None):
+    """One image with ground truth (green) and prediction (red), skeletons and keypoint names."""
+    fig, ax = plt.subplots(figsize=(3.2, 3.2))
+    _image(ax, image)
+    draw_skeleton(ax, gt_keypoints, COLORS["gt"], label="ground truth")
+    draw_skeleton(ax, pred_keypoints, COLORS["heatmap"], marker="x", label="prediction", names=True)
+    ax.legend(loc="lower left", fontsize=6)
+    if title:
+        ax.set_title(title, fontsize=8)
+    return _save(fig, save_path)
+
+
+def plot_prediction_grid(images, gt, predictions: dict, save_path, titles=None, suptitle=None):
+    """Rows = images, columns = methods: {method: [N, K, 2]} on the same images with the ground truth."""
+    n, methods = len(images), list(predictions)
+    fig, axes = plt.subplots(n, len(methods), figsize=(2.6 * len(methods), 2.6 * n), squeeze=False)
+    for i in range(n):
+        for j, method in enumerate(methods):
+            ax = axes[i, j]
+            _image(ax, images[i])
+            draw_skeleton(ax, gt[i], COLORS["gt"])
+            draw_skeleton(ax, predictions[method][i], COLORS.get(method.split()[0], "C3"), "x", names=True)
+            err = np.linalg.norm(as_array(predictions[method][i]) - as_array(gt[i]), axis=-1).mean()
+            label = f"{method}: {err:.1f} px" + (f"\n{titles[i]}" if titles else "")
+            ax.set_title(label, fontsize=7)
+    fig.suptitle(suptitle or "green o: ground truth, x: prediction", fontsize=9)
+    return _save(fig, save_path)
+
+
+def plot_heatmap_stages(image, snapshots: dict, save_path, keypoint_names=KEYPOINT_NAMES):
+    """Rows = training epochs, columns = the image then each keypoint's predicted heatmap."""
+    epochs = sorted(snapshots)
+    k = len(keypoint_names)
+    fig, axes = plt.subplots(len(epochs), k + 1, figsize=(1.7 * (k + 1), 1.7 * len(epochs)), squeeze=False)
+    for r, epoch in enumerate(epochs):
+        _image(axes[r, 0], image)
+        axes[r, 0].set_ylabel(f"epoch {epoch}", fontsize=8)
+        maps = as_array(snapshots[epoch])
+        for c in range(k):
+            ax = axes[r, c + 1]
+            ax.imshow(maps[c], cmap="magma", vmin=0, vmax=max(1.0, maps[c].max()))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(f"max {maps[c].max():.2f}", fontsize=6, labelpad=1)
+            if r == 0:
+                ax.set_title(keypoint_names[c], fontsize=8)
+    fig.suptitle("Predicted heatmaps of one validation image across training (colour scale 0-1)", fontsize=9)
+    return _save(fig, save_path)
+
+
+def plot_metric_vs_setting(settings, series: dict, save_path, xlabel, ylabel, title, log_x=False):
+    """One line per series over a varied setting (e.g. PCK@0.05 for argmax and sub-pixel against sigma)."""
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    xs = list(range(len(settings)))
+    for label, values in series.items():
+        ax.plot(xs, values, "o-", label=label, color=COLORS.get(label.split()[-1], None))
+        for x, v in zip(xs, values):
+            ax.annotate(f"{v:.3f}" if v < 10 else f"{v:.1f}", (x, v), xytext=(0, 5),
+                        textcoords="offset points", ha="center", fontsize=7)
+    ax.set_xticks(xs, [str(s) for s in settings])
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.margins(y=0.15)
+    return _save(fig, save_path)
+
+
+def plot_failure_gallery(images, gt, pred_heatmap, pred_regression, heatmaps, keypoint_idx, save_path,
+                         titles, suptitle):
+    """Rows = cases: the image with GT and both predictions, then the failing keypoint's heatmap."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 2, figsize=(5.2, 2.6 * n), squeeze=False)
+    for i in range(n):
+        ax = axes[i, 0]
+        _image(ax, images[i])
+        draw_skeleton(ax, gt[i], COLORS["gt"])
+        draw_skeleton(ax, pred_heatmap[i], COLORS["heatmap"], "x")
+        draw_skeleton(ax, pred_regression[i], COLORS["regression"], "+")
+        k = keypoint_idx[i]
+        ax.scatter(*as_array(gt[i])[k], s=160, facecolors="none", edgecolors="yellow", lw=1.5, zorder=4)
+        ax.set_title(titles[i], fontsize=7)
+        ax = axes[i, 1]
+        stride = 128 / heatmaps[i].shape[-1]
+        ax.imshow(as_array(heatmaps[i]), cmap="magma", extent=(-0.5 * stride, 128 - 0.5 * stride,
+                                                                128 - 0.5 * stride, -0.5 * stride))
+        ax.scatter(*as_array(gt[i])[k], c=COLORS["gt"], s=25, marker="o")
+        ax.set_title(f"{KEYPOINT_NAMES[k]} heatmap (max {as_array(heatmaps[i]).max():.2f})", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(suptitle + "\ngreen o: GT, red x: heatmap, blue +: regression, yellow ring: failing keypoint",
+                 fontsize=8)
+    return _save(fig, save_path)
+
+
+def plot_image_pairs(top_images, bottom_images, save_path, top_label, bottom_label, top_points=None,
+                     bottom_points=None):
+    """Two rows of images (e.g. generated vs course data), optional keypoints drawn on each."""
+    n = len(top_images)
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.2), squeeze=False)
+    for row, (imgs, pts, label) in enumerate([(top_images, top_points, top_label),
+                                              (bottom_images, bottom_points, bottom_label)]):
+        for i in range(n):
+            _image(axes[row, i], imgs[i])
+            if pts is not None:
+                draw_skeleton(axes[row, i], pts[i], COLORS["gt"], names=i == 0)
+        axes[row, 0].set_ylabel(label, fontsize=9)
+    return _save(fig, save_path)
+
+
+def plot_bars(labels, series: dict, save_path, ylabel, title, ylim=None, errors: dict | None = None):
+    """Grouped bars: one group per label, one bar per series (optional error bars)."""
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(labels) * max(1, len(series)) / 1.5), 3.6))
+    width = 0.8 / len(series)
+    xs = np.arange(len(labels))
+    for i, (name, values) in enumerate(series.items()):
+        err = errors.get(name) if errors else None
+        bars = ax.bar(xs + (i - (len(series) - 1) / 2) * width, values, width, label=name, yerr=err,
+                      capsize=3)
+        ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
+    ax.set_xticks(xs, labels, rotation=20, ha="right", fontsize=8)
+    ax.set(ylabel=ylabel, title=title)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
+    return _save(fig, save_path)
+
+
+def plot_training_curves(training_log: dict, save_path):
+    """Per model: train/val loss (log scale) and the validation mean error in pixels, per epoch."""
+    models = training_log["models"]
+    fig, axes = plt.subplots(len(models), 2, figsize=(9, 3 * len(models)), squeeze=False)
+    for row, (name, log) in zip(axes, models.items()):
+        epochs = [e["epoch"] for e in log["epochs"]]
+        row[0].semilogy(epochs, [e["train_loss"] for e in log["epochs"]], label="train loss")
+        row[0].semilogy(epochs, [e["val_loss"] for e in log["epochs"]], label="val loss")
+        row[0].axvline(log["best_epoch"], color="gray", ls=":", label=f"best epoch {log['best_epoch']}")
+        row[0].set(title=f"{name}: MSE loss", xlabel="epoch")
+        row[0].legend(fontsize=7)
+        row[1].plot(epochs, [e["val_mean_px"] for e in log["epochs"]], color=COLORS.get(name, "C2"))
+        row[1].set(title=f"{name}: validation mean error (px, argmax)", xlabel="epoch", ylabel="px")
+        for ax in row:
+            ax.grid(alpha=0.3)
+    return _save(fig, save_path)

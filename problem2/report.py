@@ -1,0 +1,343 @@
+"""REPORT.md, rendered only from the JSON files in a results directory (never from typed numbers).
+
+    python -m problem2 report        # re-render problem2/results/REPORT.md
+
+Sections whose JSON is missing (e.g. studies skipped) say so instead of failing. Rendering is a
+pure function of the JSON files, so the committed report can be checked against them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+T = ["0.05", "0.1", "0.15", "0.2"]  # JSON keys of the assignment's thresholds
+METHOD_LABELS = {"regression": "RegressionNet", "heatmap_argmax": "HeatmapNet + argmax",
+                 "heatmap_subpixel": "HeatmapNet + sub-pixel"}
+# Quoted from published student solutions of the assignment on the course data (val split, bbox
+# diagonal); they are outside references, not results of this project.
+PUBLISHED = {"heatmap": {"0.05": "0.83-0.87", "0.2": "0.89-0.92"},
+             "regression": {"0.05": "0.05-0.08", "0.2": "0.51-0.52"}}
+
+
+def load(results: Path, name: str):
+    path = Path(results) / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def f3(v) -> str:
+    return f"{v:.3f}"
+
+
+def f2(v) -> str:
+    return f"{v:.2f}"
+
+
+def table(header: list, rows: list) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pck_rows(methods: dict, kind: str) -> list:
+    return [[METHOD_LABELS[m]] + [f3(methods[m][kind]["pck"][t]) for t in T]
+            + [f2(methods[m][kind]["mean_px"]), f2(methods[m][kind]["median_px"])] for m in METHOD_LABELS]
+
+
+PCK_HEADER = ["method", "PCK@0.05", "PCK@0.1", "PCK@0.15", "PCK@0.2", "mean px", "median px"]
+
+
+def headline_table(results: Path) -> str:
+    """The PCK table (standard and hand-swap-invariant) of metrics.json."""
+    m = load(results, "metrics.json")
+    if m is None:
+        return "(no metrics.json yet)"
+    return (f"{m['split']} split, {m['n_images']} images, PCK normalised by the bounding-box diagonal\n\n"
+            + table(PCK_HEADER, pck_rows(m["methods"], "standard")) + "\n\nHand-swap-invariant:\n\n"
+            + table(PCK_HEADER, pck_rows(m["methods"], "hand_swap_invariant")))
+
+
+def fig(name: str, caption: str) -> str:
+    return f"![{caption}](visualizations/{name})\n\n*{caption}*"
+
+
+def section_results(m: dict) -> str:
+    names = m["keypoint_names"]
+    per_kp = [[METHOD_LABELS[k]] + [f3(v) for v in m["methods"][k][kind]["pck_per_keypoint"]["0.05"]]
+              for k in METHOD_LABELS for kind in ("standard",)]
+    per_kp_inv = [[METHOD_LABELS[k] + " (swap-inv.)"] + [f3(v) for v in m["methods"][k]["hand_swap_invariant"]
+                                                         ["pck_per_keypoint"]["0.05"]] for k in METHOD_LABELS]
+    err = [[METHOD_LABELS[k]] + [f2(v) for v in m["methods"][k]["standard"]["mean_px_per_keypoint"]]
+           for k in METHOD_LABELS]
+    auc = ", ".join(f"{METHOD_LABELS[k]} {f3(m['methods'][k]['standard']['pck_auc'])}" for k in METHOD_LABELS)
+    torso = [[METHOD_LABELS[k]] + [f3(m["methods"][k]["standard"]["pck_torso"][t]) for t in T] for k in METHOD_LABELS]
+    return "\n\n".join([
+        "## 1. Main comparison",
+        f"Both models trained with the specified protocol on the same data; scored on the {m['split']} split "
+        f"({m['n_images']} images). PCK rule: {m['pck_rule']}.",
+        "**Labelled hands (the assignment's metric)**", table(PCK_HEADER, pck_rows(m["methods"], "standard")),
+        "**Hand-swap-invariant** (per image, the better of the given and the swapped left/right hand assignment)",
+        table(PCK_HEADER, pck_rows(m["methods"], "hand_swap_invariant")),
+        f"Area under the PCK curve (thresholds 0 to 0.3): {auc}.",
+        fig("pck_curves.png", "PCK against threshold; dotted lines mark 0.05, 0.1, 0.15 and 0.2"),
+        "**PCK@0.05 per keypoint**", table(["method"] + names, per_kp + per_kp_inv),
+        "**Mean error per keypoint (pixels)**", table(["method"] + names, err),
+        "**PCK with the torso normaliser** (head to the midpoint of the feet)",
+        table(["method"] + [f"PCK@{t}" for t in T], torso),
+        fig("sample_predictions.png", "Both methods on the same test images"),
+    ])
+
+
+def section_why(m: dict, s: dict | None) -> str:
+    reg, hm, sub = (m["methods"][k] for k in ("regression", "heatmap_argmax", "heatmap_subpixel"))
+    names = m["keypoint_names"]
+    unamb = [0, 3, 4]  # head and feet: no label ambiguity
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    verdict = "wins" if sub["standard"]["pck"]["0.05"] > reg["standard"]["pck"]["0.05"] else "does not win"
+    lines = [f"## 2. Why the heatmap approach {verdict} here", "Each statement below is computed from this run's JSON."]
+    lines.append(
+        f"- **Unambiguous keypoints.** On the keypoints without label ambiguity ({', '.join(names[i] for i in unamb)}) "
+        f"RegressionNet's mean error is {f2(mean([reg['standard']['mean_px_per_keypoint'][i] for i in unamb]))} px "
+        f"against {f2(mean([sub['standard']['mean_px_per_keypoint'][i] for i in unamb]))} px for HeatmapNet "
+        f"(sub-pixel), and its PCK@0.05 on them is "
+        f"{f3(mean([reg['standard']['pck_per_keypoint']['0.05'][i] for i in unamb]))} against "
+        f"{f3(mean([sub['standard']['pck_per_keypoint']['0.05'][i] for i in unamb]))}.")
+    sharper = sub["standard"]["median_px"] < 0.8 * hm["standard"]["median_px"]
+    pck_flat = abs(sub["standard"]["pck"]["0.05"] - hm["standard"]["pck"]["0.05"]) < 0.01
+    lines.append(
+        f"- **Sub-pixel decoding.** Median error {f2(hm['standard']['median_px'])}"
+        f" px (argmax) -> {f2(sub['standard']['median_px'])} px (sub-pixel); PCK@0.05 "
+        f"{f3(hm['standard']['pck']['0.05'])} -> {f3(sub['standard']['pck']['0.05'])}"
+        + (": it sharpens the typical keypoint, while the errors that cost PCK are gross ones, not quantisation."
+           if sharper and pck_flat else "."))
+    if s:
+        a, v = s["ambiguity"], s["regression_variants"]["rows"]
+        hc = a["hand_collapse"]
+        lines.append(
+            f"- **MSE regression and ambiguous hands.** With the course labels, the two predicted hands of "
+            f"RegressionNet are on average {f2(hc['regression']['mean_predicted_hand_gap_px'])} px apart, while the "
+            f"true hands are {f2(hc['regression']['mean_true_hand_gap_px'])} px apart; its hands lie "
+            f"{f2(hc['regression']['mean_hand_distance_to_midpoint_px'])} px from the midpoint of the true hands on "
+            f"average (the MSE-optimal answer to a 50/50 label is that midpoint). "
+            f"Trained on side labels, its hands are {f2(hc['side_regression']['mean_predicted_hand_gap_px'])} px apart.")
+        hv = a["hand_map_values"]
+        lines.append(
+            f"- **What the hand heatmaps hold.** The left_hand map is worth {f3(hv['left_hand']['at_own_label'])} at "
+            f"the labelled left hand and {f3(hv['left_hand']['at_other_hand'])} at the other hand (right_hand map: "
+            f"{f3(hv['right_hand']['at_own_label'])} / {f3(hv['right_hand']['at_other_hand'])}); the two-hand "
+            f"decoder's effect is in section 6.")
+        side = a["side_labels"]
+        lines.append(
+            f"- **Without label ambiguity.** Trained and scored on side labels, PCK@0.05 is "
+            f"{f3(side['heatmap_subpixel']['standard']['pck']['0.05'])} (heatmap, sub-pixel) against "
+            f"{f3(side['regression']['standard']['pck']['0.05'])} (regression), against "
+            f"{f3(sub['standard']['pck']['0.05'])} and {f3(reg['standard']['pck']['0.05'])} with the course labels.")
+        base = v[0]
+        best = max(v[3:], key=lambda r: r["pck"]["0.05"])
+        lines.append(
+            f"- **Which single change helps regression most.** Of the single changes to RegressionNet "
+            f"(section 7), the largest PCK@0.05 gain comes from *{best['label']}*: {f3(base['pck']['0.05'])} -> "
+            f"{f3(best['pck']['0.05'])} (mean error {f2(base['mean_px'])} -> {f2(best['mean_px'])} px).")
+    return "\n\n".join(lines)
+
+
+def section_ablations(ab: dict | None) -> str:
+    if ab is None:
+        return "## 3. Ablations\n\n(not run)"
+    out = ["## 3. Ablations",
+           f"Each variant trained with the main protocol ({ab['protocol']['epochs']} epochs, batch "
+           f"{ab['protocol']['batch_size']}, Adam {ab['protocol']['lr']}, seed {ab['protocol']['seed']}) and scored on "
+           f"the {ab['split']} split ({ab['n_images']} images), never by training loss."]
+    for name, rows in ab["ablations"].items():
+        header = [name.replace("_", " "), "decoding"] + [f"PCK@{t}" for t in T] + ["mean px", "swap-inv. PCK@0.05",
+                                                                                     "swap-inv. mean px"]
+        body = []
+        for r in rows:
+            for d in ("argmax", "subpixel"):
+                st, inv = r[f"{d}_standard"], r[f"{d}_hand_swap_invariant"]
+                body.append([r["setting"], d] + [f3(st["pck"][t]) for t in T]
+                            + [f2(st["mean_px"]), f3(inv["pck"]["0.05"]), f2(inv["mean_px"])])
+        best = min(rows, key=lambda r: r["subpixel_hand_swap_invariant"]["mean_px"])
+        best_pck = max(rows, key=lambda r: r["subpixel_standard"]["pck"]["0.05"])
+        argmax_spread = [r["argmax_hand_swap_invariant"]["mean_px"] - r["subpixel_hand_swap_invariant"]["mean_px"]
+                         for r in rows]
+        out += [f"### {name.replace('_', ' ')}", table(header, body),
+                f"Lowest hand-swap-invariant mean error (sub-pixel): **{best['setting']}** "
+                f"({f2(best['subpixel_hand_swap_invariant']['mean_px'])} px); highest PCK@0.05 (sub-pixel): "
+                f"**{best_pck['setting']}** ({f3(best_pck['subpixel_standard']['pck']['0.05'])}). Sub-pixel decoding "
+                f"lowers the swap-invariant mean error by {', '.join(f2(x) for x in argmax_spread)} px "
+                f"for the settings in order.",
+                fig(f"ablation_{name}.png", f"Ablation of {name.replace('_', ' ')}")]
+    return "\n\n".join(out)
+
+
+def section_training(log: dict | None) -> str:
+    if log is None:
+        return ""
+    rows = []
+    for name, l in log["models"].items():
+        e = l["epochs"]
+        best = e[l["best_epoch"] - 1]
+        rows.append([name, len(e), l["best_epoch"], f"{best['val_loss']:.5f}", f2(best["val_mean_px"]),
+                     f3(best["val_pck@0.05"]), f"{sum(x['epoch_seconds'] for x in e) / 60:.1f}",
+                     f"{sorted(x['train_img_per_s'] for x in e)[len(e) // 2]:.0f}",
+                     l["config"]["resolved_precision"]])
+    return "\n\n".join([
+        "## 4. Training and learned heatmaps",
+        table(["model", "epochs", "best epoch", "val loss", "val mean px", "val PCK@0.05", "train min",
+               "median img/s", "precision"], rows),
+        fig("training_curves.png", "Training and validation curves of both models"),
+        fig("heatmap_training_stages.png", "Predicted heatmaps of one validation image after several epochs"),
+    ])
+
+
+def section_failures(fc: dict | None) -> str:
+    if fc is None:
+        return "## 5. Failure cases\n\n(not run)"
+    names = fc["keypoint_names"]
+    rows = [[c.replace("_", " "), v["keypoints"], v["images_all_keypoints"]] + v["per_keypoint"]
+            for c, v in fc["categories"].items()]
+    traits = list(fc["all_keypoints"]["trait_rates"])
+    trait_rows = [["all keypoints"] + [f3(fc["all_keypoints"]["trait_rates"][t]) for t in traits]]
+    trait_rows += [[c.replace("_", " ")] + [f3(v["trait_rates"][t]) for t in traits] for c, v in fc["categories"].items()]
+    defs = "\n".join(f"- `{k}`: {v}" for k, v in fc["trait_definitions"].items())
+    out = ["## 5. Failure cases",
+           f"A keypoint succeeds when it lies within {fc['threshold']} x the bounding-box diagonal "
+           f"(heatmap decoded by {fc['heatmap_decoding']}); {fc['n_images']} {fc.get('split', '')} images.",
+           table(["category", "keypoints", "images (all 5 keypoints)"] + names, rows),
+           "**What the failures have in common**: the fraction of keypoints in each category with each trait "
+           "(first row: the base rate over all keypoints).",
+           table(["category"] + traits, trait_rows), defs]
+    out += [fig(f"failures_{c}.png", c.replace("_", " ")) for c in fc["categories"]]
+    return "\n\n".join(out)
+
+
+def section_seeds(s: dict) -> str:
+    seeds = s["seeds"]
+    rows = []
+    for mth in METHOD_LABELS:
+        for kind in ("standard", "hand_swap_invariant"):
+            r = seeds["summary"][mth][kind]
+            rows.append([METHOD_LABELS[mth], kind.replace("_", " ")]
+                        + [f"{f3(r[f'pck@{t}'][0])} ± {f3(r[f'pck@{t}'][1])}" for t in T]
+                        + [f"{f2(r['mean_px'][0])} ± {f2(r['mean_px'][1])}"])
+    boot = [[t, f3(b["diff"]), f"[{f3(b['low'])}, {f3(b['high'])}]"] for t, b in seeds["bootstrap"].items()]
+    return "\n\n".join([
+        "## 6. Seeds, intervals and label ambiguity",
+        f"### Seeds {seeds['seeds']} (mean ± standard deviation)",
+        table(["method", "hands", *[f"PCK@{t}" for t in T], "mean px"], rows),
+        f"Paired bootstrap of the PCK difference, {seeds['bootstrap_note']}:",
+        table(["threshold", "heatmap - regression", "95% interval"], boot),
+        fig("seeds_pck.png", "PCK over seeds (error bars: standard deviation)"),
+    ])
+
+
+def section_ambiguity(s: dict) -> str:
+    a = s["ambiguity"]
+    rows = [["ceiling (image only)"] + [f3(a["ceiling"][t]) for t in T]]
+    rows += [[METHOD_LABELS[m]] + [f3(a["models"][m]["pck"][t]) for t in T] for m in METHOD_LABELS]
+    rows += [["HeatmapNet + two-hand decoder"] + [f3(a["two_hand_decoder"]["standard"]["pck"][t]) for t in T]]
+    inv = [[METHOD_LABELS[m]] + [f3(a["models"][m]["pck_swap_invariant"][t]) for t in T] for m in METHOD_LABELS]
+    inv += [["HeatmapNet + two-hand decoder"] + [f3(a["two_hand_decoder"]["hand_swap_invariant"]["pck"][t]) for t in T]]
+    side = [[METHOD_LABELS[m]] + [f3(a["side_labels"][m]["standard"]["pck"][t]) for t in T]
+            + [f2(a["side_labels"][m]["standard"]["mean_px"])] for m in METHOD_LABELS]
+    two = a["two_hand_decoder"]["hand_swap_invariant"]["pck"]["0.05"]
+    verdict = "reaches" if two >= 0.99 else "does not reach"
+    return "\n\n".join([
+        "### Label ambiguity",
+        f"The images do not say which hand is the left one. {a['ceiling_note']}. Labelled-hand PCK:",
+        table(["predictor", *[f"PCK@{t}" for t in T]], rows),
+        "Hand-swap-invariant PCK:", table(["predictor", *[f"PCK@{t}" for t in T]], inv),
+        f"The two-hand decoder (codec.decode_hand_pair) brings the default heatmap model's hand-swap-invariant "
+        f"PCK@0.05 to {f3(two)}: it {verdict} the 0.99 goal.",
+        "**Both models retrained on the same images with hands named by image side** (scored on side labels):",
+        table(["method", *[f"PCK@{t}" for t in T], "mean px"], side),
+        fig("ambiguity_ceiling.png", "Labelled-hand PCK against the ceiling set by the ambiguous labels"),
+        fig("hand_ambiguity.png", "Regression hands and the heatmap model's two hand maps on the same images"),
+    ])
+
+
+def section_variants(s: dict) -> str:
+    v = s["regression_variants"]
+    rows = [[r["label"]] + [f3(r["pck"][t]) for t in T] + [f2(r["mean_px"])] for r in v["rows"]]
+    reached = [r["label"] for r in v["rows"][3:] if r["pck"]["0.05"] >= 0.9]
+    return "\n\n".join([
+        "## 7. What makes direct regression fail: one change at a time",
+        f"All rows trained with the main protocol on side-labelled data (no label noise) and scored on the "
+        f"side-labelled {v['split']} split.",
+        table(["model", *[f"PCK@{t}" for t in T], "mean px"], rows),
+        ("Variants at PCK@0.05 >= 0.9: " + ", ".join(reached) + ".") if reached
+        else "No regression variant reaches PCK@0.05 >= 0.9.",
+        fig("regression_variants.png", "Regression variants, PCK@0.05 and PCK@0.1"),
+    ])
+
+
+def section_cost(s: dict) -> str:
+    c = s["cost"]
+    rows = [[r["label"], f"{r['parameters']:,}", f3(r["gflops_per_image"]), f2(r["latency_batch1_ms"]),
+             f2(r["latency_batch32_ms"]), f"{r['train_img_per_s']:.0f}"] for r in c["rows"]]
+    env = c["environment"]
+    return "\n\n".join([
+        "## 8. Cost",
+        f"On {env['device']} ({env['cpu_threads']} threads, precision {c['precision']}, torch {env['torch']}); {c['note']}.",
+        table(["model", "parameters", "GFLOPs/image (fwd)", "latency b=1 ms", "latency b=32 ms", "train img/s"], rows),
+    ])
+
+
+def section_course(ce: dict | None) -> str:
+    if ce is None:
+        return "## 9. The course's own data\n\n(the course dataset was not available for this run)"
+    rows = []
+    for m in METHOD_LABELS:
+        st = ce["methods"][m]["standard"]
+        pub = PUBLISHED["heatmap" if m.startswith("heatmap") else "regression"]
+        rows.append([METHOD_LABELS[m]] + [f3(st["pck"][t]) for t in T] + [pub["0.05"], pub["0.2"]])
+    return "\n\n".join([
+        "## 9. The course's own data",
+        f"The two main models (trained on this project's generated data) scored on the course's {ce['split']} "
+        f"split ({ce['n_images']} images), next to the range published by student solutions trained on the "
+        "course data (quoted, not measured here):",
+        table(["method", *[f"PCK@{t}" for t in T], "published @0.05", "published @0.2"], rows),
+    ])
+
+
+def section_reproduce(p: dict | None, log: dict | None) -> str:
+    if p is None:
+        return ""
+    env = p.get("environment", {})
+    stages = [[k, f"{v.get('seconds', 0) / 60:.1f}"] for k, v in p["stages"].items()]
+    train_min = sum(e["epoch_seconds"] for l in (log or {"models": {}})["models"].values() for e in l["epochs"]) / 60
+    return "\n\n".join([
+        "## 10. Reproduce",
+        f"```\n{p['settings']['command']}\n```",
+        f"Device {env.get('device')}, torch {env.get('torch')}, Python {env.get('python')}, "
+        f"{env.get('cpu_threads')} CPU threads ({env.get('machine')}). The main pair's training took "
+        f"{train_min:.1f} min (sum of epoch times). Stage wall times when last computed (minutes; 'train' is the "
+        "last invocation's, which reuses finished runs):",
+        table(["stage", "minutes"], stages),
+    ])
+
+
+def render_report(results: Path) -> str:
+    results = Path(results)
+    m = load(results, "metrics.json")
+    if m is None:
+        raise FileNotFoundError(f"{results}/metrics.json is missing: run `python -m problem2 all` first")
+    s = load(results, "studies.json")
+    log = load(results, "training_log.json")
+    parts = [
+        "# Heatmap vs direct coordinate regression for keypoints: report",
+        "Generated by `python -m problem2 all` from the JSON files beside this report; no number is typed by hand.",
+        section_results(m), section_why(m, s), section_ablations(load(results, "ablation.json")),
+        section_training(log), section_failures(load(results, "failure_cases.json")),
+    ]
+    parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
+        ["## 6-8. Studies\n\n(skipped in this run)"]
+    parts += [section_course(load(results, "course_eval/metrics.json")),
+              section_reproduce(load(results, "pipeline.json"), log)]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def write_report(results: Path) -> Path:
+    path = Path(results) / "REPORT.md"
+    path.write_text(render_report(results))
+    return path

@@ -1,0 +1,293 @@
+"""Quantify the heatmap - regression gap: seeds and intervals, label ambiguity, regression variants, cost.
+
+    python -m problem2.studies            # trains (or reuses) the runs it needs, writes studies.json
+
+studies.json:
+  seeds:      {seeds, per_seed: {seed: {method: report}}, summary: {method: {kind: {metric: [mean, std]}}},
+               bootstrap: {threshold: {diff, low, high, ...}}}  heatmap_subpixel - regression, per-image
+               PCK averaged over seeds, paired over evaluation images
+  ambiguity:  {ceiling: {t: PCK}, models: {method: {pck, pck_swap_invariant, pck_per_keypoint}},
+               hand_collapse: {...}, hand_map_values: {...}, side_labels: {method: report},
+               two_hand_decoder: {standard, hand_swap_invariant}}
+  regression_variants: {rows: [{label, run, method, pck, mean_px, pck_auc}]}  (side-labelled data)
+  cost:       {rows: [{label, parameters, gflops_per_image, latency_batch1_ms, latency_batch32_ms,
+               train_img_per_s}], environment}
+Methods: 'regression', 'heatmap_argmax', 'heatmap_subpixel'; kinds: 'standard', 'hand_swap_invariant'.
+"""
+from __future__ import annotations
+
+if __package__ in (None, ""):
+    import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
+
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from problem2 import codec, metrics, plots, runtime
+from problem2.bench import inference_latency
+from problem2.dataset import load_split
+from problem2.evaluate import METHODS, evaluate_pair, evaluation_split, method_reports, predict_keypoints
+from problem2.experiments import all_runs, run_dir, train_runs
+from problem2.generate import label_hands_by_side
+from problem2.metrics import ASSIGNMENT_THRESHOLDS, LEFT_HAND, RIGHT_HAND
+from problem2.model import model_summary
+from problem2.train import RESULTS_DIR, TrainConfig, ensure_data, load_model
+
+SEED_RUNS = {0: ("main_heatmap", "main_regression"), 1: ("seed1_heatmap", "seed1_regression"),
+             2: ("seed2_heatmap", "seed2_regression")}
+VARIANT_RUNS = [  # (label, run id, decoding); all on side-labelled data
+    ("RegressionNet (specified)", "side_regression", None),
+    ("HeatmapNet, argmax", "side_heatmap", "argmax"),
+    ("HeatmapNet, sub-pixel", "side_heatmap", "subpixel"),
+    ("RegressionNet, no dropout", "side_regression_nodropout", None),
+    ("RegressionNet, flatten (no global pooling)", "side_regression_flatten", None),
+    ("RegressionNet, CoordConv input", "side_regression_coordconv", None),
+    ("RegressionNet, L1 loss", "side_regression_l1", None),
+    ("Soft-argmax (integral) regression", "side_softargmax", None),
+]
+STUDY_RUNS = list(dict.fromkeys([r for pair in SEED_RUNS.values() for r in pair] + ["side_heatmap"]
+                                + [r for _, r, _ in VARIANT_RUNS]))
+
+
+def eval_set(data_dir: Path, hand_labels: str = "assignment"):
+    split = evaluation_split(data_dir)
+    ds = load_split(data_dir, split, "heatmap")
+    if hand_labels == "side":
+        ds.keypoints = label_hands_by_side(ds.keypoints)
+    return ds
+
+
+def pair_predictions(results_dir: Path, heatmap_run: str, regression_run: str, ds) -> dict:
+    return evaluate_pair(load_model(run_dir(heatmap_run, results_dir) / "heatmap_model.pth"),
+                         load_model(run_dir(regression_run, results_dir) / "regression_model.pth"), ds)
+
+
+# ---------------------------------------------------------------- 1. seeds and intervals
+
+def per_image_pck(pred, gt, thresholds=ASSIGNMENT_THRESHOLDS) -> np.ndarray:
+    """[T, N] fraction of each image's keypoints that are correct."""
+    return metrics.correct(pred, gt, thresholds).mean(axis=2)
+
+
+def mean_std(values) -> list:
+    return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
+
+
+def seed_study(results_dir: Path, ds) -> dict:
+    per_seed, per_image = {}, {"heatmap_subpixel": [], "regression": []}
+    for seed, (hm_run, reg_run) in SEED_RUNS.items():
+        preds = pair_predictions(results_dir, hm_run, reg_run, ds)
+        per_seed[seed] = method_reports(preds, ds.keypoints)
+        for m in per_image:
+            per_image[m].append(per_image_pck(preds[m], ds.keypoints))
+    summary = {}
+    for m in METHODS:
+        summary[m] = {}
+        for kind in ("standard", "hand_swap_invariant"):
+            reps = [per_seed[s][m][kind] for s in per_seed]
+            summary[m][kind] = {**{f"pck@{t}": mean_std([r["pck"][t] for r in reps]) for t in ASSIGNMENT_THRESHOLDS},
+                                "mean_px": mean_std([r["mean_px"] for r in reps]),
+                                "pck_auc": mean_std([r["pck_auc"] for r in reps])}
+    hm, reg = np.mean(per_image["heatmap_subpixel"], axis=0), np.mean(per_image["regression"], axis=0)
+    bootstrap = {t: metrics.paired_bootstrap(hm[i], reg[i], seed=i) for i, t in enumerate(ASSIGNMENT_THRESHOLDS)}
+    return {"seeds": list(SEED_RUNS), "per_seed": per_seed, "summary": summary, "bootstrap": bootstrap,
+            "bootstrap_note": "heatmap_subpixel - regression; per-image PCK averaged over the seeds, "
+                              "paired percentile bootstrap over evaluation images (10000 resamples)"}
+
+
+# ---------------------------------------------------------------- 2. label ambiguity
+
+def ambiguity_ceiling(gt, thresholds=ASSIGNMENT_THRESHOLDS, normalize_by: str = "bbox") -> dict:
+    """Best expected PCK of any predictor that sees only the image, on 50/50 ambiguous hand labels.
+
+    Given the image, each hand label is either of the two drawn hands with probability 1/2. A
+    point within threshold x norm of both hands exists iff their gap < 2 x threshold x norm:
+    then both hands can score 1, else at most 1/2 each in expectation. Head and feet score 1.
+    """
+    gt = metrics.as_array(gt)
+    norm = metrics.normalizer(gt, normalize_by)
+    gap = np.linalg.norm(gt[:, LEFT_HAND] - gt[:, RIGHT_HAND], axis=-1)
+    k = gt.shape[1]
+    return {float(t): float(np.mean((k - 2 + 2 * np.where(gap / 2 < t * norm, 1.0, 0.5)) / k)) for t in thresholds}
+
+
+def hand_collapse(pred, gt) -> dict:
+    """How far apart the predicted hands are, against the true hand gap (pixels)."""
+    pred, gt = metrics.as_array(pred), metrics.as_array(gt)
+    pred_gap = np.linalg.norm(pred[:, LEFT_HAND] - pred[:, RIGHT_HAND], axis=-1)
+    true_gap = np.linalg.norm(gt[:, LEFT_HAND] - gt[:, RIGHT_HAND], axis=-1)
+    midpoint = (gt[:, LEFT_HAND] + gt[:, RIGHT_HAND]) / 2
+    to_mid = np.linalg.norm(pred[:, [LEFT_HAND, RIGHT_HAND]] - midpoint[:, None], axis=-1).mean()
+    return {"mean_predicted_hand_gap_px": float(pred_gap.mean()), "mean_true_hand_gap_px": float(true_gap.mean()),
+            "mean_hand_distance_to_midpoint_px": float(to_mid),
+            "same_blob_fraction": float(np.mean(pred_gap < 3.0))}
+
+
+def hand_map_values(heatmaps: torch.Tensor, gt) -> dict:
+    """Mean value of each hand's heatmap at its own and at the other hand's true position."""
+    gt = metrics.as_array(gt)
+    uv = np.clip(np.rint(codec.image_to_heatmap(gt, heatmaps.shape[-1])).astype(int), 0, heatmaps.shape[-1] - 1)
+    idx = np.arange(len(gt))
+    out = {}
+    for name, k, other in (("left_hand", LEFT_HAND, RIGHT_HAND), ("right_hand", RIGHT_HAND, LEFT_HAND)):
+        maps = heatmaps[:, k].numpy()
+        out[name] = {"at_own_label": float(maps[idx, uv[:, k, 1], uv[:, k, 0]].mean()),
+                     "at_other_hand": float(maps[idx, uv[:, other, 1], uv[:, other, 0]].mean())}
+    return out
+
+
+def ambiguity_study(results_dir: Path, data_dir: Path, ds, vis_dir: Path) -> dict:
+    preds = pair_predictions(results_dir, *SEED_RUNS[0], ds)
+    reports = method_reports(preds, ds.keypoints)
+    models = {m: {"pck": reports[m]["standard"]["pck"], "pck_swap_invariant": reports[m]["hand_swap_invariant"]["pck"],
+                  "pck_per_keypoint": reports[m]["standard"]["pck_per_keypoint"],
+                  "pck_per_keypoint_swap_invariant": reports[m]["hand_swap_invariant"]["pck_per_keypoint"]}
+              for m in METHODS}
+    two_hand = codec.decode_hand_pair(preds["heatmaps"]).numpy()
+    two_hand_report = metrics.localization_report(two_hand, ds.keypoints)
+    side_ds = eval_set(data_dir, "side")
+    side_preds = pair_predictions(results_dir, "side_heatmap", "side_regression", side_ds)
+    side = method_reports(side_preds, side_ds.keypoints)
+    plot_hand_ambiguity(ds, preds, vis_dir / "hand_ambiguity.png")
+    return {
+        "ceiling": ambiguity_ceiling(ds.keypoints),
+        "ceiling_note": "best expected PCK (bbox) from the image alone with 50/50 hand labels; "
+                        "the hand-swap-invariant ceiling is 1",
+        "models": models,
+        "hand_collapse": {m: hand_collapse(preds[m], ds.keypoints) for m in ("regression", "heatmap_argmax")}
+                         | {"side_regression": hand_collapse(side_preds["regression"], side_ds.keypoints)},
+        "hand_map_values": hand_map_values(preds["heatmaps"], ds.keypoints),
+        "side_labels": {m: {k: {"pck": side[m][k]["pck"], "mean_px": side[m][k]["mean_px"],
+                                "pck_per_keypoint": side[m][k]["pck_per_keypoint"]}
+                            for k in ("standard", "hand_swap_invariant")} for m in METHODS},
+        "two_hand_decoder": {k: {"pck": two_hand_report[k]["pck"], "mean_px": two_hand_report[k]["mean_px"],
+                                 "pck_per_keypoint": two_hand_report[k]["pck_per_keypoint"]}
+                             for k in ("standard", "hand_swap_invariant")},
+    }
+
+
+def plot_hand_ambiguity(ds, preds, save_path: Path, n: int = 4) -> None:
+    """Regression hands and the heatmap model's two hand maps on the same images."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(n, 3, figsize=(7.5, 2.5 * n), squeeze=False)
+    heatmaps = preds["heatmaps"]
+    stride = 128 / heatmaps.shape[-1]
+    extent = (-0.5 * stride, 128 - 0.5 * stride, 128 - 0.5 * stride, -0.5 * stride)
+    for i in range(n):
+        gt = ds.keypoints[i]
+        ax = axes[i, 0]
+        ax.imshow(ds.images[i], cmap="gray")
+        ax.scatter(*gt[[LEFT_HAND, RIGHT_HAND]].T, c=plots.COLORS["gt"], s=30, label="true hands")
+        ax.scatter(*preds["regression"][i][[LEFT_HAND, RIGHT_HAND]].T, c=plots.COLORS["regression"], marker="+",
+                   s=60, label="regression hands")
+        ax.annotate("L", gt[LEFT_HAND], xytext=(4, 4), textcoords="offset points", color="green", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i == 0:
+            ax.legend(fontsize=6, loc="upper left")
+        for j, (k, name) in enumerate(((LEFT_HAND, "left_hand"), (RIGHT_HAND, "right_hand")), 1):
+            ax = axes[i, j]
+            ax.imshow(heatmaps[i, k].numpy(), cmap="magma", vmin=0, vmax=1, extent=extent)
+            ax.scatter(*gt[k], s=80, facecolors="none", edgecolors=plots.COLORS["gt"], lw=1.5)
+            ax.set_title(f"{name} map (ring: its label)", fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("Ambiguous hand labels: regression is pulled between the hands;\n"
+                 "each heatmap holds both hands at about half height", fontsize=9)
+    plots._save(fig, save_path)
+
+
+# ---------------------------------------------------------------- 3. regression variants
+
+def regression_variants(results_dir: Path, data_dir: Path) -> dict:
+    ds = eval_set(data_dir, "side")
+    rows = []
+    for label, run_id, decoding in VARIANT_RUNS:
+        model = load_model(run_dir(run_id, results_dir) / f"{all_runs(TrainConfig())[run_id].name}_model.pth")
+        pred, _ = predict_keypoints(model, ds.image_tensor(), decoding or "argmax")
+        rep = metrics.localization_report(pred, ds.keypoints)["standard"]
+        rows.append({"label": label, "run": run_id, "decoding": decoding, "pck": rep["pck"],
+                     "mean_px": rep["mean_px"], "pck_auc": rep["pck_auc"]})
+    return {"labels": "side", "split": evaluation_split(data_dir), "rows": rows}
+
+
+# ---------------------------------------------------------------- 4. cost
+
+COST_RUNS = ["main_heatmap", "ablation_res32", "ablation_res128", "ablation_noskip", "main_regression",
+             "side_regression_flatten", "side_regression_coordconv", "side_softargmax"]
+
+
+def cost_study(results_dir: Path, repeats: int = 20) -> dict:
+    device = torch.device("cpu")
+    precision = runtime.resolve_precision("auto", device)
+    rows = []
+    for run_id in COST_RUNS:
+        name = all_runs(TrainConfig())[run_id].name
+        directory = run_dir(run_id, results_dir)
+        model = load_model(directory / f"{name}_model.pth")
+        log = runtime.load_json(directory / "training_log.json")["models"][name]
+        summary = model_summary(model)
+        latency = inference_latency(model, device, precision, repeats=repeats)
+        rows.append({"label": f"{summary['name']} {summary['config']}", "run": run_id,
+                     "parameters": summary["parameters"], "gflops_per_image": summary["gflops_per_image"],
+                     "latency_batch1_ms": latency["batch1_ms"], "latency_batch32_ms": latency["batch32_ms"],
+                     "train_img_per_s": statistics.median(e["train_img_per_s"] for e in log["epochs"])})
+    return {"rows": rows, "precision": precision, "environment": runtime.environment(device),
+            "note": "latency: median forward time in eval mode; train img/s: median over the run's epochs"}
+
+
+# ---------------------------------------------------------------- all
+
+def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Path = RESULTS_DIR,
+                progress: bool = True, latency_repeats: int = 20) -> dict:
+    cfg = cfg or TrainConfig()
+    results_dir = Path(results_dir)
+    vis_dir = results_dir / "visualizations"
+    train_runs(STUDY_RUNS, data_dir, cfg, results_dir, progress)
+    ds = eval_set(data_dir)
+    result = {"split": ds.annotation_file.name.split("_")[0], "n_images": len(ds),
+              "seeds": seed_study(results_dir, ds),
+              "ambiguity": ambiguity_study(results_dir, data_dir, ds, vis_dir),
+              "regression_variants": regression_variants(results_dir, data_dir),
+              "cost": cost_study(results_dir, latency_repeats)}
+    runtime.save_json(result, results_dir / "studies.json")
+    draw_study_figures(result, vis_dir)
+    return result
+
+
+def draw_study_figures(result: dict, vis_dir: Path) -> None:
+    labels = [f"PCK@{t}" for t in ASSIGNMENT_THRESHOLDS]
+    summary = result["seeds"]["summary"]
+    plots.plot_bars(labels, {m: [summary[m]["standard"][f"pck@{t}"][0] for t in ASSIGNMENT_THRESHOLDS] for m in METHODS},
+                    vis_dir / "seeds_pck.png", "PCK (mean of 3 seeds)", "Mean and std over seeds",
+                    ylim=(0, 1.1), errors={m: [summary[m]["standard"][f"pck@{t}"][1] for t in ASSIGNMENT_THRESHOLDS]
+                                           for m in METHODS})
+    amb = result["ambiguity"]
+    series = {"ceiling (image only)": [amb["ceiling"][t] for t in ASSIGNMENT_THRESHOLDS]}
+    series |= {m: [amb["models"][m]["pck"][t] for t in ASSIGNMENT_THRESHOLDS] for m in METHODS}
+    series["heatmap two-hand decoder"] = [amb["two_hand_decoder"]["standard"]["pck"][t] for t in ASSIGNMENT_THRESHOLDS]
+    plots.plot_bars(labels, series, vis_dir / "ambiguity_ceiling.png", "PCK (labelled hands)",
+                    "Models against the best PCK reachable with ambiguous hand labels", ylim=(0, 1.1))
+    rows = result["regression_variants"]["rows"]
+    plots.plot_bars([r["label"] for r in rows], {"PCK@0.05": [r["pck"][0.05] for r in rows],
+                                                 "PCK@0.1": [r["pck"][0.1] for r in rows]},
+                    vis_dir / "regression_variants.png", "PCK (side-labelled hands)",
+                    "One change at a time (side-labelled data)", ylim=(0, 1.1))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Seeds, label-ambiguity, regression-variant and cost studies.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
+    p.add_argument("--results", type=Path, default=RESULTS_DIR, help="results directory")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="epochs per run")
+    args = p.parse_args(argv)
+    result = run_studies(ensure_data(args.data_dir), TrainConfig(epochs=args.epochs), args.results)
+    print({t: round(v["diff"], 3) for t, v in result["seeds"]["bootstrap"].items()})
+
+
+if __name__ == "__main__":
+    main()

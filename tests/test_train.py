@@ -1,0 +1,126 @@
+import json
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from problem2 import runtime
+from problem2.model import HeatmapNet, RegressionNet
+from problem2.train import (NonFiniteLossError, TrainConfig, fit, load_checkpoint, load_model, load_weights,
+                            make_loaders, train_heatmap_model)
+
+CFG = dict(batch_size=8, snapshot_epochs=(1, 3), num_snapshot_images=2)
+
+
+def train(tiny_data, out, epochs=3, model_class=HeatmapNet, name="heatmap", resume=True, loaders=None, **kw):
+    cfg = TrainConfig(epochs=epochs, **{**CFG, **kw})
+    train_loader, val_loader = loaders or make_loaders(tiny_data, model_class.output_type, cfg.batch_size)
+    torch.manual_seed(cfg.seed)
+    model = model_class()
+    return fit(model, train_loader, val_loader, cfg, out, name, resume=resume, progress=False), model
+
+
+def timeless(log):
+    return [{k: v for k, v in e.items() if k not in ("epoch_seconds", "train_img_per_s")} for e in log["epochs"]]
+
+
+def test_tiny_training_lowers_loss_and_writes_loadable_files(tiny_data, tmp_path):
+    log, model = train(tiny_data, tmp_path, epochs=3)
+    losses = [e["train_loss"] for e in log["epochs"]]
+    assert losses[-1] < losses[0]
+    ckpt = torch.load(tmp_path / "heatmap_model.pth", weights_only=True)
+    assert ckpt["model_class"] == "HeatmapNet" and ckpt["epoch"] == log["best_epoch"]
+    plain = HeatmapNet()
+    plain.load_state_dict(ckpt["state_dict"])  # the plain load_state_dict path
+    rebuilt = load_model(tmp_path / "heatmap_model.pth")
+    x = torch.rand(2, 1, 128, 128)
+    assert torch.allclose(rebuilt(x), plain.eval()(x))
+    saved = json.loads((tmp_path / "training_log.json").read_text())
+    entry = saved["models"]["heatmap"]
+    assert entry["best_epoch"] == min(entry["epochs"], key=lambda e: e["val_loss"])["epoch"]
+    assert set(entry["epochs"][0]) >= {"epoch", "train_loss", "val_loss", "val_mean_px", "val_pck@0.05", "lr",
+                                       "epoch_seconds"}
+    assert entry["config"]["seed"] == 0 and entry["environment"]["torch"] == torch.__version__
+    snaps = torch.load(tmp_path / "heatmap_snapshots.pt", weights_only=True)
+    assert sorted(snaps["epochs"]) == [1, 3] and snaps["epochs"][1].shape == (2, 5, 64, 64)
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_same_seed_gives_identical_losses(tiny_data, tmp_path):
+    a, _ = train(tiny_data, tmp_path / "a", epochs=2, model_class=RegressionNet, name="regression")
+    b, _ = train(tiny_data, tmp_path / "b", epochs=2, model_class=RegressionNet, name="regression")
+    assert timeless(a) == timeless(b)
+
+
+class Interrupting(DataLoader):
+    """A DataLoader that raises KeyboardInterrupt at the given (epoch, batch), counting its iterations."""
+
+    def __init__(self, *args, at, **kw):
+        super().__init__(*args, **kw)
+        self.at, self.epoch = at, 0
+
+    def __iter__(self):
+        self.epoch += 1
+        for i, batch in enumerate(super().__iter__()):
+            if (self.epoch, i) == self.at:
+                raise KeyboardInterrupt
+            yield batch
+
+
+def test_interrupted_run_resumes_to_the_same_log_and_weights(tiny_data, tmp_path):
+    full, full_model = train(tiny_data, tmp_path / "full", model_class=RegressionNet, name="regression")
+    train_loader, val_loader = make_loaders(tiny_data, "regression", 8)
+    broken = Interrupting(train_loader.dataset, batch_size=8, shuffle=True, at=(2, 1))
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_data, tmp_path / "cut", model_class=RegressionNet, name="regression",
+              loaders=(broken, val_loader))
+    saved = torch.load(tmp_path / "cut" / "regression_last.pth", weights_only=True)
+    assert len(saved["state"]["history"]) == 1  # epoch 1 completed, epoch 2 lost mid-way
+    resumed, resumed_model = train(tiny_data, tmp_path / "cut", model_class=RegressionNet, name="regression")
+    assert timeless(resumed) == timeless(full)
+    for (k, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_finished_run_is_reused_and_other_settings_refuse_to_resume(tiny_data, tmp_path):
+    train(tiny_data, tmp_path, epochs=1, model_class=RegressionNet, name="regression")
+    stamp = (tmp_path / "regression_model.pth").stat().st_mtime_ns
+    again, _ = train(tiny_data, tmp_path, epochs=1, model_class=RegressionNet, name="regression")
+    assert (tmp_path / "regression_model.pth").stat().st_mtime_ns == stamp and len(again["epochs"]) == 1
+    with pytest.raises(ValueError, match="other settings"):
+        train(tiny_data, tmp_path, epochs=1, model_class=RegressionNet, name="regression", lr=0.01)
+
+
+def test_non_finite_loss_stops_with_model_epoch_and_step(tiny_data, tmp_path):
+    cfg = TrainConfig(epochs=1, **CFG)
+    loaders = make_loaders(tiny_data, "heatmap", 8)
+    model = HeatmapNet()
+    with torch.no_grad():
+        model.final.bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"heatmap: non-finite loss \(nan\) at epoch 1, step 1/3"):
+        fit(model, *loaders, cfg, tmp_path, "heatmap", progress=False)
+
+
+def test_checkpoint_errors(tiny_data, tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pth")
+    (tmp_path / "bad.pth").write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "bad.pth")
+    runtime.save_torch({"weights": torch.zeros(1)}, tmp_path / "foreign.pth")
+    with pytest.raises(ValueError, match="not a problem2-checkpoint-v1"):
+        load_checkpoint(tmp_path / "foreign.pth")
+    train(tiny_data, tmp_path, epochs=1)
+    with pytest.raises(ValueError, match="holds a HeatmapNet, not a RegressionNet"):
+        load_model(tmp_path / "heatmap_model.pth", expected_class=RegressionNet)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_weights(HeatmapNet(heatmap_size=32), load_checkpoint(tmp_path / "heatmap_model.pth"))
+
+
+def test_assignment_entry_point(tiny_data, tmp_path):
+    train_loader, val_loader = make_loaders(tiny_data, "heatmap", 8)
+    log = train_heatmap_model(HeatmapNet(), train_loader, val_loader, num_epochs=1,
+                              config=TrainConfig(**CFG), out_dir=tmp_path)
+    assert len(log["epochs"]) == 1 and (tmp_path / "heatmap_model.pth").exists()
+    with pytest.raises(ValueError, match="shuffle=False"):
+        fit(HeatmapNet(), train_loader, train_loader, TrainConfig(epochs=1), tmp_path, "x", progress=False)
