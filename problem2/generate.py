@@ -135,6 +135,19 @@ def keypoint_statistics(keypoints: np.ndarray) -> dict:
     }
 
 
+def comparison_figure(course_dir: str | Path, save_path: str | Path, n: int = 8, seed: int = 641) -> Path:
+    """n images drawn by this generator (seed) above the first n course train images, keypoints drawn."""
+    from problem2.plots import plot_image_pairs
+    rng = np.random.default_rng(seed)
+    ours = [sample_keypoints(rng) for _ in range(n)]
+    image_dir, annotation_file = split_paths(course_dir, "train")
+    records = json.loads(Path(annotation_file).read_text())["images"][:n]
+    course_images = [np.asarray(Image.open(image_dir / r["file_name"])) for r in records]
+    return plot_image_pairs([render_figure(k) for k in ours], course_images, save_path,
+                            f"generated (seed {seed})", "course data",
+                            top_points=ours, bottom_points=[np.array(r["keypoints"]) for r in records])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="data", help="output root; files go to OUT/keypoints/ (default: data)")
@@ -145,7 +158,13 @@ def main(argv=None):
     parser.add_argument("--hand-labels", choices=HAND_LABELS, default="assignment",
                         help="'assignment': the course's labels (hands ambiguous); "
                              "'side': left_hand is the hand with the smaller x")
+    parser.add_argument("--compare-with", metavar="COURSE_DIR", default=None,
+                        help="instead of generating, draw generated figures next to COURSE_DIR's train images")
+    parser.add_argument("--figure", default="docs/generated_vs_course.png", help="where --compare-with draws")
     args = parser.parse_args(argv)
+    if args.compare_with:
+        print(f"wrote {comparison_figure(args.compare_with, args.figure, seed=args.seed)}")
+        return
     sizes = {s: getattr(args, f"num_{s}") for s in SPLITS}
     root = generate_dataset(args.out, args.seed, sizes, args.hand_labels)
     print(f"wrote {sum(sizes.values())} images to {root} ({sizes}, seed {args.seed}, hands: {args.hand_labels})")

@@ -207,7 +207,7 @@ def section_failures(fc: dict | None) -> str:
            "**What the failures have in common**: the fraction of keypoints in each category with each trait "
            "(first row: the base rate over all keypoints).",
            table(["category"] + traits, trait_rows), defs]
-    out += [fig(f"failures_{c}.png", c.replace("_", " ")) for c in fc["categories"]]
+    out += [fig(f"failures_{c}.png", c.replace("_", " ")) for c, v in fc["categories"].items() if v["keypoints"]]
     return "\n\n".join(out)
 
 

@@ -1,0 +1,42 @@
+"""The whole pipeline on a tiny configuration, and the committed report against its JSON."""
+import re
+
+import pytest
+
+from problem2.__main__ import main
+from problem2.report import render_report
+from problem2.train import RESULTS_DIR
+
+DELIVERABLES = [
+    "training_log.json", "heatmap_model.pth", "regression_model.pth", "metrics.json", "ablation.json",
+    "ablation.md", "failure_cases.json", "studies.json", "pipeline.json", "REPORT.md",
+    "visualizations/pck_curves.png", "visualizations/heatmap_training_stages.png",
+    "visualizations/sample_predictions.png", "visualizations/training_curves.png",
+    "visualizations/ablation_sigma.png", "visualizations/ablation_heatmap_resolution.png",
+    "visualizations/ablation_skip_connections.png", "visualizations/failures_both_fail.png",
+    "visualizations/hand_ambiguity.png", "visualizations/seeds_pck.png", "visualizations/regression_variants.png",
+    "visualizations/ambiguity_ceiling.png",
+]
+
+
+def test_quick_pipeline_end_to_end(tmp_path, capsys):
+    args = ["all", "--quick", "--quick-images", "16", "--epochs", "1", "--results", str(tmp_path), "--no-progress"]
+    main(args)
+    missing = [f for f in DELIVERABLES if not (tmp_path / f).exists()]
+    assert not missing
+    report = (tmp_path / "REPORT.md").read_text()
+    assert report == render_report(tmp_path)
+    for section in ("## 1. Main comparison", "## 3. Ablations", "## 5. Failure cases", "### Label ambiguity",
+                    "## 7. What makes direct regression fail", "## 8. Cost", "## 10. Reproduce"):
+        assert section in report
+    images = re.findall(r"\]\((visualizations/[^)]+)\)", report)
+    assert images and all((tmp_path / p).exists() for p in images)
+    capsys.readouterr()
+    main(args)  # a second run reuses every finished stage
+    assert "== evaluate: unchanged, reused" in capsys.readouterr().out
+
+
+def test_committed_report_matches_committed_json():
+    if not (RESULTS_DIR / "REPORT.md").exists() or not (RESULTS_DIR / "metrics.json").exists():
+        pytest.skip("no committed reference run")
+    assert (RESULTS_DIR / "REPORT.md").read_text() == render_report(RESULTS_DIR)

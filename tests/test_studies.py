@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+import torch
+
+from problem2.bench import inference_latency, train_step_fn
+from problem2.experiments import all_runs, run_dir, train_runs
+from problem2.studies import VARIANT_RUNS, hand_collapse
+from problem2.train import TrainConfig, load_model
+
+CFG = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=(1,), num_snapshot_images=1)
+
+
+def test_every_regression_variant_builds_and_trains(tiny_data, tmp_path):
+    ids = [r for _, r, _ in VARIANT_RUNS if r != "side_heatmap"]
+    logs = train_runs(list(dict.fromkeys(ids)), tiny_data, CFG, tmp_path, progress=False)
+    for run_id, log in logs.items():
+        spec = all_runs(CFG)[run_id]
+        assert log["model"] == spec.model and len(log["epochs"]) == 1
+        assert np.isfinite(log["epochs"][0]["val_loss"])
+        model = load_model(run_dir(run_id, tmp_path) / f"{spec.name}_model.pth")
+        out = model(torch.rand(2, 1, 128, 128))
+        assert out.shape == (2, 10) and out.min() >= 0 and out.max() <= 1
+    assert logs["side_regression_l1"]["config"]["loss"] == "l1"
+
+
+def test_hand_collapse_measures_the_midpoint_pull():
+    gt = np.array([[[50, 30], [40, 60], [60, 60], [40, 87], [60, 87]]], float)
+    pred = gt.copy()
+    pred[0, [1, 2]] = [50, 60]  # both hands at the midpoint
+    out = hand_collapse(pred, gt)
+    assert out["mean_predicted_hand_gap_px"] == 0 and out["mean_true_hand_gap_px"] == 20
+    assert out["mean_hand_distance_to_midpoint_px"] == 0 and out["same_blob_fraction"] == 1.0
+
+
+def test_cost_measurements_are_sane_for_a_tiny_model():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(4, 10), torch.nn.Sigmoid())
+    lat = inference_latency(model, torch.device("cpu"), "fp32", batch_sizes=(1, 8), repeats=3)
+    assert 0 < lat["batch1_ms"] < 1000 and 0 < lat["batch8_ms"] < 1000
+    step = train_step_fn(model, 4, "fp32", torch.device("cpu"))
+    before = [p.clone() for p in model.parameters()]
+    step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
