@@ -13,7 +13,6 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script: `cd problem2 && python baseline.py`
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from torch.utils.data import DataLoader
 from problem2 import codec, metrics, plots, runtime
 from problem2.dataset import KeypointDataset, load_split
 from problem2.evaluate import (PCK_HEADER, evaluation_split, format_table, predict_keypoints)
-from problem2.experiments import run_dir, train_runs
+from problem2.experiments import run_dir, run_parser, train_runs
 from problem2.generate import KEYPOINT_NAMES
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, HEAD, LEFT_HAND, RIGHT_HAND
 from problem2.model import HeatmapNet
@@ -107,15 +106,16 @@ def ablation_markdown(result: dict) -> str:
 
 
 def plot_ablation(name: str, rows: list, save_path: Path) -> None:
-    """PCK@0.05 (standard and hand-swap-invariant) against the setting, argmax and sub-pixel."""
-    series = {}
-    for decoding in DECODINGS:
-        series[f"PCK@0.05 {decoding}"] = [r[f"{decoding}_standard"]["pck"][0.05] for r in rows]
-        series[f"swap-inv. PCK@0.05 {decoding}"] = [r[f"{decoding}_hand_swap_invariant"]["pck"][0.05]
-                                                    for r in rows]
-    plots.plot_metric_vs_setting([r["setting"] for r in rows], series, save_path,
-                                 name.replace("_", " "), "PCK@0.05 (bbox)",
-                                 f"Ablation: {name.replace('_', ' ')}")
+    """PCK@0.05 and mean pixel error against the setting: argmax and sub-pixel, labelled and swap-invariant."""
+    panels = []
+    for ylabel, metric in (("PCK@0.05 (bbox)", lambda r: r["pck"][0.05]), ("mean error (px)", lambda r: r["mean_px"])):
+        series = {}
+        for decoding in DECODINGS:
+            series[f"{decoding}"] = [metric(r[f"{decoding}_standard"]) for r in rows]
+            series[f"{decoding}, swap-inv."] = [metric(r[f"{decoding}_hand_swap_invariant"]) for r in rows]
+        panels.append((ylabel, series))
+    plots.plot_metric_vs_setting([r["setting"] for r in rows], panels, save_path, name.replace("_", " "),
+                                 f"Ablation: {name.replace('_', ' ')} (dashed: hand-swap-invariant)")
 
 
 # ---------------------------------------------------------------- failure cases
@@ -229,11 +229,7 @@ def failure_analysis(data_dir: Path, results_dir: Path = RESULTS_DIR, threshold:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Ablations of HeatmapNet and failure-case analysis.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    p.add_argument("--results", type=Path, default=RESULTS_DIR, help="results directory")
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="epochs per variant")
+    p = run_parser("Ablations of HeatmapNet and failure-case analysis.")
     p.add_argument("--threshold", type=float, default=0.1, help="PCK threshold for the failure analysis")
     args = p.parse_args(argv)
     data_dir = ensure_data(args.data_dir)

@@ -15,7 +15,6 @@ if __package__ in (None, ""):  # run as a script: `cd problem2 && python evaluat
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from problem2 import codec, metrics, plots, runtime

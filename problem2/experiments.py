@@ -80,13 +80,19 @@ def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = RESULTS_
     return logs
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description="List or train the project's runs (finished ones are reused).")
-    p.add_argument("command", choices=["list", "run"])
-    p.add_argument("ids", nargs="*", help="run ids (default for 'run': all)")
+def run_parser(description: str) -> argparse.ArgumentParser:
+    """A command line with the options every run-training command shares: data, results, epochs."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
     p.add_argument("--results", type=Path, default=RESULTS_DIR, help="results directory")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="epochs for every run")
+    return p
+
+
+def main(argv=None):
+    p = run_parser("List or train the project's runs (finished ones are reused).")
+    p.add_argument("command", choices=["list", "run"])
+    p.add_argument("ids", nargs="*", help="run ids (default for 'run': all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     cfg = TrainConfig(epochs=args.epochs)

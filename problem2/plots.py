@@ -120,20 +120,26 @@ def plot_heatmap_stages(image, snapshots: dict, save_path, keypoint_names=KEYPOI
     return _save(fig, save_path)
 
 
-def plot_metric_vs_setting(settings, series: dict, save_path, xlabel, ylabel, title, log_x=False):
-    """One line per series over a varied setting (e.g. PCK@0.05 for argmax and sub-pixel against sigma)."""
-    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+def plot_metric_vs_setting(settings, panels: list, save_path, xlabel, title):
+    """Side-by-side panels [(ylabel, {label: values})] over a varied setting.
+
+    Colour follows the decoding named in the label (argmax / subpixel); swap-invariant series are dashed.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4), squeeze=False)
     xs = list(range(len(settings)))
-    for label, values in series.items():
-        ax.plot(xs, values, "o-", label=label, color=COLORS.get(label.split()[-1], None))
-        for x, v in zip(xs, values):
-            ax.annotate(f"{v:.3f}" if v < 10 else f"{v:.1f}", (x, v), xytext=(0, 5),
-                        textcoords="offset points", ha="center", fontsize=7)
-    ax.set_xticks(xs, [str(s) for s in settings])
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.margins(y=0.15)
+    for ax, (ylabel, series) in zip(axes[0], panels):
+        for label, values in series.items():
+            color = COLORS["subpixel"] if "subpixel" in label else COLORS["regression"]
+            ax.plot(xs, values, "o--" if "swap" in label else "o-", label=label, color=color)
+            for x, v in zip(xs, values):
+                ax.annotate(f"{v:.3f}" if v < 10 else f"{v:.1f}", (x, v), xytext=(0, 5),
+                            textcoords="offset points", ha="center", fontsize=7)
+        ax.set_xticks(xs, [str(s) for s in settings])
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.margins(y=0.15)
+    fig.suptitle(title, fontsize=10)
     return _save(fig, save_path)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 if __package__ in (None, ""):
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-import argparse
 import statistics
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from problem2 import codec, metrics, plots, runtime
 from problem2.bench import inference_latency
 from problem2.dataset import load_split
 from problem2.evaluate import METHODS, evaluate_pair, evaluation_split, method_reports, predict_keypoints
-from problem2.experiments import all_runs, run_dir, train_runs
+from problem2.experiments import all_runs, run_dir, run_parser, train_runs
 from problem2.generate import label_hands_by_side
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, LEFT_HAND, RIGHT_HAND
 from problem2.model import model_summary
@@ -279,11 +278,7 @@ def draw_study_figures(result: dict, vis_dir: Path) -> None:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Seeds, label-ambiguity, regression-variant and cost studies.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    p.add_argument("--results", type=Path, default=RESULTS_DIR, help="results directory")
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="epochs per run")
+    p = run_parser("Seeds, label-ambiguity, regression-variant and cost studies.")
     args = p.parse_args(argv)
     result = run_studies(ensure_data(args.data_dir), TrainConfig(epochs=args.epochs), args.results)
     print({t: round(v["diff"], 3) for t, v in result["seeds"]["bootstrap"].items()})

@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import COURSE_FIXTURE

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from problem2.bench import inference_latency, train_step_fn
