@@ -221,3 +221,9 @@ def model_summary(model: nn.Module) -> dict:
     """{'name', 'config', 'parameters', 'gflops_per_image'} for the reports."""
     return dict(name=type(model).__name__, config=dict(model.config),
                 parameters=count_parameters(model), gflops_per_image=count_flops(model) / 1e9)
+
+
+if __name__ == "__main__":  # python -m problem2.model: parameters and FLOPs of the specified models
+    for net in (HeatmapNet(), RegressionNet()):
+        s = model_summary(net)
+        print(f"{s['name']:14s} {s['parameters']:>10,d} parameters  {s['gflops_per_image']:.3f} GFLOPs per 128x128 image")

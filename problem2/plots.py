@@ -56,8 +56,9 @@ def plot_pck_curves(pck_heatmap, pck_regression, save_path, extra: dict | None =
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for label, pck in curves.items():
         t = sorted(pck)
-        ax.plot(t, [pck[x] for x in t], label=label, color=COLORS.get(label.split()[0]), lw=1.8,
-                ls="--" if "subpixel" in label or "swap" in label else "-")
+        color = COLORS["subpixel"] if "subpixel" in label else COLORS.get(label.split()[0])
+        ax.plot(t, [pck[x] for x in t], label=label, color=color, lw=1.6,
+                ls=":" if "subpixel" in label else "--" if "swap" in label else "-")
     for t in ASSIGNMENT_THRESHOLDS:
         ax.axvline(t, color="gray", lw=0.6, ls=":")
         for label, pck in curves.items():
@@ -96,6 +97,7 @@ def plot_prediction_grid(images, gt, predictions: dict, save_path, titles=None, 
             label = f"{method}: {err:.1f} px" + (f"\n{titles[i]}" if titles else "")
             ax.set_title(label, fontsize=7)
     fig.suptitle(suptitle or "green o: ground truth, x: prediction", fontsize=9)
+    fig.tight_layout()
     return _save(fig, save_path)
 
 

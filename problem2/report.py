@@ -56,6 +56,34 @@ def headline_table(results: Path) -> str:
             + table(PCK_HEADER, pck_rows(m["methods"], "hand_swap_invariant")))
 
 
+def readme_summary(results: Path) -> str:
+    """The README's results block: the headline table and the numbers that answer the question."""
+    results = Path(results)
+    parts = ["### Headline (reference run)", headline_table(results)]
+    s = load(results, "studies.json")
+    if s:
+        b = s["seeds"]["bootstrap"]
+        sub, reg = (s["seeds"]["summary"][k]["standard"] for k in ("heatmap_subpixel", "regression"))
+        parts.append(
+            f"Over seeds {s['seeds']['seeds']}: PCK@0.05 {f3(sub['pck@0.05'][0])} ± {f3(sub['pck@0.05'][1])} "
+            f"(heatmap, sub-pixel) against {f3(reg['pck@0.05'][0])} ± {f3(reg['pck@0.05'][1])} (regression); "
+            f"the heatmap - regression difference is {f3(b['0.05']['diff'])} "
+            f"(95% paired bootstrap interval [{f3(b['0.05']['low'])}, {f3(b['0.05']['high'])}]) at 0.05 and "
+            f"{f3(b['0.2']['diff'])} [{f3(b['0.2']['low'])}, {f3(b['0.2']['high'])}] at 0.2.")
+        a = s["ambiguity"]
+        parts.append(
+            f"Hand labels: the best labelled-hand PCK@0.05 any image-only predictor can expect is "
+            f"{f3(a['ceiling']['0.05'])}; with hands named by image side, PCK@0.05 is "
+            f"{f3(a['side_labels']['heatmap_subpixel']['standard']['pck']['0.05'])} (heatmap) and "
+            f"{f3(a['side_labels']['regression']['standard']['pck']['0.05'])} (regression). A decoder that knows "
+            f"there are two hands lifts the default heatmap model's hand-swap-invariant PCK@0.05 to "
+            f"{f3(a['two_hand_decoder']['hand_swap_invariant']['pck']['0.05'])}.")
+        best = max(s["regression_variants"]["rows"][3:], key=lambda r: r["pck"]["0.05"])
+        parts.append(f"Best single change to RegressionNet (side labels): {best['label']}, PCK@0.05 "
+                     f"{f3(s['regression_variants']['rows'][0]['pck']['0.05'])} -> {f3(best['pck']['0.05'])}.")
+    return "\n\n".join(parts)
+
+
 def fig(name: str, caption: str) -> str:
     return f"![{caption}](visualizations/{name})\n\n*{caption}*"
 
@@ -335,6 +363,21 @@ def render_report(results: Path) -> str:
     parts += [section_course(load(results, "course_eval/metrics.json")),
               section_reproduce(load(results, "pipeline.json"), log)]
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+README_MARKERS = ("<!-- results:start (written by python -m problem2 report) -->", "<!-- results:end -->")
+
+
+def update_readme(readme: Path, results: Path) -> bool:
+    """Replace the README's results block (between README_MARKERS) by readme_summary(results)."""
+    text = Path(readme).read_text()
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    Path(readme).write_text(f"{head}{start}\n{readme_summary(results)}\n{end}{tail}")
+    return True
 
 
 def write_report(results: Path) -> Path:

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from problem2.__main__ import main
-from problem2.report import render_report
+from problem2.report import readme_summary, render_report
 from problem2.train import RESULTS_DIR
 
 DELIVERABLES = [
@@ -40,3 +40,10 @@ def test_committed_report_matches_committed_json():
     if not (RESULTS_DIR / "REPORT.md").exists() or not (RESULTS_DIR / "metrics.json").exists():
         pytest.skip("no committed reference run")
     assert (RESULTS_DIR / "REPORT.md").read_text() == render_report(RESULTS_DIR)
+
+
+def test_readme_numbers_come_from_the_committed_results():
+    if not (RESULTS_DIR / "metrics.json").exists():
+        pytest.skip("no committed reference run")
+    readme = (RESULTS_DIR.parents[1] / "README.md").read_text()
+    assert readme_summary(RESULTS_DIR) in readme
