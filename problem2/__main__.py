@@ -74,9 +74,9 @@ def run_all(args) -> None:
         cfg.snapshot_epochs = tuple(range(1, cfg.epochs + 1))
     else:
         data_dir = ensure_data(args.data_dir)
-    settings = {"train": asdict(cfg), "data_dir": str(data_dir), "quick": args.quick,
-                "command": "python -m problem2 " + shlex.join(sys.argv[1:])}
+    settings = {"train": asdict(cfg), "data_dir": str(data_dir), "quick": args.quick}
     pipe = Pipeline(results, settings)
+    pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
     t_start = time.perf_counter()
     progress = not args.no_progress
 
@@ -129,6 +129,7 @@ def main(argv=None):
     p.add_argument("--skip-studies", action="store_true", help="skip the seed/ambiguity/variant studies")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.results is None:
         args.results = DEFAULT_DATA_ROOT.parent / "quick_results" if args.quick else RESULTS_DIR
     if args.epochs is None:

@@ -177,13 +177,14 @@ def section_ablations(ab: dict | None) -> str:
            f"the {ab['split']} split ({ab['n_images']} images), never by training loss."]
     for name, rows in ab["ablations"].items():
         header = [name.replace("_", " "), "decoding"] + [f"PCK@{t}" for t in T] + ["mean px", "swap-inv. PCK@0.05",
-                                                                                     "swap-inv. mean px"]
+                                                                                     "swap-inv. mean px", "train min"]
         body = []
         for r in rows:
             for d in ("argmax", "subpixel"):
                 st, inv = r[f"{d}_standard"], r[f"{d}_hand_swap_invariant"]
                 body.append([r["setting"], d] + [f3(st["pck"][t]) for t in T]
-                            + [f2(st["mean_px"]), f3(inv["pck"]["0.05"]), f2(inv["mean_px"])])
+                            + [f2(st["mean_px"]), f3(inv["pck"]["0.05"]), f2(inv["mean_px"]),
+                               f"{r['train_seconds'] / 60:.1f}"])
         best = min(rows, key=lambda r: r["subpixel_hand_swap_invariant"]["mean_px"])
         best_pck = max(rows, key=lambda r: r["subpixel_standard"]["pck"]["0.05"])
         argmax_spread = [r["argmax_hand_swap_invariant"]["mean_px"] - r["subpixel_hand_swap_invariant"]["mean_px"]
@@ -195,6 +196,9 @@ def section_ablations(ab: dict | None) -> str:
                 f"lowers the swap-invariant mean error by {', '.join(f2(x) for x in argmax_spread)} px "
                 f"for the settings in order.",
                 fig(f"ablation_{name}.png", f"Ablation of {name.replace('_', ' ')}")]
+    extra = {r["run"]: r["train_seconds"] for rows in ab["ablations"].values() for r in rows if r["run"] != "main_heatmap"}
+    out.append(f"The {len(extra)} extra trainings took {sum(extra.values()) / 60:.1f} min together "
+               f"(sum of epoch times; the main model's is in section 4).")
     return "\n\n".join(out)
 
 
@@ -328,19 +332,22 @@ def section_course(ce: dict | None) -> str:
     ])
 
 
-def section_reproduce(p: dict | None, log: dict | None) -> str:
+def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
     if p is None:
         return ""
     env = p.get("environment", {})
     stages = [[k, f"{v.get('seconds', 0) / 60:.1f}"] for k, v in p["stages"].items()]
     train_min = sum(e["epoch_seconds"] for l in (log or {"models": {}})["models"].values() for e in l["epochs"]) / 60
+    run_logs = [json.loads(f.read_text()) for f in sorted((Path(results) / "runs").glob("*/training_log.json"))]
+    runs_min = sum(e["epoch_seconds"] for r in run_logs for l in r["models"].values() for e in l["epochs"]) / 60
     return "\n\n".join([
         "## 10. Reproduce",
-        f"```\n{p['settings']['command']}\n```",
+        f"```\n{p.get('command', 'python -m problem2 all')}\n```",
         f"Device {env.get('device')}, torch {env.get('torch')}, Python {env.get('python')}, "
         f"{env.get('cpu_threads')} CPU threads ({env.get('machine')}). The main pair's training took "
-        f"{train_min:.1f} min (sum of epoch times). Stage wall times when last computed (minutes; 'train' is the "
-        "last invocation's, which reuses finished runs):",
+        f"{train_min:.1f} min (sum of epoch times); the {len(run_logs)} other trainings (ablations and studies) "
+        f"{runs_min:.1f} min. Stage wall times when last computed (minutes; 'train' is the last invocation's, which "
+        "reuses finished runs):",
         table(["stage", "minutes"], stages),
     ])
 
@@ -361,7 +368,7 @@ def render_report(results: Path) -> str:
     parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
         ["## 6-8. Studies\n\n(skipped in this run)"]
     parts += [section_course(load(results, "course_eval/metrics.json")),
-              section_reproduce(load(results, "pipeline.json"), log)]
+              section_reproduce(load(results, "pipeline.json"), log, results)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
