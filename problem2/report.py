@@ -276,7 +276,7 @@ def section_ambiguity(s: dict) -> str:
     verdict = "reaches" if two >= 0.99 else "does not reach"
     return "\n\n".join([
         "### Label ambiguity",
-        f"The images do not say which hand is the left one. {a['ceiling_note']}. Labelled-hand PCK:",
+        f"The images do not say which hand is the left one. Ceiling: {a['ceiling_note']}. Labelled-hand PCK:",
         table(["predictor", *[f"PCK@{t}" for t in T]], rows),
         "Hand-swap-invariant PCK:", table(["predictor", *[f"PCK@{t}" for t in T]], inv),
         f"The two-hand decoder (codec.decode_hand_pair) brings the default heatmap model's hand-swap-invariant "

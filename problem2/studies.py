@@ -194,8 +194,8 @@ def plot_hand_ambiguity(ds, preds, save_path: Path, n: int = 4) -> None:
             ax.set_title(f"{name} map (ring: its label)", fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle("Ambiguous hand labels: regression is pulled between the hands;\n"
-                 "each heatmap holds both hands at about half height", fontsize=9)
+    fig.suptitle("The same test images: regression's two hands (+, left) and the heatmap model's\n"
+                 "left_hand and right_hand maps (green ring: the hand that map is labelled with)", fontsize=9)
     plots._save(fig, save_path)
 
 
