@@ -111,6 +111,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
     if resume and paths["last.pth"].exists():
         state, snapshots = _restore(paths, model, optimizer, signature, device, cfg.epochs)
     val_gt = val_loader.dataset.keypoints
+    val_targets = _all_targets(val_loader)  # fixed: computed once, not every epoch
     snapshot_images = val_loader.dataset.image_tensor()[: cfg.num_snapshot_images]
     steps_per_epoch = len(train_loader)
     start = len(state.history)
@@ -140,7 +141,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
         train_seconds = time.perf_counter() - t0
         # ---- validate
         outputs = predict(model, val_loader, device, precision)
-        val_loss = float(objective.loss(outputs, _all_targets(val_loader)))
+        val_loss = float(objective.loss(outputs, val_targets))
         pred = objective.decode(outputs)
         entry = {"epoch": epoch, "train_loss": loss_sum / seen, "val_loss": val_loss,
                  "val_mean_px": float(metrics.distances(pred, val_gt).mean()),
