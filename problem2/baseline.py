@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from problem2 import codec, metrics, plots, runtime
+from problem2 import codec, metrics, plots, report, runtime
 from problem2.dataset import KeypointDataset, load_split
-from problem2.evaluate import (PCK_HEADER, evaluation_split, format_table, predict_keypoints)
+from problem2.evaluate import evaluation_split, predict_keypoints
 from problem2.experiments import run_dir, run_parser, train_runs
 from problem2.generate import KEYPOINT_NAMES
-from problem2.metrics import ASSIGNMENT_THRESHOLDS, HEAD, LEFT_HAND, RIGHT_HAND
+from problem2.metrics import HEAD, LEFT_HAND, RIGHT_HAND
 from problem2.model import HeatmapNet
 from problem2.train import RESULTS_DIR, TrainConfig, ensure_data, load_model
 
@@ -65,7 +65,8 @@ def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = No
               "ablations": {name: [{"setting": s, "run": r, **scores[r]} for s, r in variants]
                             for name, variants in ablations.items()}}
     runtime.save_json(result, Path(results_dir) / "ablation.json")
-    (Path(results_dir) / "ablation.md").write_text(ablation_markdown(result))
+    saved = runtime.load_json(Path(results_dir) / "ablation.json")  # the file's form: string threshold keys
+    (Path(results_dir) / "ablation.md").write_text(report.ablation_markdown(saved))
     for name, rows in result["ablations"].items():
         plot_ablation(name, rows, Path(results_dir) / "visualizations" / f"ablation_{name}.png")
     return result
@@ -88,21 +89,6 @@ def score_heatmap_run(directory: Path, test: KeypointDataset) -> dict:
             out[f"{decoding}_{kind}"] = {"pck": report[kind]["pck"], "mean_px": report[kind]["mean_px"],
                                          "pck_auc": report[kind]["pck_auc"]}
     return out
-
-
-def ablation_markdown(result: dict) -> str:
-    parts = []
-    for name, rows in result["ablations"].items():
-        table = []
-        for row in rows:
-            for decoding in DECODINGS:
-                s, inv = row[f"{decoding}_standard"], row[f"{decoding}_hand_swap_invariant"]
-                table.append([f"{row['setting']} ({decoding})"] + [s["pck"][t] for t in ASSIGNMENT_THRESHOLDS]
-                             + [s["mean_px"], inv["pck"][0.05], inv["mean_px"]])
-        header = [name.replace("_", " ")] + PCK_HEADER[1:] + ["swap-inv. PCK@0.05", "swap-inv. mean px"]
-        parts.append(f"**{name.replace('_', ' ')}** ({result['split']}, {result['n_images']} images)\n\n"
-                     + format_table(table, header))
-    return "\n\n".join(parts) + "\n"
 
 
 def plot_ablation(name: str, rows: list, save_path: Path) -> None:
@@ -233,8 +219,8 @@ def main(argv=None):
     p.add_argument("--threshold", type=float, default=0.1, help="PCK threshold for the failure analysis")
     args = p.parse_args(argv)
     data_dir = ensure_data(args.data_dir)
-    result = ablation_study(data_dir, HeatmapNet, TrainConfig(epochs=args.epochs), args.results)
-    print(ablation_markdown(result))
+    ablation_study(data_dir, HeatmapNet, TrainConfig(epochs=args.epochs), args.results)
+    print((args.results / "ablation.md").read_text())
     failures = failure_analysis(data_dir, args.results, args.threshold)
     print({k: v["keypoints"] for k, v in failures["categories"].items()})
 

@@ -21,6 +21,7 @@ from problem2 import codec, metrics, plots, runtime
 from problem2.dataset import KeypointDataset, load_split
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, CURVE_THRESHOLDS, compute_pck  # noqa: F401 (API)
 from problem2.plots import plot_pck_curves, visualize_predictions  # noqa: F401 (the assignment's API)
+from problem2.report import headline_table
 from problem2.train import RESULTS_DIR, ensure_data, load_model, predict
 
 METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
@@ -113,26 +114,6 @@ def draw_evaluation_figures(result: dict, dataset: KeypointDataset, predictions:
                                   vis_dir / "heatmap_training_stages.png")
 
 
-def pck_table(result: dict, kind: str = "standard") -> list[list]:
-    """Rows [method, PCK@0.05, @0.1, @0.15, @0.2, mean px] for the README and the console."""
-    rows = []
-    for m in METHODS:
-        r = result["methods"][m][kind]
-        rows.append([m] + [r["pck"][t] for t in ASSIGNMENT_THRESHOLDS] + [r["mean_px"]])
-    return rows
-
-
-def format_table(rows: list[list], header: list[str]) -> str:
-    """A Markdown table; floats with 3 decimals (pixels with 2)."""
-    fmt = lambda v, h: (f"{v:.2f}" if "px" in h else f"{v:.3f}") if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(v, h) for v, h in zip(row, header)) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-PCK_HEADER = ["method", "PCK@0.05", "PCK@0.1", "PCK@0.15", "PCK@0.2", "mean px"]
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description="Evaluate results/heatmap_model.pth and results/regression_model.pth.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -141,10 +122,8 @@ def main(argv=None):
     p.add_argument("--split", default=None, help="split to score (default: test if present, else val)")
     p.add_argument("--out", type=Path, default=None, help="where metrics.json and figures go (default: --results)")
     args = p.parse_args(argv)
-    result = evaluate_checkpoints(args.results, ensure_data(args.data_dir), args.split, args.out)
-    for kind in ("standard", "hand_swap_invariant"):
-        print(f"\n{kind} ({result['split']}, {result['n_images']} images)")
-        print(format_table(pck_table(result, kind), PCK_HEADER))
+    evaluate_checkpoints(args.results, ensure_data(args.data_dir), args.split, args.out)
+    print(headline_table(args.out or args.results))
 
 
 if __name__ == "__main__":

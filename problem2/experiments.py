@@ -64,6 +64,11 @@ def run_dir(run_id: str, results_dir: Path = RESULTS_DIR) -> Path:
     return Path(results_dir) if run_id.startswith("main_") else Path(results_dir) / "runs" / run_id
 
 
+def checkpoint_path(run_id: str, results_dir: Path = RESULTS_DIR) -> Path:
+    """The best-epoch checkpoint of a run: run_dir / NAME_model.pth."""
+    return run_dir(run_id, results_dir) / f"{all_runs(TrainConfig())[run_id].name}_model.pth"
+
+
 def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = RESULTS_DIR,
                progress: bool = True) -> dict:
     """Train the runs in order (finished ones are reused, interrupted ones resume); {id: log}."""

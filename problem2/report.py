@@ -168,6 +168,26 @@ def section_why(m: dict, s: dict | None) -> str:
     return "\n\n".join(lines)
 
 
+def ablation_table(name: str, rows: list) -> str:
+    """One ablation (rows of ablation.json) as a table: each setting with argmax and sub-pixel decoding."""
+    header = [name.replace("_", " "), "decoding"] + [f"PCK@{t}" for t in T] + ["mean px", "swap-inv. PCK@0.05",
+                                                                                 "swap-inv. mean px", "train min"]
+    body = []
+    for r in rows:
+        for d in ("argmax", "subpixel"):
+            st, inv = r[f"{d}_standard"], r[f"{d}_hand_swap_invariant"]
+            body.append([r["setting"], d] + [f3(st["pck"][t]) for t in T]
+                        + [f2(st["mean_px"]), f3(inv["pck"]["0.05"]), f2(inv["mean_px"]),
+                           f"{r['train_seconds'] / 60:.1f}"])
+    return table(header, body)
+
+
+def ablation_markdown(ab: dict) -> str:
+    """Every ablation table of ablation.json (as loaded from the file: thresholds are string keys)."""
+    return "\n\n".join(f"**{name.replace('_', ' ')}** ({ab['split']}, {ab['n_images']} images)\n\n"
+                         + ablation_table(name, rows) for name, rows in ab["ablations"].items()) + "\n"
+
+
 def section_ablations(ab: dict | None) -> str:
     if ab is None:
         return "## 3. Ablations\n\n(not run)"
@@ -176,20 +196,11 @@ def section_ablations(ab: dict | None) -> str:
            f"{ab['protocol']['batch_size']}, Adam {ab['protocol']['lr']}, seed {ab['protocol']['seed']}) and scored on "
            f"the {ab['split']} split ({ab['n_images']} images), never by training loss."]
     for name, rows in ab["ablations"].items():
-        header = [name.replace("_", " "), "decoding"] + [f"PCK@{t}" for t in T] + ["mean px", "swap-inv. PCK@0.05",
-                                                                                     "swap-inv. mean px", "train min"]
-        body = []
-        for r in rows:
-            for d in ("argmax", "subpixel"):
-                st, inv = r[f"{d}_standard"], r[f"{d}_hand_swap_invariant"]
-                body.append([r["setting"], d] + [f3(st["pck"][t]) for t in T]
-                            + [f2(st["mean_px"]), f3(inv["pck"]["0.05"]), f2(inv["mean_px"]),
-                               f"{r['train_seconds'] / 60:.1f}"])
         best = min(rows, key=lambda r: r["subpixel_hand_swap_invariant"]["mean_px"])
         best_pck = max(rows, key=lambda r: r["subpixel_standard"]["pck"]["0.05"])
         argmax_spread = [r["argmax_hand_swap_invariant"]["mean_px"] - r["subpixel_hand_swap_invariant"]["mean_px"]
                          for r in rows]
-        out += [f"### {name.replace('_', ' ')}", table(header, body),
+        out += [f"### {name.replace('_', ' ')}", ablation_table(name, rows),
                 f"Lowest hand-swap-invariant mean error (sub-pixel): **{best['setting']}** "
                 f"({f2(best['subpixel_hand_swap_invariant']['mean_px'])} px); highest PCK@0.05 (sub-pixel): "
                 f"**{best_pck['setting']}** ({f3(best_pck['subpixel_standard']['pck']['0.05'])}). Sub-pixel decoding "

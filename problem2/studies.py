@@ -29,7 +29,7 @@ from problem2 import codec, metrics, plots, runtime
 from problem2.bench import inference_latency
 from problem2.dataset import load_split
 from problem2.evaluate import METHODS, evaluate_pair, evaluation_split, method_reports, predict_keypoints
-from problem2.experiments import all_runs, run_dir, run_parser, train_runs
+from problem2.experiments import all_runs, checkpoint_path, run_dir, run_parser, train_runs
 from problem2.generate import label_hands_by_side
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, LEFT_HAND, RIGHT_HAND
 from problem2.model import model_summary
@@ -60,8 +60,8 @@ def eval_set(data_dir: Path, hand_labels: str = "assignment"):
 
 
 def pair_predictions(results_dir: Path, heatmap_run: str, regression_run: str, ds) -> dict:
-    return evaluate_pair(load_model(run_dir(heatmap_run, results_dir) / "heatmap_model.pth"),
-                         load_model(run_dir(regression_run, results_dir) / "regression_model.pth"), ds)
+    return evaluate_pair(load_model(checkpoint_path(heatmap_run, results_dir)),
+                         load_model(checkpoint_path(regression_run, results_dir)), ds)
 
 
 # ---------------------------------------------------------------- 1. seeds and intervals
@@ -75,10 +75,11 @@ def mean_std(values) -> list:
     return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
 
 
-def seed_study(results_dir: Path, ds) -> dict:
+def seed_study(results_dir: Path, ds, seed0_preds: dict) -> dict:
+    """seed0_preds: pair_predictions of the main pair on ds (shared with the ambiguity study)."""
     per_seed, per_image = {}, {"heatmap_subpixel": [], "regression": []}
     for seed, (hm_run, reg_run) in SEED_RUNS.items():
-        preds = pair_predictions(results_dir, hm_run, reg_run, ds)
+        preds = seed0_preds if seed == 0 else pair_predictions(results_dir, hm_run, reg_run, ds)
         per_seed[seed] = method_reports(preds, ds.keypoints)
         for m in per_image:
             per_image[m].append(per_image_pck(preds[m], ds.keypoints))
@@ -138,8 +139,8 @@ def hand_map_values(heatmaps: torch.Tensor, gt) -> dict:
     return out
 
 
-def ambiguity_study(results_dir: Path, data_dir: Path, ds, vis_dir: Path) -> dict:
-    preds = pair_predictions(results_dir, *SEED_RUNS[0], ds)
+def ambiguity_study(results_dir: Path, data_dir: Path, ds, preds: dict, vis_dir: Path) -> dict:
+    """preds: pair_predictions of the main pair on ds."""
     reports = method_reports(preds, ds.keypoints)
     models = {m: {"pck": reports[m]["standard"]["pck"], "pck_swap_invariant": reports[m]["hand_swap_invariant"]["pck"],
                   "pck_per_keypoint": reports[m]["standard"]["pck_per_keypoint"],
@@ -205,7 +206,7 @@ def regression_variants(results_dir: Path, data_dir: Path) -> dict:
     ds = eval_set(data_dir, "side")
     rows = []
     for label, run_id, decoding in VARIANT_RUNS:
-        model = load_model(run_dir(run_id, results_dir) / f"{all_runs(TrainConfig())[run_id].name}_model.pth")
+        model = load_model(checkpoint_path(run_id, results_dir))
         pred, _ = predict_keypoints(model, ds.image_tensor(), decoding or "argmax")
         rep = metrics.localization_report(pred, ds.keypoints)["standard"]
         rows.append({"label": label, "run": run_id, "decoding": decoding, "pck": rep["pck"],
@@ -225,9 +226,8 @@ def cost_study(results_dir: Path, repeats: int = 20) -> dict:
     rows = []
     for run_id in COST_RUNS:
         name = all_runs(TrainConfig())[run_id].name
-        directory = run_dir(run_id, results_dir)
-        model = load_model(directory / f"{name}_model.pth")
-        log = runtime.load_json(directory / "training_log.json")["models"][name]
+        model = load_model(checkpoint_path(run_id, results_dir))
+        log = runtime.load_json(run_dir(run_id, results_dir) / "training_log.json")["models"][name]
         summary = model_summary(model)
         latency = inference_latency(model, device, precision, repeats=repeats)
         rows.append({"label": f"{summary['name']} {summary['config']}", "run": run_id,
@@ -247,9 +247,10 @@ def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Pat
     vis_dir = results_dir / "visualizations"
     train_runs(STUDY_RUNS, data_dir, cfg, results_dir, progress)
     ds = eval_set(data_dir)
+    main_preds = pair_predictions(results_dir, *SEED_RUNS[0], ds)
     result = {"split": ds.annotation_file.name.split("_")[0], "n_images": len(ds),
-              "seeds": seed_study(results_dir, ds),
-              "ambiguity": ambiguity_study(results_dir, data_dir, ds, vis_dir),
+              "seeds": seed_study(results_dir, ds, main_preds),
+              "ambiguity": ambiguity_study(results_dir, data_dir, ds, main_preds, vis_dir),
               "regression_variants": regression_variants(results_dir, data_dir),
               "cost": cost_study(results_dir, latency_repeats)}
     runtime.save_json(result, results_dir / "studies.json")
