@@ -1,4 +1,5 @@
-"""One command for every deliverable: data -> training -> evaluation -> ablations -> failures -> studies -> report.
+"""One command for every deliverable: data -> training -> evaluation -> ablations -> failures -> studies ->
+training-speed benchmark -> report.
 
     python -m problem2 all                 # the full default pipeline into problem2/results/
     python -m problem2 all --quick         # the same pipeline on a tiny configuration (minutes)
@@ -98,6 +99,10 @@ def run_all(args) -> None:
         latency_repeats = 3 if args.quick else 20
         pipe.stage("studies", lambda: studies.run_studies(data_dir, cfg, results, progress, latency_repeats),
                    main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
+    from problem2 import bench
+    pipe.stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=2 if args.quick else 10),
+                                                  results / "bench_train.json"),
+               [], [results / "bench_train.json"], settings)
     course = Path(args.course_data) if args.course_data else None
     if course and (course / "val_annotations.json").exists():
         pipe.stage("course_eval", lambda: evaluate.evaluate_checkpoints(results, course, "val", results / "course_eval",

@@ -2,6 +2,7 @@
 
     python -m problem2.bench data        # samples/s of a full pass over the dataset, each output type
     python -m problem2.bench train       # img/s of a plain fp32 eager step vs the project's step
+    python -m problem2.bench train --out problem2/results/bench_train.json   # as the report shows it
     python -m problem2.bench latency     # inference latency (median, batch 1 and 32) of every model
 
 Timings are medians of repeated runs after warm-up; the machine's other load shows up as noise.
@@ -67,19 +68,32 @@ def train_step_fn(model, batch_size: int, precision: str, device: torch.device):
     return step
 
 
+TRAIN_PATHS = (  # (label, precision, keep freed memory): measured in this order, side by side
+    ("plain_fp32_default_malloc", "fp32", False),  # PyTorch as installed: fp32 eager, glibc defaults
+    ("plain_fp32", "fp32", True),                  # the same with the project's allocator setting
+    ("project", "auto", True),                     # the project's path: + bf16 autocast, channels_last
+)
+
+
 def bench_train(device_name: str = "auto", batch_size: int = 32, repeats: int = 10) -> dict:
-    """img/s of plain fp32 eager training vs the project's path (precision 'auto'), both models."""
+    """img/s of a training step of both models on each path of TRAIN_PATHS, and the ratios.
+
+    speedup = project / plain_fp32 (the same allocator: what autocast + channels_last buy);
+    speedup_vs_default_malloc = project / plain_fp32_default_malloc (everything the project changes).
+    """
     device = runtime.pick_device(device_name)
     fast = runtime.resolve_precision("auto", device)
-    out = {"device": str(device), "project_precision": fast, "batch_size": batch_size,
+    out = {"device": str(device), "project_precision": fast, "batch_size": batch_size, "repeats": repeats,
            "environment": runtime.environment(device)}
     for cls in (HeatmapNet, RegressionNet):
         row = {}
-        for label, precision in (("plain_fp32", "fp32"), ("project", fast)):
+        for label, precision, keep_memory in TRAIN_PATHS:
+            runtime.keep_freed_memory(keep_memory)
             torch.manual_seed(0)
-            step = train_step_fn(cls(), batch_size, precision, device)
+            step = train_step_fn(cls(), batch_size, runtime.resolve_precision(precision, device), device)
             row[f"{label}_img_per_s"] = batch_size / median_seconds(step, repeats)
         row["speedup"] = row["project_img_per_s"] / row["plain_fp32_img_per_s"]
+        row["speedup_vs_default_malloc"] = row["project_img_per_s"] / row["plain_fp32_default_malloc_img_per_s"]
         out[cls.__name__] = row
     return out
 
@@ -117,11 +131,14 @@ def main(argv=None):
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
     p.add_argument("--device", default="auto", help="device for 'train' and 'latency'")
     p.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")
+    p.add_argument("--out", type=Path, default=None, help="'train': also write the result as JSON here")
     args = p.parse_args(argv)
     if args.what == "data":
         result = {"samples_per_s": bench_data(ensure_data(args.data_dir), max(1, args.repeats // 3))}
     elif args.what == "train":
         result = bench_train(args.device, repeats=args.repeats)
+        if args.out:
+            runtime.save_json(result, args.out)
     else:
         device = runtime.pick_device(args.device)
         precision = runtime.resolve_precision("auto", device)

@@ -24,8 +24,9 @@ HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 
 def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
     """{run id: spec}; cfg is the main protocol every run starts from."""
-    def spec(name, model, seed=None, loss=None, **kw):
-        train = replace(cfg, seed=cfg.seed if seed is None else seed, loss=loss or cfg.loss)
+    def spec(name, model, seed=None, loss=None, precision=None, **kw):
+        train = replace(cfg, seed=cfg.seed if seed is None else seed, loss=loss or cfg.loss,
+                        precision=precision or cfg.precision)
         return RunSpec(name=name, model=model, train=train, **kw)
 
     runs = {
@@ -43,6 +44,11 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         "seed1_regression": spec("regression", REGRESSION, seed=cfg.seed + 1),
         "seed2_heatmap": spec("heatmap", HEATMAP, seed=cfg.seed + 2),
         "seed2_regression": spec("regression", REGRESSION, seed=cfg.seed + 2),
+        # the main pair in plain fp32 (no autocast, no channels_last): does the fast path change results?
+        "fp32_heatmap": spec("heatmap", HEATMAP, precision="fp32"),
+        "fp32_regression": spec("regression", REGRESSION, precision="fp32"),
+        "fp32_seed1_heatmap": spec("heatmap", HEATMAP, seed=cfg.seed + 1, precision="fp32"),
+        "fp32_seed1_regression": spec("regression", REGRESSION, seed=cfg.seed + 1, precision="fp32"),
         # the same images with hands named by image side: no label ambiguity
         "side_heatmap": spec("heatmap", HEATMAP, hand_labels="side"),
         "side_regression": spec("regression", REGRESSION, hand_labels="side"),
@@ -105,7 +111,8 @@ def main(argv=None):
     if args.command == "list":
         for run_id, spec in runs.items():
             print(f"{run_id:28s} {spec.model:14s} {spec.model_config} sigma={spec.sigma} "
-                  f"hands={spec.hand_labels} seed={spec.train.seed} loss={spec.train.loss}")
+                  f"hands={spec.hand_labels} seed={spec.train.seed} loss={spec.train.loss} "
+                  f"precision={spec.train.precision}")
         return
     train_runs(args.ids or list(runs), ensure_data(args.data_dir), cfg, args.results, not args.no_progress)
 

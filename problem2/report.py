@@ -81,6 +81,17 @@ def readme_summary(results: Path) -> str:
         best = max(s["regression_variants"]["rows"][3:], key=lambda r: r["pck"]["0.05"])
         parts.append(f"Best single change to RegressionNet (side labels): {best['label']}, PCK@0.05 "
                      f"{f3(s['regression_variants']['rows'][0]['pck']['0.05'])} -> {f3(best['pck']['0.05'])}.")
+    bench = load(results, "bench_train.json")
+    if bench:
+        parts.append("### Training speed (side by side, one run of `python -m problem2.bench train`)\n\n"
+                     + speed_table(bench))
+    if s and "precision" in s:
+        verdicts = [f"{model} {PRECISION_METRIC_LABELS[k]} {'within' if r['within_seed_noise'] else 'NOT within'}"
+                    for model, ms in s["precision"]["summary"].items() for k, r in ms.items()]
+        moved = [v for v in verdicts if "NOT" in v]
+        parts.append(f"Fast path against plain fp32 ({len(verdicts)} comparisons, REPORT.md section 8b): "
+                     + ("every difference is within seed-to-seed noise." if not moved
+                        else "outside seed-to-seed noise: " + "; ".join(moved) + "."))
     return "\n\n".join(parts)
 
 
@@ -213,6 +224,16 @@ def section_ablations(ab: dict | None) -> str:
     return "\n\n".join(out)
 
 
+def command_timing(log: dict) -> str:
+    """One sentence on the wall time of the train command that wrote these logs (if it did)."""
+    c = log.get("last_command")
+    if not c:
+        return "(the logs were written by the pipeline, not by one train command: no start-to-finish time)"
+    return (f"`{' '.join(c['argv'])}` took **{c['wall_seconds'] / 60:.1f} min** from start to finish "
+            f"(epochs run: {', '.join(f'{k} {v}' for k, v in c['epochs_run'].items())}; validation, checkpoints "
+            "and data loading included; interpreter start-up and imports not).")
+
+
 def section_training(log: dict | None) -> str:
     if log is None:
         return ""
@@ -228,6 +249,7 @@ def section_training(log: dict | None) -> str:
         "## 4. Training and learned heatmaps",
         table(["model", "epochs", "best epoch", "val loss", "val mean px", "val PCK@0.05", "train min",
                "median img/s", "precision"], rows),
+        command_timing(log),
         fig("training_curves.png", "Training and validation curves of both models"),
         fig("heatmap_training_stages.png", "Predicted heatmaps of one validation image after several epochs"),
     ])
@@ -326,6 +348,55 @@ def section_cost(s: dict) -> str:
     ])
 
 
+PATH_LABELS = {"plain_fp32_default_malloc": "plain fp32 eager, glibc malloc defaults",
+               "plain_fp32": "plain fp32 eager, freed memory kept",
+               "project": "project: + bf16 autocast, channels_last"}
+PRECISION_METRIC_LABELS = {"val_loss": "val loss (best epoch)", "val_mean_px": "val mean px",
+                           "val_pck@0.05": "val PCK@0.05", "eval_pck@0.05": "eval PCK@0.05",
+                           "eval_mean_px": "eval mean px"}
+
+
+def speed_table(bench: dict) -> str:
+    models = [k for k in bench if isinstance(bench[k], dict) and "speedup" in bench[k]]
+    rows = [[PATH_LABELS[p]] + [f"{bench[m][f'{p}_img_per_s']:.1f}" for m in models] for p in PATH_LABELS]
+    rows.append(["speed-up, project / plain fp32 (same allocator)"] + [f"{bench[m]['speedup']:.2f}x" for m in models])
+    rows.append(["speed-up, project / plain fp32 (glibc defaults)"]
+                + [f"{bench[m]['speedup_vs_default_malloc']:.2f}x" for m in models])
+    return table(["training step, img/s (median)"] + models, rows)
+
+
+def precision_table(pr: dict) -> str:
+    rows = []
+    for model, metrics_ in pr["summary"].items():
+        for key, r in metrics_.items():
+            fmt = (lambda v: f"{v:.5f}") if key == "val_loss" else (f3 if "pck" in key else f2)
+            rows.append([model, PRECISION_METRIC_LABELS[key], f"{fmt(r['fast'][0])} ± {fmt(r['fast'][1])}",
+                         f"{fmt(r['fp32'][0])} ± {fmt(r['fp32'][1])}", fmt(r["diff"]), fmt(r["seed_std"]),
+                         "yes" if r["within_seed_noise"] else "**no**"])
+    return table(["model", "metric", "fast path", "plain fp32", "difference", "seed std", "within noise"], rows)
+
+
+def section_speed(bench: dict | None, s: dict | None) -> str:
+    out = ["## 8b. Training speed and the fast path"]
+    if bench:
+        env = bench["environment"]
+        out += [f"`python -m problem2.bench train`: one process, side by side, batch {bench['batch_size']}, median of "
+                f"{bench.get('repeats', 10)} steps after warm-up, on {env['device']} ({env['cpu_threads']} threads, "
+                f"torch {env['torch']}); the project's precision here is {bench['project_precision']}.",
+                speed_table(bench),
+                "Keeping freed memory (runtime.keep_freed_memory) stops glibc from unmapping and re-faulting the "
+                "tens-of-MB activation buffers every step; it changes no number."]
+    if s and "precision" in s:
+        pr = s["precision"]
+        fast_seeds = sorted({r["seed"] for r in pr["rows"] if r["group"] == "fast"})
+        fp32_seeds = sorted({r["seed"] for r in pr["rows"] if r["group"] == "fp32"})
+        fast_precision = sorted({r["precision"] for r in pr["rows"] if r["group"] == "fast"})
+        out += [f"Does the fast path change results? The main pair trained on the fast path ({'/'.join(fast_precision)}, "
+                f"seeds {fast_seeds}) and in plain fp32 (seeds {fp32_seeds}); mean ± std over seeds. {pr['note']}.",
+                precision_table(pr)]
+    return "\n\n".join(out) if len(out) > 1 else ""
+
+
 def section_course(ce: dict | None) -> str:
     if ce is None:
         return "## 9. The course's own data\n\n(the course dataset was not available for this run)"
@@ -378,6 +449,7 @@ def render_report(results: Path) -> str:
     ]
     parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
         ["## 6-8. Studies\n\n(skipped in this run)"]
+    parts.append(section_speed(load(results, "bench_train.json"), s))
     parts += [section_course(load(results, "course_eval/metrics.json")),
               section_reproduce(load(results, "pipeline.json"), log, results)]
     return "\n\n".join(p for p in parts if p) + "\n"

@@ -10,6 +10,8 @@ studies.json:
                hand_collapse: {...}, hand_map_values: {...}, side_labels: {method: report},
                two_hand_decoder: {standard, hand_swap_invariant}}
   regression_variants: {rows: [{label, run, method, pck, mean_px, pck_auc}]}  (side-labelled data)
+  precision:  {rows: [{group, precision, seed, model, run, best_epoch, val_loss, ...}],
+               summary: {model: {metric: {fast, fp32, diff, seed_std, within_seed_noise}}}}
   cost:       {rows: [{label, parameters, gflops_per_image, latency_batch1_ms, latency_batch32_ms,
                train_img_per_s}], environment}
 Methods: 'regression', 'heatmap_argmax', 'heatmap_subpixel'; kinds: 'standard', 'hand_swap_invariant'.
@@ -37,6 +39,7 @@ from problem2.train import RESULTS_DIR, TrainConfig, ensure_data, load_model
 
 SEED_RUNS = {0: ("main_heatmap", "main_regression"), 1: ("seed1_heatmap", "seed1_regression"),
              2: ("seed2_heatmap", "seed2_regression")}
+FP32_RUNS = {0: ("fp32_heatmap", "fp32_regression"), 1: ("fp32_seed1_heatmap", "fp32_seed1_regression")}
 VARIANT_RUNS = [  # (label, run id, decoding); all on side-labelled data
     ("RegressionNet (specified)", "side_regression", None),
     ("HeatmapNet, argmax", "side_heatmap", "argmax"),
@@ -48,7 +51,8 @@ VARIANT_RUNS = [  # (label, run id, decoding); all on side-labelled data
     ("Soft-argmax (integral) regression", "side_softargmax", None),
 ]
 STUDY_RUNS = list(dict.fromkeys([r for pair in SEED_RUNS.values() for r in pair] + ["side_heatmap"]
-                                + [r for _, r, _ in VARIANT_RUNS]))
+                                + [r for _, r, _ in VARIANT_RUNS]
+                                + [r for pair in FP32_RUNS.values() for r in pair]))
 
 
 def eval_set(data_dir: Path, hand_labels: str = "assignment"):
@@ -96,6 +100,53 @@ def seed_study(results_dir: Path, ds, seed0_preds: dict) -> dict:
     return {"seeds": list(SEED_RUNS), "per_seed": per_seed, "summary": summary, "bootstrap": bootstrap,
             "bootstrap_note": "heatmap_subpixel - regression; per-image PCK averaged over the seeds, "
                               "paired percentile bootstrap over evaluation images (10000 resamples)"}
+
+
+# ---------------------------------------------------------------- 1b. the fast path against plain fp32
+
+PRECISION_METRICS = ("val_loss", "val_mean_px", "val_pck@0.05", "eval_pck@0.05", "eval_mean_px")
+
+
+def pooled_std(a: list, b: list) -> float:
+    """Within-group standard deviation pooled over two groups (needs >= 3 values in all)."""
+    dof = len(a) + len(b) - 2
+    ss = sum((x - statistics.fmean(g)) ** 2 for g in (a, b) for x in g)
+    return (ss / dof) ** 0.5 if dof > 0 else float("nan")
+
+
+def precision_study(results_dir: Path, ds, seed_reports: dict) -> dict:
+    """Does the fast path (precision 'auto') move results beyond seed-to-seed noise? Runs of SEED_RUNS
+    (fast) against FP32_RUNS (plain fp32), compared on the best epoch's validation numbers from the
+    training logs and on the evaluation split. seed_reports: seed_study()['per_seed'] (the fast runs).
+    A difference of group means counts as within seed noise when it is at most twice the pooled
+    within-group standard deviation."""
+    rows = []
+    for group, runs in (("fast", SEED_RUNS), ("fp32", FP32_RUNS)):
+        for seed, (hm_run, reg_run) in runs.items():
+            reports = seed_reports[seed] if group == "fast" else method_reports(
+                pair_predictions(results_dir, hm_run, reg_run, ds), ds.keypoints)
+            for model, run_id, method in (("heatmap", hm_run, "heatmap_subpixel"), ("regression", reg_run, "regression")):
+                log = runtime.load_json(run_dir(run_id, results_dir) / "training_log.json")["models"][model]
+                best = log["epochs"][log["best_epoch"] - 1]
+                scored = reports[method]["standard"]
+                rows.append({"group": group, "precision": log["config"]["resolved_precision"], "seed": seed,
+                             "model": model, "run": run_id, "best_epoch": log["best_epoch"],
+                             "val_loss": best["val_loss"], "val_mean_px": best["val_mean_px"],
+                             "val_pck@0.05": best["val_pck@0.05"], "eval_pck@0.05": scored["pck"][0.05],
+                             "eval_mean_px": scored["mean_px"]})
+    summary = {}
+    for model in ("heatmap", "regression"):
+        summary[model] = {}
+        for key in PRECISION_METRICS:
+            fast = [r[key] for r in rows if r["model"] == model and r["group"] == "fast"]
+            fp32 = [r[key] for r in rows if r["model"] == model and r["group"] == "fp32"]
+            diff, noise = statistics.fmean(fast) - statistics.fmean(fp32), pooled_std(fast, fp32)
+            summary[model][key] = {"fast": mean_std(fast), "fp32": mean_std(fp32), "diff": diff,
+                                   "seed_std": noise, "within_seed_noise": abs(diff) <= 2 * noise}
+    return {"rows": rows, "summary": summary,
+            "note": "fast = precision 'auto' (the project's default path), fp32 = plain fp32; best epoch by "
+                    "validation loss; eval = the evaluation split (heatmap decoded sub-pixel); diff = mean(fast) - "
+                    "mean(fp32); within seed noise when |diff| <= 2 x seed_std (pooled within-group std)"}
 
 
 # ---------------------------------------------------------------- 2. label ambiguity
@@ -253,6 +304,7 @@ def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Pat
               "ambiguity": ambiguity_study(results_dir, data_dir, ds, main_preds, vis_dir),
               "regression_variants": regression_variants(results_dir, data_dir),
               "cost": cost_study(results_dir, latency_repeats)}
+    result["precision"] = precision_study(results_dir, ds, result["seeds"]["per_seed"])
     runtime.save_json(result, results_dir / "studies.json")
     draw_study_figures(result, vis_dir)
     return result

@@ -1,4 +1,5 @@
 """The whole pipeline on a tiny configuration, and the committed report against its JSON."""
+import json
 import re
 
 import pytest
@@ -9,7 +10,7 @@ from problem2.train import RESULTS_DIR
 
 DELIVERABLES = [
     "training_log.json", "heatmap_model.pth", "regression_model.pth", "metrics.json", "ablation.json",
-    "ablation.md", "failure_cases.json", "studies.json", "pipeline.json", "REPORT.md",
+    "ablation.md", "failure_cases.json", "studies.json", "pipeline.json", "REPORT.md", "bench_train.json",
     "visualizations/pck_curves.png", "visualizations/heatmap_training_stages.png",
     "visualizations/sample_predictions.png", "visualizations/training_curves.png",
     "visualizations/ablation_sigma.png", "visualizations/ablation_heatmap_resolution.png",
@@ -27,8 +28,17 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     report = (tmp_path / "REPORT.md").read_text()
     assert report == render_report(tmp_path)
     for section in ("## 1. Main comparison", "## 3. Ablations", "## 5. Failure cases", "### Label ambiguity",
-                    "## 7. What makes direct regression fail", "## 8. Cost", "## 10. Reproduce"):
+                    "## 7. What makes direct regression fail", "## 8. Cost", "## 8b. Training speed",
+                    "## 10. Reproduce"):
         assert section in report
+    precision = json.loads((tmp_path / "studies.json").read_text())["precision"]
+    assert sorted((r["group"], r["seed"], r["model"]) for r in precision["rows"]) == sorted(
+        (g, seed, m) for g, seeds in (("fast", (0, 1, 2)), ("fp32", (0, 1))) for seed in seeds
+        for m in ("heatmap", "regression"))
+    assert {r["precision"] for r in precision["rows"] if r["group"] == "fp32"} == {"fp32"}
+    bench = json.loads((tmp_path / "bench_train.json").read_text())
+    assert bench["HeatmapNet"]["speedup"] == pytest.approx(
+        bench["HeatmapNet"]["project_img_per_s"] / bench["HeatmapNet"]["plain_fp32_img_per_s"])
     images = re.findall(r"\]\((visualizations/[^)]+)\)", report)
     assert images and all((tmp_path / p).exists() for p in images)
     capsys.readouterr()

@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from problem2.bench import inference_latency, train_step_fn
 from problem2.experiments import all_runs, run_dir, train_runs
-from problem2.studies import VARIANT_RUNS, hand_collapse
+from problem2.studies import VARIANT_RUNS, hand_collapse, pooled_std
 from problem2.train import TrainConfig, load_model
 
 CFG = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=(1,), num_snapshot_images=1)
@@ -40,3 +41,8 @@ def test_cost_measurements_are_sane_for_a_tiny_model():
     before = [p.clone() for p in model.parameters()]
     step()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_pooled_std_by_hand():
+    # means 2 and 4; squared deviations 1 + 1 and 4 + 0 + 4; 5 values - 2 groups = 3 degrees of freedom
+    assert pooled_std([1, 3], [2, 4, 6]) == pytest.approx((10 / 3) ** 0.5)

@@ -5,9 +5,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from problem2 import runtime
+from problem2.bench import train_step_fn
 from problem2.model import HeatmapNet, RegressionNet
 from problem2.train import (NonFiniteLossError, TrainConfig, fit, load_checkpoint, load_model, load_weights,
                             make_loaders, train_heatmap_model)
+from problem2.train import main as train_main
 
 CFG = dict(batch_size=8, snapshot_epochs=(1, 3), num_snapshot_images=2)
 
@@ -124,3 +126,30 @@ def test_assignment_entry_point(tiny_data, tmp_path):
     assert len(log["epochs"]) == 1 and (tmp_path / "heatmap_model.pth").exists()
     with pytest.raises(ValueError, match="shuffle=False"):
         fit(HeatmapNet(), train_loader, train_loader, TrainConfig(epochs=1), tmp_path, "x", progress=False)
+
+
+def test_keeping_freed_memory_changes_no_number():
+    if not runtime.keep_freed_memory(False):
+        pytest.skip("the C library is not glibc")
+    weights = []
+    for keep in (False, True):
+        assert runtime.keep_freed_memory(keep)
+        torch.manual_seed(0)
+        model = HeatmapNet()
+        step = train_step_fn(model, 4, "fp32", torch.device("cpu"))
+        step(), step()
+        weights.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+def test_train_command_records_its_wall_time_and_epochs_run(tiny_data, tmp_path):
+    args = ["--data-dir", str(tiny_data), "--out", str(tmp_path), "--models", "regression", "--batch-size", "8"]
+    train_main(args + ["--epochs", "1"])
+    train_main(args + ["--epochs", "2", "--resume"])
+    saved = json.loads((tmp_path / "training_log.json").read_text())
+    command = saved["last_command"]
+    assert command["argv"][:3] == ["python", "-m", "problem2.train"] and command["argv"][-1] == "--resume"
+    assert command["epochs_run"] == {"regression": 1} and command["wall_seconds"] > 0
+    assert len(saved["models"]["regression"]["epochs"]) == 2
+    train(tiny_data, tmp_path, epochs=1, model_class=HeatmapNet, name="heatmap")  # another writer of the log
+    assert "last_command" not in json.loads((tmp_path / "training_log.json").read_text())
