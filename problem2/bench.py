@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from problem2 import runtime
 from problem2.dataset import load_split
-from problem2.model import HeatmapNet, RegressionNet
+from problem2.model import HeatmapNet, RegressionNet, count_flops
 from problem2.train import ensure_data
 
 
@@ -68,6 +68,33 @@ def train_step_fn(model, batch_size: int, precision: str, device: torch.device):
     return step
 
 
+def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of a square matrix product: what the device's matrix units reach in practice."""
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+
+    def product():
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return 2 * size ** 3 / median_seconds(product, repeats) / 1e9
+
+
+def default_training_tflop(epochs: int = 30, n_train: int = 1000, n_val: int = 200) -> dict:
+    """Matrix FLOPs of the default training, per model: 3 x forward per training image (forward +
+    backward), 1 x forward per validation image, every epoch."""
+    return {cls.__name__: count_flops(cls()) * (3 * n_train + n_val) * epochs / 1e12
+            for cls in (HeatmapNet, RegressionNet)}
+
+
+def compute_floor(device: torch.device, precision: str, repeats: int = 5) -> dict:
+    """The least time the default training could take if every FLOP ran at the matmul rate."""
+    rates = {"bf16": matmul_gflops(device, torch.bfloat16, repeats=repeats),
+             "fp32": matmul_gflops(device, torch.float32, repeats=repeats)}
+    tflop = default_training_tflop()
+    return {"matmul_gflops": rates, "default_training_tflop": tflop,
+            "floor_minutes": sum(tflop.values()) * 1e3 / rates[precision] / 60, "floor_precision": precision}
+
+
 TRAIN_PATHS = (  # (label, precision, keep freed memory): measured in this order, side by side
     ("plain_fp32_default_malloc", "fp32", False),  # PyTorch as installed: fp32 eager, glibc defaults
     ("plain_fp32", "fp32", True),                  # the same with the project's allocator setting
@@ -80,6 +107,7 @@ def bench_train(device_name: str = "auto", batch_size: int = 32, repeats: int = 
 
     speedup = project / plain_fp32 (the same allocator: what autocast + channels_last buy);
     speedup_vs_default_malloc = project / plain_fp32_default_malloc (everything the project changes).
+    compute_floor: the device's matmul rates and the default training's least possible time.
     """
     device = runtime.pick_device(device_name)
     fast = runtime.resolve_precision("auto", device)
@@ -95,6 +123,7 @@ def bench_train(device_name: str = "auto", batch_size: int = 32, repeats: int = 
         row["speedup"] = row["project_img_per_s"] / row["plain_fp32_img_per_s"]
         row["speedup_vs_default_malloc"] = row["project_img_per_s"] / row["plain_fp32_default_malloc_img_per_s"]
         out[cls.__name__] = row
+    out["compute_floor"] = compute_floor(device, fast, max(3, repeats // 2))
     return out
 
 

@@ -84,7 +84,10 @@ def readme_summary(results: Path) -> str:
     bench = load(results, "bench_train.json")
     if bench:
         parts.append("### Training speed (side by side, one run of `python -m problem2.bench train`)\n\n"
-                     + speed_table(bench))
+                     + speed_table(bench) + "\n\n" + floor_sentence(bench))
+    log = load(results, "training_log.json")
+    if log and log.get("last_command"):
+        parts.append(command_timing(log))
     if s and "precision" in s:
         verdicts = [f"{model} {PRECISION_METRIC_LABELS[k]} {'within' if r['within_seed_noise'] else 'NOT within'}"
                     for model, ms in s["precision"]["summary"].items() for k, r in ms.items()]
@@ -369,11 +372,23 @@ def precision_table(pr: dict) -> str:
     rows = []
     for model, metrics_ in pr["summary"].items():
         for key, r in metrics_.items():
-            fmt = (lambda v: f"{v:.5f}") if key == "val_loss" else (f3 if "pck" in key else f2)
+            fmt = (lambda v: f"{v:.2e}") if key == "val_loss" else (f3 if "pck" in key else f2)
             rows.append([model, PRECISION_METRIC_LABELS[key], f"{fmt(r['fast'][0])} ± {fmt(r['fast'][1])}",
                          f"{fmt(r['fp32'][0])} ± {fmt(r['fp32'][1])}", fmt(r["diff"]), fmt(r["seed_std"]),
                          "yes" if r["within_seed_noise"] else "**no**"])
     return table(["model", "metric", "fast path", "plain fp32", "difference", "seed std", "within noise"], rows)
+
+
+def floor_sentence(bench: dict) -> str:
+    f = bench.get("compute_floor")
+    if not f:
+        return ""
+    rates = f["matmul_gflops"]
+    return (f"Matrix products on this device reach {rates['bf16']:.0f} GFLOP/s in bf16 and {rates['fp32']:.0f} in fp32 "
+            f"(2048x2048, median). The default training (both models, 30 epochs, validation included) is "
+            f"{sum(f['default_training_tflop'].values()):.0f} TFLOP of convolution and linear layers (3x forward per "
+            f"training image), so even with every FLOP at the {f['floor_precision']} matmul rate and nothing else "
+            f"costing time it cannot take less than **{f['floor_minutes']:.1f} min** here.")
 
 
 def section_speed(bench: dict | None, s: dict | None) -> str:
@@ -383,7 +398,7 @@ def section_speed(bench: dict | None, s: dict | None) -> str:
         out += [f"`python -m problem2.bench train`: one process, side by side, batch {bench['batch_size']}, median of "
                 f"{bench.get('repeats', 10)} steps after warm-up, on {env['device']} ({env['cpu_threads']} threads, "
                 f"torch {env['torch']}); the project's precision here is {bench['project_precision']}.",
-                speed_table(bench),
+                speed_table(bench), floor_sentence(bench),
                 "Keeping freed memory (runtime.keep_freed_memory) stops glibc from unmapping and re-faulting the "
                 "tens-of-MB activation buffers every step; it changes no number."]
     if s and "precision" in s:

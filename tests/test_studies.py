@@ -46,3 +46,11 @@ def test_cost_measurements_are_sane_for_a_tiny_model():
 def test_pooled_std_by_hand():
     # means 2 and 4; squared deviations 1 + 1 and 4 + 0 + 4; 5 values - 2 groups = 3 degrees of freedom
     assert pooled_std([1, 3], [2, 4, 6]) == pytest.approx((10 / 3) ** 0.5)
+
+
+def test_default_training_flops_count_forward_and_backward():
+    from problem2.bench import default_training_tflop
+    from problem2.model import RegressionNet, count_flops
+    # per epoch: 10 training images x (forward + backward = 3 forwards) + 4 validation forwards
+    assert default_training_tflop(epochs=2, n_train=10, n_val=4)["RegressionNet"] == pytest.approx(
+        count_flops(RegressionNet()) * (3 * 10 + 4) * 2 / 1e12)
