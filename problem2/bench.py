@@ -112,7 +112,7 @@ def bench_train(device_name: str = "auto", batch_size: int = 32, repeats: int = 
     device = runtime.pick_device(device_name)
     fast = runtime.resolve_precision("auto", device)
     out = {"device": str(device), "project_precision": fast, "batch_size": batch_size, "repeats": repeats,
-           "environment": runtime.environment(device)}
+           "keep_freed_memory_supported": runtime.keep_freed_memory(), "environment": runtime.environment(device)}
     for cls in (HeatmapNet, RegressionNet):
         row = {}
         for label, precision, keep_memory in TRAIN_PATHS:
