@@ -100,7 +100,8 @@ def run_all(args) -> None:
         pipe.stage("studies", lambda: studies.run_studies(data_dir, cfg, results, progress, latency_repeats),
                    main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
     from problem2 import bench
-    pipe.stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=2 if args.quick else 10),
+    repeats, rounds = (2, 1) if args.quick else (10, 3)
+    pipe.stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
                                                   results / "bench_train.json"),
                [], [results / "bench_train.json"], settings)
     course = Path(args.course_data) if args.course_data else None

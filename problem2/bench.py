@@ -102,9 +102,12 @@ TRAIN_PATHS = (  # (label, precision, keep freed memory): measured in this order
 )
 
 
-def bench_train(device_name: str = "auto", batch_size: int = 32, repeats: int = 10) -> dict:
+def bench_train(device_name: str = "auto", batch_size: int = 32, repeats: int = 10, rounds: int = 3) -> dict:
     """img/s of a training step of both models on each path of TRAIN_PATHS, and the ratios.
 
+    The paths take turns: each round times every path once (median of `repeats` steps after
+    warm-up), so a slow spell of the machine hits them alike; img/s and ratios are medians over
+    the rounds of the per-round values.
     speedup = project / plain_fp32 (the same allocator: what autocast + channels_last buy);
     speedup_vs_default_malloc = project / plain_fp32_default_malloc (everything the project changes).
     compute_floor: the device's matmul rates and the default training's least possible time.
@@ -112,17 +115,25 @@ def bench_train(device_name: str = "auto", batch_size: int = 32, repeats: int = 
     device = runtime.pick_device(device_name)
     fast = runtime.resolve_precision("auto", device)
     out = {"device": str(device), "project_precision": fast, "batch_size": batch_size, "repeats": repeats,
-           "keep_freed_memory_supported": runtime.keep_freed_memory(), "environment": runtime.environment(device)}
+           "rounds": rounds, "keep_freed_memory_supported": runtime.keep_freed_memory(),
+           "environment": runtime.environment(device)}
     for cls in (HeatmapNet, RegressionNet):
-        row = {}
-        for label, precision, keep_memory in TRAIN_PATHS:
-            runtime.keep_freed_memory(keep_memory)
+        steps = {}
+        for label, precision, _ in TRAIN_PATHS:
             torch.manual_seed(0)
-            step = train_step_fn(cls(), batch_size, runtime.resolve_precision(precision, device), device)
-            row[f"{label}_img_per_s"] = batch_size / median_seconds(step, repeats)
-        row["speedup"] = row["project_img_per_s"] / row["plain_fp32_img_per_s"]
-        row["speedup_vs_default_malloc"] = row["project_img_per_s"] / row["plain_fp32_default_malloc_img_per_s"]
+            steps[label] = train_step_fn(cls(), batch_size, runtime.resolve_precision(precision, device), device)
+        per_round = {label: [] for label in steps}
+        for _ in range(rounds):
+            for label, _, keep_memory in TRAIN_PATHS:
+                runtime.keep_freed_memory(keep_memory)
+                per_round[label].append(batch_size / median_seconds(steps[label], repeats))
+        ratio = lambda a, b: statistics.median(x / y for x, y in zip(per_round[a], per_round[b]))  # noqa: E731
+        row = {f"{label}_img_per_s": statistics.median(v) for label, v in per_round.items()}
+        row["speedup"] = ratio("project", "plain_fp32")
+        row["speedup_vs_default_malloc"] = ratio("project", "plain_fp32_default_malloc")
+        row["per_round_img_per_s"] = per_round
         out[cls.__name__] = row
+    runtime.keep_freed_memory()
     out["compute_floor"] = compute_floor(device, fast, max(3, repeats // 2))
     return out
 
@@ -160,12 +171,13 @@ def main(argv=None):
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
     p.add_argument("--device", default="auto", help="device for 'train' and 'latency'")
     p.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")
+    p.add_argument("--rounds", type=int, default=3, help="'train': rounds in which the paths take turns")
     p.add_argument("--out", type=Path, default=None, help="'train': also write the result as JSON here")
     args = p.parse_args(argv)
     if args.what == "data":
         result = {"samples_per_s": bench_data(ensure_data(args.data_dir), max(1, args.repeats // 3))}
     elif args.what == "train":
-        result = bench_train(args.device, repeats=args.repeats)
+        result = bench_train(args.device, repeats=args.repeats, rounds=args.rounds)
         if args.out:
             runtime.save_json(result, args.out)
     else:

@@ -395,8 +395,9 @@ def section_speed(bench: dict | None, s: dict | None) -> str:
     out = ["## 8b. Training speed and the fast path"]
     if bench:
         env = bench["environment"]
-        out += [f"`python -m problem2.bench train`: one process, side by side, batch {bench['batch_size']}, median of "
-                f"{bench.get('repeats', 10)} steps after warm-up, on {env['device']} ({env['cpu_threads']} threads, "
+        out += [f"`python -m problem2.bench train`: one process, batch {bench['batch_size']}; the paths take turns in "
+                f"{bench.get('rounds', 1)} round(s), each timing a path by the median of {bench.get('repeats', 10)} steps "
+                f"after warm-up; img/s and ratios are medians over the rounds. On {env['device']} ({env['cpu_threads']} threads, "
                 f"torch {env['torch']}); the project's precision here is {bench['project_precision']}.",
                 speed_table(bench), floor_sentence(bench),
                 "Keeping freed memory (runtime.keep_freed_memory) stops glibc from unmapping and re-faulting the "
