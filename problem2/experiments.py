@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from problem2 import runtime
 from problem2.train import RESULTS_DIR, RunSpec, TrainConfig, ensure_data, run_training
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
@@ -73,6 +74,12 @@ def run_dir(run_id: str, results_dir: Path = RESULTS_DIR) -> Path:
 def checkpoint_path(run_id: str, results_dir: Path = RESULTS_DIR) -> Path:
     """The best-epoch checkpoint of a run: run_dir / NAME_model.pth."""
     return run_dir(run_id, results_dir) / f"{all_runs(TrainConfig())[run_id].name}_model.pth"
+
+
+def run_log(run_id: str, results_dir: Path = RESULTS_DIR) -> dict:
+    """A finished run's log: its entry in run_dir / training_log.json."""
+    name = all_runs(TrainConfig())[run_id].name
+    return runtime.load_json(run_dir(run_id, results_dir) / "training_log.json")["models"][name]
 
 
 def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = RESULTS_DIR,

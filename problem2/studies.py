@@ -31,7 +31,7 @@ from problem2 import codec, metrics, plots, runtime
 from problem2.bench import inference_latency
 from problem2.dataset import load_split
 from problem2.evaluate import METHODS, evaluate_pair, evaluation_split, method_reports, predict_keypoints
-from problem2.experiments import all_runs, checkpoint_path, run_dir, run_parser, train_runs
+from problem2.experiments import checkpoint_path, run_log, run_parser, train_runs
 from problem2.generate import label_hands_by_side
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, LEFT_HAND, RIGHT_HAND
 from problem2.model import model_summary
@@ -126,7 +126,7 @@ def precision_study(results_dir: Path, ds, seed_reports: dict) -> dict:
             reports = seed_reports[seed] if group == "fast" else method_reports(
                 pair_predictions(results_dir, hm_run, reg_run, ds), ds.keypoints)
             for model, run_id, method in (("heatmap", hm_run, "heatmap_subpixel"), ("regression", reg_run, "regression")):
-                log = runtime.load_json(run_dir(run_id, results_dir) / "training_log.json")["models"][model]
+                log = run_log(run_id, results_dir)
                 best = log["epochs"][log["best_epoch"] - 1]
                 scored = reports[method]["standard"]
                 rows.append({"group": group, "precision": log["config"]["resolved_precision"], "seed": seed,
@@ -276,9 +276,8 @@ def cost_study(results_dir: Path, repeats: int = 20) -> dict:
     precision = runtime.resolve_precision("auto", device)
     rows = []
     for run_id in COST_RUNS:
-        name = all_runs(TrainConfig())[run_id].name
         model = load_model(checkpoint_path(run_id, results_dir))
-        log = runtime.load_json(run_dir(run_id, results_dir) / "training_log.json")["models"][name]
+        log = run_log(run_id, results_dir)
         summary = model_summary(model)
         latency = inference_latency(model, device, precision, repeats=repeats)
         rows.append({"label": f"{summary['name']} {summary['config']}", "run": run_id,
