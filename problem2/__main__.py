@@ -1,153 +1,202 @@
 """One command for every deliverable: data -> training -> evaluation -> ablations -> failures -> studies ->
-training-speed benchmark -> report.
+training-speed benchmark -> report, ending with a reproduction table against the committed reference.
 
-    python -m problem2 all                 # the full default pipeline into problem2/results/
-    python -m problem2 all --quick         # the same pipeline on a tiny configuration (minutes)
-    python -m problem2 all --data-dir ../shared/ee641_keypoints --results my_results
-    python -m problem2 report              # only re-render REPORT.md from the JSON results
+    python -m problem2 all                      # the full study into outputs/reproduction/
+    python -m problem2 all --quick              # the same pipeline on a tiny configuration, into outputs/quick/
+    python -m problem2 all --update-reference   # maintainers: regenerate problem2/results/ and the README block
+    python -m problem2 report --results DIR     # only re-render DIR/REPORT.md from DIR's JSON files
 
-Training runs are reused when finished and resumed when interrupted (see train.fit); every other
-stage records a key of its inputs (settings and checkpoint hashes) in pipeline.json and is skipped
-when the key and its outputs are unchanged.
+Nothing but --update-reference writes into the committed reference run. Training runs are reused
+when finished and resumed when interrupted (train.fit); every other stage records a key of its
+inputs (settings and checkpoint hashes) in pipeline.json and is skipped when it is unchanged.
 """
 from __future__ import annotations
 
 if __package__ in (None, ""):
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-import argparse
-import hashlib
-import json
 import shlex
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from problem2 import runtime
-from problem2.train import DEFAULT_DATA_ROOT, PACKAGE_DIR, RESULTS_DIR, TrainConfig, ensure_data, train_both
+from problem2 import cli, runtime
+from problem2.cli import UserError
+from problem2.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README, REFERENCE_DIR
+from problem2.train import TrainConfig, ensure_data
 
-COURSE_DATA = PACKAGE_DIR.parent.parent / "shared" / "ee641_keypoints"
-
-
-def file_digest(paths) -> str:
-    digest = hashlib.sha1()
-    for path in sorted(Path(p) for p in paths):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes() if path.exists() else b"missing")
-    return digest.hexdigest()[:16]
+MIN_QUICK_IMAGES = 16  # the smallest --quick configuration the test suite runs end to end
 
 
-class Pipeline:
-    """Runs named stages in order, skipping one whose input key and outputs are unchanged."""
+def prepare_data(args, results: Path) -> Path:
+    if not args.quick:
+        return ensure_data(args.data_dir)
+    from problem2.generate import generate_dataset
+    data_dir = Path(args.data_dir) if args.data_dir else results / "data" / "keypoints"
+    if not args.data_dir and not (data_dir / "test_annotations.json").exists():
+        n = args.quick_images
+        generate_dataset(results / "data", seed=641, sizes={"train": n, "val": n // 2, "test": n // 2},
+                         progress=False)
+    return data_dir
 
-    def __init__(self, results_dir: Path, settings: dict):
-        self.results_dir = results_dir
-        self.state_path = results_dir / "pipeline.json"
-        self.state = runtime.load_json(self.state_path, {}) or {}
-        self.state["settings"] = settings
-        self.state.setdefault("stages", {})
 
-    def stage(self, name: str, fn, inputs: list, outputs: list, settings: dict | None = None):
-        key = hashlib.sha1(json.dumps([settings or {}, file_digest(inputs)], sort_keys=True,
-                                      default=str).encode()).hexdigest()[:16]
-        record = self.state["stages"].get(name, {})
-        if record.get("key") == key and all(Path(o).exists() for o in outputs):
-            print(f"== {name}: unchanged, reused ({record.get('seconds', 0):.0f} s when computed)", flush=True)
-            return
-        print(f"== {name}", flush=True)
-        t0 = time.perf_counter()
-        fn()
-        self.state["stages"][name] = {"key": key, "seconds": time.perf_counter() - t0}
-        runtime.save_json(self.state, self.state_path)
+def planned_runs(skip_studies: bool) -> list:
+    from problem2.baseline import ABLATIONS
+    from problem2.studies import STUDY_RUNS
+    runs = ["main_heatmap", "main_regression"] + [r for variants in ABLATIONS.values() for _, r in variants]
+    return list(dict.fromkeys(runs + ([] if skip_studies else STUDY_RUNS)))
+
+
+def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: list, stages: list):
+    from problem2.dataset import read_annotations
+    from problem2.evaluate import evaluation_split
+    from problem2.pipeline import Plan, speed_probe, stage_estimates
+    sizes = {s: len(read_annotations(data_dir / f"{s}_annotations.json")["images"])
+             for s in ("train", "val", evaluation_split(data_dir))}
+    device = runtime.pick_device(cfg.device)
+    probe = speed_probe(device, runtime.resolve_precision(cfg.precision, device))
+    return Plan(run_ids, results, cfg.epochs, sizes["train"], sizes["val"], probe,
+                stage_estimates(REFERENCE_DIR, sizes[evaluation_split(data_dir)], args.quick, stages))
 
 
 def run_all(args) -> None:
+    t_start = time.perf_counter()
     results = Path(args.results)
+    writes_reference = results.resolve() == REFERENCE_DIR.resolve()
+    if writes_reference and not args.update_reference:
+        raise UserError(f"{results} is the committed reference run: pass --update-reference to regenerate it")
+    print(f"output directory: {results}" + (" (the committed reference: regenerating it)" if writes_reference else
+                                            f" (the committed reference in {REFERENCE_DIR} is not touched)"), flush=True)
     cfg = TrainConfig(epochs=args.epochs, device=args.device)
     if args.quick:
-        from problem2.generate import generate_dataset
-        data_dir = Path(args.data_dir) if args.data_dir else results / "data" / "keypoints"
-        if not args.data_dir and not (data_dir / "test_annotations.json").exists():
-            n = args.quick_images
-            generate_dataset(results / "data", seed=641, sizes={"train": n, "val": n // 2, "test": n // 2},
-                             progress=False)
         cfg.snapshot_epochs = tuple(range(1, cfg.epochs + 1))
-    else:
-        data_dir = ensure_data(args.data_dir)
-    settings = {"train": asdict(cfg), "data_dir": str(data_dir), "quick": args.quick}
-    pipe = Pipeline(results, settings)
-    pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
-    t_start = time.perf_counter()
-    progress = not args.no_progress
-
-    print("== train: heatmap and regression", flush=True)
-    t0 = time.perf_counter()
-    train_both(data_dir, results, cfg, resume=True, progress=progress)
-    pipe.state["stages"]["train"] = {"seconds": time.perf_counter() - t0}
-    main_ckpts = [results / "heatmap_model.pth", results / "regression_model.pth"]
-
-    from problem2 import baseline, evaluate, report, studies
-    pipe.stage("evaluate", lambda: evaluate.evaluate_checkpoints(results, data_dir), main_ckpts,
-               [results / "metrics.json"], settings)
-    pipe.stage("ablations", lambda: baseline.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=progress),
-               main_ckpts + list(results.glob("runs/ablation_*/heatmap_model.pth")),
-               [results / "ablation.json"], settings)
-    pipe.stage("failures", lambda: baseline.failure_analysis(data_dir, results), main_ckpts,
-               [results / "failure_cases.json"], settings)
-    if not args.skip_studies:
-        latency_repeats = 3 if args.quick else 20
-        pipe.stage("studies", lambda: studies.run_studies(data_dir, cfg, results, progress, latency_repeats),
-                   main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
-    from problem2 import bench
-    repeats, rounds = (2, 1) if args.quick else (10, 3)
-    pipe.stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
-                                                  results / "bench_train.json"),
-               [], [results / "bench_train.json"], settings)
+    data_dir = prepare_data(args, results)
     course = Path(args.course_data) if args.course_data else None
-    if course and (course / "val_annotations.json").exists():
-        pipe.stage("course_eval", lambda: evaluate.evaluate_checkpoints(results, course, "val", results / "course_eval",
-                                                                        figures=False),
-                   main_ckpts, [results / "course_eval" / "metrics.json"], settings | {"course": str(course)})
-    pipe.state["total_seconds_this_invocation"] = time.perf_counter() - t_start
+    course = course if course and (course / "val_annotations.json").exists() else None
+    stages = ["evaluate", "ablations", "failures"] + ([] if args.skip_studies else ["studies"]) + ["bench"] \
+        + (["course_eval"] if course else [])
+    run_ids = planned_runs(args.skip_studies)
+    plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
+    print(plan.describe(), flush=True)
+
+    from problem2 import baseline, bench, evaluate, report, studies
+    from problem2.experiments import train_runs
+    from problem2.pipeline import Pipeline, reproduction, reproduction_table
+    settings = {"train": asdict(cfg), "data_dir": str(data_dir), "quick": args.quick}
+    pipe = Pipeline(results, settings, plan)
+    pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
+    plan.start(not args.no_progress)
+    try:
+        t0 = time.perf_counter()
+        train_runs(run_ids, data_dir, cfg, results, plan=plan)  # every training first: one ETA for all of them
+        pipe.state["stages"]["train"] = {"seconds": time.perf_counter() - t0}
+        main_ckpts = [results / "heatmap_model.pth", results / "regression_model.pth"]
+        pipe.stage("evaluate", lambda: evaluate.evaluate_checkpoints(results, data_dir), main_ckpts,
+                   [results / "metrics.json"], settings)
+        pipe.stage("ablations", lambda: baseline.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
+                   main_ckpts + list(results.glob("runs/ablation_*/heatmap_model.pth")),
+                   [results / "ablation.json"], settings)
+        pipe.stage("failures", lambda: baseline.failure_analysis(data_dir, results), main_ckpts,
+                   [results / "failure_cases.json"], settings)
+        if not args.skip_studies:
+            latency_repeats = 3 if args.quick else 20
+            pipe.stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats),
+                       main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
+        repeats, rounds = (2, 1) if args.quick else (10, 3)
+        pipe.stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
+                                                      results / "bench_train.json"),
+                   [], [results / "bench_train.json"], settings)
+        if course:
+            pipe.stage("course_eval", lambda: evaluate.evaluate_checkpoints(results, course, "val",
+                                                                            results / "course_eval", figures=False),
+                       main_ckpts, [results / "course_eval" / "metrics.json"], settings | {"course": str(course)})
+    finally:
+        plan.close()
+    total = time.perf_counter() - t_start
+    pipe.state["total_seconds_this_invocation"] = total
+    pipe.state["estimate_seconds_this_invocation"] = plan.total
     pipe.state["environment"] = runtime.environment(runtime.pick_device(args.device))
     runtime.save_json(pipe.state, pipe.state_path)
     path = report.write_report(results)
-    if results.resolve() == RESULTS_DIR.resolve():  # the reference run also refreshes the README's numbers
-        report.update_readme(PACKAGE_DIR.parent / "README.md", results)
-    print(f"\nreport: {path}\n")
-    print(report.headline_table(results))
+    if writes_reference:  # the reference run also refreshes the README's numbers
+        report.update_readme(README, results)
+    else:
+        rep = reproduction(results, REFERENCE_DIR)
+        runtime.save_json(rep, results / "reproduction.json")
+        print(f"\nreproduction against the committed reference ({REFERENCE_DIR}):\n\n{reproduction_table(rep)}")
+    print(f"\nreport: {path}\n\n{report.headline_table(results)}\n")
+    if args.quick and not args.keep_checkpoints:  # tiny runs: their results are in the JSON files and the report
+        prune_runs(results, run_ids)
+    print(f"total {total / 60:.1f} min (estimate before starting: {plan.total / 60:.1f} min, "
+          f"on this machine); output {runtime.human_size(runtime.directory_size(results))} "
+          f"in {results}")
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m problem2", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def prune_runs(results: Path, run_ids: list) -> None:
+    """Delete the checkpoints of every run but the main pair; their logs stay, marked 'pruned'."""
+    from problem2.checkpoint import RunFiles
+    from problem2.experiments import all_runs, run_dir
+    specs = all_runs(TrainConfig())
+    for run_id in run_ids:
+        if not run_id.startswith("main_"):
+            RunFiles(run_dir(run_id, results), specs[run_id].name).prune()
+
+
+def render_only(args) -> None:
+    from problem2 import report
+    results = Path(args.results)
+    if results.resolve() == REFERENCE_DIR.resolve() and not args.update_reference:
+        raise UserError(f"{results} is the committed reference run: pass --update-reference to re-render it")
+    print(report.write_report(results))
+    if args.update_reference:
+        report.update_readme(README, results)
+
+
+def build_parser() -> cli.Parser:
+    p = cli.Parser(prog="python -m problem2", description=__doc__.split("\n")[0])
     p.add_argument("command", choices=["all", "report"], help="'all': the whole pipeline; 'report': REPORT.md only")
-    p.add_argument("--quick", action="store_true", help="tiny generated data and 2 epochs, into --results")
-    p.add_argument("--quick-images", type=int, default=64, help="with --quick: training images (val, test: half)")
+    p.add_argument("--quick", action="store_true", help="tiny generated data and 2 epochs")
+    p.add_argument("--quick-images", type=cli.positive_int, default=64,
+                   help=f"with --quick: training images (val, test: half); at least {MIN_QUICK_IMAGES}")
     p.add_argument("--data-dir", default=None, help="course-layout data to use instead of the generated set")
-    p.add_argument("--results", default=None, help="results directory (default: problem2/results, "
-                                                   "or quick_results/ with --quick)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per training (default: 30, or 2 with --quick)")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), or a torch device")
+    p.add_argument("--results", default=None,
+                   help=f"output directory (default: {DEFAULT_RESULTS}, or {QUICK_RESULTS} with --quick)")
+    p.add_argument("--update-reference", action="store_true",
+                   help=f"write into the committed reference run {REFERENCE_DIR} and the README (maintainers)")
+    p.add_argument("--epochs", type=cli.positive_int, default=None,
+                   help="epochs per training (default: 30, or 2 with --quick)")
+    p.add_argument("--device", type=cli.device_name, default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda")
     p.add_argument("--course-data", default=str(COURSE_DATA) if COURSE_DATA.exists() else None,
                    help="the course's own dataset, to evaluate the main models on its val split")
     p.add_argument("--skip-studies", action="store_true", help="skip the seed/ambiguity/variant studies")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = p.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="with --quick: keep RESULTS/runs/ (the runs other than the main pair; deleted by default "
+                        "once the report is written, so that a quick run takes a few MB)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    if args.quick and args.quick_images < MIN_QUICK_IMAGES:
+        raise UserError(f"--quick-images must be at least {MIN_QUICK_IMAGES}, got {args.quick_images}")
     if args.results is None:
-        args.results = DEFAULT_DATA_ROOT.parent / "quick_results" if args.quick else RESULTS_DIR
+        args.results = REFERENCE_DIR if args.update_reference else QUICK_RESULTS if args.quick else DEFAULT_RESULTS
     if args.epochs is None:
         args.epochs = 2 if args.quick else TrainConfig.epochs
     if args.command == "report":
-        from problem2 import report
-        print(report.write_report(Path(args.results)))
-        if Path(args.results).resolve() == RESULTS_DIR.resolve():
-            report.update_readme(PACKAGE_DIR.parent / "README.md", Path(args.results))
-        return
-    run_all(args)
+        render_only(args)
+    else:
+        run_all(args)
+
+
+def cli_main():
+    """The console script `problem2`."""
+    cli.run(main)
 
 
 if __name__ == "__main__":
-    main()
+    cli_main()

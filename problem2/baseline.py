@@ -1,6 +1,6 @@
 """Ablations of HeatmapNet (resolution, sigma, skip connections) and failure-case analysis.
 
-    python -m problem2.baseline                 # trains (or reuses) the variants, then analyses
+    python -m problem2.baseline                 # trains (or reuses) the variants in outputs/reproduction/
     python -m problem2.baseline --epochs 2      # a quick look; results record the settings
 
 Every variant uses the main protocol (same data, epochs, optimiser, seed) and is compared on the
@@ -19,14 +19,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from problem2 import codec, metrics, plots, report, runtime
+from problem2 import cli, codec, metrics, plots, report, runtime
 from problem2.dataset import KeypointDataset, load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
 from problem2.experiments import run_dir, run_parser, train_runs
 from problem2.generate import KEYPOINT_NAMES
 from problem2.metrics import HEAD, LEFT_HAND, RIGHT_HAND
-from problem2.model import HeatmapNet
-from problem2.train import RESULTS_DIR, TrainConfig, ensure_data, load_model
+from problem2.model import HeatmapNet, RegressionNet
+from problem2.checkpoint import load_model
+from problem2.schema import DEFAULT_RESULTS
+from problem2.train import TrainConfig, ensure_data
 
 # ablation -> [(setting label, run id)]; the main run is the default point of each
 ABLATIONS = {
@@ -46,7 +48,7 @@ def _data_dir(dataset) -> Path:
 
 
 def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = None,
-                   results_dir: Path = RESULTS_DIR, progress: bool = True, ablations: dict = ABLATIONS):
+                   results_dir: Path = DEFAULT_RESULTS, progress: bool = True, ablations: dict = ABLATIONS):
     """Train (or reuse) each variant of `model_class` and score it on the evaluation split.
 
     dataset: a course-layout data directory, or a KeypointDataset of it. Writes ablation.json,
@@ -75,7 +77,7 @@ def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = No
 def score_heatmap_run(directory: Path, test: KeypointDataset) -> dict:
     """PCK, pixel errors (standard and hand-swap-invariant) of a run's best heatmap model per decoding."""
     ckpt_path = directory / "heatmap_model.pth"
-    model = load_model(ckpt_path)
+    model = load_model(ckpt_path, HeatmapNet)
     log = runtime.load_json(directory / "training_log.json")["models"]["heatmap"]
     images = test.image_tensor()
     _, heatmaps = predict_keypoints(model, images)
@@ -202,11 +204,12 @@ def _gallery(name, mask, dataset, gt, pred_hm, pred_reg, heatmaps, examples, thr
                                f"{name.replace('_', ' ')} (threshold {threshold} x bbox diagonal); worst first")
 
 
-def failure_analysis(data_dir: Path, results_dir: Path = RESULTS_DIR, threshold: float = 0.1) -> dict:
+def failure_analysis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, threshold: float = 0.1) -> dict:
     """analyze_failure_cases on the main pair and the evaluation split; writes failure_cases.json."""
     split = evaluation_split(data_dir)
     test = load_split(data_dir, split, "heatmap")
-    models = {name: load_model(Path(results_dir) / f"{name}_model.pth") for name in ("heatmap", "regression")}
+    models = {name: load_model(Path(results_dir) / f"{name}_model.pth", cls)
+              for name, cls in (("heatmap", HeatmapNet), ("regression", RegressionNet))}
     result = analyze_failure_cases(models, DataLoader(test, batch_size=64), threshold,
                                    vis_dir=Path(results_dir) / "visualizations")
     result["split"] = split
@@ -216,7 +219,7 @@ def failure_analysis(data_dir: Path, results_dir: Path = RESULTS_DIR, threshold:
 
 def main(argv=None):
     p = run_parser("Ablations of HeatmapNet and failure-case analysis.")
-    p.add_argument("--threshold", type=float, default=0.1, help="PCK threshold for the failure analysis")
+    p.add_argument("--threshold", type=cli.positive_float, default=0.1, help="PCK threshold for the failure analysis")
     args = p.parse_args(argv)
     data_dir = ensure_data(args.data_dir)
     ablation_study(data_dir, HeatmapNet, TrainConfig(epochs=args.epochs), args.results)
@@ -226,4 +229,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -12,7 +12,6 @@ from __future__ import annotations
 if __package__ in (None, ""):
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-import argparse
 import statistics
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from problem2 import runtime
+from problem2 import cli, runtime
 from problem2.dataset import load_split
 from problem2.model import HeatmapNet, RegressionNet, count_flops
 from problem2.train import ensure_data
@@ -166,12 +165,12 @@ def _print_rows(result: dict) -> None:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Throughput benchmarks (medians, side by side).")
+    p = cli.Parser(description="Throughput benchmarks (medians, side by side).")
     p.add_argument("what", choices=["data", "train", "latency"])
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    p.add_argument("--device", default="auto", help="device for 'train' and 'latency'")
-    p.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")
-    p.add_argument("--rounds", type=int, default=3, help="'train': rounds in which the paths take turns")
+    p.add_argument("--device", type=cli.device_name, default="auto", help="device for 'train' and 'latency'")
+    p.add_argument("--repeats", type=cli.positive_int, default=10, help="timed repetitions (median reported)")
+    p.add_argument("--rounds", type=cli.positive_int, default=3, help="'train': rounds in which the paths take turns")
     p.add_argument("--out", type=Path, default=None, help="'train': also write the result as JSON here")
     args = p.parse_args(argv)
     if args.what == "data":
@@ -189,4 +188,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

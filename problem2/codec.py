@@ -15,12 +15,38 @@ Conventions (used by dataset, training, evaluation and plots; nowhere else re-de
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 IMAGE_SIZE = 128
 GAUSSIAN_RADIUS_SIGMAS = 3.0
+MIN_SIGMA = 0.5  # heatmap pixels: narrower, a keypoint between pixel centres gets a target near zero
+MIN_HEATMAP_SIZE = 4  # sub-pixel decoding needs a 3x3 stencil inside the map
+
+
+def check_heatmap_size(size) -> int:
+    """size as an int, if it is a whole divisor of the image size (stride an integer), else ValueError."""
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+        raise ValueError(f"heatmap_size must be an integer, got {size!r}")
+    size = int(size)
+    if not (MIN_HEATMAP_SIZE <= size <= IMAGE_SIZE and IMAGE_SIZE % size == 0):
+        raise ValueError(f"heatmap_size must divide the image size {IMAGE_SIZE} and be >= {MIN_HEATMAP_SIZE} "
+                         f"(4, 8, 16, 32, 64 or 128), got {size}")
+    return size
+
+
+def check_sigma(sigma) -> float:
+    """sigma (heatmap pixels) as a float, if finite and >= MIN_SIGMA, else ValueError."""
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma):
+        raise ValueError(f"sigma must be a finite number, got {sigma!r}")
+    if sigma < MIN_SIGMA:
+        raise ValueError(f"sigma must be >= {MIN_SIGMA} heatmap pixels (a narrower Gaussian between pixel "
+                         f"centres gives an all-zero target), got {sigma}")
+    return float(sigma)
 
 
 def stride(heatmap_size: int) -> float:
@@ -44,8 +70,7 @@ def gaussian_heatmaps(points: np.ndarray, height: int, width: int, sigma: float)
     Separable: each map is the outer product of a 1-D Gaussian in y and one in x, each cut to
     zero beyond 3 sigma, so the work is O(K (H + W)) exps plus one product.
     """
-    if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+    sigma = check_sigma(sigma)
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     du = np.arange(width)[None, :] - points[:, :1]  # [K, W]
     dv = np.arange(height)[None, :] - points[:, 1:]  # [K, H]

@@ -9,25 +9,28 @@ file and field; a non-grayscale image is converted to grayscale with a warning.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from problem2 import codec
+from problem2.cli import UserError
 from problem2.generate import split_paths
 
 OUTPUT_TYPES = ("heatmap", "regression")
 NUM_KEYPOINTS = 5
 REQUIRED_KEYS = ("images", "keypoint_names", "num_keypoints")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset file or field is missing or malformed; the message names which."""
 
 
@@ -42,23 +45,18 @@ class KeypointDataset(Dataset):
     def __init__(self, image_dir, annotation_file, output_type='heatmap', heatmap_size=64, sigma=2.0):
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
-        if not isinstance(heatmap_size, int) or heatmap_size <= 0:
-            raise ValueError(f"heatmap_size must be a positive integer, got {heatmap_size!r}")
-        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+        self.heatmap_size = codec.check_heatmap_size(heatmap_size)
+        self.sigma = codec.check_sigma(sigma)
         self.image_dir = Path(image_dir)
         self.annotation_file = Path(annotation_file)
         self.output_type = output_type
-        self.heatmap_size = heatmap_size
-        self.sigma = float(sigma)
         annotations = read_annotations(self.annotation_file)
         self.keypoint_names = list(annotations["keypoint_names"])
         self.file_names = [r["file_name"] for r in annotations["images"]]
         self.ids = [r.get("id") for r in annotations["images"]]
         # [N, 5, 2] float32 (x, y) in image pixels
         self.keypoints = np.array([r["keypoints"] for r in annotations["images"]], dtype=np.float32)
-        self.images = np.stack([load_image(self.image_dir / f) for f in self.file_names]) \
-            if self.file_names else np.zeros((0, codec.IMAGE_SIZE, codec.IMAGE_SIZE), np.uint8)
+        self.images = np.stack([load_image(self.image_dir / f) for f in self.file_names])
 
     def __len__(self):
         return len(self.file_names)
@@ -83,12 +81,18 @@ class KeypointDataset(Dataset):
 
 
 def read_annotations(path: Path) -> dict:
-    """Load and validate an annotation file; DatasetError names the file and the bad field."""
+    """Load and validate an annotation file; DatasetError names the file and the bad field.
+
+    Refused: missing or mistyped fields, an empty image list, duplicate ids or file names, a
+    file name that is not a plain relative path inside the image folder, and keypoints that are
+    not finite or lie outside the image (x and y in [-0.5, 127.5], the area of the pixels).
+    """
+    path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise DatasetError(f"annotation file not found: {path}") from None
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"cannot read annotation file {path}: {e}") from None
     try:
         data = json.loads(text)
@@ -99,14 +103,32 @@ def read_annotations(path: Path) -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise DatasetError(f"{path}: missing key(s) {missing}")
-    if data["num_keypoints"] != NUM_KEYPOINTS or len(data["keypoint_names"]) != NUM_KEYPOINTS:
+    names = data["keypoint_names"]
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise DatasetError(f"{path}: 'keypoint_names' must be a list of strings, got {names!r}")
+    if data["num_keypoints"] != NUM_KEYPOINTS or len(names) != NUM_KEYPOINTS:
         raise DatasetError(f"{path}: expected {NUM_KEYPOINTS} keypoints, file declares "
-                           f"num_keypoints={data['num_keypoints']!r}, keypoint_names={data['keypoint_names']!r}")
+                           f"num_keypoints={data['num_keypoints']!r}, keypoint_names={names!r}")
     if not isinstance(data["images"], list):
         raise DatasetError(f"{path}: 'images' must be a list")
+    if not data["images"]:
+        raise DatasetError(f"{path}: 'images' is empty: a split needs at least one image")
     for i, record in enumerate(data["images"]):
         _check_record(path, i, record)
+    _check_unique(path, data["images"], "file_name")
+    _check_unique(path, data["images"], "id")
     return data
+
+
+def _check_unique(path: Path, records: list, key: str) -> None:
+    seen = {}
+    for i, record in enumerate(records):
+        value = record.get(key)
+        if value is None:
+            continue
+        if value in seen:
+            raise DatasetError(f"{path}: images[{i}] repeats {key} {value!r} of images[{seen[value]}]")
+        seen[value] = i
 
 
 def _check_record(path: Path, i: int, record) -> None:
@@ -116,7 +138,15 @@ def _check_record(path: Path, i: int, record) -> None:
     for key in ("file_name", "keypoints"):
         if key not in record:
             raise DatasetError(f"{where}: missing key '{key}'")
-    where = f"{where} ({record['file_name']})"
+    name = record["file_name"]
+    if not isinstance(name, str) or not name:
+        raise DatasetError(f"{where}: 'file_name' must be a non-empty string, got {name!r}")
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if PurePosixPath(name).is_absolute() or ".." in parts or not parts:
+        raise DatasetError(f"{where}: 'file_name' {name!r} must be a relative path inside the image folder")
+    if "id" in record and (isinstance(record["id"], bool) or not isinstance(record["id"], (int, str))):
+        raise DatasetError(f"{where}: 'id' must be an integer or a string, got {record['id']!r}")
+    where = f"{where} ({name})"
     points = record["keypoints"]
     if not isinstance(points, list) or len(points) != NUM_KEYPOINTS:
         n = len(points) if isinstance(points, list) else type(points).__name__
@@ -124,6 +154,9 @@ def _check_record(path: Path, i: int, record) -> None:
     for j, p in enumerate(points):
         if not (isinstance(p, list) and len(p) == 2 and all(_is_number(v) for v in p)):
             raise DatasetError(f"{where}: keypoints[{j}] must be two finite numbers (x, y), got {p!r}")
+        if not all(-0.5 <= v <= codec.IMAGE_SIZE - 0.5 for v in p):
+            raise DatasetError(f"{where}: keypoints[{j}] = {p!r} lies outside the {codec.IMAGE_SIZE}x"
+                               f"{codec.IMAGE_SIZE} image (x and y must be in [-0.5, {codec.IMAGE_SIZE - 0.5}])")
 
 
 def _is_number(v) -> bool:
@@ -135,6 +168,9 @@ def load_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
+            if im.mode in SIXTEEN_BIT_MODES:  # 16-bit grayscale: scale 0..65535 to 0..255
+                array = np.asarray(im).astype(np.float64) / 257.0
+                im = Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8))
             if im.mode != "L":
                 warnings.warn(f"{path}: mode {im.mode} converted to grayscale (L)", stacklevel=3)
                 im = im.convert("L")
@@ -154,3 +190,32 @@ def load_split(data_dir, split: str, output_type: str = "heatmap", heatmap_size:
     """The dataset of one split of a course-layout directory (DIR/{split}/, DIR/{split}_annotations.json)."""
     image_dir, annotation_file = split_paths(data_dir, split)
     return KeypointDataset(image_dir, annotation_file, output_type, heatmap_size, sigma)
+
+
+def dataset_keypoints(ds) -> np.ndarray | None:
+    """[N, K, 2] ground-truth keypoints of a dataset, through Subset and ConcatDataset; None when the
+    dataset has no `keypoints` accessor (then callers decode the targets through the codec)."""
+    if isinstance(ds, Subset):
+        inner = dataset_keypoints(ds.dataset)
+        return None if inner is None else inner[np.asarray(ds.indices, dtype=np.int64)]
+    if isinstance(ds, ConcatDataset):
+        parts = [dataset_keypoints(d) for d in ds.datasets]
+        return None if any(p is None for p in parts) else np.concatenate(parts)
+    points = getattr(ds, "keypoints", None)
+    return None if points is None else np.asarray(points, dtype=np.float32)
+
+
+def dataset_fingerprint(ds) -> dict:
+    """What identifies a run's data: a KeypointDataset by its images, keypoints and target settings;
+    any other dataset by a hash of every (image, target) item it yields."""
+    if isinstance(ds, KeypointDataset):
+        digest = hashlib.sha1(ds.images.tobytes())
+        digest.update(ds.keypoints.tobytes())
+        return {"n": len(ds), "output_type": ds.output_type, "heatmap_size": ds.heatmap_size,
+                "sigma": ds.sigma, "sha1": digest.hexdigest()[:16], "annotation_file": str(ds.annotation_file)}
+    digest = hashlib.sha1()
+    for i in range(len(ds)):
+        for tensor in ds[i][:2]:
+            digest.update(torch.as_tensor(tensor).float().contiguous().numpy().tobytes())
+    return {"n": len(ds), "dataset": type(ds).__name__, "sha1": digest.hexdigest()[:16],
+            "note": "hash of every (image, target) item: the dataset is not a KeypointDataset"}

@@ -1,7 +1,7 @@
 """Evaluate both trained models: keypoints from heatmaps, PCK, pixel errors and the figures.
 
-    python -m problem2.evaluate                    # results/*.pth on the test split -> metrics.json
-    python -m problem2.evaluate --data-dir ../shared/ee641_keypoints --split val --out course_eval
+    python -m problem2.evaluate                    # the committed models on the test split -> outputs/evaluate/
+    python -m problem2.evaluate --results outputs/reproduction --data-dir ../shared/ee641_keypoints --split val
 
 Methods compared on the same images: 'regression', 'heatmap_argmax' and 'heatmap_subpixel'
 (DARK-style Taylor refinement, see codec.subpixel_refine). Each is scored as labelled and
@@ -12,17 +12,19 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script: `cd problem2 && python evaluate.py`
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-import argparse
 from pathlib import Path
 
 import torch
 
-from problem2 import codec, metrics, plots, runtime
+from problem2 import cli, codec, metrics, plots, runtime
 from problem2.dataset import KeypointDataset, load_split
+from problem2.model import HeatmapNet, RegressionNet
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, CURVE_THRESHOLDS, compute_pck  # noqa: F401 (API)
 from problem2.plots import plot_pck_curves, visualize_predictions  # noqa: F401 (the assignment's API)
 from problem2.report import headline_table
-from problem2.train import RESULTS_DIR, ensure_data, load_model, predict
+from problem2.checkpoint import load_model
+from problem2.schema import OUTPUT_ROOT, REFERENCE_DIR
+from problem2.train import ensure_data, predict
 
 METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
 
@@ -68,8 +70,8 @@ def evaluate_checkpoints(results_dir: Path, data_dir: Path, split: str | None = 
     results_dir = Path(results_dir)
     out_dir = Path(out_dir or results_dir)
     split = split or evaluation_split(data_dir)
-    heatmap_model = load_model(results_dir / "heatmap_model.pth")
-    regression_model = load_model(results_dir / "regression_model.pth")
+    heatmap_model = load_model(results_dir / "heatmap_model.pth", HeatmapNet)
+    regression_model = load_model(results_dir / "regression_model.pth", RegressionNet)
     dataset = load_split(data_dir, split, "heatmap", heatmap_model.heatmap_size)
     predictions = evaluate_pair(heatmap_model, regression_model, dataset)
     gt = dataset.keypoints
@@ -115,16 +117,18 @@ def draw_evaluation_figures(result: dict, dataset: KeypointDataset, predictions:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Evaluate results/heatmap_model.pth and results/regression_model.pth.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--results", type=Path, default=RESULTS_DIR, help="directory holding the checkpoints")
+    p = cli.Parser(description="Evaluate RESULTS/heatmap_model.pth and RESULTS/regression_model.pth.")
+    p.add_argument("--results", type=Path, default=REFERENCE_DIR, help="directory holding the two checkpoints")
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
     p.add_argument("--split", default=None, help="split to score (default: test if present, else val)")
-    p.add_argument("--out", type=Path, default=None, help="where metrics.json and figures go (default: --results)")
+    p.add_argument("--out", type=Path, default=OUTPUT_ROOT / "evaluate", help="where metrics.json and figures go")
     args = p.parse_args(argv)
+    if args.out.resolve() == REFERENCE_DIR.resolve():
+        raise cli.UserError(f"--out {args.out} is the committed reference run; regenerate it with "
+                            f"python -m problem2 all --update-reference")
     evaluate_checkpoints(args.results, ensure_data(args.data_dir), args.split, args.out)
-    print(headline_table(args.out or args.results))
+    print(headline_table(args.out))
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -12,13 +12,12 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script from inside problem2/
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-import argparse
-import time
 from dataclasses import replace
 from pathlib import Path
 
-from problem2 import runtime
-from problem2.train import RESULTS_DIR, RunSpec, TrainConfig, ensure_data, run_training
+from problem2 import cli, runtime
+from problem2.schema import DEFAULT_RESULTS
+from problem2.train import RunSpec, TrainConfig, ensure_data, run_training
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 
@@ -66,44 +65,52 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
     return runs
 
 
-def run_dir(run_id: str, results_dir: Path = RESULTS_DIR) -> Path:
+def run_dir(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> Path:
     """Where a run's checkpoint and training_log.json live."""
     return Path(results_dir) if run_id.startswith("main_") else Path(results_dir) / "runs" / run_id
 
 
-def checkpoint_path(run_id: str, results_dir: Path = RESULTS_DIR) -> Path:
+def checkpoint_path(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> Path:
     """The best-epoch checkpoint of a run: run_dir / NAME_model.pth."""
     return run_dir(run_id, results_dir) / f"{all_runs(TrainConfig())[run_id].name}_model.pth"
 
 
-def run_log(run_id: str, results_dir: Path = RESULTS_DIR) -> dict:
+def run_log(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> dict:
     """A finished run's log: its entry in run_dir / training_log.json."""
     name = all_runs(TrainConfig())[run_id].name
     return runtime.load_json(run_dir(run_id, results_dir) / "training_log.json")["models"][name]
 
 
-def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = RESULTS_DIR,
-               progress: bool = True) -> dict:
-    """Train the runs in order (finished ones are reused, interrupted ones resume); {id: log}."""
+def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = DEFAULT_RESULTS,
+               progress: bool = True, plan=None) -> dict:
+    """Train the runs in order (finished ones are reused, interrupted ones resume); {id: log}.
+
+    plan: a pipeline.Plan that shows one progress bar for all runs (then no bar per run).
+    """
     runs = all_runs(cfg)
     unknown = [r for r in run_ids if r not in runs]
     if unknown:
         raise ValueError(f"unknown run id(s) {unknown}; known: {sorted(runs)}")
-    logs, t0 = {}, time.perf_counter()
+    logs = {}
     for i, run_id in enumerate(run_ids, 1):
-        elapsed = time.perf_counter() - t0
-        eta = f", ETA {elapsed / (i - 1) * (len(run_ids) - i + 1) / 60:.0f} min" if i > 1 else ""
-        print(f"[run {i}/{len(run_ids)}] {run_id}{eta}", flush=True)
-        logs[run_id] = run_training(runs[run_id], data_dir, run_dir(run_id, results_dir), True, progress)
+        if plan is not None:
+            plan.note(f"run {i}/{len(run_ids)}: {run_id}")
+            on_epoch = lambda entry, run_id=run_id: plan.epoch_finished(run_id)  # noqa: E731
+        else:
+            print(f"[run {i}/{len(run_ids)}] {run_id}", flush=True)
+            on_epoch = None
+        logs[run_id] = run_training(runs[run_id], data_dir, run_dir(run_id, results_dir), True,
+                                    progress and plan is None, on_epoch)
     return logs
 
 
-def run_parser(description: str) -> argparse.ArgumentParser:
+def run_parser(description: str) -> cli.Parser:
     """A command line with the options every run-training command shares: data, results, epochs."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.Parser(description=description)
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    p.add_argument("--results", type=Path, default=RESULTS_DIR, help="results directory")
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="epochs for every run")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                   help="results directory (runs train into RESULTS/runs/ID/, the main pair into RESULTS/)")
+    p.add_argument("--epochs", type=cli.positive_int, default=TrainConfig.epochs, help="epochs for every run")
     return p
 
 
@@ -125,4 +132,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -16,7 +16,6 @@ left_hand. The first caps what any model can score on the hands; the second remo
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -149,12 +148,13 @@ def comparison_figure(course_dir: str | Path, save_path: str | Path, n: int = 8,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="data", help="output root; files go to OUT/keypoints/ (default: data)")
-    parser.add_argument("--seed", type=int, default=641, help="random seed (default: 641, the course's)")
+    from problem2 import cli
+    parser = cli.Parser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="data", help="output root; files go to OUT/keypoints/")
+    parser.add_argument("--seed", type=int, default=641, help="random seed (641: the course's)")
     for split in SPLITS:
-        parser.add_argument(f"--num-{split}", type=int, default=DEFAULT_SIZES[split],
-                            help=f"number of {split} images (default: {DEFAULT_SIZES[split]})")
+        parser.add_argument(f"--num-{split}", type=cli.positive_int, default=DEFAULT_SIZES[split],
+                            help=f"number of {split} images")
     parser.add_argument("--hand-labels", choices=HAND_LABELS, default="assignment",
                         help="'assignment': the course's labels (hands ambiguous); "
                              "'side': left_hand is the hand with the smaller x")
@@ -171,4 +171,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from problem2 import cli
+    cli.run(main)

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import io
 import json
 import os
 import platform
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
+
+from problem2.cli import UserError
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -87,10 +92,21 @@ def keep_freed_memory(enable: bool = True) -> bool:
 def environment(device: torch.device) -> dict:
     """What a reader needs to know about where a result was made."""
     info = {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-            "cpu_threads": torch.get_num_threads(), "machine": platform.machine()}
+            "cpu_threads": torch.get_num_threads(), "machine": platform.machine(), "cpu": cpu_model()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def cpu_model() -> str:
+    """The processor's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def seed_everything(seed: int) -> None:
@@ -98,17 +114,28 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes to a temporary file beside path, fsync, then rename: a crash never leaves half a file.
+
+    A failed write (disk full, file-size limit, read-only) raises OSError naming the file; the
+    previous version of the file, and every other file, is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        reason = {errno.ENOSPC: "no space left on device", errno.EFBIG: "file size limit reached",
+                  errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}.get(e.errno, e.strerror)
+        raise OSError(e.errno, f"{reason} while writing {path} (earlier files are intact)") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -116,17 +143,101 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def save_json(obj, path) -> None:
-    """Write JSON atomically (temporary file, then rename): a crash never leaves half a file."""
-    _atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
+    """Write JSON atomically (temporary file, then rename)."""
+    _atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def save_torch(obj, path) -> None:
-    """torch.save atomically."""
-    _atomic_write(path, lambda f: torch.save(obj, f))
+    """torch.save atomically; serialised in memory first, so a failed write is an OSError naming the file."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write(path, buffer.getvalue())
 
 
 def load_json(path, default=None):
+    """A JSON file's content, `default` when it does not exist; a corrupt file is a UserError naming it."""
     path = Path(path)
     if not path.exists():
         return default
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is corrupt ({e}); restore it (git checkout -- FILE for committed results) "
+                        f"or delete it to recompute what it records") from None
+
+
+def directory_size(path) -> int:
+    """Bytes in the regular files under path."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+class DirectoryLock:
+    """OUT/.lock: one writer per output directory. Holds the PID; a lock whose process is gone is stale.
+
+    with DirectoryLock(out_dir): ...   # UserError when another live process holds it, or OUT is unwritable
+    """
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.path = self.directory / ".lock"
+        self.held = False
+
+    def __enter__(self):
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create the output directory {self.directory}: {e.strerror}") from None
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._clear_if_stale()
+                continue
+            except OSError as e:
+                raise UserError(f"cannot write into {self.directory}: {e.strerror}") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()} {platform.node()}\n")
+            self.held = True
+            return self
+        raise UserError(f"could not take the lock {self.path}")
+
+    def _clear_if_stale(self) -> None:
+        try:
+            pid_text, _, host = self.path.read_text().strip().partition(" ")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return  # being written or just removed: try again
+        if host == platform.node() and _process_alive(pid) and pid != os.getpid():
+            raise UserError(f"{self.directory} is in use by another training (PID {pid}, lock {self.path}); "
+                            f"wait for it, stop it, or write elsewhere")
+        if host != platform.node():
+            raise UserError(f"{self.directory} is locked by PID {pid} on host {host}; delete {self.path} "
+                            f"if that process is gone")
+        stale = self.path.with_name(f".lock.stale.{os.getpid()}")
+        with contextlib.suppress(OSError):  # rename first: only one process clears a given stale lock
+            os.rename(self.path, stale)
+            os.unlink(stale)
+            print(f"note: removed a stale lock of PID {pid} in {self.directory}", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        if self.held:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self.held = False
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,6 +1,6 @@
 """Quantify the heatmap - regression gap: seeds and intervals, label ambiguity, regression variants, cost.
 
-    python -m problem2.studies            # trains (or reuses) the runs it needs, writes studies.json
+    python -m problem2.studies            # trains (or reuses) the runs it needs in outputs/reproduction/
 
 studies.json:
   seeds:      {seeds, per_seed: {seed: {method: report}}, summary: {method: {kind: {metric: [mean, std]}}},
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from problem2 import codec, metrics, plots, runtime
+from problem2 import cli, codec, metrics, plots, runtime
 from problem2.bench import inference_latency
 from problem2.dataset import load_split
 from problem2.evaluate import METHODS, evaluate_pair, evaluation_split, method_reports, predict_keypoints
@@ -35,7 +35,9 @@ from problem2.experiments import checkpoint_path, run_log, run_parser, train_run
 from problem2.generate import label_hands_by_side
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, LEFT_HAND, RIGHT_HAND
 from problem2.model import model_summary
-from problem2.train import RESULTS_DIR, TrainConfig, ensure_data, load_model
+from problem2.checkpoint import load_model
+from problem2.schema import DEFAULT_RESULTS
+from problem2.train import TrainConfig, ensure_data
 
 SEED_RUNS = {0: ("main_heatmap", "main_regression"), 1: ("seed1_heatmap", "seed1_regression"),
              2: ("seed2_heatmap", "seed2_regression")}
@@ -290,7 +292,7 @@ def cost_study(results_dir: Path, repeats: int = 20) -> dict:
 
 # ---------------------------------------------------------------- all
 
-def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Path = RESULTS_DIR,
+def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Path = DEFAULT_RESULTS,
                 progress: bool = True, latency_repeats: int = 20) -> dict:
     cfg = cfg or TrainConfig()
     results_dir = Path(results_dir)
@@ -337,4 +339,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -1,31 +1,22 @@
 """Train HeatmapNet and RegressionNet on identical data with one training loop.
 
-    python -m problem2.train                      # both models, 30 epochs, into problem2/results/
-    python -m problem2.train --epochs 2 --resume  # continue an interrupted run
+    python -m problem2.train                      # both models, 30 epochs, into outputs/reproduction/
+    python -m problem2.train --epochs 2 --out X   # elsewhere; an interrupted run there resumes
 
 One loop (`fit`) serves every model: what differs between them (the loss, and how outputs become
 keypoints for the validation metric) is an `Objective`. Each epoch is seeded from (seed, epoch),
 so an interrupted run resumed from its last completed epoch ends with the same log and weights.
-
-Files written into the output directory, each atomically, for a model named NAME:
-  NAME_model.pth      best epoch by validation loss: {'model_class', 'model_config', 'state_dict', ...}
-  NAME_last.pth       last completed epoch (weights, optimiser, history) for --resume
-  NAME_snapshots.pt   raw outputs on fixed validation images after selected epochs
-  training_log.json   {'models': {NAME: log}}; each log: config, environment, data, best_epoch and
-                      'epochs': [{epoch, train_loss, val_loss, val_mean_px, val_pck@0.05, lr,
-                      epoch_seconds, train_img_per_s}]; 'last_command': {argv, wall_seconds (from
-                      main() start, after imports, to the end), epochs_run} of the last train command
+The files of a run, their write order and how a cut between two writes is repaired: checkpoint.py.
 """
 from __future__ import annotations
 
 if __package__ in (None, ""):  # run as a script: `cd problem2 && python train.py`
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-import argparse
-import hashlib
+import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,15 +26,19 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, SequentialSampler
 from tqdm import tqdm
 
-from problem2 import codec, metrics, runtime
-from problem2.dataset import KeypointDataset, load_split
+import numpy as np
+
+from problem2 import checkpoint, cli, codec, metrics, runtime
+from problem2.checkpoint import load_checkpoint, load_model  # noqa: F401 (the library's entry points)
+from problem2.cli import UserError
+from problem2.dataset import dataset_fingerprint, dataset_keypoints, load_split
 from problem2.generate import label_hands_by_side
 from problem2.model import build_model
+from problem2.schema import DEFAULT_DATA_ROOT, DEFAULT_RESULTS
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = PACKAGE_DIR / "results"
-DEFAULT_DATA_ROOT = PACKAGE_DIR.parent / "data"  # generated data lands in data/keypoints/
-CHECKPOINT_FORMAT = "problem2-checkpoint-v1"
+LOG_SCHEMA = ("{'models': {NAME: log}}; each log: config, environment, data, best_epoch and 'epochs': [{epoch, "
+              "train_loss, val_loss, val_mean_px, val_pck@0.05, lr, epoch_seconds, train_img_per_s}]; "
+              "'last_command': {argv, wall_seconds, epochs_run} of the last train command")
 
 
 @dataclass
@@ -81,24 +76,19 @@ class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss."""
 
 
-@dataclass
-class RunState:
-    """Everything a resumed run needs besides the weights."""
-    history: list = field(default_factory=list)
-    best_val_loss: float = float("inf")
-    best_epoch: int = 0
-
-
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg: TrainConfig,
-        out_dir: str | Path = RESULTS_DIR, name: str = "model", resume: bool = True,
-        progress: bool = True, objective: Objective | None = None) -> dict:
+        out_dir: str | Path = DEFAULT_RESULTS, name: str = "model", resume: bool = True,
+        progress: bool = True, objective: Objective | None = None, overwrite: bool = False,
+        on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Train `model` for cfg.epochs with Adam; keep the best epoch by validation loss; return the log.
 
-    With resume=True a finished run with the same settings is reused as it is, and a partial one
-    continues from its last completed epoch. The validation loader must not shuffle (its
-    predictions are matched to its dataset's keypoints in order).
+    The loaders may hold any dataset whose items are (image [1, 128, 128], target); the validation
+    loader must not shuffle. With resume=True a finished run with the same settings is reused as it
+    is and a partial one continues from its last completed epoch; resume=False refuses a directory
+    that already holds a run NAME unless overwrite=True (see checkpoint.open_run). One process at a
+    time writes into out_dir (runtime.DirectoryLock). on_epoch(entry) is called after each epoch's files.
     """
-    out_dir = Path(out_dir)
+    files = checkpoint.RunFiles(out_dir, name)
     objective = objective or objective_for(model, cfg.loss)
     device = runtime.pick_device(cfg.device)
     precision = runtime.resolve_precision(cfg.precision, device)
@@ -106,69 +96,89 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
     runtime.keep_freed_memory()  # reuse activation buffers across steps (same results, faster)
     if not isinstance(val_loader.sampler, SequentialSampler):
         raise ValueError("val_loader must iterate in order (shuffle=False)")
-    model.to(device=device, memory_format=mem_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    signature = run_signature(model, cfg, train_loader.dataset, val_loader.dataset)
-    paths = {k: out_dir / f"{name}_{k}" for k in ("model.pth", "last.pth", "snapshots.pt")}
-    state, snapshots = RunState(), {}
-    if resume and paths["last.pth"].exists():
-        state, snapshots = _restore(paths, model, optimizer, signature, device, cfg.epochs)
-    val_gt = val_loader.dataset.keypoints
-    val_targets = _all_targets(val_loader)  # fixed: computed once, not every epoch
-    snapshot_images = val_loader.dataset.image_tensor()[: cfg.num_snapshot_images]
-    steps_per_epoch = len(train_loader)
-    start = len(state.history)
-    bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=start * steps_per_epoch, disable=not progress,
-               desc=f"train {name}", unit="step", dynamic_ncols=True)
-    for epoch in range(start + 1, cfg.epochs + 1):
-        # ---- train one epoch (seeded per epoch: shuffling and dropout replay exactly on resume)
-        torch.manual_seed(cfg.seed * 100003 + epoch)
-        model.train()
-        t0, loss_sum, seen = time.perf_counter(), 0.0, 0
-        for step, (images, targets) in enumerate(train_loader, 1):
-            images = images.to(device, memory_format=mem_format, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
-            with runtime.autocast(device, precision):
-                outputs = model(images)
-            loss = objective.loss(outputs.float(), targets)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"{name}: non-finite loss ({loss.item()}) at epoch {epoch}, "
-                                         f"step {step}/{steps_per_epoch}; stopping")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(images)
-            seen += len(images)
-            bar.update(1)
-            bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", loss=f"{loss.item():.4g}")
-        train_seconds = time.perf_counter() - t0
-        # ---- validate
-        outputs = predict(model, val_loader, device, precision)
-        val_loss = float(objective.loss(outputs, val_targets))
-        pred = objective.decode(outputs)
-        entry = {"epoch": epoch, "train_loss": loss_sum / seen, "val_loss": val_loss,
-                 "val_mean_px": float(metrics.distances(pred, val_gt).mean()),
-                 "val_pck@0.05": metrics.compute_pck(pred, val_gt, [0.05])[0.05],
-                 "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": time.perf_counter() - t0,
-                 "train_img_per_s": seen / train_seconds}
-        state.history.append(entry)
-        bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", val_loss=f"{val_loss:.4g}",
-                        val_px=f"{entry['val_mean_px']:.2f}")
-        # ---- checkpoint: best model, snapshots, then the resume state last
-        if val_loss < state.best_val_loss:
-            state.best_val_loss, state.best_epoch = val_loss, epoch
-            runtime.save_torch(checkpoint_dict(model, epoch, val_loss, cfg, signature), paths["model.pth"])
-        if epoch in cfg.snapshot_epochs:
-            snapshots[epoch] = predict(model, snapshot_images, device, precision).half()
-            runtime.save_torch({"epochs": snapshots, "val_indices": list(range(len(snapshot_images)))},
-                               paths["snapshots.pt"])
-        runtime.save_torch({"signature": signature, "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(), "state": asdict(state)}, paths["last.pth"])
-        log = _log(name, cfg, device, precision, signature, state)
-        update_training_log(out_dir, name, log)
-    bar.close()
-    model.load_state_dict(load_checkpoint(paths["model.pth"])["state_dict"])  # leave the best epoch loaded
-    return _log(name, cfg, device, precision, signature, state)
+    with runtime.DirectoryLock(files.out_dir):
+        if overwrite:
+            files.remove()
+        model.to(device=device, memory_format=mem_format)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        signature = run_signature(model, cfg, train_loader.dataset, val_loader.dataset)
+        opened = checkpoint.open_run(files, signature, cfg.epochs, resume, device)
+        state, snapshots = opened.state, opened.snapshots
+        if opened.weights is not None:
+            model.load_state_dict(opened.weights)
+        if opened.optimizer is not None:
+            optimizer.load_state_dict(opened.optimizer)
+        if opened.finished:
+            return _log(name, cfg, device, precision, signature, state)
+        val_gt = validation_keypoints(val_loader)
+        val_targets = _all_targets(val_loader)  # fixed: computed once, not every epoch
+        snapshot_images = _first_images(val_loader, cfg.num_snapshot_images)
+        if opened.repaired:  # cut after the commit point: the weights loaded are the newest best epoch's
+            runtime.save_torch(checkpoint.checkpoint_dict(model, state.best_epoch, state.best_val_loss, signature),
+                               files.model)
+        if state.history and len(state.history) in cfg.snapshot_epochs and len(state.history) not in snapshots:
+            snapshots[len(state.history)] = predict(model, snapshot_images, device, precision).half()
+            _save_snapshots(files, snapshots)
+        steps_per_epoch = len(train_loader)
+        start = len(state.history)
+        bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=start * steps_per_epoch, disable=not progress,
+                   desc=f"train {name}", unit="step", dynamic_ncols=True)
+        for epoch in range(start + 1, cfg.epochs + 1):
+            # ---- train one epoch (seeded per epoch: shuffling and dropout replay exactly on resume)
+            torch.manual_seed(cfg.seed * 100003 + epoch)
+            model.train()
+            t0, loss_sum, seen = time.perf_counter(), 0.0, 0
+            for step, (images, targets) in enumerate(train_loader, 1):
+                images = images.to(device, memory_format=mem_format, non_blocking=True)
+                targets = targets.to(device, non_blocking=True)
+                with runtime.autocast(device, precision):
+                    outputs = model(images)
+                loss = objective.loss(outputs.float(), targets)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(f"{name}: non-finite loss ({loss.item()}) at epoch {epoch}, "
+                                             f"step {step}/{steps_per_epoch}; stopping")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.item() * len(images)
+                seen += len(images)
+                bar.update(1)
+                bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", loss=f"{loss.item():.4g}")
+            train_seconds = time.perf_counter() - t0
+            # ---- validate
+            outputs = predict(model, val_loader, device, precision)
+            val_loss = float(objective.loss(outputs, val_targets))
+            pred = objective.decode(outputs)
+            entry = {"epoch": epoch, "train_loss": loss_sum / seen, "val_loss": val_loss,
+                     "val_mean_px": float(metrics.distances(pred, val_gt).mean()),
+                     "val_pck@0.05": metrics.compute_pck(pred, val_gt, [0.05])[0.05],
+                     "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": time.perf_counter() - t0,
+                     "train_img_per_s": seen / train_seconds}
+            state.history.append(entry)
+            bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", val_loss=f"{val_loss:.4g}",
+                            val_px=f"{entry['val_mean_px']:.2f}")
+            # ---- commit the epoch (resume state first), then the files derived from it
+            is_best = val_loss < state.best_val_loss
+            if is_best:
+                state.best_val_loss, state.best_epoch = val_loss, epoch
+            checkpoint.save_resume_state(files, model, optimizer, state, signature)
+            if is_best:
+                runtime.save_torch(checkpoint.checkpoint_dict(model, epoch, val_loss, signature), files.model)
+            if epoch in cfg.snapshot_epochs:
+                snapshots[epoch] = predict(model, snapshot_images, device, precision).half()
+                _save_snapshots(files, snapshots)
+            update_training_log(files.out_dir, name, _log(name, cfg, device, precision, signature, state))
+            if on_epoch:
+                on_epoch(entry)
+        bar.close()
+        files.last.unlink(missing_ok=True)  # finished: the log and the best checkpoint are all a reuse needs
+        model.load_state_dict(checkpoint.load_checkpoint(files.model)["state_dict"])  # leave the best epoch loaded
+        return _log(name, cfg, device, precision, signature, state)
+
+
+def _save_snapshots(files: checkpoint.RunFiles, snapshots: dict) -> None:
+    runtime.save_torch({"epochs": snapshots, "val_indices": list(range(len(next(iter(snapshots.values())))))},
+                       files.snapshots)
 
 
 @torch.no_grad()
@@ -194,6 +204,22 @@ def _all_targets(loader: DataLoader) -> torch.Tensor:
     return torch.stack([loader.dataset[i][1] for i in range(len(loader.dataset))])
 
 
+def _first_images(loader: DataLoader, n: int) -> torch.Tensor:
+    """[n, 1, 128, 128]: the first n images of the loader's dataset (fixed images for snapshots)."""
+    return torch.stack([loader.dataset[i][0] for i in range(min(n, len(loader.dataset)))])
+
+
+def validation_keypoints(loader: DataLoader) -> np.ndarray:
+    """[N, K, 2] ground truth of the (unshuffled) validation loader, in image pixels."""
+    points = dataset_keypoints(loader.dataset)
+    if points is not None:
+        return points
+    targets = _all_targets(loader)  # no keypoint accessor: the targets through the codec
+    output_type = "heatmap" if targets.dim() == 4 else "regression"
+    method = "subpixel" if output_type == "heatmap" else "argmax"
+    return codec.decode(targets, output_type, method).numpy()
+
+
 def run_signature(model: nn.Module, cfg: TrainConfig, train_set, val_set) -> dict:
     """The settings that define a run (all but epochs, device and workers); resuming needs a match."""
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "device", "workers")}
@@ -203,78 +229,7 @@ def run_signature(model: nn.Module, cfg: TrainConfig, train_set, val_set) -> dic
             "val_data": dataset_fingerprint(val_set)}
 
 
-def dataset_fingerprint(ds: KeypointDataset) -> dict:
-    digest = hashlib.sha1(ds.images.tobytes())
-    digest.update(ds.keypoints.tobytes())
-    return {"n": len(ds), "output_type": ds.output_type, "heatmap_size": ds.heatmap_size,
-            "sigma": ds.sigma, "sha1": digest.hexdigest()[:16], "annotation_file": str(ds.annotation_file)}
-
-
-def _same_run(a: dict, b: dict) -> bool:
-    strip = lambda s: {**s, "train_data": {**s["train_data"], "annotation_file": None},  # noqa: E731
-                       "val_data": {**s["val_data"], "annotation_file": None}}
-    return strip(a) == strip(b)
-
-
-def _restore(paths, model, optimizer, signature, device, cfg_epochs) -> tuple[RunState, dict]:
-    saved = torch.load(paths["last.pth"], map_location=device, weights_only=True)
-    if not _same_run(saved["signature"], signature):
-        raise ValueError(f"{paths['last.pth']} was made with other settings or data; remove it, or "
-                         f"train into another output directory.\n saved:   {saved['signature']}\n"
-                         f" current: {signature}")
-    if len(saved["state"]["history"]) > cfg_epochs:
-        raise ValueError(f"{paths['last.pth']} already holds {len(saved['state']['history'])} epochs, more than "
-                         f"the {cfg_epochs} asked for; train into another output directory")
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    snapshots = {}
-    if paths["snapshots.pt"].exists():
-        snapshots = torch.load(paths["snapshots.pt"], weights_only=True)["epochs"]
-    return RunState(**saved["state"]), snapshots
-
-
-def checkpoint_dict(model: nn.Module, epoch: int, val_loss: float, cfg: TrainConfig, signature: dict) -> dict:
-    """A self-describing checkpoint (plain types and tensors: loads with weights_only=True)."""
-    return {"format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
-            "model_config": dict(model.config),
-            "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-            "epoch": epoch, "val_loss": val_loss, "train_config": signature["train"],
-            "train_data": signature["train_data"]}
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint written by `fit`; clear errors for a missing or unreadable file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path} (train first: python -m problem2.train)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, not a zip, not a torch file, unsafe pickle ...
-        raise ValueError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
-    return ckpt
-
-
-def load_model(path: str | Path, expected_class: type | None = None) -> nn.Module:
-    """Rebuild a model from a checkpoint and load its weights (eval mode, on the CPU)."""
-    ckpt = load_checkpoint(path)
-    if expected_class is not None and ckpt["model_class"] != expected_class.__name__:
-        raise ValueError(f"{path} holds a {ckpt['model_class']}, not a {expected_class.__name__}")
-    model = build_model(ckpt["model_class"], **ckpt["model_config"])
-    load_weights(model, ckpt, source=str(path))
-    return model.eval()
-
-
-def load_weights(model: nn.Module, ckpt: dict, source: str = "checkpoint") -> None:
-    """model.load_state_dict with a readable error when the checkpoint is for another model."""
-    if ckpt["model_class"] != type(model).__name__ or ckpt["model_config"] != getattr(model, "config", None):
-        raise ValueError(f"{source} holds a {ckpt['model_class']}({ckpt['model_config']}), which does not "
-                         f"fit a {type(model).__name__}({getattr(model, 'config', '?')})")
-    model.load_state_dict(ckpt["state_dict"])
-
-
-def _log(name, cfg, device, precision, signature, state: RunState) -> dict:
+def _log(name, cfg, device, precision, signature, state: checkpoint.RunState) -> dict:
     return {"name": name, "config": {**asdict(cfg), "resolved_device": str(device),
                                       "resolved_precision": precision},
             "model": signature["model_class"], "model_config": signature["model_config"],
@@ -286,7 +241,7 @@ def _log(name, cfg, device, precision, signature, state: RunState) -> dict:
 def update_training_log(out_dir: Path, name: str, log: dict) -> None:
     """Merge one model's log into OUT/training_log.json (atomic read-modify-write)."""
     path = Path(out_dir) / "training_log.json"
-    data = runtime.load_json(path, {"schema": __doc__.split("Files written")[1].strip(), "models": {}})
+    data = runtime.load_json(path, {"schema": LOG_SCHEMA, "models": {}})
     data["models"][name] = log
     data.pop("last_command", None)  # its timing no longer describes these logs; train.main writes it again
     runtime.save_json(data, path)
@@ -322,7 +277,8 @@ class RunSpec:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def run_training(spec: RunSpec, data_dir, out_dir, resume: bool = True, progress: bool = True) -> dict:
+def run_training(spec: RunSpec, data_dir, out_dir, resume: bool = True, progress: bool = True,
+                 on_epoch: Callable[[dict], None] | None = None, overwrite: bool = False) -> dict:
     """Build the spec's model and loaders, seed, and `fit`; a finished identical run is reused."""
     runtime.seed_everything(spec.train.seed)
     model = build_model(spec.model, **spec.model_config)
@@ -330,22 +286,23 @@ def run_training(spec: RunSpec, data_dir, out_dir, resume: bool = True, progress
     train_loader, val_loader = make_loaders(data_dir, model.output_type, spec.train.batch_size,
                                             spec.train.workers, heatmap_size, spec.sigma, spec.hand_labels)
     return fit(model, train_loader, val_loader, spec.train, out_dir, spec.name, resume, progress,
-               objective_for(model, spec.train.loss))
+               objective_for(model, spec.train.loss), overwrite, on_epoch)
 
 
 def train_heatmap_model(model, train_loader, val_loader, num_epochs=30, config: TrainConfig | None = None,
-                        out_dir=RESULTS_DIR, resume: bool = False):
-    """The assignment's entry point: MSE on heatmaps; best epoch saved as OUT/heatmap_model.pth."""
-    cfg = config or TrainConfig()
-    cfg.epochs = num_epochs
+                        out_dir=DEFAULT_RESULTS, resume: bool = True):
+    """The assignment's entry point: MSE on heatmaps; best epoch saved as OUT/heatmap_model.pth.
+
+    Any DataLoaders whose datasets yield (image, heatmaps) work; see `fit` for resume and out_dir.
+    """
+    cfg = replace(config or TrainConfig(), epochs=num_epochs)
     return fit(model, train_loader, val_loader, cfg, out_dir, "heatmap", resume)
 
 
 def train_regression_model(model, train_loader, val_loader, num_epochs=30, config: TrainConfig | None = None,
-                           out_dir=RESULTS_DIR, resume: bool = False):
+                           out_dir=DEFAULT_RESULTS, resume: bool = True):
     """The assignment's entry point: MSE on normalised coordinates; best epoch as OUT/regression_model.pth."""
-    cfg = config or TrainConfig()
-    cfg.epochs = num_epochs
+    cfg = replace(config or TrainConfig(), epochs=num_epochs)
     return fit(model, train_loader, val_loader, cfg, out_dir, "regression", resume)
 
 
@@ -354,8 +311,8 @@ def ensure_data(data_dir: Path | None) -> Path:
     if data_dir is not None:
         data_dir = Path(data_dir)
         if not (data_dir / "train_annotations.json").exists():
-            raise FileNotFoundError(f"{data_dir} has no train_annotations.json (expected the course layout: "
-                                    f"DIR/train/*.png, DIR/train_annotations.json, DIR/val/..., ...)")
+            raise UserError(f"{data_dir} has no train_annotations.json (expected the course layout: "
+                            f"DIR/train/*.png, DIR/train_annotations.json, DIR/val/..., ...)")
         return data_dir
     data_dir = DEFAULT_DATA_ROOT / "keypoints"
     if not (data_dir / "test_annotations.json").exists():
@@ -369,32 +326,34 @@ MAIN_MODELS = {"heatmap": "HeatmapNet", "regression": "RegressionNet"}
 
 
 def train_both(data_dir: Path, out_dir: Path, cfg: TrainConfig, resume: bool = True,
-               models=tuple(MAIN_MODELS), progress: bool = True) -> dict:
+               models=tuple(MAIN_MODELS), progress: bool = True, overwrite: bool = False) -> dict:
     """Train the specified models on the same data and split, each from the same seed."""
-    return {name: run_training(RunSpec(name, MAIN_MODELS[name], train=cfg), data_dir, out_dir, resume, progress)
+    return {name: run_training(RunSpec(name, MAIN_MODELS[name], train=cfg), data_dir, out_dir, resume, progress,
+                               overwrite=overwrite)
             for name in models}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> cli.Parser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(description="Train HeatmapNet and RegressionNet on the same data.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.Parser(description="Train HeatmapNet and RegressionNet on the same data.")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="dataset in the course layout (DIR/train, DIR/train_annotations.json, DIR/val, ...); "
                         "default: data/keypoints, generated with seed 641 when missing")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="output directory")
+    p.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="output directory")
     p.add_argument("--models", nargs="+", choices=["heatmap", "regression"], default=["heatmap", "regression"],
                    help="which models to train")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="batch size")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    p.add_argument("--epochs", type=cli.positive_int, default=d.epochs, help="training epochs")
+    p.add_argument("--batch-size", type=cli.positive_int, default=d.batch_size, help="batch size")
+    p.add_argument("--lr", type=cli.learning_rate, default=d.lr, help="Adam learning rate, in (0, 1]")
     p.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation, shuffling, dropout")
-    p.add_argument("--device", default=d.device, help="auto (cuda, then mps, then cpu), or a torch device")
+    p.add_argument("--device", type=cli.device_name, default=d.device,
+                   help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=runtime.PRECISIONS, default=d.precision,
                    help="auto: bf16 autocast + channels_last where the device is fast at it, else fp32")
-    p.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes")
+    p.add_argument("--workers", type=cli.nonnegative_int, default=d.workers, help="DataLoader worker processes")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the last completed epoch in --out (a finished run is reused)")
+                   help="(the default) continue an interrupted run with the same settings; reuse a finished one")
+    p.add_argument("--overwrite", action="store_true", help="replace the runs already in --out")
     return p
 
 
@@ -413,8 +372,9 @@ def main(argv=None):
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       device=args.device, precision=args.precision, workers=args.workers)
     data_dir = ensure_data(args.data_dir)
-    previous = (runtime.load_json(args.out / "training_log.json", {}) or {}).get("models", {}) if args.resume else {}
-    logs = train_both(data_dir, args.out, cfg, resume=args.resume, models=args.models)
+    print(f"training {', '.join(args.models)} into {args.out}", flush=True)
+    previous = {} if args.overwrite else (runtime.load_json(args.out / "training_log.json", {}) or {}).get("models", {})
+    logs = train_both(data_dir, args.out, cfg, models=args.models, overwrite=args.overwrite)
     epochs_run = {name: len(log["epochs"]) - len(previous.get(name, {}).get("epochs", [])) for name, log in logs.items()}
     seconds = time.perf_counter() - t0
     record_command(args.out, ["python", "-m", "problem2.train", *argv], seconds, epochs_run)
@@ -426,5 +386,10 @@ def main(argv=None):
           f"(epochs run now: {epochs_run})")
 
 
+def resume_command() -> str:
+    argv = [a for a in sys.argv[1:] if a not in ("--overwrite", "--resume")]
+    return shlex.join(["python", "-m", "problem2.train", *argv])
+
+
 if __name__ == "__main__":
-    main()
+    cli.run(main, resume_hint=resume_command)

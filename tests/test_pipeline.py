@@ -6,7 +6,7 @@ import pytest
 
 from problem2.__main__ import main
 from problem2.report import readme_summary, render_report
-from problem2.train import RESULTS_DIR
+from problem2.schema import REFERENCE_DIR as RESULTS_DIR
 
 DELIVERABLES = [
     "training_log.json", "heatmap_model.pth", "regression_model.pth", "metrics.json", "ablation.json",

@@ -7,8 +7,8 @@ from torch.utils.data import DataLoader
 from problem2 import runtime
 from problem2.bench import train_step_fn
 from problem2.model import HeatmapNet, RegressionNet
-from problem2.train import (NonFiniteLossError, TrainConfig, fit, load_checkpoint, load_model, load_weights,
-                            make_loaders, train_heatmap_model)
+from problem2.checkpoint import RunDirectoryError, load_checkpoint, load_model, load_weights
+from problem2.train import NonFiniteLossError, TrainConfig, fit, make_loaders, train_heatmap_model
 from problem2.train import main as train_main
 
 CFG = dict(batch_size=8, snapshot_epochs=(1, 3), num_snapshot_images=2)
@@ -113,7 +113,7 @@ def test_checkpoint_errors(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="not a problem2-checkpoint-v1"):
         load_checkpoint(tmp_path / "foreign.pth")
     train(tiny_data, tmp_path, epochs=1)
-    with pytest.raises(ValueError, match="holds a HeatmapNet, not a RegressionNet"):
+    with pytest.raises(ValueError, match="holds a HeatmapNet, expected a RegressionNet"):
         load_model(tmp_path / "heatmap_model.pth", expected_class=RegressionNet)
     with pytest.raises(ValueError, match="does not fit"):
         load_weights(HeatmapNet(heatmap_size=32), load_checkpoint(tmp_path / "heatmap_model.pth"))
@@ -145,11 +145,14 @@ def test_keeping_freed_memory_changes_no_number():
 def test_train_command_records_its_wall_time_and_epochs_run(tiny_data, tmp_path):
     args = ["--data-dir", str(tiny_data), "--out", str(tmp_path), "--models", "regression", "--batch-size", "8"]
     train_main(args + ["--epochs", "1"])
-    train_main(args + ["--epochs", "2", "--resume"])
+    assert json.loads((tmp_path / "training_log.json").read_text())["last_command"]["epochs_run"] == {"regression": 1}
+    assert not (tmp_path / "regression_last.pth").exists()  # dropped once the run finished
+    train_main(args + ["--epochs", "1", "--resume"])  # the finished run is reused
     saved = json.loads((tmp_path / "training_log.json").read_text())
     command = saved["last_command"]
     assert command["argv"][:3] == ["python", "-m", "problem2.train"] and command["argv"][-1] == "--resume"
-    assert command["epochs_run"] == {"regression": 1} and command["wall_seconds"] > 0
-    assert len(saved["models"]["regression"]["epochs"]) == 2
+    assert command["epochs_run"] == {"regression": 0} and command["wall_seconds"] > 0
+    with pytest.raises(RunDirectoryError, match="finished run 'regression' of 1 epochs"):
+        train_main(args + ["--epochs", "2"])
     train(tiny_data, tmp_path, epochs=1, model_class=HeatmapNet, name="heatmap")  # another writer of the log
     assert "last_command" not in json.loads((tmp_path / "training_log.json").read_text())

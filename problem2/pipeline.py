@@ -1,0 +1,195 @@
+"""The pipeline's bookkeeping: which trainings it plans, how long they should take, one progress display,
+stage caching, and the reproduction table against the committed reference run.
+
+Time: each planned run costs epochs x (3 x training images + validation images) x its forward FLOPs,
+at the seconds per FLOP that a short speed probe measures on this machine for its model family
+(a training step of HeatmapNet and of RegressionNet, batch 32); analysis stages cost what they took
+in the reference run. Finished epochs count as done, so the ETA stays right after a restart.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from problem2 import runtime
+from problem2.experiments import all_runs, run_dir
+from problem2.model import HeatmapNet, RegressionNet, build_model, count_flops
+from problem2.train import TrainConfig
+
+PROBE_FAMILIES = {"HeatmapNet": "HeatmapNet", "SoftArgmaxNet": "HeatmapNet", "RegressionNet": "RegressionNet"}
+OVERHEAD = 1.08  # data loading, checkpoint writes and the optimiser beyond the probed step (reference logs)
+
+
+def speed_probe(device: torch.device, precision: str, batch_size: int = 32, steps: int = 3) -> dict:
+    """{family: seconds per training-FLOP} from a few training steps of each model family here."""
+    from problem2.bench import median_seconds, train_step_fn
+    out = {}
+    for cls in (HeatmapNet, RegressionNet):
+        torch.manual_seed(0)
+        model = cls()
+        flops = count_flops(model)
+        seconds = median_seconds(train_step_fn(model, batch_size, precision, device), steps, warmup=1)
+        out[cls.__name__] = seconds / (3 * flops * batch_size)
+    return out
+
+
+def epochs_done(run_id: str, results: Path) -> int:
+    """Completed epochs of a run in results (0 when it has not started)."""
+    spec = all_runs(TrainConfig())[run_id]
+    log = (runtime.load_json(run_dir(run_id, results) / "training_log.json", {}) or {}).get("models", {}).get(spec.name, {})
+    return 0 if log.get("pruned") else len(log.get("epochs", []))
+
+
+class Plan:
+    """Estimated seconds of every planned epoch and stage; one progress bar over them."""
+
+    def __init__(self, run_ids: list, results: Path, epochs: int, n_train: int, n_val: int, probe: dict,
+                 stage_seconds: dict):
+        specs = all_runs(TrainConfig())
+        self.epoch_cost, self.done = {}, 0.0
+        for run_id in run_ids:
+            spec = specs[run_id]
+            flops = count_flops(build_model(spec.model, **spec.model_config))
+            self.epoch_cost[run_id] = OVERHEAD * flops * (3 * n_train + n_val) * probe[PROBE_FAMILIES[spec.model]]
+            self.done += min(epochs_done(run_id, results), epochs) * self.epoch_cost[run_id]
+        self.stage_cost = stage_seconds
+        self.training = sum(c * epochs for c in self.epoch_cost.values())
+        self.total = self.training + sum(stage_seconds.values())
+        self.bar = None
+
+    def describe(self) -> str:
+        remaining = self.total - self.done
+        return (f"estimate: {remaining / 60:.0f} min of work left of {self.total / 60:.0f} min in all "
+                f"({len(self.epoch_cost)} trainings: {self.training / 60:.0f} min; analysis stages: "
+                f"{(self.total - self.training) / 60:.0f} min)")
+
+    def start(self, enabled: bool = True):
+        self.bar = tqdm(total=round(self.total), initial=round(self.done), unit="s", disable=not enabled,
+                        dynamic_ncols=True, desc="pipeline",
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed} elapsed, ETA {remaining}] {postfix}")
+        return self
+
+    def epoch_finished(self, run_id: str):
+        self._advance(self.epoch_cost[run_id])
+
+    def stage_finished(self, name: str):
+        self._advance(self.stage_cost.get(name, 0.0))
+
+    def note(self, text: str):
+        if self.bar is not None and not self.bar.disable:
+            self.bar.set_postfix_str(text)
+        else:
+            print(text, flush=True)
+
+    def _advance(self, seconds: float):
+        self.done += seconds
+        if self.bar is not None:
+            self.bar.update(max(0, round(self.done) - self.bar.n))
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def stage_estimates(reference: Path, n_eval: int, quick: bool, stages: list) -> dict:
+    """Seconds per analysis stage: the reference run's, scaled to this run's evaluation size."""
+    recorded = (runtime.load_json(Path(reference) / "pipeline.json", {}) or {}).get("stages", {})
+    ref_eval = (runtime.load_json(Path(reference) / "metrics.json", {}) or {}).get("n_images", 200)
+    scale = {"bench": 2 / 30 if quick else 1.0}  # repeats x rounds: 2 x 1 against 10 x 3
+    return {s: recorded.get(s, {}).get("seconds", 10.0) * scale.get(s, n_eval / ref_eval) for s in stages}
+
+
+def file_digest(paths) -> str:
+    digest = hashlib.sha1()
+    for path in sorted(Path(p) for p in paths):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.exists() else b"missing")
+    return digest.hexdigest()[:16]
+
+
+class Pipeline:
+    """Runs named stages in order, skipping one whose input key and outputs are unchanged."""
+
+    def __init__(self, results_dir: Path, settings: dict, plan: Plan | None = None):
+        self.results_dir = results_dir
+        self.state_path = results_dir / "pipeline.json"
+        self.state = runtime.load_json(self.state_path, {}) or {}
+        self.state["settings"] = settings
+        self.state.setdefault("stages", {})
+        self.plan = plan
+
+    def stage(self, name: str, fn, inputs: list, outputs: list, settings: dict | None = None):
+        key = hashlib.sha1(json.dumps([settings or {}, file_digest(inputs)], sort_keys=True,
+                                      default=str).encode()).hexdigest()[:16]
+        record = self.state["stages"].get(name, {})
+        if record.get("key") == key and all(Path(o).exists() for o in outputs):
+            self._say(f"== {name}: unchanged, reused ({record.get('seconds', 0):.0f} s when computed)")
+        else:
+            self._say(f"== {name}")
+            t0 = time.perf_counter()
+            fn()
+            self.state["stages"][name] = {"key": key, "seconds": time.perf_counter() - t0}
+            runtime.save_json(self.state, self.state_path)
+        if self.plan:
+            self.plan.stage_finished(name)
+
+    def _say(self, text: str):
+        if self.plan and self.plan.bar is not None and not self.plan.bar.disable:
+            self.plan.bar.write(text)
+        else:
+            print(text, flush=True)
+
+
+# ---------------------------------------------------------------- reproduction against the reference
+
+HEADLINE = [("regression", "pck", "0.05"), ("regression", "pck", "0.2"), ("regression", "mean_px", None),
+            ("heatmap_subpixel", "pck", "0.05"), ("heatmap_subpixel", "pck", "0.2"),
+            ("heatmap_subpixel", "mean_px", None), ("heatmap_argmax", "pck", "0.05")]
+
+
+def reproduction(results: Path, reference: Path, noise_factor: float = 2.0) -> dict:
+    """Each headline number of this run next to the reference's, within seed noise or not.
+
+    Seed noise: the standard deviation over the reference's seeds (studies.json); a number is within
+    noise when |this - reference| <= noise_factor x that std. Runs on other data or protocols are
+    marked not comparable instead.
+    """
+    ours, ref = runtime.load_json(Path(results) / "metrics.json"), runtime.load_json(Path(reference) / "metrics.json")
+    studies = runtime.load_json(Path(reference) / "studies.json", {}) or {}
+    if ours is None or ref is None:
+        return {"rows": [], "comparable": False, "note": "metrics.json missing"}
+    ours_p = runtime.load_json(Path(results) / "pipeline.json", {}) or {}
+    ref_p = runtime.load_json(Path(reference) / "pipeline.json", {}) or {}
+    same_protocol = (ours["n_images"] == ref["n_images"] and ours["split"] == ref["split"]
+                     and ours_p.get("settings", {}).get("train", {}).get("epochs")
+                     == ref_p.get("settings", {}).get("train", {}).get("epochs"))
+    summary = studies.get("seeds", {}).get("summary", {})
+    rows = []
+    for method, metric, t in HEADLINE:
+        this = ours["methods"][method]["standard"][metric]
+        that = ref["methods"][method]["standard"][metric]
+        this, that = (this[t], that[t]) if t else (this, that)
+        key = f"pck@{t}" if t else "mean_px"
+        std = summary.get(method, {}).get("standard", {}).get(key, [None, None])[1]
+        verdict = ("not comparable" if not same_protocol else "no seed noise recorded" if std is None
+                   else "within seed noise" if abs(this - that) <= noise_factor * std else "OUTSIDE seed noise")
+        rows.append({"method": method, "metric": key, "this_run": this, "reference": that,
+                     "seed_std": std, "verdict": verdict})
+    return {"rows": rows, "comparable": same_protocol, "noise_factor": noise_factor,
+            "note": f"within seed noise: |this - reference| <= {noise_factor} x the std over the reference's seeds"}
+
+
+def reproduction_table(rep: dict) -> str:
+    from problem2.report import table
+    if not rep["rows"]:
+        return f"(no reproduction table: {rep['note']})"
+    rows = [[r["method"], r["metric"], f"{r['this_run']:.3f}", f"{r['reference']:.3f}",
+             "-" if r["seed_std"] is None else f"{r['seed_std']:.3f}", r["verdict"]] for r in rep["rows"]]
+    head = "" if rep["comparable"] else "(other data or epochs than the reference: the numbers are not expected to match)\n\n"
+    return head + table(["method", "metric", "this run", "reference", "seed std", "verdict"], rows) + \
+        f"\n\n{rep['note']}."
