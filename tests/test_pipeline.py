@@ -1,12 +1,19 @@
 """The whole pipeline on a tiny configuration, and the committed report against its JSON."""
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from problem2.__main__ import main
 from problem2.report import readme_summary, render_report
 from problem2.schema import REFERENCE_DIR as RESULTS_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DELIVERABLES = [
     "training_log.json", "heatmap_model.pth", "regression_model.pth", "metrics.json", "ablation.json",
@@ -21,7 +28,8 @@ DELIVERABLES = [
 
 
 def test_quick_pipeline_end_to_end(tmp_path, capsys):
-    args = ["all", "--quick", "--quick-images", "16", "--epochs", "1", "--results", str(tmp_path), "--no-progress"]
+    args = ["all", "--quick", "--quick-images", "16", "--epochs", "1", "--results", str(tmp_path), "--no-progress",
+            "--keep-checkpoints"]
     main(args)
     missing = [f for f in DELIVERABLES if not (tmp_path / f).exists()]
     assert not missing
@@ -57,3 +65,40 @@ def test_readme_numbers_come_from_the_committed_results():
         pytest.skip("no committed reference run")
     readme = (RESULTS_DIR.parents[1] / "README.md").read_text()
     assert readme_summary(RESULTS_DIR) in readme
+
+
+def test_default_commands_in_a_clone_leave_git_status_clean(tiny_data, tmp_path):
+    """The library's training functions and the CLIs with their default output locations, in a clone of this
+    working tree: nothing tracked changes, and the quick pipeline reports its estimate, total and size."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for name in files:  # this working tree as it is, committed in the clone
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    git = lambda *a: subprocess.run(["git", *a], cwd=clone, capture_output=True, text=True, check=True).stdout  # noqa: E731
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "working tree")
+    env = {**os.environ, "PYTHONPATH": str(clone)}
+    run = lambda *a: subprocess.run([sys.executable, *a], cwd=clone, env=env, capture_output=True, text=True,  # noqa: E731
+                                    timeout=600)
+    library = run("-c", "from problem2.train import make_loaders, train_regression_model\n"
+                        "from problem2.model import RegressionNet\n"
+                        f"train_regression_model(RegressionNet(), *make_loaders({str(tiny_data)!r}, 'regression', 8),"
+                        " num_epochs=1)")
+    assert library.returncode == 0, library.stderr
+    for argv in (["-m", "problem2.train", "--data-dir", str(tiny_data), "--epochs", "1", "--models", "heatmap"],
+                 ["-m", "problem2.evaluate", "--data-dir", str(tiny_data)]):
+        done = run(*argv)
+        assert done.returncode == 0, done.stderr
+    quick = run("-m", "problem2", "all", "--quick", "--quick-images", "16", "--epochs", "1", "--no-progress")
+    assert quick.returncode == 0, quick.stderr
+    assert git("status", "--porcelain") == ""
+    out = quick.stdout
+    assert "output directory: outputs/quick" in out and "estimate:" in out and "reproduction against" in out
+    size_mb = float(re.search(r"output ([\d.]+) MB in outputs/quick", out).group(1))
+    assert size_mb < 20 and not list((clone / "outputs" / "quick").glob("runs/*/*.pth"))
+    assert (clone / "outputs" / "reproduction" / "regression_model.pth").exists()
+    assert (clone / "outputs" / "evaluate" / "metrics.json").exists()

@@ -1,0 +1,205 @@
+"""Every bad input a new user tried gets a clear answer: a named error, or a correct reading."""
+import errno
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from problem2 import cli, codec, runtime
+from problem2.__main__ import main as pipeline_main
+from problem2.checkpoint import CheckpointError, load_model
+from problem2.cli import UserError
+from problem2.dataset import DatasetError, KeypointDataset, load_image
+from problem2.generate import main as generate_main
+from problem2.generate import render_figure
+from problem2.model import HeatmapNet, RegressionNet
+from problem2.train import TrainConfig, fit, make_loaders
+from problem2.train import main as train_main
+
+
+def annotation_copy(tiny_data, tmp_path, edit):
+    """A copy of tiny_data's train split whose annotation file `edit(data)` has changed."""
+    data = json.loads((tiny_data / "train_annotations.json").read_text())
+    edit(data)
+    path = tmp_path / "train_annotations.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def set_record(i, key, value):
+    return lambda d: d["images"][i].__setitem__(key, value)
+
+
+def set_point(i, k, point):
+    return lambda d: d["images"][i]["keypoints"].__setitem__(k, point)
+
+
+BAD_ANNOTATIONS = [  # (edit, what the message must name)
+    (set_point(0, 2, [-500, 40]), r"images\[0\] \(.*\): keypoints\[2\] = \[-500, 40\] lies outside"),
+    (set_point(3, 0, [1e30, 40]), r"images\[3\] \(.*\): keypoints\[0\] .* lies outside"),
+    (lambda d: d.__setitem__("keypoint_names", 5), r"'keypoint_names' must be a list of strings, got 5"),
+    (set_record(1, "file_name", 123), r"images\[1\]: 'file_name' must be a non-empty string, got 123"),
+    (set_record(1, "file_name", None), r"images\[1\]: 'file_name' must be a non-empty string, got None"),
+    (set_record(2, "file_name", "../secret.png"), r"images\[2\]: 'file_name' '../secret.png' must be a relative"),
+    (set_record(2, "file_name", "/etc/passwd"), r"images\[2\]: 'file_name' '/etc/passwd' must be a relative"),
+    (lambda d: d["images"][5].__setitem__("file_name", d["images"][4]["file_name"]),
+     r"images\[5\] repeats file_name '.*' of images\[4\]"),
+    (lambda d: d["images"][6].__setitem__("id", d["images"][0]["id"]), r"images\[6\] repeats id .* of images\[0\]"),
+    (lambda d: d.__setitem__("images", []), r"'images' is empty"),
+]
+
+
+@pytest.mark.parametrize("edit, message", BAD_ANNOTATIONS)
+def test_bad_annotation_is_refused_naming_the_file_and_field(tiny_data, tmp_path, edit, message):
+    path = annotation_copy(tiny_data, tmp_path, edit)
+    with pytest.raises(DatasetError, match=message) as err:
+        KeypointDataset(tiny_data / "train", path)
+    assert str(path) in str(err.value)
+
+
+def test_sixteen_bit_grayscale_is_scaled_not_saturated(tmp_path):
+    image = render_figure(np.array([[64, 40], [50, 60], [78, 60], [50, 97], [78, 97]]))
+    Image.fromarray(image.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode == "I;16"
+    assert np.array_equal(load_image(tmp_path / "deep.png"), image)
+
+
+@pytest.mark.parametrize("size", [7, True, 4096, 2, 64.0])
+def test_unrepresentable_heatmap_size_is_refused(tiny_data, size):
+    with pytest.raises(ValueError, match="heatmap_size must"):
+        KeypointDataset(tiny_data / "train", tiny_data / "train_annotations.json", heatmap_size=size)
+
+
+@pytest.mark.parametrize("sigma", [1e-6, 0.0, -1.0, float("nan"), True])
+def test_sigma_the_codec_cannot_represent_is_refused(tiny_data, sigma):
+    with pytest.raises(ValueError, match="sigma must"):
+        KeypointDataset(tiny_data / "train", tiny_data / "train_annotations.json", sigma=sigma)
+    with pytest.raises(ValueError, match="sigma must"):
+        codec.gaussian_heatmaps(np.zeros((1, 2)), 8, 8, sigma)
+
+
+def test_numpy_numbers_are_accepted_for_size_and_sigma(tiny_data):
+    ds = KeypointDataset(tiny_data / "train", tiny_data / "train_annotations.json",
+                         heatmap_size=np.int64(32), sigma=np.float32(1.5))
+    assert ds.heatmap_size == 32 and isinstance(ds.heatmap_size, int) and ds.sigma == 1.5
+    assert ds[0][1].shape == (5, 32, 32)
+
+
+def run_command(main, argv, capsys) -> tuple[int, str]:
+    """A command's exit status and its stderr, run as cli.run runs it."""
+    with pytest.raises(SystemExit) as done:
+        cli.run(main, argv)
+    return done.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got '0'"),
+    (["--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got '0'"),
+    (["--workers", "-1"], "argument --workers: must be an integer >= 0, got '-1'"),
+    (["--lr", "nan"], "argument --lr: must be a finite number in (0, 1], got 'nan'"),
+    (["--lr", "1e6"], "argument --lr: must be a finite number in (0, 1], got '1e6'"),
+    (["--device", "foo"], "argument --device: must be auto, cpu, cuda, cuda:N or mps, got 'foo'"),
+])
+def test_bad_train_options_exit_2_with_one_line(option, message, capsys, tmp_path):
+    code, err = run_command(train_main, ["--out", str(tmp_path), *option], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_cuda_without_cuda_is_refused_up_front(capsys, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, err = run_command(train_main, ["--out", str(tmp_path), "--device", "cuda"], capsys)
+    assert code == 2 and "this machine has no CUDA device" in err
+
+
+def test_bad_generate_and_pipeline_options(capsys, tmp_path):
+    code, err = run_command(generate_main, ["--out", str(tmp_path), "--num-train", "-5"], capsys)
+    assert code == 2 and "argument --num-train: must be an integer >= 1, got '-5'" in err
+    code, err = run_command(pipeline_main, ["all", "--quick", "--quick-images", "1", "--results", str(tmp_path)], capsys)
+    assert code == 2 and err.strip() == ("error: --quick-images must be at least 16, got 1 "
+                                         "(--debug for the traceback)")
+
+
+def test_user_error_traceback_only_with_debug(capsys, tmp_path):
+    missing = tmp_path / "nowhere"
+    code, err = run_command(train_main, ["--data-dir", str(missing), "--out", str(tmp_path)], capsys)
+    assert code == 2 and "Traceback" not in err and f"{missing} has no train_annotations.json" in err
+    code, err = run_command(train_main, ["--data-dir", str(missing), "--out", str(tmp_path), "--debug"], capsys)
+    assert code == 2 and "Traceback" in err
+
+
+def test_swapped_checkpoints_are_named(tmp_path):
+    runtime.save_torch({"format": "problem2-checkpoint-v1", "model_class": "RegressionNet",
+                        "model_config": RegressionNet().config, "state_dict": RegressionNet().state_dict()},
+                       tmp_path / "heatmap_model.pth")
+    with pytest.raises(CheckpointError, match="holds a RegressionNet, expected a HeatmapNet"):
+        load_model(tmp_path / "heatmap_model.pth", HeatmapNet)
+
+
+@pytest.mark.parametrize("name", ["training_log.json", "pipeline.json"])
+def test_corrupt_json_names_the_file_and_the_way_out(tmp_path, name):
+    (tmp_path / name).write_text('{"models": {')
+    with pytest.raises(UserError, match=rf"{name} is corrupt .*delete it to recompute"):
+        runtime.load_json(tmp_path / name)
+
+
+def test_unwritable_output_is_refused_before_training(tiny_data, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    loaders = make_loaders(tiny_data, "regression", 8)
+    with pytest.raises(UserError, match="cannot create the output directory"):
+        fit(RegressionNet(), *loaders, TrainConfig(epochs=1), tmp_path / "a_file" / "out", "regression",
+            progress=False)
+
+
+def test_disk_full_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    runtime.save_json({"v": 1}, tmp_path / "x.json")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(runtime.os, "fsync", full)
+    with pytest.raises(OSError, match=r"no space left on device while writing .*x\.json \(earlier files are intact\)"):
+        runtime.save_json({"v": 2}, tmp_path / "x.json")
+    assert json.loads((tmp_path / "x.json").read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary left
+
+
+def test_a_second_training_into_a_directory_in_use_is_refused(tiny_data, tmp_path):
+    import subprocess
+    import sys
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        tmp_path.mkdir(exist_ok=True)
+        (tmp_path / ".lock").write_text(f"{sleeper.pid} {__import__('platform').node()}\n")
+        loaders = make_loaders(tiny_data, "regression", 8)
+        with pytest.raises(UserError, match=rf"in use by another training \(PID {sleeper.pid}"):
+            fit(RegressionNet(), *loaders, TrainConfig(epochs=1), tmp_path, "regression", progress=False)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    log = fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8), tmp_path, "regression",
+              progress=False)  # the lock's process is gone: stale, cleared
+    assert len(log["epochs"]) == 1 and not (tmp_path / ".lock").exists()
+
+
+def test_two_different_trainings_into_one_directory(tiny_data, tmp_path):
+    loaders = make_loaders(tiny_data, "regression", 8)
+    fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8), tmp_path, "regression", progress=False)
+    with pytest.raises(UserError, match="made with other settings"):
+        fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8, seed=1), tmp_path, "regression",
+            progress=False)
+    with pytest.raises(UserError, match="already holds a run 'regression'"):
+        fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8, seed=1), tmp_path, "regression",
+            resume=False, progress=False)
+    log = fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8, seed=1), tmp_path, "regression",
+              resume=False, overwrite=True, progress=False)
+    assert log["config"]["seed"] == 1
+
+
+def test_generated_data_dir_without_annotations(tmp_path):
+    shutil.rmtree(tmp_path)
+    with pytest.raises(UserError, match="has no train_annotations.json"):
+        train_main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
