@@ -15,6 +15,7 @@ from __future__ import annotations
 if __package__ in (None, ""):
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
+import argparse
 import shlex
 import sys
 import time
@@ -23,8 +24,9 @@ from pathlib import Path
 
 from problem2 import cli, runtime
 from problem2.cli import UserError
-from problem2.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README, REFERENCE_DIR
-from problem2.train import TrainConfig, ensure_data
+from problem2.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README, REFERENCE_DIR, portable
+from problem2.engine import TrainConfig
+from problem2.generate import ensure_data
 
 MIN_QUICK_IMAGES = 16  # the smallest --quick configuration the test suite runs end to end
 
@@ -41,11 +43,19 @@ def prepare_data(args, results: Path) -> Path:
     return data_dir
 
 
-def planned_runs(skip_studies: bool) -> list:
+STAGES = ("evaluate", "ablations", "failures", "diagnosis", "studies", "bench", "course_eval")
+
+
+def planned_runs(stages: list) -> list:
+    """The trainings the given stages need, the main pair first."""
     from problem2.baseline import ABLATIONS
+    from problem2.diagnosis import VARIANT_RUNS
     from problem2.studies import STUDY_RUNS
-    runs = ["main_heatmap", "main_regression"] + [r for variants in ABLATIONS.values() for _, r in variants]
-    return list(dict.fromkeys(runs + ([] if skip_studies else STUDY_RUNS)))
+    runs = ["main_heatmap", "main_regression"]
+    runs += [r for variants in ABLATIONS.values() for _, r in variants] if "ablations" in stages else []
+    runs += VARIANT_RUNS if "diagnosis" in stages else []
+    runs += STUDY_RUNS if "studies" in stages else []
+    return list(dict.fromkeys(runs))
 
 
 def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: list, stages: list):
@@ -74,16 +84,16 @@ def run_all(args) -> None:
     data_dir = prepare_data(args, results)
     course = Path(args.course_data) if args.course_data else None
     course = course if course and (course / "val_annotations.json").exists() else None
-    stages = ["evaluate", "ablations", "failures"] + ([] if args.skip_studies else ["studies"]) + ["bench"] \
-        + (["course_eval"] if course else [])
-    run_ids = planned_runs(args.skip_studies)
+    stages = [s for s in STAGES if s in args.only and not (s == "studies" and args.skip_studies)
+              and not (s == "course_eval" and not course)]
+    run_ids = planned_runs(stages)
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
 
-    from problem2 import baseline, bench, evaluate, report, studies
+    from problem2 import baseline, bench, diagnosis, evaluate, report, studies
     from problem2.experiments import train_runs
     from problem2.pipeline import Pipeline, reproduction, reproduction_table
-    settings = {"train": asdict(cfg), "data_dir": str(data_dir), "quick": args.quick}
+    settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
     pipe = Pipeline(results, settings, plan)
     pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
     plan.start(not args.no_progress)
@@ -92,30 +102,31 @@ def run_all(args) -> None:
         train_runs(run_ids, data_dir, cfg, results, plan=plan)  # every training first: one ETA for all of them
         pipe.state["stages"]["train"] = {"seconds": time.perf_counter() - t0}
         main_ckpts = [results / "heatmap_model.pth", results / "regression_model.pth"]
-        pipe.stage("evaluate", lambda: evaluate.evaluate_checkpoints(results, data_dir), main_ckpts,
-                   [results / "metrics.json"], settings)
-        pipe.stage("ablations", lambda: baseline.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
-                   main_ckpts + list(results.glob("runs/ablation_*/heatmap_model.pth")),
-                   [results / "ablation.json"], settings)
-        pipe.stage("failures", lambda: baseline.failure_analysis(data_dir, results), main_ckpts,
-                   [results / "failure_cases.json"], settings)
-        if not args.skip_studies:
-            latency_repeats = 3 if args.quick else 20
-            pipe.stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats),
-                       main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
+        stage = lambda name, *a: pipe.stage(name, *a) if name in stages else None  # noqa: E731
+        stage("evaluate", lambda: evaluate.evaluate_checkpoints(results, data_dir), main_ckpts,
+              [results / "metrics.json"], settings)
+        stage("ablations", lambda: baseline.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
+              main_ckpts + list(results.glob("runs/ablation_*/heatmap_model.pth")), [results / "ablation.json"], settings)
+        stage("failures", lambda: baseline.failure_analysis(data_dir, results), main_ckpts,
+              [results / "failure_cases.json"], settings)
+        stage("diagnosis", lambda: diagnosis.run_diagnosis(data_dir, results),
+              main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "diagnosis.json"], settings)
+        latency_repeats = 3 if args.quick else 20
+        stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats),
+              main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
         repeats, rounds = (2, 1) if args.quick else (10, 3)
-        pipe.stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
-                                                      results / "bench_train.json"),
-                   [], [results / "bench_train.json"], settings)
-        if course:
+        stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
+                                                 results / "bench_train.json"),
+              [], [results / "bench_train.json"], settings)
+        if "course_eval" in stages:
             pipe.stage("course_eval", lambda: evaluate.evaluate_checkpoints(results, course, "val",
                                                                             results / "course_eval", figures=False),
-                       main_ckpts, [results / "course_eval" / "metrics.json"], settings | {"course": str(course)})
+                       main_ckpts, [results / "course_eval" / "metrics.json"], settings | {"course": portable(course)})
     finally:
         plan.close()
     total = time.perf_counter() - t_start
     pipe.state["total_seconds_this_invocation"] = total
-    pipe.state["estimate_seconds_this_invocation"] = plan.total
+    pipe.state["estimate_seconds_this_invocation"] = plan.left_at_start
     pipe.state["environment"] = runtime.environment(runtime.pick_device(args.device))
     runtime.save_json(pipe.state, pipe.state_path)
     path = report.write_report(results)
@@ -128,8 +139,8 @@ def run_all(args) -> None:
     print(f"\nreport: {path}\n\n{report.headline_table(results)}\n")
     if args.quick and not args.keep_checkpoints:  # tiny runs: their results are in the JSON files and the report
         prune_runs(results, run_ids)
-    print(f"total {total / 60:.1f} min (estimate before starting: {plan.total / 60:.1f} min, "
-          f"on this machine); output {runtime.human_size(runtime.directory_size(results))} "
+    print(f"total {total / 60:.1f} min (estimated before starting: {plan.left_at_start / 60:.1f} min of work "
+          f"left); output {runtime.human_size(runtime.directory_size(results))} "
           f"in {results}")
 
 
@@ -154,8 +165,10 @@ def render_only(args) -> None:
 
 
 def build_parser() -> cli.Parser:
-    p = cli.Parser(prog="python -m problem2", description=__doc__.split("\n")[0])
-    p.add_argument("command", choices=["all", "report"], help="'all': the whole pipeline; 'report': REPORT.md only")
+    p = cli.Parser(prog="python -m problem2", description="The whole study in one command, or only its report.")
+    p.add_argument("command", choices=["all", "report", *MODULE_COMMANDS],
+                   help="'all': the whole pipeline; 'report': REPORT.md only; the others run one step "
+                        "(python -m problem2 COMMAND --help)")
     p.add_argument("--quick", action="store_true", help="tiny generated data and 2 epochs")
     p.add_argument("--quick-images", type=cli.positive_int, default=64,
                    help=f"with --quick: training images (val, test: half); at least {MIN_QUICK_IMAGES}")
@@ -170,6 +183,9 @@ def build_parser() -> cli.Parser:
     p.add_argument("--course-data", default=str(COURSE_DATA) if COURSE_DATA.exists() else None,
                    help="the course's own dataset, to evaluate the main models on its val split")
     p.add_argument("--skip-studies", action="store_true", help="skip the seed/ambiguity/variant studies")
+    p.add_argument("--only", type=stage_list, default=list(STAGES), metavar="STAGE,...",
+                   help=f"run only these analysis stages (and the trainings they need), then the report; "
+                        f"stages: {','.join(STAGES)}")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="with --quick: keep RESULTS/runs/ (the runs other than the main pair; deleted by default "
                         "once the report is written, so that a quick run takes a few MB)")
@@ -177,8 +193,26 @@ def build_parser() -> cli.Parser:
     return p
 
 
+def stage_list(text: str) -> list:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STAGES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"must be a comma-separated list of {','.join(STAGES)}, got {text!r}")
+    return names
+
+
+MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs problem2.MODULE's command line
+    "generate": "generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline", "studies": "studies",
+    "diagnosis": "diagnosis", "bench": "bench", "predict": "predict", "runs": "experiments",
+}
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in MODULE_COMMANDS:
+        import importlib
+        sys.argv[0] = f"python -m problem2 {argv[0]}"  # argparse's prog in usage and errors
+        return importlib.import_module(f"problem2.{MODULE_COMMANDS[argv[0]]}").main(argv[1:])
     args = build_parser().parse_args(argv)
     args.argv = argv
     if args.quick and args.quick_images < MIN_QUICK_IMAGES:

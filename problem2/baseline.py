@@ -23,12 +23,12 @@ from problem2 import cli, codec, metrics, plots, report, runtime
 from problem2.dataset import KeypointDataset, load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
 from problem2.experiments import run_dir, run_parser, train_runs
-from problem2.generate import KEYPOINT_NAMES
-from problem2.metrics import HEAD, LEFT_HAND, RIGHT_HAND
+from problem2.schema import HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
 from problem2.model import HeatmapNet, RegressionNet
 from problem2.checkpoint import load_model
 from problem2.schema import DEFAULT_RESULTS
-from problem2.train import TrainConfig, ensure_data
+from problem2.engine import TrainConfig
+from problem2.generate import ensure_data
 
 # ablation -> [(setting label, run id)]; the main run is the default point of each
 ABLATIONS = {
@@ -132,6 +132,8 @@ def analyze_failure_cases(model, test_loader, threshold: float = 0.1, decoding: 
     traits = failure_traits(gt, {"heatmap": pred_hm, "regression": pred_reg})
     result = {"threshold": threshold, "normalize_by": "bbox", "heatmap_decoding": decoding,
               "n_images": len(gt), "keypoint_names": KEYPOINT_NAMES,
+              "split_definitions": SPLIT_DEFINITIONS,
+              "swap_or_localisation": {"heatmap": failure_split(pred_hm, gt), "regression": failure_split(pred_reg, gt)},
               "trait_definitions": TRAIT_DEFINITIONS,
               "all_keypoints": {"count": int(gt.shape[0] * gt.shape[1]),
                                 "trait_rates": _trait_rates(traits, np.ones_like(ok_hm))},
@@ -146,10 +148,45 @@ def analyze_failure_cases(model, test_loader, threshold: float = 0.1, decoding: 
             "images_all_keypoints": int(image_masks[name].sum()),
             "trait_rates": _trait_rates(traits, mask)}
     if vis_dir is not None:
+        lost = failure_parts(pred_hm, gt, [SPLIT_THRESHOLDS[0]])["localisation"][0]
+        _gallery("heatmap_localisation_failures", lost, dataset, gt, pred_hm, pred_reg,
+                 heatmaps, examples, SPLIT_THRESHOLDS[0], Path(vis_dir) / "failures_heatmap_localisation.png")
         for name, mask in masks.items():
             _gallery(name, mask, dataset, gt, pred_hm, pred_reg, heatmaps, examples, threshold,
                      Path(vis_dir) / f"failures_{name}.png")
     return result
+
+
+SPLIT_THRESHOLDS = (0.05, 0.2)
+SPLIT_DEFINITIONS = {
+    "failures": "keypoints outside threshold x bbox diagonal with the labels as given (the assignment's PCK)",
+    "hand_swaps": "failures that are correct once the image's two hand predictions are exchanged "
+                  "(metrics.align_hands): the location was found, the label was the other hand's",
+    "other_hand": "hand failures that stay wrong after that exchange but lie within the threshold of the other "
+                  "hand: both hand predictions went to one hand (a decoding choice between two blobs, not a miss)",
+    "localisation": "every other failure: the prediction is near neither its own keypoint nor, for a hand, the other "
+                    "hand; the location itself was missed",
+}
+
+
+def failure_parts(pred, gt, thresholds=SPLIT_THRESHOLDS) -> dict:
+    """{part: [T, N, K] bool}: labelled PCK failures split as SPLIT_DEFINITIONS says."""
+    wrong = ~metrics.correct(pred, gt, thresholds)  # [T, N, K]
+    still_wrong = ~metrics.correct(metrics.align_hands(pred, gt), gt, thresholds)
+    on_other_hand = metrics.correct(pred, metrics.swap_hands(gt), thresholds)  # never true off the hands when wrong
+    return {"failures": wrong, "hand_swaps": wrong & ~still_wrong, "other_hand": still_wrong & on_other_hand,
+            "localisation": still_wrong & ~on_other_hand}
+
+
+def failure_split(pred, gt, thresholds=SPLIT_THRESHOLDS) -> dict:
+    """{threshold: {failures, hand_swaps, other_hand, localisation, per_keypoint: {...}}} (SPLIT_DEFINITIONS)."""
+    split = failure_parts(pred, gt, thresholds)
+    out = {}
+    for i, t in enumerate(thresholds):
+        parts = {k: v[i] for k, v in split.items()}
+        out[float(t)] = {k: int(v.sum()) for k, v in parts.items()} | \
+            {"per_keypoint": {k: v.sum(0).tolist() for k, v in parts.items()}}
+    return out
 
 
 TRAIT_DEFINITIONS = {

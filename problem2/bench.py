@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from problem2 import cli, runtime
 from problem2.dataset import load_split
 from problem2.model import HeatmapNet, RegressionNet, count_flops
-from problem2.train import ensure_data
+from problem2.generate import ensure_data
 
 
 def median_seconds(fn, repeats: int, warmup: int = 2) -> float:

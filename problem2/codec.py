@@ -22,7 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-IMAGE_SIZE = 128
+from problem2.schema import HAND_PAIR, IMAGE_SIZE
+
 GAUSSIAN_RADIUS_SIGMAS = 3.0
 MIN_SIGMA = 0.5  # heatmap pixels: narrower, a keypoint between pixel centres gets a target near zero
 MIN_HEATMAP_SIZE = 4  # sub-pixel decoding needs a 3x3 stencil inside the map
@@ -201,7 +202,7 @@ def two_peaks(maps: torch.Tensor, sigma: float = 2.0, min_ratio: float = 0.4) ->
     return torch.stack([first, second], dim=1)
 
 
-def decode_hand_pair(heatmaps: torch.Tensor, sigma: float = 2.0, hands=(1, 2)) -> torch.Tensor:
+def decode_hand_pair(heatmaps: torch.Tensor, sigma: float = 2.0, hands=HAND_PAIR) -> torch.Tensor:
     """[B, K, S, S] -> [B, K, 2] image (x, y), knowing that there are two hands.
 
     Every keypoint is decoded by sub-pixel argmax except the hands: their maps are merged

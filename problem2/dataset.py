@@ -18,14 +18,14 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import ConcatDataset, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from problem2 import codec
 from problem2.cli import UserError
-from problem2.generate import split_paths
+from problem2.schema import portable
+from problem2.generate import label_hands_by_side, split_paths
 
 OUTPUT_TYPES = ("heatmap", "regression")
-NUM_KEYPOINTS = 5
 REQUIRED_KEYS = ("images", "keypoint_names", "num_keypoints")
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L")
 
@@ -35,11 +35,11 @@ class DatasetError(UserError, ValueError):
 
 
 class KeypointDataset(Dataset):
-    """Stick-figure images and their 5 keypoints in the course layout.
+    """Stick-figure images and their K keypoints in the course layout (K from the file: 5 in the course's).
 
     image_dir: folder of the split's PNGs; annotation_file: its {split}_annotations.json.
-    output_type 'heatmap': targets float32 [5, heatmap_size, heatmap_size] (Gaussians, peak 1);
-    output_type 'regression': targets float32 [10] = (x0, y0, x1, y1, ...) / 128 in [0, 1].
+    output_type 'heatmap': targets float32 [K, heatmap_size, heatmap_size] (Gaussians, peak 1);
+    output_type 'regression': targets float32 [2K] = (x0, y0, x1, y1, ...) / 128 in [0, 1].
     """
 
     def __init__(self, image_dir, annotation_file, output_type='heatmap', heatmap_size=64, sigma=2.0):
@@ -106,15 +106,16 @@ def read_annotations(path: Path) -> dict:
     names = data["keypoint_names"]
     if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise DatasetError(f"{path}: 'keypoint_names' must be a list of strings, got {names!r}")
-    if data["num_keypoints"] != NUM_KEYPOINTS or len(names) != NUM_KEYPOINTS:
-        raise DatasetError(f"{path}: expected {NUM_KEYPOINTS} keypoints, file declares "
-                           f"num_keypoints={data['num_keypoints']!r}, keypoint_names={names!r}")
+    count = data["num_keypoints"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1 or count != len(names):
+        raise DatasetError(f"{path}: 'num_keypoints' must be a positive integer equal to the number of "
+                           f"keypoint_names; file declares num_keypoints={count!r}, keypoint_names={names!r}")
     if not isinstance(data["images"], list):
         raise DatasetError(f"{path}: 'images' must be a list")
     if not data["images"]:
         raise DatasetError(f"{path}: 'images' is empty: a split needs at least one image")
     for i, record in enumerate(data["images"]):
-        _check_record(path, i, record)
+        _check_record(path, i, record, count)
     _check_unique(path, data["images"], "file_name")
     _check_unique(path, data["images"], "id")
     return data
@@ -131,7 +132,7 @@ def _check_unique(path: Path, records: list, key: str) -> None:
         seen[value] = i
 
 
-def _check_record(path: Path, i: int, record) -> None:
+def _check_record(path: Path, i: int, record, num_keypoints: int) -> None:
     where = f"{path}: images[{i}]"
     if not isinstance(record, dict):
         raise DatasetError(f"{where} must be an object")
@@ -148,9 +149,9 @@ def _check_record(path: Path, i: int, record) -> None:
         raise DatasetError(f"{where}: 'id' must be an integer or a string, got {record['id']!r}")
     where = f"{where} ({name})"
     points = record["keypoints"]
-    if not isinstance(points, list) or len(points) != NUM_KEYPOINTS:
+    if not isinstance(points, list) or len(points) != num_keypoints:
         n = len(points) if isinstance(points, list) else type(points).__name__
-        raise DatasetError(f"{where}: 'keypoints' must hold {NUM_KEYPOINTS} (x, y) pairs, got {n}")
+        raise DatasetError(f"{where}: 'keypoints' must hold {num_keypoints} (x, y) pairs, got {n}")
     for j, p in enumerate(points):
         if not (isinstance(p, list) and len(p) == 2 and all(_is_number(v) for v in p)):
             raise DatasetError(f"{where}: keypoints[{j}] must be two finite numbers (x, y), got {p!r}")
@@ -186,10 +187,18 @@ def load_image(path: Path) -> np.ndarray:
 
 
 def load_split(data_dir, split: str, output_type: str = "heatmap", heatmap_size: int = 64,
-               sigma: float = 2.0) -> KeypointDataset:
-    """The dataset of one split of a course-layout directory (DIR/{split}/, DIR/{split}_annotations.json)."""
+               sigma: float = 2.0, hand_labels: str = "assignment") -> KeypointDataset:
+    """The dataset of one split of a course-layout directory (DIR/{split}/, DIR/{split}_annotations.json).
+
+    hand_labels='side' relabels the hands by image side (left_hand = smaller x) in memory.
+    """
     image_dir, annotation_file = split_paths(data_dir, split)
-    return KeypointDataset(image_dir, annotation_file, output_type, heatmap_size, sigma)
+    ds = KeypointDataset(image_dir, annotation_file, output_type, heatmap_size, sigma)
+    if hand_labels == "side":
+        ds.keypoints = label_hands_by_side(ds.keypoints)
+    elif hand_labels != "assignment":
+        raise ValueError(f"hand_labels must be 'assignment' or 'side', got {hand_labels!r}")
+    return ds
 
 
 def dataset_keypoints(ds) -> np.ndarray | None:
@@ -212,10 +221,25 @@ def dataset_fingerprint(ds) -> dict:
         digest = hashlib.sha1(ds.images.tobytes())
         digest.update(ds.keypoints.tobytes())
         return {"n": len(ds), "output_type": ds.output_type, "heatmap_size": ds.heatmap_size,
-                "sigma": ds.sigma, "sha1": digest.hexdigest()[:16], "annotation_file": str(ds.annotation_file)}
+                "sigma": ds.sigma, "sha1": digest.hexdigest()[:16], "annotation_file": portable(ds.annotation_file)}
     digest = hashlib.sha1()
     for i in range(len(ds)):
         for tensor in ds[i][:2]:
             digest.update(torch.as_tensor(tensor).float().contiguous().numpy().tobytes())
     return {"n": len(ds), "dataset": type(ds).__name__, "sha1": digest.hexdigest()[:16],
             "note": "hash of every (image, target) item: the dataset is not a KeypointDataset"}
+
+
+def make_loaders(data_dir, output_type: str, batch_size: int = 32, workers: int = 0,
+                 heatmap_size: int = 64, sigma: float = 2.0, hand_labels: str = "assignment",
+                 val_split: str = "val"):
+    """(train_loader, val_loader) over DATA_DIR/train and DATA_DIR/{val_split}.
+
+    hand_labels='side' relabels the hands by image side (left_hand = smaller x) in memory.
+    """
+    loaders = []
+    for split, shuffle in (("train", True), (val_split, False)):
+        ds = load_split(data_dir, split, output_type, heatmap_size, sigma, hand_labels)
+        loaders.append(DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                                  persistent_workers=workers > 0))
+    return tuple(loaders)

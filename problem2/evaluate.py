@@ -17,14 +17,15 @@ from pathlib import Path
 import torch
 
 from problem2 import cli, codec, metrics, plots, runtime
-from problem2.dataset import KeypointDataset, load_split
+from problem2.dataset import KeypointDataset, load_split, read_annotations
 from problem2.model import HeatmapNet, RegressionNet
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, CURVE_THRESHOLDS, compute_pck  # noqa: F401 (API)
 from problem2.plots import plot_pck_curves, visualize_predictions  # noqa: F401 (the assignment's API)
 from problem2.report import headline_table
 from problem2.checkpoint import load_model
-from problem2.schema import OUTPUT_ROOT, REFERENCE_DIR
-from problem2.train import ensure_data, predict
+from problem2.schema import OUTPUT_ROOT, REFERENCE_DIR, portable
+from problem2.engine import predict
+from problem2.generate import ensure_data
 
 METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
 
@@ -64,6 +65,18 @@ def method_reports(predictions: dict, gt) -> dict:
     return {m: metrics.localization_report(predictions[m], gt) for m in METHODS}
 
 
+def reference_points(data_dir: Path, gt) -> dict:
+    """What a model must beat and what it cannot beat: the training set's mean pose for every image, and
+    perfect localisation with coin-flip hand labels (mean and spread over coin flips on these images)."""
+    train = read_annotations(Path(data_dir) / "train_annotations.json")["images"]
+    train_keypoints = [r["keypoints"] for r in train]
+    return {"mean_pose": metrics.localization_report(metrics.mean_pose(train_keypoints, len(gt)), gt),
+            "coin_flip_hands": metrics.coin_flip_pck(gt),
+            "notes": {"mean_pose": "the training split's mean keypoints predicted for every image",
+                      "coin_flip_hands": "every keypoint exact, hand labels a fair coin flip per image: "
+                                         "{threshold: [expected PCK, std over coin flips]}"}}
+
+
 def evaluate_checkpoints(results_dir: Path, data_dir: Path, split: str | None = None,
                          out_dir: Path | None = None, figures: bool = True) -> dict:
     """Score results_dir/{heatmap,regression}_model.pth on a split; write metrics.json and figures."""
@@ -75,11 +88,12 @@ def evaluate_checkpoints(results_dir: Path, data_dir: Path, split: str | None = 
     dataset = load_split(data_dir, split, "heatmap", heatmap_model.heatmap_size)
     predictions = evaluate_pair(heatmap_model, regression_model, dataset)
     gt = dataset.keypoints
-    result = {"split": split, "data_dir": str(data_dir), "n_images": len(dataset),
+    result = {"split": split, "data_dir": portable(data_dir), "n_images": len(dataset),
               "keypoint_names": dataset.keypoint_names, "thresholds": list(ASSIGNMENT_THRESHOLDS),
               "curve_thresholds": CURVE_THRESHOLDS.tolist(),
               "pck_rule": "correct when distance < threshold x normaliser (strict); normalisers in metrics.py",
-              "methods": method_reports(predictions, gt)}
+              "methods": method_reports(predictions, gt),
+              "references": reference_points(data_dir, gt)}
     runtime.save_json(result, out_dir / "metrics.json")
     if figures:
         draw_evaluation_figures(result, dataset, predictions, results_dir, out_dir / "visualizations")
@@ -110,7 +124,7 @@ def draw_evaluation_figures(result: dict, dataset: KeypointDataset, predictions:
     snapshots_file = results_dir / "heatmap_snapshots.pt"
     if snapshots_file.exists():
         snap = torch.load(snapshots_file, weights_only=True)
-        val = load_split(Path(result["data_dir"]), "val", "heatmap")
+        val = load_split(dataset.annotation_file.parent, "val", "heatmap")
         first = snap["val_indices"][0]
         plots.plot_heatmap_stages(val.images[first], {e: s[0].float() for e, s in snap["epochs"].items()},
                                   vis_dir / "heatmap_training_stages.png")

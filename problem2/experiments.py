@@ -12,14 +12,49 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script from inside problem2/
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from problem2 import cli, runtime
+from problem2.dataset import make_loaders
+from problem2.engine import TrainConfig, fit, objective_for
+from problem2.generate import ensure_data
+from problem2.model import build_model
 from problem2.schema import DEFAULT_RESULTS
-from problem2.train import RunSpec, TrainConfig, ensure_data, run_training
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
+
+
+@dataclass
+class RunSpec:
+    """One training run: which model, on which targets and labels, with which protocol."""
+    name: str                        # file prefix and training_log key: NAME_model.pth
+    model: str = "HeatmapNet"        # a class in problem2.model
+    model_config: dict = field(default_factory=dict)
+    sigma: float = 2.0               # heatmap target Gaussian (heatmap models)
+    hand_labels: str = "assignment"  # or 'side'
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def run_training(spec: RunSpec, data_dir, out_dir, resume: bool = True, progress: bool = True,
+                 on_epoch: Callable[[dict], None] | None = None, overwrite: bool = False) -> dict:
+    """Build the spec's model and loaders, seed, and `fit`; a finished identical run is reused."""
+    runtime.seed_everything(spec.train.seed)
+    model = build_model(spec.model, **spec.model_config)
+    heatmap_size = model.config.get("heatmap_size", 64)
+    train_loader, val_loader = make_loaders(data_dir, model.output_type, spec.train.batch_size,
+                                            spec.train.workers, heatmap_size, spec.sigma, spec.hand_labels)
+    return fit(model, train_loader, val_loader, spec.train, out_dir, spec.name, resume, progress,
+               objective_for(model, spec.train.loss), overwrite, on_epoch)
+
+
+def train_both(data_dir: Path, out_dir: Path, cfg: TrainConfig, resume: bool = True,
+               models=("heatmap", "regression"), progress: bool = True, overwrite: bool = False) -> dict:
+    """The main pair (all_runs' main_heatmap and main_regression) on the same data, each from cfg's seed."""
+    runs = all_runs(cfg)
+    return {name: run_training(runs[f"main_{name}"], data_dir, out_dir, resume, progress, overwrite=overwrite)
+            for name in models}
 
 
 def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
@@ -61,8 +96,31 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
                                           model_config={"coord_channels": True}),
         "side_regression_l1": spec("regression", REGRESSION, hand_labels="side", loss="l1"),
         "side_softargmax": spec("regression", "SoftArgmaxNet", hand_labels="side"),
+        # where RegressionNet loses x (diagnosis.py): the single changes again, on the assignment's labels
+        "axis_regression_nodropout": spec("regression", REGRESSION, model_config={"dropout": 0.0}),
+        "axis_regression_flatten": spec("regression", REGRESSION, model_config={"pooling": "flatten"}),
+        "axis_regression_coordconv": spec("regression", REGRESSION, model_config={"coord_channels": True}),
+        "softargmax": spec("regression", "SoftArgmaxNet"),
     }
+    # ablations over seeds; and resolution with the Gaussian fixed at 4 image px (sigma x stride), so that
+    # resolution and target width are not confounded (64 / sigma 2 is the main run)
+    settings = {"res32": {"model_config": {"heatmap_size": 32}}, "res128": {"model_config": {"heatmap_size": 128}},
+                "sigma1": {"sigma": 1.0}, "sigma3": {"sigma": 3.0}, "sigma4": {"sigma": 4.0},
+                "noskip": {"model_config": {"skip_connections": False}},
+                "res32_sigma1": {"model_config": {"heatmap_size": 32}, "sigma": 1.0},
+                "res128_sigma4": {"model_config": {"heatmap_size": 128}, "sigma": 4.0}}
+    for setting, change in settings.items():
+        for seed in (0, 1, 2):
+            run_id = f"ablation_{setting}" + (f"_seed{seed}" if seed else "")
+            runs.setdefault(run_id, spec("heatmap", HEATMAP, seed=cfg.seed + seed, **change))
     return runs
+
+
+def ablation_seed_runs(setting: str, seeds=(0, 1, 2)) -> list:
+    """Run ids of one ablation setting over seeds ('main' for the 64 / sigma 2 / skip point)."""
+    if setting == "main":
+        return [{0: "main_heatmap", 1: "seed1_heatmap", 2: "seed2_heatmap"}[s] for s in seeds]
+    return [f"ablation_{setting}" + (f"_seed{s}" if s else "") for s in seeds]
 
 
 def run_dir(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> Path:
@@ -119,6 +177,8 @@ def main(argv=None):
     p.add_argument("command", choices=["list", "run"])
     p.add_argument("ids", nargs="*", help="run ids (default for 'run': all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--predictions", action="store_true",
+                   help="after each run, store its keypoints on the evaluation split (RUN/test_predictions.json)")
     args = p.parse_args(argv)
     cfg = TrainConfig(epochs=args.epochs)
     runs = all_runs(cfg)
@@ -128,7 +188,28 @@ def main(argv=None):
                   f"hands={spec.hand_labels} seed={spec.train.seed} loss={spec.train.loss} "
                   f"precision={spec.train.precision}")
         return
-    train_runs(args.ids or list(runs), ensure_data(args.data_dir), cfg, args.results, not args.no_progress)
+    data_dir = ensure_data(args.data_dir)
+    for run_id in args.ids or list(runs):
+        train_runs([run_id], data_dir, cfg, args.results, not args.no_progress)
+        if args.predictions:
+            save_predictions(run_id, args.results, data_dir)
+
+
+def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
+    """RUN/test_predictions.json: the run's best model on the evaluation split, so that it can be scored
+    with any metric after its checkpoint is gone ({decoding: [N, K, 2] image px}, data fingerprint)."""
+    from problem2.checkpoint import load_model
+    from problem2.dataset import dataset_fingerprint, load_split
+    from problem2.evaluate import evaluation_split, predict_keypoints
+    split = evaluation_split(data_dir)
+    ds = load_split(data_dir, split, "heatmap")
+    model = load_model(checkpoint_path(run_id, results_dir))
+    images = ds.image_tensor()
+    decodings = ("argmax", "subpixel") if model.output_type == "heatmap" else ("argmax",)
+    preds = {d: predict_keypoints(model, images, d)[0].round(3).tolist() for d in decodings}
+    path = run_dir(run_id, results_dir) / "test_predictions.json"
+    runtime.save_json({"run": run_id, "split": split, "data": dataset_fingerprint(ds), "keypoints": preds}, path)
+    return path
 
 
 if __name__ == "__main__":

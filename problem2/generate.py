@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-KEYPOINT_NAMES = ["head", "left_hand", "right_hand", "left_foot", "right_foot"]
-SKELETON = [(0, 1), (0, 2), (0, 3), (0, 4)]  # drawn from the head to each limb end in plots
-IMAGE_SIZE = 128
+from problem2 import cli
+from problem2.schema import DEFAULT_DATA_ROOT, IMAGE_SIZE, KEYPOINT_NAMES
+
 LINE_WIDTH = 3
 SPLITS = ("train", "val", "test")
 DEFAULT_SIZES = {"train": 1000, "val": 200, "test": 200}
@@ -103,6 +103,21 @@ def generate_dataset(out_root: str | Path, seed: int = 641, sizes: dict | None =
     return root
 
 
+def ensure_data(data_dir: Path | None) -> Path:
+    """The course-layout data directory; the default one is generated (seed 641) when missing."""
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        if not (data_dir / "train_annotations.json").exists():
+            raise cli.UserError(f"{data_dir} has no train_annotations.json (expected the course layout: "
+                            f"DIR/train/*.png, DIR/train_annotations.json, DIR/val/..., ...)")
+        return data_dir
+    data_dir = DEFAULT_DATA_ROOT / "keypoints"
+    if not (data_dir / "test_annotations.json").exists():
+        print(f"generating the default dataset (seed 641) in {data_dir}")
+        generate_dataset(DEFAULT_DATA_ROOT, seed=641)
+    return data_dir
+
+
 def _progress(iterable, enabled: bool, desc: str):
     if not enabled:
         return iterable
@@ -148,8 +163,7 @@ def comparison_figure(course_dir: str | Path, save_path: str | Path, n: int = 8,
 
 
 def main(argv=None):
-    from problem2 import cli
-    parser = cli.Parser(description=__doc__.split("\n")[0])
+    parser = cli.Parser(description="Synthetic stick figures in the course dataset's format.")
     parser.add_argument("--out", default="data", help="output root; files go to OUT/keypoints/")
     parser.add_argument("--seed", type=int, default=641, help="random seed (641: the course's)")
     for split in SPLITS:
@@ -171,5 +185,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from problem2 import cli
     cli.run(main)

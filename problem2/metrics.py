@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-HEAD, LEFT_HAND, RIGHT_HAND, LEFT_FOOT, RIGHT_FOOT = range(5)
+from problem2.schema import HEAD, LEFT_FOOT, LEFT_HAND, RIGHT_FOOT, RIGHT_HAND
+
 NORMALIZERS = ("bbox", "torso")
 ASSIGNMENT_THRESHOLDS = (0.05, 0.1, 0.15, 0.2)
 CURVE_THRESHOLDS = np.round(np.linspace(0.0, 0.3, 61), 3)  # step 0.005
@@ -144,3 +145,29 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int = 10000, seed: in
     low, high = np.quantile(means, [alpha, 1 - alpha])
     return {"diff": float(diff.mean()), "low": float(low), "high": float(high), "level": level,
             "n_units": int(diff.size), "n_boot": n_boot}
+
+
+def coin_flip_pck(gt, thresholds=ASSIGNMENT_THRESHOLDS, normalize_by: str = "bbox") -> dict:
+    """Perfect localisation with the hand labels a fair coin flip per image: {threshold: [mean, std]}.
+
+    With probability 1/2 an image's labels are right (5 of 5 correct); else the hands are exchanged and
+    score only where the two hands lie within threshold x normaliser of each other. The std is the
+    spread of PCK over coin flips on these N images (analytic: independent Bernoulli(1/2) per image).
+    """
+    gt = as_array(gt)
+    n, k = gt.shape[:2]
+    norm = normalizer(gt, normalize_by)
+    gap = np.linalg.norm(gt[:, LEFT_HAND] - gt[:, RIGHT_HAND], axis=-1)
+    out = {}
+    for t in np.atleast_1d(thresholds):
+        at_stake = gap >= t * norm  # images where a swap costs both hands
+        mean = 1 - at_stake.mean() * (2 / k) / 2
+        std = np.sqrt(at_stake.sum() * (2 / k) ** 2 / 4) / n
+        out[float(t)] = [float(mean), float(std)]
+    return out
+
+
+def mean_pose(train_keypoints, n_images: int) -> np.ndarray:
+    """[n_images, K, 2]: the training set's mean keypoints for every image (a predictor that ignores the image)."""
+    mean = as_array(train_keypoints).mean(axis=0)
+    return np.broadcast_to(mean, (n_images, *mean.shape)).copy()

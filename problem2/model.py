@@ -14,8 +14,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
-IMAGE_SIZE = 128
+from problem2.schema import IMAGE_SIZE
+
 ENCODER_CHANNELS = (32, 64, 128, 256)  # Conv1..Conv4; each stage halves the resolution
 
 
@@ -188,33 +190,24 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_flops(model: nn.Module, image_size: int = IMAGE_SIZE) -> int:
-    """Forward FLOPs (2 x multiply-adds) of conv, transposed conv and linear layers for one image."""
-    macs = 0
-
-    def hook(module, inputs, output):
-        nonlocal macs
-        if isinstance(module, nn.ConvTranspose2d):  # every input pixel feeds k*k*C_out outputs
-            kh, kw = module.kernel_size
-            macs += inputs[0][0].numel() * module.out_channels * kh * kw // module.groups
-        elif isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            macs += output[0].numel() * module.in_channels * kh * kw // module.groups
-        elif isinstance(module, nn.Linear):
-            macs += module.in_features * module.out_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+def count_flops(model: nn.Module, image_size: int = IMAGE_SIZE, training: bool = False) -> int:
+    """FLOPs for one image, as torch.utils.flop_counter counts them (2 per multiply-add of convolutions,
+    transposed convolutions and matrix products): the forward pass, or with training=True forward and
+    backward (about 3x forward; the input image needs no gradient)."""
     was_training = model.training
-    model.eval()
+    device = next(model.parameters()).device
+    model.train(training)
     try:
-        with torch.no_grad():
-            model(torch.zeros(1, 1, image_size, image_size, device=next(model.parameters()).device))
+        with FlopCounterMode(display=False) as counter:
+            if training:
+                model(torch.zeros(2, 1, image_size, image_size, device=device)).float().sum().backward()
+            else:
+                with torch.no_grad():
+                    model(torch.zeros(1, 1, image_size, image_size, device=device))
     finally:
+        model.zero_grad(set_to_none=True)
         model.train(was_training)
-        for h in handles:
-            h.remove()
-    return 2 * macs
+    return counter.get_total_flops() // (2 if training else 1)
 
 
 def model_summary(model: nn.Module) -> dict:

@@ -1,10 +1,11 @@
 """The pipeline's bookkeeping: which trainings it plans, how long they should take, one progress display,
 stage caching, and the reproduction table against the committed reference run.
 
-Time: each planned run costs epochs x (3 x training images + validation images) x its forward FLOPs,
-at the seconds per FLOP that a short speed probe measures on this machine for its model family
-(a training step of HeatmapNet and of RegressionNet, batch 32); analysis stages cost what they took
-in the reference run. Finished epochs count as done, so the ETA stays right after a restart.
+Time: each planned run costs epochs x (training images x training FLOPs + validation images x forward
+FLOPs), counted by torch's FlopCounterMode, at the seconds per FLOP that a short speed probe measures on
+this machine for its model family (a training step of HeatmapNet and of RegressionNet, batch 32);
+analysis stages cost what they took in the reference run. Finished epochs count as done, so the ETA
+stays right after a restart.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from problem2 import runtime
 from problem2.experiments import all_runs, run_dir
 from problem2.model import HeatmapNet, RegressionNet, build_model, count_flops
-from problem2.train import TrainConfig
+from problem2.engine import TrainConfig
 
 PROBE_FAMILIES = {"HeatmapNet": "HeatmapNet", "SoftArgmaxNet": "HeatmapNet", "RegressionNet": "RegressionNet"}
 OVERHEAD = 1.08  # data loading, checkpoint writes and the optimiser beyond the probed step (reference logs)
@@ -32,9 +33,9 @@ def speed_probe(device: torch.device, precision: str, batch_size: int = 32, step
     for cls in (HeatmapNet, RegressionNet):
         torch.manual_seed(0)
         model = cls()
-        flops = count_flops(model)
+        flops = count_flops(model, training=True)
         seconds = median_seconds(train_step_fn(model, batch_size, precision, device), steps, warmup=1)
-        out[cls.__name__] = seconds / (3 * flops * batch_size)
+        out[cls.__name__] = seconds / (flops * batch_size)
     return out
 
 
@@ -54,12 +55,14 @@ class Plan:
         self.epoch_cost, self.done = {}, 0.0
         for run_id in run_ids:
             spec = specs[run_id]
-            flops = count_flops(build_model(spec.model, **spec.model_config))
-            self.epoch_cost[run_id] = OVERHEAD * flops * (3 * n_train + n_val) * probe[PROBE_FAMILIES[spec.model]]
+            model = build_model(spec.model, **spec.model_config)
+            flops = count_flops(model, training=True) * n_train + count_flops(model) * n_val
+            self.epoch_cost[run_id] = OVERHEAD * flops * probe[PROBE_FAMILIES[spec.model]]
             self.done += min(epochs_done(run_id, results), epochs) * self.epoch_cost[run_id]
         self.stage_cost = stage_seconds
         self.training = sum(c * epochs for c in self.epoch_cost.values())
         self.total = self.training + sum(stage_seconds.values())
+        self.left_at_start = self.total - self.done
         self.bar = None
 
     def describe(self) -> str:

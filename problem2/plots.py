@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from problem2.generate import KEYPOINT_NAMES, SKELETON  # noqa: E402
+from problem2.schema import KEYPOINT_NAMES, SKELETON  # noqa: E402
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, as_array  # noqa: E402
 
 SHORT_NAMES = ["head", "L hand", "R hand", "L foot", "R foot"]
@@ -72,10 +72,11 @@ def plot_pck_curves(pck_heatmap, pck_regression, save_path, extra: dict | None =
 
 
 def visualize_predictions(image, pred_keypoints, gt_keypoints, save_path, title=None):
-    """One image with ground truth (green) and prediction (red), skeletons and keypoint names."""
+    """One image with ground truth (green, when given) and prediction (red), skeletons and keypoint names."""
     fig, ax = plt.subplots(figsize=(3.2, 3.2))
     _image(ax, image)
-    draw_skeleton(ax, gt_keypoints, COLORS["gt"], label="ground truth")
+    if gt_keypoints is not None:
+        draw_skeleton(ax, gt_keypoints, COLORS["gt"], label="ground truth")
     draw_skeleton(ax, pred_keypoints, COLORS["heatmap"], marker="x", label="prediction", names=True)
     ax.legend(loc="lower left", fontsize=6)
     if title:
@@ -221,4 +222,30 @@ def plot_training_curves(training_log: dict, save_path):
         row[1].set(title=f"{name}: validation mean error (px, argmax)", xlabel="epoch", ylabel="px")
         for ax in row:
             ax.grid(alpha=0.3)
+    return _save(fig, save_path)
+
+
+def plot_axis_scatter(predictions: dict, gt, keypoints, save_path):
+    """Predicted against true x and y (image px) per model, over the given keypoints; the diagonal is exact."""
+    gt = as_array(gt)
+    fig, axes = plt.subplots(len(predictions), 2, figsize=(7.6, 4.0 * len(predictions)), squeeze=False)
+    for row, (name, pred) in zip(axes, predictions.items()):
+        pred = as_array(pred)
+        for i, (ax, axis) in enumerate(zip(row, ("x", "y"))):
+            true, guess = gt[:, keypoints, i], pred[:, keypoints, i]
+            # correlation after centring each keypoint: how well the figure's position is followed
+            t, g = (true - true.mean(0)).ravel(), (guess - guess.mean(0)).ravel()
+            corr = np.corrcoef(t, g)[0, 1] if g.std() > 1e-9 else 0.0
+            true, guess = true.ravel(), guess.ravel()
+            ax.scatter(true, guess, s=5, alpha=0.35, color=COLORS.get(name, "C2"), edgecolors="none")
+            ax.plot([0, 127], [0, 127], color="gray", lw=0.8, ls="--")
+            ax.set(xlim=(0, 127), ylim=(0, 127), aspect="equal", xlabel=f"true {axis} (px)",
+                   ylabel=f"predicted {axis} (px)",
+                   title=f"{name}: {axis}  (corr {corr:.2f}, |err| {np.abs(guess - true).mean():.1f} px)")
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+    names = ", ".join(SHORT_NAMES[k] for k in keypoints)
+    fig.suptitle(f"Predicted against true coordinates ({names}; test split)\n"
+                 "corr: after centring each keypoint on its mean", fontsize=10)
+    fig.tight_layout(h_pad=2.0)
     return _save(fig, save_path)

@@ -10,32 +10,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from problem2 import report_mechanism as why
+from problem2.markdown import f2, f3, fig, table
+
 T = ["0.05", "0.1", "0.15", "0.2"]  # JSON keys of the assignment's thresholds
 METHOD_LABELS = {"regression": "RegressionNet", "heatmap_argmax": "HeatmapNet + argmax",
                  "heatmap_subpixel": "HeatmapNet + sub-pixel"}
-# Quoted from published student solutions of the assignment on the course data (val split, bbox
-# diagonal); they are outside references, not results of this project.
-PUBLISHED = {"heatmap": {"0.05": "0.83-0.87", "0.2": "0.89-0.92"},
-             "regression": {"0.05": "0.05-0.08", "0.2": "0.51-0.52"}}
 
 
 def load(results: Path, name: str):
     path = Path(results) / name
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def f3(v) -> str:
-    return f"{v:.3f}"
-
-
-def f2(v) -> str:
-    return f"{v:.2f}"
-
-
-def table(header: list, rows: list) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def pck_rows(methods: dict, kind: str) -> list:
@@ -51,15 +36,21 @@ def headline_table(results: Path) -> str:
     m = load(results, "metrics.json")
     if m is None:
         return "(no metrics.json yet)"
+    note = f"\n\n{why.REFERENCE_NOTE}" if m.get("references") else ""
     return (f"{m['split']} split, {m['n_images']} images, PCK normalised by the bounding-box diagonal\n\n"
-            + table(PCK_HEADER, pck_rows(m["methods"], "standard")) + "\n\nHand-swap-invariant:\n\n"
-            + table(PCK_HEADER, pck_rows(m["methods"], "hand_swap_invariant")))
+            + table(PCK_HEADER, pck_rows(m["methods"], "standard") + why.reference_rows(m, "standard"))
+            + "\n\nHand-swap-invariant:\n\n"
+            + table(PCK_HEADER, pck_rows(m["methods"], "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant"))
+            + note)
 
 
 def readme_summary(results: Path) -> str:
     """The README's results block: the headline table and the numbers that answer the question."""
     results = Path(results)
     parts = ["### Headline (reference run)", headline_table(results)]
+    d = load(results, "diagnosis.json")
+    if d:
+        parts.append("**Why (REPORT.md section 2).** " + why.mechanism_sentence(d))
     s = load(results, "studies.json")
     if s:
         b = s["seeds"]["bootstrap"]
@@ -78,9 +69,13 @@ def readme_summary(results: Path) -> str:
             f"{f3(a['side_labels']['regression']['standard']['pck']['0.05'])} (regression). A decoder that knows "
             f"there are two hands lifts the default heatmap model's hand-swap-invariant PCK@0.05 to "
             f"{f3(a['two_hand_decoder']['hand_swap_invariant']['pck']['0.05'])}.")
-        best = max(s["regression_variants"]["rows"][3:], key=lambda r: r["pck"]["0.05"])
+        rows = s["regression_variants"]["rows"]
+        best = max((r for r in rows[3:] if r["run"] != "side_softargmax"), key=lambda r: r["pck"]["0.05"])
+        soft = [r for r in rows if r["run"] == "side_softargmax"]
         parts.append(f"Best single change to RegressionNet (side labels): {best['label']}, PCK@0.05 "
-                     f"{f3(s['regression_variants']['rows'][0]['pck']['0.05'])} -> {f3(best['pck']['0.05'])}.")
+                     f"{f3(rows[0]['pck']['0.05'])} -> {f3(best['pck']['0.05'])}"
+                     + (f"; a different model, the {why.SOFTARGMAX_LABEL}, reaches {f3(soft[0]['pck']['0.05'])}."
+                        if soft else "."))
     bench = load(results, "bench_train.json")
     if bench:
         parts.append("### Training speed (side by side, one run of `python -m problem2.bench train`)\n\n"
@@ -92,14 +87,11 @@ def readme_summary(results: Path) -> str:
         summary = s["precision"]["summary"]
         moved = [f"{model} {PRECISION_METRIC_LABELS[k]}" for model, ms in summary.items() for k, r in ms.items()
                  if not r["within_seed_noise"]]
-        parts.append(f"Fast path against plain fp32 ({sum(map(len, summary.values()))} comparisons, REPORT.md section 8b): "
-                     + ("every difference is within seed-to-seed noise." if not moved
-                        else "outside seed-to-seed noise: " + "; ".join(moved) + "."))
+        parts.append(f"Fast path against plain fp32 ({sum(map(len, summary.values()))} comparisons, REPORT.md appendix A): "
+                     + ("no difference detected (each is at most twice the pooled seed std; a failure to detect a "
+                        "difference, not a proof of equivalence)." if not moved
+                        else "differences beyond twice the seed std: " + "; ".join(moved) + "."))
     return "\n\n".join(parts)
-
-
-def fig(name: str, caption: str) -> str:
-    return f"![{caption}](visualizations/{name})\n\n*{caption}*"
 
 
 def section_results(m: dict) -> str:
@@ -112,13 +104,15 @@ def section_results(m: dict) -> str:
            for k in METHOD_LABELS]
     auc = ", ".join(f"{METHOD_LABELS[k]} {f3(m['methods'][k]['standard']['pck_auc'])}" for k in METHOD_LABELS)
     torso = [[METHOD_LABELS[k]] + [f3(m["methods"][k]["standard"]["pck_torso"][t]) for t in T] for k in METHOD_LABELS]
-    return "\n\n".join([
+    return "\n\n".join(p for p in [
         "## 1. Main comparison",
         f"Both models trained with the specified protocol on the same data; scored on the {m['split']} split "
         f"({m['n_images']} images). PCK rule: {m['pck_rule']}.",
-        "**Labelled hands (the assignment's metric)**", table(PCK_HEADER, pck_rows(m["methods"], "standard")),
+        "**Labelled hands (the assignment's metric)**",
+        table(PCK_HEADER, pck_rows(m["methods"], "standard") + why.reference_rows(m, "standard")),
         "**Hand-swap-invariant** (per image, the better of the given and the swapped left/right hand assignment)",
-        table(PCK_HEADER, pck_rows(m["methods"], "hand_swap_invariant")),
+        table(PCK_HEADER, pck_rows(m["methods"], "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant")),
+        why.REFERENCE_NOTE if m.get("references") else "",
         f"Area under the PCK curve (thresholds 0 to 0.3): {auc}.",
         fig("pck_curves.png", "PCK against threshold; dotted lines mark 0.05, 0.1, 0.15 and 0.2"),
         "**PCK@0.05 per keypoint**", table(["method"] + names, per_kp + per_kp_inv),
@@ -126,7 +120,7 @@ def section_results(m: dict) -> str:
         "**PCK with the torso normaliser** (head to the midpoint of the feet)",
         table(["method"] + [f"PCK@{t}" for t in T], torso),
         fig("sample_predictions.png", "Both methods on the same test images"),
-    ])
+    ] if p)
 
 
 def section_why(m: dict, s: dict | None) -> str:
@@ -135,7 +129,8 @@ def section_why(m: dict, s: dict | None) -> str:
     unamb = [0, 3, 4]  # head and feet: no label ambiguity
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     verdict = "wins" if sub["standard"]["pck"]["0.05"] > reg["standard"]["pck"]["0.05"] else "does not win"
-    lines = [f"## 2. Why the heatmap approach {verdict} here", "Each statement below is computed from this run's JSON."]
+    lines = [f"### 2b. What else separates the two (the heatmap approach {verdict} here)",
+             "Each statement below is computed from this run's JSON."]
     lines.append(
         f"- **Unambiguous keypoints.** On the keypoints without label ambiguity ({', '.join(names[i] for i in unamb)}) "
         f"RegressionNet's mean error is {f2(mean([reg['standard']['mean_px_per_keypoint'][i] for i in unamb]))} px "
@@ -155,12 +150,13 @@ def section_why(m: dict, s: dict | None) -> str:
         a, v = s["ambiguity"], s["regression_variants"]["rows"]
         hc = a["hand_collapse"]
         lines.append(
-            f"- **MSE regression and ambiguous hands.** With the course labels, the two predicted hands of "
-            f"RegressionNet are on average {f2(hc['regression']['mean_predicted_hand_gap_px'])} px apart, while the "
-            f"true hands are {f2(hc['regression']['mean_true_hand_gap_px'])} px apart; its hands lie "
+            f"- **RegressionNet's hands coincide, but not at the true hands' midpoint.** With the course labels its "
+            f"two predicted hands are on average {f2(hc['regression']['mean_predicted_hand_gap_px'])} px apart (the "
+            f"true hands: {f2(hc['regression']['mean_true_hand_gap_px'])} px), and they lie "
             f"{f2(hc['regression']['mean_hand_distance_to_midpoint_px'])} px from the midpoint of the true hands on "
-            f"average (the MSE-optimal answer to a 50/50 label is that midpoint). "
-            f"Trained on side labels, its hands are {f2(hc['side_regression']['mean_predicted_hand_gap_px'])} px apart.")
+            f"average: both hands get the same near-constant x (section 2), so they meet wherever that x is, not "
+            f"where the MSE-optimal midpoint would be. Trained on side labels, its hands are "
+            f"{f2(hc['side_regression']['mean_predicted_hand_gap_px'])} px apart.")
         hv = a["hand_map_values"]
         lines.append(
             f"- **What the hand heatmaps hold.** The left_hand map is worth {f3(hv['left_hand']['at_own_label'])} at "
@@ -174,11 +170,15 @@ def section_why(m: dict, s: dict | None) -> str:
             f"{f3(side['regression']['standard']['pck']['0.05'])} (regression), against "
             f"{f3(sub['standard']['pck']['0.05'])} and {f3(reg['standard']['pck']['0.05'])} with the course labels.")
         base = v[0]
-        best = max(v[3:], key=lambda r: r["pck"]["0.05"])
+        single = [r for r in v[3:] if r["run"] != "side_softargmax"]
+        best = max(single, key=lambda r: r["pck"]["0.05"])
+        soft = [r for r in v if r["run"] == "side_softargmax"]
         lines.append(
             f"- **Which single change helps regression most.** Of the single changes to RegressionNet "
             f"(section 7), the largest PCK@0.05 gain comes from *{best['label']}*: {f3(base['pck']['0.05'])} -> "
-            f"{f3(best['pck']['0.05'])} (mean error {f2(base['mean_px'])} -> {f2(best['mean_px'])} px).")
+            f"{f3(best['pck']['0.05'])} (mean error {f2(base['mean_px'])} -> {f2(best['mean_px'])} px)."
+            + (f" Not a single change but a different model, the {why.SOFTARGMAX_LABEL} reaches "
+               f"{f3(soft[0]['pck']['0.05'])} ({f2(soft[0]['mean_px'])} px)." if soft else ""))
     return "\n\n".join(lines)
 
 
@@ -276,7 +276,8 @@ def section_failures(fc: dict | None) -> str:
            "(first row: the base rate over all keypoints).",
            table(["category"] + traits, trait_rows), defs]
     out += [fig(f"failures_{c}.png", c.replace("_", " ")) for c, v in fc["categories"].items() if v["keypoints"]]
-    return "\n\n".join(out)
+    out.append(why.failure_split_section(fc))
+    return "\n\n".join(p for p in out if p)
 
 
 def section_seeds(s: dict) -> str:
@@ -309,14 +310,14 @@ def section_ambiguity(s: dict) -> str:
     side = [[METHOD_LABELS[m]] + [f3(a["side_labels"][m]["standard"]["pck"][t]) for t in T]
             + [f2(a["side_labels"][m]["standard"]["mean_px"])] for m in METHOD_LABELS]
     two = a["two_hand_decoder"]["hand_swap_invariant"]["pck"]["0.05"]
-    verdict = "reaches" if two >= 0.99 else "does not reach"
     return "\n\n".join([
         "### Label ambiguity",
         f"The images do not say which hand is the left one. Ceiling: {a['ceiling_note']}. Labelled-hand PCK:",
         table(["predictor", *[f"PCK@{t}" for t in T]], rows),
         "Hand-swap-invariant PCK:", table(["predictor", *[f"PCK@{t}" for t in T]], inv),
         f"The two-hand decoder (codec.decode_hand_pair) brings the default heatmap model's hand-swap-invariant "
-        f"PCK@0.05 to {f3(two)}: it {verdict} the 0.99 goal.",
+        f"PCK@0.05 to {f3(two)} (from {f3(a['models']['heatmap_subpixel']['pck_swap_invariant']['0.05'])} with "
+        f"sub-pixel argmax per map).",
         "**Both models retrained on the same images with hands named by image side** (scored on side labels):",
         table(["method", *[f"PCK@{t}" for t in T], "mean px"], side),
         fig("ambiguity_ceiling.png", "Labelled-hand PCK against the ceiling set by the ambiguous labels"),
@@ -326,8 +327,9 @@ def section_ambiguity(s: dict) -> str:
 
 def section_variants(s: dict) -> str:
     v = s["regression_variants"]
-    rows = [[r["label"]] + [f3(r["pck"][t]) for t in T] + [f2(r["mean_px"])] for r in v["rows"]]
-    reached = [r["label"] for r in v["rows"][3:] if r["pck"]["0.05"] >= 0.9]
+    label = lambda r: why.SOFTARGMAX_LABEL if r["run"] == "side_softargmax" else r["label"]  # noqa: E731
+    rows = [[label(r)] + [f3(r["pck"][t]) for t in T] + [f2(r["mean_px"])] for r in v["rows"]]
+    reached = [label(r) for r in v["rows"][3:] if r["pck"]["0.05"] >= 0.9]
     return "\n\n".join([
         "## 7. What makes direct regression fail: one change at a time",
         f"All rows trained with the main protocol on side-labelled data (no label noise) and scored on the "
@@ -376,7 +378,8 @@ def precision_table(pr: dict) -> str:
             rows.append([model, PRECISION_METRIC_LABELS[key], f"{fmt(r['fast'][0])} ± {fmt(r['fast'][1])}",
                          f"{fmt(r['fp32'][0])} ± {fmt(r['fp32'][1])}", fmt(r["diff"]), fmt(r["seed_std"]),
                          "yes" if r["within_seed_noise"] else "**no**"])
-    return table(["model", "metric", "fast path", "plain fp32", "difference", "seed std", "within noise"], rows)
+    return table(["model", "metric", "fast path", "plain fp32", "difference", "seed std",
+                  "no difference detected (|difference| <= 2 seed std)"], rows)
 
 
 def floor_sentence(bench: dict) -> str:
@@ -392,7 +395,7 @@ def floor_sentence(bench: dict) -> str:
 
 
 def section_speed(bench: dict | None, s: dict | None) -> str:
-    out = ["## 8b. Training speed and the fast path"]
+    out = ["## Appendix A. Training speed and the fast path"]
     if bench:
         env = bench["environment"]
         out += [f"`python -m problem2.bench train`: one process, batch {bench['batch_size']}; the paths take turns in "
@@ -416,17 +419,12 @@ def section_speed(bench: dict | None, s: dict | None) -> str:
 def section_course(ce: dict | None) -> str:
     if ce is None:
         return "## 9. The course's own data\n\n(the course dataset was not available for this run)"
-    rows = []
-    for m in METHOD_LABELS:
-        st = ce["methods"][m]["standard"]
-        pub = PUBLISHED["heatmap" if m.startswith("heatmap") else "regression"]
-        rows.append([METHOD_LABELS[m]] + [f3(st["pck"][t]) for t in T] + [pub["0.05"], pub["0.2"]])
+    rows = [[METHOD_LABELS[m]] + [f3(ce["methods"][m]["standard"]["pck"][t]) for t in T] for m in METHOD_LABELS]
     return "\n\n".join([
         "## 9. The course's own data",
         f"The two main models (trained on this project's generated data) scored on the course's {ce['split']} "
-        f"split ({ce['n_images']} images), next to the range published by student solutions trained on the "
-        "course data (quoted, not measured here):",
-        table(["method", *[f"PCK@{t}" for t in T], "published @0.05", "published @0.2"], rows),
+        f"split ({ce['n_images']} images), labelled hands:",
+        table(["method", *[f"PCK@{t}" for t in T]], rows),
     ])
 
 
@@ -436,14 +434,16 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
     env = p.get("environment", {})
     stages = [[k, f"{v.get('seconds', 0) / 60:.1f}"] for k, v in p["stages"].items()]
     train_min = sum(e["epoch_seconds"] for l in (log or {"models": {}})["models"].values() for e in l["epochs"]) / 60
-    run_logs = [json.loads(f.read_text()) for f in sorted((Path(results) / "runs").glob("*/training_log.json"))]
+    run_logs = [log for log in (json.loads(f.read_text()) for f in sorted((Path(results) / "runs").glob("*/training_log.json")))
+                if all(len(m["epochs"]) == m["config"]["epochs"] for m in log["models"].values())]  # finished runs
     runs_min = sum(e["epoch_seconds"] for r in run_logs for l in r["models"].values() for e in l["epochs"]) / 60
     return "\n\n".join([
         "## 10. Reproduce",
         f"```\n{p.get('command', 'python -m problem2 all')}\n```",
         f"Device {env.get('device')}, torch {env.get('torch')}, Python {env.get('python')}, "
-        f"{env.get('cpu_threads')} CPU threads ({env.get('machine')}). The main pair's training took "
-        f"{train_min:.1f} min (sum of epoch times); the {len(run_logs)} other trainings (ablations and studies) "
+        f"{env.get('cpu_threads')} CPU threads ({env.get('cpu', env.get('machine'))}). The main pair's training took "
+        f"{train_min:.1f} min (sum of epoch times); the {len(run_logs)} other finished trainings (ablations, studies, "
+        f"diagnosis) "
         f"{runs_min:.1f} min. Stage wall times when last computed (minutes; 'train' is the last invocation's, which "
         "reuses finished runs):",
         table(["stage", "minutes"], stages),
@@ -460,14 +460,15 @@ def render_report(results: Path) -> str:
     parts = [
         "# Heatmap vs direct coordinate regression for keypoints: report",
         "Generated by `python -m problem2 all` from the JSON files beside this report; no number is typed by hand.",
-        section_results(m), section_why(m, s), section_ablations(load(results, "ablation.json")),
+        why.summary(m, s, load(results, "diagnosis.json")),
+        section_results(m), why.section_mechanism(load(results, "diagnosis.json")), section_why(m, s), section_ablations(load(results, "ablation.json")),
         section_training(log), section_failures(load(results, "failure_cases.json")),
     ]
     parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
         ["## 6-8. Studies\n\n(skipped in this run)"]
-    parts.append(section_speed(load(results, "bench_train.json"), s))
     parts += [section_course(load(results, "course_eval/metrics.json")),
-              section_reproduce(load(results, "pipeline.json"), log, results)]
+              section_reproduce(load(results, "pipeline.json"), log, results),
+              section_speed(load(results, "bench_train.json"), s)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 

@@ -32,12 +32,12 @@ from problem2.bench import inference_latency
 from problem2.dataset import load_split
 from problem2.evaluate import METHODS, evaluate_pair, evaluation_split, method_reports, predict_keypoints
 from problem2.experiments import checkpoint_path, run_log, run_parser, train_runs
-from problem2.generate import label_hands_by_side
-from problem2.metrics import ASSIGNMENT_THRESHOLDS, LEFT_HAND, RIGHT_HAND
-from problem2.model import model_summary
 from problem2.checkpoint import load_model
-from problem2.schema import DEFAULT_RESULTS
-from problem2.train import TrainConfig, ensure_data
+from problem2.engine import TrainConfig
+from problem2.generate import ensure_data
+from problem2.metrics import ASSIGNMENT_THRESHOLDS
+from problem2.model import model_summary
+from problem2.schema import DEFAULT_RESULTS, LEFT_HAND, RIGHT_HAND
 
 SEED_RUNS = {0: ("main_heatmap", "main_regression"), 1: ("seed1_heatmap", "seed1_regression"),
              2: ("seed2_heatmap", "seed2_regression")}
@@ -50,7 +50,7 @@ VARIANT_RUNS = [  # (label, run id, decoding); all on side-labelled data
     ("RegressionNet, flatten (no global pooling)", "side_regression_flatten", None),
     ("RegressionNet, CoordConv input", "side_regression_coordconv", None),
     ("RegressionNet, L1 loss", "side_regression_l1", None),
-    ("Soft-argmax (integral) regression", "side_softargmax", None),
+    ("HeatmapNet trunk + soft-argmax, coordinate loss", "side_softargmax", None),
 ]
 STUDY_RUNS = list(dict.fromkeys([r for pair in SEED_RUNS.values() for r in pair] + ["side_heatmap"]
                                 + [r for _, r, _ in VARIANT_RUNS]
@@ -58,11 +58,7 @@ STUDY_RUNS = list(dict.fromkeys([r for pair in SEED_RUNS.values() for r in pair]
 
 
 def eval_set(data_dir: Path, hand_labels: str = "assignment"):
-    split = evaluation_split(data_dir)
-    ds = load_split(data_dir, split, "heatmap")
-    if hand_labels == "side":
-        ds.keypoints = label_hands_by_side(ds.keypoints)
-    return ds
+    return load_split(data_dir, evaluation_split(data_dir), "heatmap", hand_labels=hand_labels)
 
 
 def pair_predictions(results_dir: Path, heatmap_run: str, regression_run: str, ds) -> dict:

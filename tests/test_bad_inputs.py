@@ -16,7 +16,8 @@ from problem2.dataset import DatasetError, KeypointDataset, load_image
 from problem2.generate import main as generate_main
 from problem2.generate import render_figure
 from problem2.model import HeatmapNet, RegressionNet
-from problem2.train import TrainConfig, fit, make_loaders
+from problem2.dataset import make_loaders
+from problem2.engine import TrainConfig, fit
 from problem2.train import main as train_main
 
 

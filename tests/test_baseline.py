@@ -9,9 +9,11 @@ from torch.utils.data import DataLoader
 from problem2 import codec
 from problem2.baseline import ABLATIONS, CATEGORIES, ablation_study, analyze_failure_cases
 from problem2.dataset import load_split
-from problem2.experiments import run_dir
+from problem2.checkpoint import load_model
+from problem2.evaluate import predict_keypoints
+from problem2.experiments import run_dir, save_predictions
 from problem2.model import HeatmapNet
-from problem2.train import TrainConfig
+from problem2.engine import TrainConfig
 
 
 class Fixed(nn.Module):
@@ -72,3 +74,11 @@ def test_ablation_variants_train_evaluate_at_their_resolution_and_are_reused(tin
     assert ckpt.stat().st_mtime_ns == stamp
     with pytest.raises(ValueError):
         ablation_study(tiny_data, nn.Linear, cfg, tmp_path)
+    save_predictions("ablation_res128", tmp_path, tiny_data)  # scorable once the checkpoint is gone
+    saved = json.loads((run_dir("ablation_res128", tmp_path) / "test_predictions.json").read_text())
+    test = load_split(tiny_data, "test", "heatmap")
+    model = load_model(ckpt)
+    for decoding in ("argmax", "subpixel"):
+        expected, _ = predict_keypoints(model, test.image_tensor(), decoding)
+        assert np.allclose(saved["keypoints"][decoding], expected, atol=1e-3)
+    assert saved["data"]["n"] == len(test) and saved["split"] == "test"

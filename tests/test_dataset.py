@@ -82,7 +82,7 @@ def write_case(tmp_path, annotations=None, text=None, image=None):
 @pytest.mark.parametrize("case, match", [
     ({"text": "{not json"}, "invalid JSON"),
     ({"annotations": {"images": None}}, "'images' must be a list"),
-    ({"annotations": {"num_keypoints": 4}}, "expected 5 keypoints"),
+    ({"annotations": {"num_keypoints": 4}}, "must be a positive integer equal to the number of keypoint_names"),
     ({"annotations": {"images": [{"file_name": "a.png"}]}}, "missing key 'keypoints'"),
     ({"annotations": {"images": [{"keypoints": [[1, 2]] * 5}]}}, "missing key 'file_name'"),
     ({"annotations": {"images": [{"file_name": "a.png", "keypoints": [[1, 2]] * 4}]}}, "got 4"),

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from problem2.checkpoint import RunDirectoryError
-from problem2.train import RunSpec, TrainConfig, run_training
+from problem2.engine import TrainConfig
+from problem2.experiments import RunSpec, run_training
 from problem2.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,8 @@ DELIVERABLES = [
     "visualizations/ablation_sigma.png", "visualizations/ablation_heatmap_resolution.png",
     "visualizations/ablation_skip_connections.png", "visualizations/failures_both_fail.png",
     "visualizations/hand_ambiguity.png", "visualizations/seeds_pck.png", "visualizations/regression_variants.png",
-    "visualizations/ambiguity_ceiling.png",
+    "visualizations/ambiguity_ceiling.png", "diagnosis.json", "visualizations/axis_scatter.png",
+    "visualizations/failures_heatmap_localisation.png",
 ]
 
 
@@ -35,8 +36,10 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     assert not missing
     report = (tmp_path / "REPORT.md").read_text()
     assert report == render_report(tmp_path)
-    for section in ("## 1. Main comparison", "## 3. Ablations", "## 5. Failure cases", "### Label ambiguity",
-                    "## 7. What makes direct regression fail", "## 8. Cost", "## 8b. Training speed",
+    for section in ("## Summary", "**Mechanism.**", "## 1. Main comparison", "## 2. Why: RegressionNet does not see",
+                    "**Where x is lost: linear probes.**", "**Label swaps or localisation failures?**",
+                    "*mean pose (train mean, ignores the image)*", "## 3. Ablations", "## 5. Failure cases", "### Label ambiguity",
+                    "## 7. What makes direct regression fail", "## 8. Cost", "## Appendix A. Training speed",
                     "## 10. Reproduce"):
         assert section in report
     precision = json.loads((tmp_path / "studies.json").read_text())["precision"]

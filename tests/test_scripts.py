@@ -20,3 +20,12 @@ def test_model_summary_command():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "HeatmapNet" in out.stdout and "1,240,901 parameters" in out.stdout
+
+
+def test_training_runs_under_python_OO(tiny_data, tmp_path):
+    """No behaviour depends on docstrings (python -OO strips them)."""
+    out = subprocess.run([sys.executable, "-OO", "-m", "problem2.train", "--data-dir", str(tiny_data), "--out",
+                          str(tmp_path), "--models", "regression", "--epochs", "2", "--batch-size", "8"],
+                         cwd=PACKAGE.parent, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "regression: best epoch" in out.stdout and (tmp_path / "regression_model.pth").exists()

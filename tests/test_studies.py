@@ -6,7 +6,7 @@ from problem2.bench import inference_latency, train_step_fn
 from problem2.experiments import all_runs, run_dir, train_runs
 from problem2.studies import VARIANT_RUNS, hand_collapse, pooled_std
 from problem2.checkpoint import load_model
-from problem2.train import TrainConfig
+from problem2.engine import TrainConfig
 
 CFG = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=(1,), num_snapshot_images=1)
 

@@ -1,14 +1,17 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from problem2 import runtime
+from problem2 import codec, runtime
 from problem2.bench import train_step_fn
 from problem2.model import HeatmapNet, RegressionNet
 from problem2.checkpoint import RunDirectoryError, load_checkpoint, load_model, load_weights
-from problem2.train import NonFiniteLossError, TrainConfig, fit, make_loaders, train_heatmap_model
+from problem2.dataset import make_loaders
+from problem2.engine import NonFiniteLossError, TrainConfig, fit
+from problem2.train import train_heatmap_model
 from problem2.train import main as train_main
 
 CFG = dict(batch_size=8, snapshot_epochs=(1, 3), num_snapshot_images=2)
@@ -156,3 +159,48 @@ def test_train_command_records_its_wall_time_and_epochs_run(tiny_data, tmp_path)
         train_main(args + ["--epochs", "2"])
     train(tiny_data, tmp_path, epochs=1, model_class=HeatmapNet, name="heatmap")  # another writer of the log
     assert "last_command" not in json.loads((tmp_path / "training_log.json").read_text())
+
+
+def three_keypoint_data(tiny_data, root):
+    """tiny_data with only head and feet: a 3-keypoint dataset in the course layout."""
+    for split in ("train", "val"):
+        data = json.loads((tiny_data / f"{split}_annotations.json").read_text())
+        data["keypoint_names"], data["num_keypoints"] = ["head", "left_foot", "right_foot"], 3
+        for record in data["images"]:
+            record["keypoints"] = [record["keypoints"][k] for k in (0, 3, 4)]
+        (root / f"{split}_annotations.json").write_text(json.dumps(data))
+        (root / split).symlink_to(tiny_data / split)
+    return root
+
+
+def test_a_three_keypoint_dataset_trains_and_scores_end_to_end(tiny_data, tmp_path):
+    from problem2.metrics import compute_pck
+    from problem2.engine import predict
+    from problem2.train import train_regression_model
+    data = three_keypoint_data(tiny_data, tmp_path)
+    cfg = TrainConfig(**CFG)
+    for model, train_fn, output_type in ((HeatmapNet(num_keypoints=3), train_heatmap_model, "heatmap"),
+                                         (RegressionNet(num_keypoints=3), train_regression_model, "regression")):
+        loaders = make_loaders(data, output_type, 8)
+        assert loaders[0].dataset[0][1].shape[0] == (3 if output_type == "heatmap" else 6)
+        log = train_fn(model, *loaders, num_epochs=1, config=cfg, out_dir=tmp_path / "out")
+        precision = runtime.resolve_precision("auto", torch.device("cpu"))
+        pred = codec.decode(predict(model, loaders[1], torch.device("cpu"), precision), output_type).numpy()
+        gt = loaders[1].dataset.keypoints
+        assert pred.shape == gt.shape == (12, 3, 2)  # validated on the 3 keypoints, scored the same way
+        assert log["epochs"][0]["val_pck@0.05"] == compute_pck(pred, gt, [0.05])[0.05]
+        assert log["epochs"][0]["val_mean_px"] == pytest.approx(float(np.linalg.norm(pred - gt, axis=-1).mean()))
+    with pytest.raises(ValueError, match=r"outputs \[5, 64, 64\] per image but the data's targets are \[3, 64, 64\]"):
+        train_heatmap_model(HeatmapNet(), *make_loaders(data, "heatmap", 8), num_epochs=1, config=cfg,
+                            out_dir=tmp_path / "other")
+
+
+def test_a_pruned_run_keeps_its_log_and_is_trained_again(tiny_data, tmp_path):
+    from problem2.checkpoint import RunFiles
+    first, _ = train(tiny_data, tmp_path, epochs=1, model_class=RegressionNet, name="regression")
+    RunFiles(tmp_path, "regression").prune()
+    saved = json.loads((tmp_path / "training_log.json").read_text())["models"]["regression"]
+    assert saved["pruned"] is True and not (tmp_path / "regression_model.pth").exists()
+    again, _ = train(tiny_data, tmp_path, epochs=1, model_class=RegressionNet, name="regression")
+    assert timeless(again) == timeless(first) and (tmp_path / "regression_model.pth").exists()
+    assert "pruned" not in json.loads((tmp_path / "training_log.json").read_text())["models"]["regression"]

@@ -1,0 +1,24 @@
+"""Markdown pieces of the report: number formats, tables, figures (one owner, so every table looks alike)."""
+from __future__ import annotations
+
+
+def f1(v) -> str:
+    return f"{v:.1f}"
+
+
+def f2(v) -> str:
+    return f"{v:.2f}"
+
+
+def f3(v) -> str:
+    return f"{v:.3f}"
+
+
+def table(header: list, rows: list) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fig(name: str, caption: str) -> str:
+    return f"![{caption}](visualizations/{name})\n\n*{caption}*"

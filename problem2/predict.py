@@ -1,0 +1,93 @@
+"""Run a trained checkpoint on your own images: keypoints as JSON in the course's annotation schema, and an
+overlay PNG per image.
+
+    python -m problem2 predict problem2/results/heatmap_model.pth my_images/ --out outputs/predict
+
+What the models expect (they saw nothing else in training): 128x128 grayscale images of a dark stick
+figure (3 px lines) on a white background, the figure's centre within about 40..88 px on both axes
+and its size as drawn by problem2/generate.py. Other sizes are refused; colour images are converted
+to grayscale; a dark background is warned about (the models score almost nothing on inverted images).
+Predicted keypoints are clipped to the image, x and y in [-0.5, 127.5], so the output can be read and
+scored by KeypointDataset.
+"""
+from __future__ import annotations
+
+if __package__ in (None, ""):
+    import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from problem2 import cli, codec, plots, runtime
+from problem2.checkpoint import load_model
+from problem2.cli import UserError
+from problem2.dataset import load_image
+from problem2.evaluate import predict_keypoints
+from problem2.schema import KEYPOINT_NAMES, OUTPUT_ROOT
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def find_images(source: Path) -> list:
+    """An image file, or the image files of a folder (sorted by name)."""
+    source = Path(source)
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise UserError(f"{source} holds no image ({', '.join(IMAGE_SUFFIXES)})")
+        return files
+    if not source.exists():
+        raise UserError(f"no such image or folder: {source}")
+    return [source]
+
+
+def read_inputs(files: list) -> np.ndarray:
+    """uint8 [N, 128, 128]; refuses what the models cannot take, warns about dark backgrounds."""
+    images = np.stack([load_image(f) for f in files])
+    for f, image in zip(files, images):
+        if np.median(image) < 128:
+            warnings.warn(f"{f}: the background looks dark; the models were trained on dark figures on white",
+                          stacklevel=2)
+    return images
+
+
+def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str = "subpixel",
+                  overlays: bool = True) -> dict:
+    """Predict keypoints for every image; write OUT/predictions.json (course schema) and OUT/overlays/*.png."""
+    model = load_model(checkpoint)
+    files = find_images(source)
+    images = read_inputs(files)
+    tensor = torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
+    points, _ = predict_keypoints(model, tensor, decoding if model.output_type == "heatmap" else "argmax")
+    points = np.clip(points, -0.5, codec.IMAGE_SIZE - 0.5)
+    records = [{"id": i, "file_name": f.name, "keypoints": np.round(p.astype(np.float64), 2).tolist()}
+               for i, (f, p) in enumerate(zip(files, points))]
+    result = {"images": records, "keypoint_names": KEYPOINT_NAMES, "num_keypoints": len(KEYPOINT_NAMES),
+              "model": type(model).__name__, "checkpoint": Path(checkpoint).name,
+              "decoding": decoding if model.output_type == "heatmap" else "regression"}
+    runtime.save_json(result, Path(out_dir) / "predictions.json")
+    if overlays:
+        for f, image, p in zip(files, images, points):
+            plots.visualize_predictions(image, p, None, Path(out_dir) / "overlays" / f"{f.stem}.png",
+                                        title=f"{f.name}: {type(model).__name__}")
+    return result
+
+
+def main(argv=None):
+    p = cli.Parser(description="Keypoints of a trained model on your own 128x128 images.")
+    p.add_argument("checkpoint", type=Path, help="a *_model.pth written by training")
+    p.add_argument("images", type=Path, help="an image file or a folder of images")
+    p.add_argument("--out", type=Path, default=OUTPUT_ROOT / "predict", help="where predictions.json and overlays go")
+    p.add_argument("--decode", choices=codec.DECODE_METHODS, default="subpixel", help="heatmap decoding")
+    p.add_argument("--no-overlays", action="store_true", help="only the JSON")
+    args = p.parse_args(argv)
+    result = predict_files(args.checkpoint, args.images, args.out, args.decode, not args.no_overlays)
+    print(f"{len(result['images'])} image(s): {args.out / 'predictions.json'}"
+          + ("" if args.no_overlays else f", overlays in {args.out / 'overlays'}"))
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,75 @@
+"""The per-axis diagnosis, the reference points and the swap/localisation split on hand-built cases."""
+import numpy as np
+import pytest
+import torch
+
+from problem2 import metrics
+from problem2.baseline import failure_split
+from problem2.diagnosis import axis_report, axis_stats, figure_offset, ridge_probe, shift_images
+
+GT = np.array([[[64, 40], [50, 70], [78, 70], [44, 97], [84, 97]],   # bbox diagonal sqrt(40^2 + 57^2) = 69.6
+               [[50, 30], [40, 50], [60, 50], [30, 87], [70, 87]]], dtype=float)
+
+
+def test_a_constant_x_predictor_has_zero_correlation_and_slope_in_x():
+    true = np.array([10.0, 20.0, 30.0, 40.0])
+    stats = axis_stats(np.full(4, 25.0), true)
+    assert stats["corr"] == 0.0 and stats["slope"] == 0.0 and stats["pred_std"] == 0.0
+    assert stats["true_std"] == pytest.approx(np.sqrt(125.0)) and stats["mean_abs_err"] == pytest.approx(10.0)
+    follows = axis_stats(true * 2 + 1, true)
+    assert follows["corr"] == pytest.approx(1.0) and follows["slope"] == pytest.approx(2.0)
+
+
+def test_axis_report_separates_the_axes():
+    pred = GT.copy()
+    pred[..., 0] = 63.5  # x ignored, y exact
+    report = axis_report(pred, GT, keypoints=[0, 3, 4])
+    assert report["all"]["x"]["corr"] == 0.0 and report["all"]["y"]["corr"] == pytest.approx(1.0)
+    assert report["all"]["y"]["mean_abs_err"] == 0.0
+    assert report["per_keypoint"]["head"]["x"]["mean_abs_err"] == pytest.approx((0.5 + 13.5) / 2)
+
+
+def test_figure_offset_is_the_centre_relative_to_the_image_centre():
+    assert np.allclose(figure_offset(GT), [[0.5, -3.5], [-13.5, -13.5]])  # centre (cx, head y + 20) - 63.5
+
+
+def test_shifted_image_moves_a_dot_exactly_and_fills_white():
+    image = torch.ones(1, 1, 16, 16)
+    image[0, 0, 5, 7] = 0.0  # a dark dot at (x 7, y 5)
+    moved = shift_images(image, 3, -2)
+    assert moved.shape == image.shape and moved[0, 0, 3, 10] == 0.0 and (moved == 0).sum() == 1
+    assert torch.all(moved[0, 0, -2:] == 1.0)  # the uncovered rows are background
+
+
+def test_ridge_probe_recovers_a_linear_target():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5))
+    y = x @ np.array([[1.0], [2.0], [0.0], [-1.0], [0.5]]) + 3
+    pred = ridge_probe(x[:200], y[:200], x[200:250], y[200:250], x[250:])
+    assert np.abs(pred - y[250:]).max() < 0.05
+
+
+def test_mean_pose_and_coin_flip_reference():
+    pose = metrics.mean_pose(GT, 3)
+    assert pose.shape == (3, 5, 2) and np.allclose(pose[2, 0], [57, 35])
+    flip = metrics.coin_flip_pck(GT, [0.05, 0.5])
+    # at 0.05 a swap costs both hands in both images (gaps 28 and 20 px > 0.05 x diagonal): 1 - 0.5 * 2/5
+    assert flip[0.05][0] == pytest.approx(0.8) and flip[0.05][1] == pytest.approx(np.sqrt(2 * 0.16 / 4) / 2)
+    # at 0.5 (34.8 px in both images) both gaps are inside: a swap costs nothing
+    assert flip[0.5] == [1.0, 0.0]
+
+
+def test_failure_split_counts_swaps_and_localisation_failures():
+    pred = GT.copy()
+    pred[0, [1, 2]] = GT[0, [2, 1]]  # image 0: hands exchanged (each 28 px off, found but mislabelled)
+    pred[1, 0] += [30, 0]  # image 1: head 30 px off (localisation)
+    pred = np.concatenate([pred, GT[:1]])
+    gt = np.concatenate([GT, GT[:1]])
+    pred[2, 1] = GT[0, 2]  # image 2: left hand predicted on the right hand, right hand correct (one blob)
+    split = failure_split(pred, gt, [0.05, 0.5])
+    assert split[0.05]["failures"] == 4 and split[0.05]["hand_swaps"] == 2
+    assert split[0.05]["other_hand"] == 1 and split[0.05]["localisation"] == 1
+    assert split[0.05]["per_keypoint"]["hand_swaps"] == [0, 1, 1, 0, 0]
+    assert split[0.05]["per_keypoint"]["other_hand"] == [0, 1, 0, 0, 0]
+    assert split[0.05]["per_keypoint"]["localisation"] == [1, 0, 0, 0, 0]
+    assert split[0.5]["failures"] == 0 and split[0.5]["per_keypoint"]["localisation"] == [0] * 5

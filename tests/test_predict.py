@@ -1,0 +1,52 @@
+"""predict: a checkpoint on a user's images -> course-schema JSON (scorable) and overlays; bad images refused."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from problem2 import metrics
+from problem2.__main__ import main
+from problem2.dataset import DatasetError, KeypointDataset
+from problem2.schema import REFERENCE_DIR
+
+CHECKPOINT = REFERENCE_DIR / "heatmap_model.pth"
+
+
+@pytest.fixture
+def images(tiny_data, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for f in sorted((tiny_data / "test").glob("*.png"))[:4]:
+        shutil.copy(f, folder / f.name)
+    return folder
+
+
+def test_predictions_are_a_valid_annotation_file_and_match_the_truth(images, tiny_data, tmp_path):
+    if not CHECKPOINT.exists():
+        pytest.skip("no committed reference checkpoint")
+    main(["predict", str(CHECKPOINT), str(images), "--out", str(tmp_path / "out")])
+    predicted = KeypointDataset(images, tmp_path / "out" / "predictions.json")  # readable as course annotations
+    truth = {r["file_name"]: r["keypoints"] for r in
+             json.loads((tiny_data / "test_annotations.json").read_text())["images"]}
+    gt = np.array([truth[name] for name in predicted.file_names], dtype=float)
+    pck = metrics.compute_pck(metrics.align_hands(predicted.keypoints, gt), gt, [0.05])[0.05]
+    assert pck >= 0.9  # the committed model finds head, hands and feet of generated figures
+    assert sorted(p.name for p in (tmp_path / "out" / "overlays").iterdir()) == \
+        sorted(f"{name[:-4]}.png" for name in predicted.file_names)
+
+
+def test_an_image_the_model_cannot_take_is_refused(images, tmp_path):
+    Image.fromarray(np.full((64, 64), 255, np.uint8)).save(images / "small.png")
+    with pytest.raises(DatasetError, match=r"small.png: image is 64x64, expected 128x128"):
+        main(["predict", str(CHECKPOINT), str(images), "--out", str(tmp_path / "out")])
+
+
+def test_a_dark_background_is_warned_about(images, tmp_path):
+    if not CHECKPOINT.exists():
+        pytest.skip("no committed reference checkpoint")
+    first = sorted(images.iterdir())[0]
+    Image.fromarray(255 - np.asarray(Image.open(first))).save(first)
+    with pytest.warns(UserWarning, match="background looks dark"):
+        main(["predict", str(CHECKPOINT), str(first), "--out", str(tmp_path / "out"), "--no-overlays"])
