@@ -90,7 +90,7 @@ def run_all(args) -> None:
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
 
-    from problem2 import baseline, bench, diagnosis, evaluate, report, studies
+    from problem2 import ablation_seeds, baseline, bench, diagnosis, evaluate, report, studies
     from problem2.experiments import train_runs
     from problem2.pipeline import Pipeline, reproduction, reproduction_table
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
@@ -105,8 +105,10 @@ def run_all(args) -> None:
         stage = lambda name, *a: pipe.stage(name, *a) if name in stages else None  # noqa: E731
         stage("evaluate", lambda: evaluate.evaluate_checkpoints(results, data_dir), main_ckpts,
               [results / "metrics.json"], settings)
-        stage("ablations", lambda: baseline.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
-              main_ckpts + list(results.glob("runs/ablation_*/heatmap_model.pth")), [results / "ablation.json"], settings)
+        stage("ablations", lambda: (baseline.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
+                                    ablation_seeds.seeded_ablations(data_dir, results)),
+              main_ckpts + list(results.glob("runs/*/heatmap_model.pth")) + list(results.glob("runs/*/test_predictions.json")),
+              [results / "ablation.json", results / "ablation_seeds.json"], settings)
         stage("failures", lambda: baseline.failure_analysis(data_dir, results), main_ckpts,
               [results / "failure_cases.json"], settings)
         stage("diagnosis", lambda: diagnosis.run_diagnosis(data_dir, results),

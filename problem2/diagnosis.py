@@ -189,7 +189,7 @@ def border_reach(gt) -> dict:
 # ---------------------------------------------------------------- all
 
 def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
-    from problem2.experiments import checkpoint_path
+    from problem2.experiments import checkpoint_path, run_finished
     results_dir = Path(results_dir)
     eval_split = evaluation_split(data_dir)
     splits = {s: load_split(data_dir, s, "heatmap") for s in ("train", "val")}
@@ -210,7 +210,7 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
     result["variants"] = {}
     for run_id in VARIANT_RUNS:
         path = checkpoint_path(run_id, results_dir)
-        if path.exists():
+        if path.exists() and run_finished(run_id, results_dir):
             pred, _ = predict_keypoints(load_model(path), images, "subpixel")
             result["variants"][run_id] = {"all": axis_report(pred, gt, UNAMBIGUOUS)["all"],
                                           "shift": shift_gain(load_model(path), images, gt),

@@ -133,6 +133,14 @@ def checkpoint_path(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> Path:
     return run_dir(run_id, results_dir) / f"{all_runs(TrainConfig())[run_id].name}_model.pth"
 
 
+def run_finished(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> bool:
+    """True when the run's log holds all its epochs and no resume state is left (it is not training)."""
+    spec = all_runs(TrainConfig())[run_id]
+    log = (runtime.load_json(run_dir(run_id, results_dir) / "training_log.json", {}) or {}).get("models", {}).get(spec.name)
+    return (log is not None and not log.get("pruned") and len(log["epochs"]) == log["config"]["epochs"]
+            and not (run_dir(run_id, results_dir) / f"{spec.name}_last.pth").exists())
+
+
 def run_log(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> dict:
     """A finished run's log: its entry in run_dir / training_log.json."""
     name = all_runs(TrainConfig())[run_id].name

@@ -202,29 +202,75 @@ def ablation_markdown(ab: dict) -> str:
                          + ablation_table(name, rows) for name, rows in ab["ablations"].items()) + "\n"
 
 
-def section_ablations(ab: dict | None) -> str:
+def noise_band(m: dict | None, s: dict | None) -> str:
+    """How much labelled PCK@0.05 moves without any real change: the hand coin flip and the seeds."""
+    parts = []
+    if m and m.get("references"):
+        parts.append(f"the hand-label coin flip alone moves labelled PCK@0.05 on these images by "
+                     f"±{f3(m['references']['coin_flip_hands']['0.05'][1])} (1 sd)")
+    if s:
+        sd = s["seeds"]["summary"]["heatmap_subpixel"]
+        parts.append(f"three seeds of the main HeatmapNet differ by {f3(sd['standard']['pck@0.05'][1])} (sd) in "
+                     f"labelled PCK@0.05 and {f2(sd['standard']['mean_px'][1])} px in mean error")
+    if not parts:
+        return ""
+    return ("**Noise band.** Each setting below is one seed: " + "; ".join(parts) + ". A difference between two "
+            "settings smaller than about twice the larger of these is not evidence of an effect.")
+
+
+ABLATION_CAVEATS = {
+    "heatmap_resolution": "Sigma is in heatmap pixels, so at sigma 2 the target Gaussian is 8, 4 and 2 image px wide at "
+                          "resolutions 32, 64 and 128, and the decoder is one stage shorter or longer: this ablation "
+                          "changes resolution, target width and depth together. (The run registry defines "
+                          "ablation_res32_sigma1 and ablation_res128_sigma4, which hold the Gaussian at 4 image px; "
+                          "they are not in this table.)",
+    "sigma": "PCK@0.05 and PCK@0.2 need not rank sigma alike: a narrow target sharpens the peak (fine errors) while a "
+             "wide one makes the rare gross confusions between blobs more or less likely (coarse errors).",
+    "skip_connections": "",
+}
+
+
+def seeded_ablation_tables(seeded: dict | None) -> str:
+    """ablation_seeds.json as one table: mean ± sd over the seeds each setting has (n)."""
+    if not seeded:
+        return ""
+    cell = lambda v, fmt: "-" if not v[2] else f"{fmt(v[0])} ± {fmt(v[1])}"  # noqa: E731
+    rows = [[name, r["setting"], ", ".join(str(k) for k in r["per_seed"]) or "none"]
+            + [cell(r["summary"][m], f2 if m.endswith("px") else f3) for m in seeded["metrics"]]
+            for name, settings in seeded["ablations"].items() for r in settings]
+    return "\n\n".join([
+        "### Over seeds",
+        f"Every setting from the seeds whose predictions exist ({seeded['split']} split, {seeded['n_images']} images, "
+        f"sub-pixel decoding); mean ± sd over the seeds listed. head+feet px: mean error of the keypoints without "
+        f"label ambiguity, in image pixels.",
+        table(["ablation", "setting", "seeds", "PCK@0.05", "PCK@0.2", "swap-inv. PCK@0.05", "head+feet px"], rows)])
+
+
+def section_ablations(ab: dict | None, m: dict | None = None, s: dict | None = None,
+                      seeded: dict | None = None) -> str:
     if ab is None:
         return "## 3. Ablations\n\n(not run)"
     out = ["## 3. Ablations",
            f"Each variant trained with the main protocol ({ab['protocol']['epochs']} epochs, batch "
            f"{ab['protocol']['batch_size']}, Adam {ab['protocol']['lr']}, seed {ab['protocol']['seed']}) and scored on "
-           f"the {ab['split']} split ({ab['n_images']} images), never by training loss."]
+           f"the {ab['split']} split ({ab['n_images']} images), never by training loss.", noise_band(m, s),
+           seeded_ablation_tables(seeded), "### Seed 0, every metric" if seeded else ""]
     for name, rows in ab["ablations"].items():
         best = min(rows, key=lambda r: r["subpixel_hand_swap_invariant"]["mean_px"])
         best_pck = max(rows, key=lambda r: r["subpixel_standard"]["pck"]["0.05"])
         argmax_spread = [r["argmax_hand_swap_invariant"]["mean_px"] - r["subpixel_hand_swap_invariant"]["mean_px"]
                          for r in rows]
-        out += [f"### {name.replace('_', ' ')}", ablation_table(name, rows),
+        out += [f"#### {name.replace('_', ' ')}" if seeded else f"### {name.replace('_', ' ')}", ablation_table(name, rows),
                 f"Lowest hand-swap-invariant mean error (sub-pixel): **{best['setting']}** "
                 f"({f2(best['subpixel_hand_swap_invariant']['mean_px'])} px); highest PCK@0.05 (sub-pixel): "
                 f"**{best_pck['setting']}** ({f3(best_pck['subpixel_standard']['pck']['0.05'])}). Sub-pixel decoding "
                 f"lowers the swap-invariant mean error by {', '.join(f2(x) for x in argmax_spread)} px "
-                f"for the settings in order.",
+                f"for the settings in order.", ABLATION_CAVEATS.get(name, ""),
                 fig(f"ablation_{name}.png", f"Ablation of {name.replace('_', ' ')}")]
     extra = {r["run"]: r["train_seconds"] for rows in ab["ablations"].values() for r in rows if r["run"] != "main_heatmap"}
     out.append(f"The {len(extra)} extra trainings took {sum(extra.values()) / 60:.1f} min together "
                f"(sum of epoch times; the main model's is in section 4).")
-    return "\n\n".join(out)
+    return "\n\n".join(p for p in out if p)
 
 
 def command_timing(log: dict) -> str:
@@ -461,7 +507,8 @@ def render_report(results: Path) -> str:
         "# Heatmap vs direct coordinate regression for keypoints: report",
         "Generated by `python -m problem2 all` from the JSON files beside this report; no number is typed by hand.",
         why.summary(m, s, load(results, "diagnosis.json")),
-        section_results(m), why.section_mechanism(load(results, "diagnosis.json")), section_why(m, s), section_ablations(load(results, "ablation.json")),
+        section_results(m), why.section_mechanism(load(results, "diagnosis.json")), section_why(m, s),
+        section_ablations(load(results, "ablation.json"), m, s, load(results, "ablation_seeds.json")),
         section_training(log), section_failures(load(results, "failure_cases.json")),
     ]
     parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \

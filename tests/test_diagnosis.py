@@ -73,3 +73,29 @@ def test_failure_split_counts_swaps_and_localisation_failures():
     assert split[0.05]["per_keypoint"]["other_hand"] == [0, 1, 0, 0, 0]
     assert split[0.05]["per_keypoint"]["localisation"] == [1, 0, 0, 0, 0]
     assert split[0.5]["failures"] == 0 and split[0.5]["per_keypoint"]["localisation"] == [0] * 5
+
+
+def test_seeded_ablations_read_stored_predictions_and_count_missing_seeds(tiny_data, tmp_path):
+    import json as json_
+    from problem2.ablation_seeds import seeded_ablations, summarise
+    from problem2.dataset import dataset_fingerprint, load_split
+    test = load_split(tiny_data, "test", "heatmap")
+    for run_id, offset in (("ablation_sigma1", 0.0), ("ablation_sigma1_seed2", 1.0)):  # exact, and 1 px off in x
+        pred = test.keypoints + np.array([offset, 0.0])
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+        (tmp_path / "runs" / run_id / "test_predictions.json").write_text(json_.dumps(
+            {"data": dataset_fingerprint(test), "keypoints": {"subpixel": pred.tolist()}}))
+        (tmp_path / "runs" / run_id / "training_log.json").write_text(json_.dumps(  # a finished run's log
+            {"models": {"heatmap": {"config": {"epochs": 2}, "epochs": [{}, {}]}}}))
+    (tmp_path / "runs" / "ablation_noskip").mkdir()  # still training: predictions are not read
+    (tmp_path / "runs" / "ablation_noskip" / "test_predictions.json").write_text(json_.dumps(
+        {"data": dataset_fingerprint(test), "keypoints": {"subpixel": test.keypoints.tolist()}}))
+    (tmp_path / "runs" / "ablation_noskip" / "training_log.json").write_text(json_.dumps(
+        {"models": {"heatmap": {"config": {"epochs": 2}, "epochs": [{}]}}}))
+    result = seeded_ablations(tiny_data, tmp_path)
+    sigma1 = result["ablations"]["sigma (heatmap px, at 64x64)"][0]
+    assert sorted(sigma1["per_seed"]) == [0, 2]  # seed 1 has neither predictions nor a checkpoint
+    assert sigma1["summary"]["head_feet_px"] == pytest.approx([0.5, np.sqrt(0.5), 2])
+    assert sigma1["per_seed"][0]["pck@0.05"] == 1.0
+    assert result["ablations"]["skip connections"][1]["summary"]["pck@0.05"] == [None, None, 0]
+    assert summarise({})["pck@0.2"] == [None, None, 0]

@@ -1,0 +1,109 @@
+"""The ablations over seeds: every setting scored on the metrics that are not hostage to the hand labels.
+
+    python -m problem2.ablation_seeds --results problem2/results     # -> RESULTS/ablation_seeds.json
+
+Each (setting, seed) run is read from its stored test predictions (RUN/test_predictions.json, written by
+`python -m problem2 runs run ID --predictions`) or, failing that, predicted from its checkpoint; runs
+with neither are counted as missing, so every cell says how many seeds it averages. Scores, sub-pixel
+decoding: labelled PCK@0.05 and @0.2 (the assignment's), hand-swap-invariant PCK@0.05, and the mean
+error in image pixels of head and feet (no label ambiguity).
+
+ablation_seeds.json: {split, n_images, seeds, metrics, ablations: {name: [{setting, runs: {seed: run id},
+    per_seed: {seed: {metric: value}}, summary: {metric: [mean, sd, n]}}]}}
+"""
+from __future__ import annotations
+
+if __package__ in (None, ""):
+    import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from problem2 import cli, metrics, runtime
+from problem2.dataset import dataset_fingerprint, load_split
+from problem2.evaluate import evaluation_split, predict_keypoints
+from problem2.experiments import ablation_seed_runs, checkpoint_path, run_dir, run_finished
+from problem2.schema import DEFAULT_RESULTS, UNAMBIGUOUS
+
+SEEDED_ABLATIONS = {  # name -> [(label, setting in experiments.ablation_seed_runs)]
+    "sigma (heatmap px, at 64x64)": [("1", "sigma1"), ("2", "main"), ("3", "sigma3"), ("4", "sigma4")],
+    "resolution (sigma 2 heatmap px)": [("32", "res32"), ("64", "main"), ("128", "res128")],
+    "resolution (Gaussian fixed at 4 image px)": [("32, sigma 1", "res32_sigma1"), ("64, sigma 2", "main"),
+                                                  ("128, sigma 4", "res128_sigma4")],
+    "skip connections": [("with", "main"), ("without", "noskip")],
+}
+METRICS = ("pck@0.05", "pck@0.2", "swap_invariant_pck@0.05", "head_feet_px")
+
+
+def run_predictions(run_id: str, results_dir: Path, test, fingerprint: dict) -> np.ndarray | None:
+    """[N, K, 2] sub-pixel predictions of a finished run on `test`, from its stored file or its checkpoint;
+    None for a run that is missing or still training."""
+    if not run_finished(run_id, results_dir):
+        return None
+    stored = runtime.load_json(run_dir(run_id, results_dir) / "test_predictions.json")
+    if stored and stored["data"]["sha1"] == fingerprint["sha1"]:
+        return np.asarray(stored["keypoints"]["subpixel"])
+    path = checkpoint_path(run_id, results_dir)
+    if path.exists():
+        from problem2.checkpoint import load_model
+        return predict_keypoints(load_model(path), test.image_tensor(), "subpixel")[0]
+    return None
+
+
+def score(pred, gt) -> dict:
+    return {"pck@0.05": metrics.compute_pck(pred, gt, [0.05])[0.05],
+            "pck@0.2": metrics.compute_pck(pred, gt, [0.2])[0.2],
+            "swap_invariant_pck@0.05": metrics.compute_pck(metrics.align_hands(pred, gt), gt, [0.05])[0.05],
+            "head_feet_px": float(metrics.distances(pred, gt)[:, UNAMBIGUOUS].mean())}
+
+
+def summarise(per_seed: dict) -> dict:
+    """{metric: [mean, sd (0 for one seed), n seeds]}."""
+    out = {}
+    for m in METRICS:
+        values = [v[m] for v in per_seed.values()]
+        out[m] = [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values)] \
+            if values else [None, None, 0]
+    return out
+
+
+def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=(0, 1, 2)) -> dict:
+    results_dir = Path(results_dir)
+    split = evaluation_split(data_dir)
+    test = load_split(data_dir, split, "heatmap")
+    fingerprint = dataset_fingerprint(test)
+    result = {"split": split, "n_images": len(test), "seeds": list(seeds), "metrics": list(METRICS),
+              "decoding": "subpixel", "ablations": {}}
+    for name, settings in SEEDED_ABLATIONS.items():
+        rows = []
+        for label, setting in settings:
+            runs = dict(zip(seeds, ablation_seed_runs(setting, seeds)))
+            per_seed = {}
+            for seed, run_id in runs.items():
+                pred = run_predictions(run_id, results_dir, test, fingerprint)
+                if pred is not None:
+                    per_seed[seed] = score(pred, test.keypoints)
+            rows.append({"setting": label, "runs": runs, "per_seed": per_seed, "summary": summarise(per_seed)})
+        result["ablations"][name] = rows
+    runtime.save_json(result, results_dir / "ablation_seeds.json")
+    return result
+
+
+def main(argv=None):
+    p = cli.Parser(description="The ablations over seeds, from stored predictions or checkpoints (no training).")
+    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory holding the runs")
+    args = p.parse_args(argv)
+    from problem2.generate import ensure_data
+    result = seeded_ablations(ensure_data(args.data_dir), args.results)
+    for name, rows in result["ablations"].items():
+        print(name)
+        for r in rows:
+            print(f"  {r['setting']:14s} " + "  ".join(
+                f"{m} {v[0]:.3f}±{v[1]:.3f} (n={v[2]})" if v[2] else f"{m} -" for m, v in r["summary"].items()))
+
+
+if __name__ == "__main__":
+    cli.run(main)
