@@ -92,10 +92,8 @@ def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=
 
 
 def main(argv=None):
-    p = cli.Parser(description="The ablations over seeds, from stored predictions or checkpoints (no training).")
-    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory holding the runs")
-    args = p.parse_args(argv)
+    args = cli.analysis_parser("The ablations over seeds, from stored predictions or checkpoints (no training).",
+                               "results directory holding the runs").parse_args(argv)
     from problem2.generate import ensure_data
     result = seeded_ablations(ensure_data(args.data_dir), args.results)
     for name, rows in result["ablations"].items():

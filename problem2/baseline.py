@@ -25,7 +25,7 @@ from problem2.evaluate import evaluation_split, predict_keypoints
 from problem2.experiments import run_dir, run_parser, train_runs
 from problem2.schema import HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
 from problem2.model import HeatmapNet, RegressionNet
-from problem2.checkpoint import load_model
+from problem2.checkpoint import load_codec, load_model
 from problem2.schema import DEFAULT_RESULTS
 from problem2.engine import TrainConfig
 from problem2.generate import ensure_data
@@ -81,7 +81,7 @@ def score_heatmap_run(directory: Path, test: KeypointDataset) -> dict:
     log = runtime.load_json(directory / "training_log.json")["models"]["heatmap"]
     images = test.image_tensor()
     _, heatmaps = predict_keypoints(model, images)
-    out = {"heatmap_size": model.heatmap_size, "sigma": log["data"]["train"]["sigma"],
+    out = {"heatmap_size": model.heatmap_size, "sigma": load_codec(ckpt_path).sigma,
            "skip_connections": model.skip_connections, "best_epoch": log["best_epoch"],
            "epochs": log["config"]["epochs"], "train_seconds": sum(e["epoch_seconds"] for e in log["epochs"])}
     for decoding in DECODINGS:

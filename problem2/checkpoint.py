@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from problem2 import runtime
+from problem2 import codec, runtime
 from problem2.cli import UserError
-from problem2.model import build_model
+from problem2.model import MODEL_CLASSES, build_model
 
 CHECKPOINT_FORMAT = "problem2-checkpoint-v1"
 NOT_IN_SIGNATURE = ("epochs", "device", "workers", "resolved_device", "resolved_precision")
@@ -177,9 +177,11 @@ def save_resume_state(files: RunFiles, model: nn.Module, optimizer, state: RunSt
                         "state": asdict(state)}, files.last)
 
 
-def checkpoint_dict(model: nn.Module, epoch: int, val_loss: float, signature: dict) -> dict:
-    """A self-describing checkpoint (plain types and tensors: loads with weights_only=True)."""
+def checkpoint_dict(model: nn.Module, epoch: int, val_loss: float, signature: dict, run_codec=None) -> dict:
+    """A self-describing checkpoint (plain types and tensors: loads with weights_only=True), with the codec
+    (codec.HeatmapCodec / RegressionCodec as a dict) the model was trained with."""
     return {"format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
+            "codec": run_codec.to_dict() if run_codec is not None else None,
             "model_config": dict(model.config),
             "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
             "epoch": epoch, "val_loss": val_loss, "train_config": signature["train"],
@@ -198,6 +200,16 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
     return ckpt
+
+
+def load_codec(path: str | Path):
+    """The codec a checkpoint's model was trained with (older checkpoints: from their training data record)."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("codec"):
+        return codec.codec_from_dict(ckpt["codec"])
+    output_type = MODEL_CLASSES[ckpt["model_class"]].output_type
+    sigma = (ckpt.get("train_data") or {}).get("sigma", 2.0)
+    return codec.make_codec(output_type, ckpt["model_config"].get("heatmap_size", 64), sigma)
 
 
 def load_model(path: str | Path, expected_class: type | None = None) -> nn.Module:

@@ -41,6 +41,17 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def analysis_parser(description: str, results_help: str) -> Parser:
+    """A command that reads finished runs: --data-dir (default: the generated data) and --results."""
+    from pathlib import Path
+
+    from problem2.schema import DEFAULT_RESULTS
+    p = Parser(description=description)
+    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help=results_help)
+    return p
+
+
 def _number(text: str, kind, what: str, ok: Callable) -> int | float:
     try:
         value = kind(text)

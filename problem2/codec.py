@@ -12,11 +12,15 @@ Conventions (used by dataset, training, evaluation and plots; nowhere else re-de
   * Heatmap target: an unnormalised Gaussian, peak 1 at u, cut to zero outside the square
     |du| <= 3 sigma, |dv| <= 3 sigma (so a keypoint far outside the map gives all zeros).
   * Regression target: (x0, y0, x1, y1, ...) / 128, in [0, 1].
+
+HeatmapCodec(heatmap_size, sigma) and RegressionCodec() (at the end) bundle a representation's encode
+and decode; datasets, training, evaluation and checkpoints use them.
 """
 from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -223,3 +227,68 @@ def decode_hand_pair(heatmaps: torch.Tensor, sigma: float = 2.0, hands=HAND_PAIR
     points[:, left] = torch.where(keep[:, None], refined[:, 0], refined[:, 1])
     points[:, right] = torch.where(keep[:, None], refined[:, 1], refined[:, 0])
     return heatmap_to_image(points, hm.shape[-1])
+
+
+# ---------------------------------------------------------------- codec objects: one representation, both ways
+
+@dataclass(frozen=True)
+class HeatmapCodec:
+    """Keypoints <-> K Gaussian heatmaps of size S (stride 128 / S); sigma in heatmap pixels.
+
+    encode: [K, 2] image (x, y) -> float32 [K, S, S]; decode: [B, K, S, S] -> [B, K, 2] image (x, y).
+    Stored in checkpoints (to_dict) so that a model travels with the representation it was trained on.
+    """
+    heatmap_size: int = 64
+    sigma: float = 2.0
+    output_type = "heatmap"
+
+    def __post_init__(self):
+        object.__setattr__(self, "heatmap_size", check_heatmap_size(self.heatmap_size))
+        object.__setattr__(self, "sigma", check_sigma(self.sigma))
+
+    def encode(self, keypoints) -> np.ndarray:
+        size = self.heatmap_size
+        return gaussian_heatmaps(image_to_heatmap(np.asarray(keypoints, np.float64), size), size, size, self.sigma)
+
+    def decode(self, outputs: torch.Tensor, method: str = "argmax") -> torch.Tensor:
+        return decode_heatmaps(outputs, method)
+
+    def decode_hand_pair(self, outputs: torch.Tensor) -> torch.Tensor:
+        """decode_hand_pair with this codec's sigma (the width the model was trained to draw)."""
+        return decode_hand_pair(outputs, self.sigma)
+
+    def to_dict(self) -> dict:
+        return {"type": "heatmap", "heatmap_size": self.heatmap_size, "sigma": self.sigma}
+
+
+@dataclass(frozen=True)
+class RegressionCodec:
+    """Keypoints <-> normalised coordinates: encode [K, 2] image (x, y) -> float32 [2K] = (x0, y0, ...) / 128;
+    decode [B, 2K] -> [B, K, 2] image (x, y)."""
+    output_type = "regression"
+
+    def encode(self, keypoints) -> np.ndarray:
+        return encode_regression(keypoints)
+
+    def decode(self, outputs: torch.Tensor, method: str = "argmax") -> torch.Tensor:
+        return decode_regression(outputs)
+
+    def to_dict(self) -> dict:
+        return {"type": "regression"}
+
+
+def codec_from_dict(d: dict):
+    """The codec a checkpoint or log describes: {'type': 'heatmap', 'heatmap_size', 'sigma'} or {'type': 'regression'}."""
+    if d.get("type", d.get("output_type")) == "heatmap":
+        return HeatmapCodec(d["heatmap_size"], d["sigma"])
+    if d.get("type", d.get("output_type")) == "regression":
+        return RegressionCodec()
+    raise ValueError(f"unknown codec {d!r}")
+
+
+def make_codec(output_type: str, heatmap_size: int = 64, sigma: float = 2.0):
+    if output_type == "heatmap":
+        return HeatmapCodec(heatmap_size, sigma)
+    if output_type == "regression":
+        return RegressionCodec()
+    raise ValueError(f"output_type must be 'heatmap' or 'regression', got {output_type!r}")

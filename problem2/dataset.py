@@ -45,6 +45,7 @@ class KeypointDataset(Dataset):
     def __init__(self, image_dir, annotation_file, output_type='heatmap', heatmap_size=64, sigma=2.0):
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        self.codec = codec.make_codec(output_type, heatmap_size, sigma)  # validates size and sigma
         self.heatmap_size = codec.check_heatmap_size(heatmap_size)
         self.sigma = codec.check_sigma(sigma)
         self.image_dir = Path(image_dir)
@@ -67,13 +68,7 @@ class KeypointDataset(Dataset):
 
     def __getitem__(self, idx):
         image = torch.from_numpy(self.images[idx]).float().div_(255.0).unsqueeze(0)
-        keypoints = self.keypoints[idx]
-        if self.output_type == "heatmap":
-            size = self.heatmap_size
-            target = self.generate_heatmap(codec.image_to_heatmap(keypoints, size), size, size)
-        else:
-            target = torch.from_numpy(codec.encode_regression(keypoints))
-        return image, target
+        return image, torch.from_numpy(self.codec.encode(self.keypoints[idx]))
 
     def image_tensor(self) -> torch.Tensor:
         """All images as one float32 tensor [N, 1, 128, 128] in [0, 1] (for batched evaluation)."""
@@ -212,6 +207,16 @@ def dataset_keypoints(ds) -> np.ndarray | None:
         return None if any(p is None for p in parts) else np.concatenate(parts)
     points = getattr(ds, "keypoints", None)
     return None if points is None else np.asarray(points, dtype=np.float32)
+
+
+def dataset_codec(ds):
+    """The codec that made a dataset's targets (KeypointDataset.codec, through Subset and ConcatDataset); None
+    for a dataset that does not say."""
+    if isinstance(ds, Subset):
+        return dataset_codec(ds.dataset)
+    if isinstance(ds, ConcatDataset):
+        return dataset_codec(ds.datasets[0]) if ds.datasets else None
+    return getattr(ds, "codec", None)
 
 
 def dataset_fingerprint(ds) -> dict:

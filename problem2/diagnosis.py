@@ -222,10 +222,8 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
 
 
 def main(argv=None):
-    p = cli.Parser(description="Per-axis diagnosis of the main pair: where RegressionNet loses x.")
-    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="directory holding the main pair")
-    args = p.parse_args(argv)
+    args = cli.analysis_parser("Per-axis diagnosis of the main pair: where RegressionNet loses x.",
+                               "directory holding the main pair").parse_args(argv)
     from problem2.generate import ensure_data
     result = run_diagnosis(ensure_data(args.data_dir), args.results)
     for name in ("regression", "heatmap"):

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 from tqdm import tqdm
 
 from problem2 import checkpoint, codec, metrics, runtime
-from problem2.dataset import dataset_fingerprint, dataset_keypoints
+from problem2.dataset import dataset_codec, dataset_fingerprint, dataset_keypoints
 from problem2.schema import DEFAULT_RESULTS
 
 LOG_SCHEMA = ("{'models': {NAME: log}}; each log: config, environment, data, best_epoch and 'epochs': [{epoch, "
@@ -54,11 +54,12 @@ class Objective:
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 
 
-def objective_for(model: nn.Module, loss: str = "mse") -> Objective:
-    """The model's objective: its output type decides the decoding (argmax for heatmaps)."""
+def objective_for(model: nn.Module, loss: str = "mse", run_codec=None) -> Objective:
+    """The model's objective: the loss, and decoding by the run's codec (argmax for heatmaps)."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    return Objective(loss=LOSSES[loss], decode=lambda out: codec.decode(out, model.output_type, "argmax"))
+    run_codec = run_codec or codec.make_codec(model.output_type, model.config.get("heatmap_size", 64))
+    return Objective(loss=LOSSES[loss], decode=lambda out: run_codec.decode(out, "argmax"))
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -78,7 +79,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
     time writes into out_dir (runtime.DirectoryLock). on_epoch(entry) is called after each epoch's files.
     """
     files = checkpoint.RunFiles(out_dir, name)
-    objective = objective or objective_for(model, cfg.loss)
+    run_codec = dataset_codec(train_loader.dataset) or codec.make_codec(model.output_type,
+                                                                        model.config.get("heatmap_size", 64))
+    objective = objective or objective_for(model, cfg.loss, run_codec)
     device = runtime.pick_device(cfg.device)
     precision = runtime.resolve_precision(cfg.precision, device)
     mem_format = runtime.memory_format(device, precision)
@@ -104,7 +107,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
         val_targets = _all_targets(val_loader)  # fixed: computed once, not every epoch
         snapshot_images = _first_images(val_loader, cfg.num_snapshot_images)
         if opened.repaired:  # cut after the commit point: the weights loaded are the newest best epoch's
-            runtime.save_torch(checkpoint.checkpoint_dict(model, state.best_epoch, state.best_val_loss, signature),
+            runtime.save_torch(checkpoint.checkpoint_dict(model, state.best_epoch, state.best_val_loss, signature,
+                                                          run_codec),
                                files.model)
         if state.history and len(state.history) in cfg.snapshot_epochs and len(state.history) not in snapshots:
             snapshots[len(state.history)] = predict(model, snapshot_images, device, precision).half()
@@ -153,7 +157,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
                 state.best_val_loss, state.best_epoch = val_loss, epoch
             checkpoint.save_resume_state(files, model, optimizer, state, signature)
             if is_best:
-                runtime.save_torch(checkpoint.checkpoint_dict(model, epoch, val_loss, signature), files.model)
+                runtime.save_torch(checkpoint.checkpoint_dict(model, epoch, val_loss, signature, run_codec),
+                                   files.model)
             if epoch in cfg.snapshot_epochs:
                 snapshots[epoch] = predict(model, snapshot_images, device, precision).half()
                 _save_snapshots(files, snapshots)

@@ -89,7 +89,7 @@ def offset_text(d: dict) -> str:
 def section_mechanism(d: dict | None) -> str:
     if d is None:
         return ""
-    reg_axes, hm_axes = d["axes"]["regression"], d["axes"]["heatmap"]
+    reg_axes = d["axes"]["regression"]
     head = lambda model, axis: d["axes"][model]["test"]["per_keypoint"]["head"][axis]  # noqa: E731
     rows = []
     for model in ("regression", "heatmap"):

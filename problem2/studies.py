@@ -32,7 +32,7 @@ from problem2.bench import inference_latency
 from problem2.dataset import load_split
 from problem2.evaluate import METHODS, evaluate_pair, evaluation_split, method_reports, predict_keypoints
 from problem2.experiments import checkpoint_path, run_log, run_parser, train_runs
-from problem2.checkpoint import load_model
+from problem2.checkpoint import load_codec, load_model
 from problem2.engine import TrainConfig
 from problem2.generate import ensure_data
 from problem2.metrics import ASSIGNMENT_THRESHOLDS
@@ -195,7 +195,7 @@ def ambiguity_study(results_dir: Path, data_dir: Path, ds, preds: dict, vis_dir:
                   "pck_per_keypoint": reports[m]["standard"]["pck_per_keypoint"],
                   "pck_per_keypoint_swap_invariant": reports[m]["hand_swap_invariant"]["pck_per_keypoint"]}
               for m in METHODS}
-    two_hand = codec.decode_hand_pair(preds["heatmaps"]).numpy()
+    two_hand = load_codec(checkpoint_path(SEED_RUNS[0][0], results_dir)).decode_hand_pair(preds["heatmaps"]).numpy()
     two_hand_report = metrics.localization_report(two_hand, ds.keypoints)
     side_ds = eval_set(data_dir, "side")
     side_preds = pair_predictions(results_dir, "side_heatmap", "side_regression", side_ds)

@@ -94,3 +94,28 @@ def test_two_hand_decoder_separates_hands_that_both_maps_hold():
     found = two[1:3][np.argsort(two[1:3, 0])]
     assert np.allclose(found, pts[1:3], atol=0.05)
     assert np.allclose(two[[0, 3, 4]], pts[[0, 3, 4]], atol=0.05)
+
+
+@pytest.mark.parametrize("size, sigma", [(32, 1.0), (64, 2.0), (128, 4.0)])
+def test_heatmap_codec_round_trip(size, sigma):
+    from problem2.codec import HeatmapCodec, codec_from_dict
+    c = HeatmapCodec(size, sigma)
+    points = np.array([[10.3, 20.7], [64.0, 64.0], [100.25, 3.5], [0.0, 127.0], [57.9, 88.1]])
+    maps = c.encode(points)
+    assert maps.shape == (5, size, size) and maps.max() <= 1.0
+    decoded = c.decode(torch.from_numpy(maps)[None], "subpixel")[0].numpy()
+    assert np.abs(decoded - points).max() < 0.05 * 128 / size
+    assert codec_from_dict(c.to_dict()) == c and c.to_dict() == {"type": "heatmap", "heatmap_size": size, "sigma": sigma}
+
+
+def test_regression_codec_round_trip_and_bad_codecs():
+    from problem2.codec import HeatmapCodec, RegressionCodec, codec_from_dict
+    c = RegressionCodec()
+    points = np.array([[10.5, 20.25], [64.0, 127.0]])
+    assert np.allclose(c.encode(points), [10.5 / 128, 20.25 / 128, 0.5, 127 / 128])
+    assert np.allclose(c.decode(torch.from_numpy(c.encode(points))[None])[0].numpy(), points)
+    assert codec_from_dict(c.to_dict()) == c
+    with pytest.raises(ValueError, match="heatmap_size must"):
+        HeatmapCodec(7, 2.0)
+    with pytest.raises(ValueError, match="sigma must"):
+        HeatmapCodec(64, 0.1)

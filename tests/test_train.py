@@ -204,3 +204,15 @@ def test_a_pruned_run_keeps_its_log_and_is_trained_again(tiny_data, tmp_path):
     again, _ = train(tiny_data, tmp_path, epochs=1, model_class=RegressionNet, name="regression")
     assert timeless(again) == timeless(first) and (tmp_path / "regression_model.pth").exists()
     assert "pruned" not in json.loads((tmp_path / "training_log.json").read_text())["models"]["regression"]
+
+
+def test_checkpoints_carry_their_codec(tiny_data, tmp_path):
+    from problem2.checkpoint import load_codec
+    from problem2.codec import HeatmapCodec, RegressionCodec
+    from problem2.schema import REFERENCE_DIR
+    loaders = make_loaders(tiny_data, "heatmap", 8, heatmap_size=32, sigma=1.5)
+    fit(HeatmapNet(heatmap_size=32), *loaders, TrainConfig(epochs=1, **CFG), tmp_path, "heatmap", progress=False)
+    assert load_codec(tmp_path / "heatmap_model.pth") == HeatmapCodec(32, 1.5)
+    if (REFERENCE_DIR / "heatmap_model.pth").exists():  # written before checkpoints held a codec: derived
+        assert load_codec(REFERENCE_DIR / "heatmap_model.pth") == HeatmapCodec(64, 2.0)
+        assert load_codec(REFERENCE_DIR / "regression_model.pth") == RegressionCodec()
