@@ -46,13 +46,15 @@ def prepare_data(args, results: Path) -> Path:
 STAGES = ("evaluate", "ablations", "failures", "diagnosis", "studies", "bench", "course_eval")
 
 
-def planned_runs(stages: list) -> list:
+def planned_runs(stages: list, ablation_seeds=(0, 1, 2)) -> list:
     """The trainings the given stages need, the main pair first."""
+    from problem2.ablation_seeds import seeded_run_ids
     from problem2.baseline import ABLATIONS
     from problem2.diagnosis import VARIANT_RUNS
     from problem2.studies import STUDY_RUNS
     runs = ["main_heatmap", "main_regression"]
     runs += [r for variants in ABLATIONS.values() for _, r in variants] if "ablations" in stages else []
+    runs += seeded_run_ids(ablation_seeds) if "ablations" in stages else []
     runs += VARIANT_RUNS if "diagnosis" in stages else []
     runs += STUDY_RUNS if "studies" in stages else []
     return list(dict.fromkeys(runs))
@@ -86,11 +88,13 @@ def run_all(args) -> None:
     course = course if course and (course / "val_annotations.json").exists() else None
     stages = [s for s in STAGES if s in args.only and not (s == "studies" and args.skip_studies)
               and not (s == "course_eval" and not course)]
-    run_ids = planned_runs(stages)
+    ablation_seeds = (0,) if args.quick else (0, 1, 2)
+    run_ids = planned_runs(stages, ablation_seeds)
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
 
     from problem2 import ablation_seeds, baseline, bench, diagnosis, evaluate, report, studies
+    seeds = (0,) if args.quick else (0, 1, 2)
     from problem2.experiments import train_runs
     from problem2.pipeline import Pipeline, reproduction, reproduction_table
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
@@ -106,7 +110,7 @@ def run_all(args) -> None:
         stage("evaluate", lambda: evaluate.evaluate_checkpoints(results, data_dir), main_ckpts,
               [results / "metrics.json"], settings)
         stage("ablations", lambda: (baseline.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
-                                    ablation_seeds.seeded_ablations(data_dir, results)),
+                                    ablation_seeds.seeded_ablations(data_dir, results, seeds)),
               main_ckpts + list(results.glob("runs/*/heatmap_model.pth")) + list(results.glob("runs/*/test_predictions.json")),
               [results / "ablation.json", results / "ablation_seeds.json"], settings)
         stage("failures", lambda: baseline.failure_analysis(data_dir, results), main_ckpts,

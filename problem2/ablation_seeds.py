@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from problem2 import cli, metrics, runtime
+from problem2 import cli, metrics, plots, runtime
 from problem2.dataset import dataset_fingerprint, load_split
-from problem2.evaluate import evaluation_split, predict_keypoints
-from problem2.experiments import ablation_seed_runs, checkpoint_path, run_dir, run_finished
+from problem2.evaluate import evaluation_split
+from problem2.experiments import ablation_seed_runs, checkpoint_path, run_dir, run_finished, save_predictions
 from problem2.schema import DEFAULT_RESULTS, UNAMBIGUOUS
 
 SEEDED_ABLATIONS = {  # name -> [(label, setting in experiments.ablation_seed_runs)]
@@ -37,19 +37,26 @@ SEEDED_ABLATIONS = {  # name -> [(label, setting in experiments.ablation_seed_ru
 METRICS = ("pck@0.05", "pck@0.2", "swap_invariant_pck@0.05", "head_feet_px")
 
 
-def run_predictions(run_id: str, results_dir: Path, test, fingerprint: dict) -> np.ndarray | None:
-    """[N, K, 2] sub-pixel predictions of a finished run on `test`, from its stored file or its checkpoint;
-    None for a run that is missing or still training."""
+def seeded_run_ids(seeds=(0, 1, 2)) -> list:
+    """Every run the seeded ablations read, in table order (the main model's seeds included)."""
+    settings = dict.fromkeys(s for rows in SEEDED_ABLATIONS.values() for _, s in rows)
+    return list(dict.fromkeys(r for s in settings for r in ablation_seed_runs(s, seeds)))
+
+
+def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint: dict) -> np.ndarray | None:
+    """[N, K, 2] sub-pixel predictions of a finished run on the evaluation split, from its stored file, or stored
+    now from its checkpoint (so that it can be scored once the checkpoint is gone); None for a run that is
+    missing or still training."""
     if not run_finished(run_id, results_dir):
         return None
-    stored = runtime.load_json(run_dir(run_id, results_dir) / "test_predictions.json")
-    if stored and stored["data"]["sha1"] == fingerprint["sha1"]:
-        return np.asarray(stored["keypoints"]["subpixel"])
-    path = checkpoint_path(run_id, results_dir)
-    if path.exists():
-        from problem2.checkpoint import load_model
-        return predict_keypoints(load_model(path), test.image_tensor(), "subpixel")[0]
-    return None
+    path = run_dir(run_id, results_dir) / "test_predictions.json"
+    stored = runtime.load_json(path)
+    if not (stored and stored["data"]["sha1"] == fingerprint["sha1"]):
+        if not checkpoint_path(run_id, results_dir).exists():
+            return None
+        save_predictions(run_id, results_dir, data_dir)
+        stored = runtime.load_json(path)
+    return np.asarray(stored["keypoints"]["subpixel"])
 
 
 def score(pred, gt) -> dict:
@@ -82,12 +89,13 @@ def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=
             runs = dict(zip(seeds, ablation_seed_runs(setting, seeds)))
             per_seed = {}
             for seed, run_id in runs.items():
-                pred = run_predictions(run_id, results_dir, test, fingerprint)
+                pred = run_predictions(run_id, results_dir, data_dir, fingerprint)
                 if pred is not None:
                     per_seed[seed] = score(pred, test.keypoints)
             rows.append({"setting": label, "runs": runs, "per_seed": per_seed, "summary": summarise(per_seed)})
         result["ablations"][name] = rows
     runtime.save_json(result, results_dir / "ablation_seeds.json")
+    plots.plot_seeded_ablations(result, results_dir / "visualizations" / "ablation_seeds.png")
     return result
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from problem2 import cli, codec, metrics, plots, report, runtime
+from problem2 import cli, codec, metrics, plots, report_ablations, runtime
 from problem2.dataset import KeypointDataset, load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
 from problem2.experiments import run_dir, run_parser, train_runs
@@ -68,7 +68,7 @@ def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = No
                             for name, variants in ablations.items()}}
     runtime.save_json(result, Path(results_dir) / "ablation.json")
     saved = runtime.load_json(Path(results_dir) / "ablation.json")  # the file's form: string threshold keys
-    (Path(results_dir) / "ablation.md").write_text(report.ablation_markdown(saved))
+    (Path(results_dir) / "ablation.md").write_text(report_ablations.ablation_markdown(saved))
     for name, rows in result["ablations"].items():
         plot_ablation(name, rows, Path(results_dir) / "visualizations" / f"ablation_{name}.png")
     return result

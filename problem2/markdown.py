@@ -1,6 +1,8 @@
 """Markdown pieces of the report: number formats, tables, figures (one owner, so every table looks alike)."""
 from __future__ import annotations
 
+T = ["0.05", "0.1", "0.15", "0.2"]  # JSON keys of the assignment's thresholds
+
 
 def f1(v) -> str:
     return f"{v:.1f}"

@@ -1,6 +1,7 @@
 """REPORT.md, rendered only from the JSON files in a results directory (never from typed numbers).
 
-    python -m problem2 report        # re-render problem2/results/REPORT.md
+    python -m problem2 report --results DIR           # re-render DIR/REPORT.md
+    python -m problem2 report --update-reference      # the committed reference and the README block
 
 Sections whose JSON is missing (e.g. studies skipped) say so instead of failing. Rendering is a
 pure function of the JSON files, so the committed report can be checked against them.
@@ -11,11 +12,10 @@ import json
 from pathlib import Path
 
 from problem2 import report_mechanism as why
-from problem2.markdown import f2, f3, fig, table
-
-T = ["0.05", "0.1", "0.15", "0.2"]  # JSON keys of the assignment's thresholds
-METHOD_LABELS = {"regression": "RegressionNet", "heatmap_argmax": "HeatmapNet + argmax",
-                 "heatmap_subpixel": "HeatmapNet + sub-pixel"}
+from problem2.markdown import T, f2, f3, fig, table
+from problem2.report_ablations import section_ablations
+from problem2.report_studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
+from problem2.report_speed import PRECISION_METRIC_LABELS, floor_sentence, section_speed, speed_table
 
 
 def row(rows: list, run_id: str) -> dict:
@@ -191,97 +191,6 @@ def section_why(m: dict, s: dict | None) -> str:
     return "\n\n".join(lines)
 
 
-def ablation_table(name: str, rows: list) -> str:
-    """One ablation (rows of ablation.json) as a table: each setting with argmax and sub-pixel decoding."""
-    header = [name.replace("_", " "), "decoding"] + [f"PCK@{t}" for t in T] + ["mean px", "swap-inv. PCK@0.05",
-                                                                                 "swap-inv. mean px", "train min"]
-    body = []
-    for r in rows:
-        for d in ("argmax", "subpixel"):
-            st, inv = r[f"{d}_standard"], r[f"{d}_hand_swap_invariant"]
-            body.append([r["setting"], d] + [f3(st["pck"][t]) for t in T]
-                        + [f2(st["mean_px"]), f3(inv["pck"]["0.05"]), f2(inv["mean_px"]),
-                           f"{r['train_seconds'] / 60:.1f}"])
-    return table(header, body)
-
-
-def ablation_markdown(ab: dict) -> str:
-    """Every ablation table of ablation.json (as loaded from the file: thresholds are string keys)."""
-    return "\n\n".join(f"**{name.replace('_', ' ')}** ({ab['split']}, {ab['n_images']} images)\n\n"
-                         + ablation_table(name, rows) for name, rows in ab["ablations"].items()) + "\n"
-
-
-def noise_band(m: dict | None, s: dict | None) -> str:
-    """How much labelled PCK@0.05 moves without any real change: the hand coin flip and the seeds."""
-    parts = []
-    if m and m.get("references"):
-        parts.append(f"the hand-label coin flip alone moves labelled PCK@0.05 on these images by "
-                     f"±{f3(m['references']['coin_flip_hands']['0.05'][1])} (1 sd)")
-    if s:
-        sd = s["seeds"]["summary"]["heatmap_subpixel"]
-        parts.append(f"three seeds of the main HeatmapNet differ by {f3(sd['standard']['pck@0.05'][1])} (sd) in "
-                     f"labelled PCK@0.05 and {f2(sd['standard']['mean_px'][1])} px in mean error")
-    if not parts:
-        return ""
-    return ("**Noise band.** Each setting below is one seed: " + "; ".join(parts) + ". A difference between two "
-            "settings smaller than about twice the larger of these is not evidence of an effect.")
-
-
-ABLATION_CAVEATS = {
-    "heatmap_resolution": "Sigma is in heatmap pixels, so at sigma 2 the target Gaussian is 8, 4 and 2 image px wide at "
-                          "resolutions 32, 64 and 128, and the decoder is one stage shorter or longer: this ablation "
-                          "changes resolution, target width and depth together. (The run registry defines "
-                          "ablation_res32_sigma1 and ablation_res128_sigma4, which hold the Gaussian at 4 image px; "
-                          "they are not in this table.)",
-    "sigma": "PCK@0.05 and PCK@0.2 need not rank sigma alike: a narrow target sharpens the peak (fine errors) while a "
-             "wide one makes the rare gross confusions between blobs more or less likely (coarse errors).",
-    "skip_connections": "",
-}
-
-
-def seeded_ablation_tables(seeded: dict | None) -> str:
-    """ablation_seeds.json as one table: mean ± sd over the seeds each setting has (n)."""
-    if not seeded:
-        return ""
-    cell = lambda v, fmt: "-" if not v[2] else f"{fmt(v[0])} ± {fmt(v[1])}"  # noqa: E731
-    rows = [[name, r["setting"], ", ".join(str(k) for k in r["per_seed"]) or "none"]
-            + [cell(r["summary"][m], f2 if m.endswith("px") else f3) for m in seeded["metrics"]]
-            for name, settings in seeded["ablations"].items() for r in settings]
-    return "\n\n".join([
-        "### Over seeds",
-        f"Every setting from the seeds whose predictions exist ({seeded['split']} split, {seeded['n_images']} images, "
-        f"sub-pixel decoding); mean ± sd over the seeds listed. head+feet px: mean error of the keypoints without "
-        f"label ambiguity, in image pixels.",
-        table(["ablation", "setting", "seeds", "PCK@0.05", "PCK@0.2", "swap-inv. PCK@0.05", "head+feet px"], rows)])
-
-
-def section_ablations(ab: dict | None, m: dict | None = None, s: dict | None = None,
-                      seeded: dict | None = None) -> str:
-    if ab is None:
-        return "## 3. Ablations\n\n(not run)"
-    out = ["## 3. Ablations",
-           f"Each variant trained with the main protocol ({ab['protocol']['epochs']} epochs, batch "
-           f"{ab['protocol']['batch_size']}, Adam {ab['protocol']['lr']}, seed {ab['protocol']['seed']}) and scored on "
-           f"the {ab['split']} split ({ab['n_images']} images), never by training loss.", noise_band(m, s),
-           seeded_ablation_tables(seeded), "### Seed 0, every metric" if seeded else ""]
-    for name, rows in ab["ablations"].items():
-        best = min(rows, key=lambda r: r["subpixel_hand_swap_invariant"]["mean_px"])
-        best_pck = max(rows, key=lambda r: r["subpixel_standard"]["pck"]["0.05"])
-        argmax_spread = [r["argmax_hand_swap_invariant"]["mean_px"] - r["subpixel_hand_swap_invariant"]["mean_px"]
-                         for r in rows]
-        out += [f"#### {name.replace('_', ' ')}" if seeded else f"### {name.replace('_', ' ')}", ablation_table(name, rows),
-                f"Lowest hand-swap-invariant mean error (sub-pixel): **{best['setting']}** "
-                f"({f2(best['subpixel_hand_swap_invariant']['mean_px'])} px); highest PCK@0.05 (sub-pixel): "
-                f"**{best_pck['setting']}** ({f3(best_pck['subpixel_standard']['pck']['0.05'])}). Sub-pixel decoding "
-                f"lowers the swap-invariant mean error by {', '.join(f2(x) for x in argmax_spread)} px "
-                f"for the settings in order.", ABLATION_CAVEATS.get(name, ""),
-                fig(f"ablation_{name}.png", f"Ablation of {name.replace('_', ' ')}")]
-    extra = {r["run"]: r["train_seconds"] for rows in ab["ablations"].values() for r in rows if r["run"] != "main_heatmap"}
-    out.append(f"The {len(extra)} extra trainings took {sum(extra.values()) / 60:.1f} min together "
-               f"(sum of epoch times; the main model's is in section 4).")
-    return "\n\n".join(p for p in out if p)
-
-
 def command_timing(log: dict) -> str:
     """One sentence on the wall time of the train command that wrote these logs (if it did)."""
     c = log.get("last_command")
@@ -333,143 +242,6 @@ def section_failures(fc: dict | None) -> str:
     out += [fig(f"failures_{c}.png", c.replace("_", " ")) for c, v in fc["categories"].items() if v["keypoints"]]
     out.append(why.failure_split_section(fc))
     return "\n\n".join(p for p in out if p)
-
-
-def section_seeds(s: dict) -> str:
-    seeds = s["seeds"]
-    rows = []
-    for mth in METHOD_LABELS:
-        for kind in ("standard", "hand_swap_invariant"):
-            r = seeds["summary"][mth][kind]
-            rows.append([METHOD_LABELS[mth], kind.replace("_", " ")]
-                        + [f"{f3(r[f'pck@{t}'][0])} ± {f3(r[f'pck@{t}'][1])}" for t in T]
-                        + [f"{f2(r['mean_px'][0])} ± {f2(r['mean_px'][1])}"])
-    boot = [[t, f3(b["diff"]), f"[{f3(b['low'])}, {f3(b['high'])}]"] for t, b in seeds["bootstrap"].items()]
-    return "\n\n".join([
-        "## 6. Seeds, intervals and label ambiguity",
-        f"### Seeds {seeds['seeds']} (mean ± standard deviation)",
-        table(["method", "hands", *[f"PCK@{t}" for t in T], "mean px"], rows),
-        f"Paired bootstrap of the PCK difference, {seeds['bootstrap_note']}:",
-        table(["threshold", "heatmap - regression", "95% interval"], boot),
-        fig("seeds_pck.png", "PCK over seeds (error bars: standard deviation)"),
-    ])
-
-
-def section_ambiguity(s: dict) -> str:
-    a = s["ambiguity"]
-    rows = [["ceiling (image only)"] + [f3(a["ceiling"][t]) for t in T]]
-    rows += [[METHOD_LABELS[m]] + [f3(a["models"][m]["pck"][t]) for t in T] for m in METHOD_LABELS]
-    rows += [["HeatmapNet + two-hand decoder"] + [f3(a["two_hand_decoder"]["standard"]["pck"][t]) for t in T]]
-    inv = [[METHOD_LABELS[m]] + [f3(a["models"][m]["pck_swap_invariant"][t]) for t in T] for m in METHOD_LABELS]
-    inv += [["HeatmapNet + two-hand decoder"] + [f3(a["two_hand_decoder"]["hand_swap_invariant"]["pck"][t]) for t in T]]
-    side = [[METHOD_LABELS[m]] + [f3(a["side_labels"][m]["standard"]["pck"][t]) for t in T]
-            + [f2(a["side_labels"][m]["standard"]["mean_px"])] for m in METHOD_LABELS]
-    two = a["two_hand_decoder"]["hand_swap_invariant"]["pck"]["0.05"]
-    return "\n\n".join([
-        "### Label ambiguity",
-        f"The images do not say which hand is the left one. Ceiling: {a['ceiling_note']}. Labelled-hand PCK:",
-        table(["predictor", *[f"PCK@{t}" for t in T]], rows),
-        "Hand-swap-invariant PCK:", table(["predictor", *[f"PCK@{t}" for t in T]], inv),
-        f"The two-hand decoder (codec.decode_hand_pair) brings the default heatmap model's hand-swap-invariant "
-        f"PCK@0.05 to {f3(two)} (from {f3(a['models']['heatmap_subpixel']['pck_swap_invariant']['0.05'])} with "
-        f"sub-pixel argmax per map).",
-        "**Both models retrained on the same images with hands named by image side** (scored on side labels):",
-        table(["method", *[f"PCK@{t}" for t in T], "mean px"], side),
-        fig("ambiguity_ceiling.png", "Labelled-hand PCK against the ceiling set by the ambiguous labels"),
-        fig("hand_ambiguity.png", "Regression hands and the heatmap model's two hand maps on the same images"),
-    ])
-
-
-def section_variants(s: dict) -> str:
-    v = s["regression_variants"]
-    label = lambda r: why.SOFTARGMAX_LABEL if r["run"] == "side_softargmax" else r["label"]  # noqa: E731
-    rows = [[label(r)] + [f3(r["pck"][t]) for t in T] + [f2(r["mean_px"])] for r in v["rows"]]
-    reached = [label(r) for r in v["rows"] if r["run"].startswith("side_regression_") or r["run"] == "side_softargmax"
-               if r["pck"]["0.05"] >= 0.9]
-    return "\n\n".join([
-        "## 7. What makes direct regression fail: one change at a time",
-        f"All rows trained with the main protocol on side-labelled data (no label noise) and scored on the "
-        f"side-labelled {v['split']} split.",
-        table(["model", *[f"PCK@{t}" for t in T], "mean px"], rows),
-        ("Variants at PCK@0.05 >= 0.9: " + ", ".join(reached) + ".") if reached
-        else "No regression variant reaches PCK@0.05 >= 0.9.",
-        fig("regression_variants.png", "Regression variants, PCK@0.05 and PCK@0.1"),
-    ])
-
-
-def section_cost(s: dict) -> str:
-    c = s["cost"]
-    rows = [[r["label"], f"{r['parameters']:,}", f3(r["gflops_per_image"]), f2(r["latency_batch1_ms"]),
-             f2(r["latency_batch32_ms"]), f"{r['train_img_per_s']:.0f}"] for r in c["rows"]]
-    env = c["environment"]
-    return "\n\n".join([
-        "## 8. Cost",
-        f"On {env['device']} ({env['cpu_threads']} threads, precision {c['precision']}, torch {env['torch']}); {c['note']}.",
-        table(["model", "parameters", "GFLOPs/image (fwd)", "latency b=1 ms", "latency b=32 ms", "train img/s"], rows),
-    ])
-
-
-PATH_LABELS = {"plain_fp32_default_malloc": "plain fp32 eager, glibc malloc defaults",
-               "plain_fp32": "plain fp32 eager, freed memory kept",
-               "project": "project: + bf16 autocast, channels_last"}
-PRECISION_METRIC_LABELS = {"val_loss": "val loss (best epoch)", "val_mean_px": "val mean px",
-                           "val_pck@0.05": "val PCK@0.05", "eval_pck@0.05": "eval PCK@0.05",
-                           "eval_mean_px": "eval mean px"}
-
-
-def speed_table(bench: dict) -> str:
-    models = [k for k in bench if isinstance(bench[k], dict) and "speedup" in bench[k]]
-    rows = [[PATH_LABELS[p]] + [f"{bench[m][f'{p}_img_per_s']:.1f}" for m in models] for p in PATH_LABELS]
-    rows.append(["speed-up, project / plain fp32 (same allocator)"] + [f"{bench[m]['speedup']:.2f}x" for m in models])
-    rows.append(["speed-up, project / plain fp32 (glibc defaults)"]
-                + [f"{bench[m]['speedup_vs_default_malloc']:.2f}x" for m in models])
-    return table(["training step, img/s (median)"] + models, rows)
-
-
-def precision_table(pr: dict) -> str:
-    rows = []
-    for model, metrics_ in pr["summary"].items():
-        for key, r in metrics_.items():
-            fmt = (lambda v: f"{v:.2e}") if key == "val_loss" else (f3 if "pck" in key else f2)
-            rows.append([model, PRECISION_METRIC_LABELS[key], f"{fmt(r['fast'][0])} ± {fmt(r['fast'][1])}",
-                         f"{fmt(r['fp32'][0])} ± {fmt(r['fp32'][1])}", fmt(r["diff"]), fmt(r["seed_std"]),
-                         "yes" if r["within_seed_noise"] else "**no**"])
-    return table(["model", "metric", "fast path", "plain fp32", "difference", "seed std",
-                  "no difference detected (|difference| <= 2 seed std)"], rows)
-
-
-def floor_sentence(bench: dict) -> str:
-    f = bench.get("compute_floor")
-    if not f:
-        return ""
-    rates = f["matmul_gflops"]
-    return (f"Matrix products on this device reach {rates['bf16']:.0f} GFLOP/s in bf16 and {rates['fp32']:.0f} in fp32 "
-            f"(2048x2048, median). The default training (both models, 30 epochs, validation included) is "
-            f"{sum(f['default_training_tflop'].values()):.0f} TFLOP of convolution and linear layers (3x forward per "
-            f"training image), so even with every FLOP at the {f['floor_precision']} matmul rate and nothing else "
-            f"costing time it cannot take less than **{f['floor_minutes']:.1f} min** here.")
-
-
-def section_speed(bench: dict | None, s: dict | None) -> str:
-    out = ["## Appendix A. Training speed and the fast path"]
-    if bench:
-        env = bench["environment"]
-        out += [f"`python -m problem2.bench train`: one process, batch {bench['batch_size']}; the paths take turns in "
-                f"{bench.get('rounds', 1)} round(s), each timing a path by the median of {bench.get('repeats', 10)} steps "
-                f"after warm-up; img/s and ratios are medians over the rounds. On {env['device']} ({env['cpu_threads']} threads, "
-                f"torch {env['torch']}); the project's precision here is {bench['project_precision']}.",
-                speed_table(bench), floor_sentence(bench),
-                "Keeping freed memory (runtime.keep_freed_memory) stops glibc from unmapping and re-faulting the "
-                "tens-of-MB activation buffers every step; it changes no number."]
-    if s and "precision" in s:
-        pr = s["precision"]
-        fast_seeds = sorted({r["seed"] for r in pr["rows"] if r["group"] == "fast"})
-        fp32_seeds = sorted({r["seed"] for r in pr["rows"] if r["group"] == "fp32"})
-        fast_precision = sorted({r["precision"] for r in pr["rows"] if r["group"] == "fast"})
-        out += [f"Does the fast path change results? The main pair trained on the fast path ({'/'.join(fast_precision)}, "
-                f"seeds {fast_seeds}) and in plain fp32 (seeds {fp32_seeds}); mean ± std over seeds. {pr['note']}.",
-                precision_table(pr)]
-    return "\n\n".join(out) if len(out) > 1 else ""
 
 
 def section_course(ce: dict | None) -> str:

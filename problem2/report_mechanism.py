@@ -2,9 +2,7 @@
 rows of the headline table and the swap/localisation split of the failures. Rendered from JSON only."""
 from __future__ import annotations
 
-from problem2.markdown import f1, f3, fig, table
-
-T = ["0.05", "0.1", "0.15", "0.2"]
+from problem2.markdown import T, f1, f3, fig, table
 SOFTARGMAX_LABEL = "HeatmapNet trunk + soft-argmax, coordinate loss"
 
 

@@ -24,7 +24,7 @@ DELIVERABLES = [
     "visualizations/ablation_skip_connections.png", "visualizations/failures_both_fail.png",
     "visualizations/hand_ambiguity.png", "visualizations/seeds_pck.png", "visualizations/regression_variants.png",
     "visualizations/ambiguity_ceiling.png", "diagnosis.json", "visualizations/axis_scatter.png",
-    "visualizations/failures_heatmap_localisation.png",
+    "visualizations/failures_heatmap_localisation.png", "ablation_seeds.json",
 ]
 
 
@@ -42,6 +42,10 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
                     "## 7. What makes direct regression fail", "## 8. Cost", "## Appendix A. Training speed",
                     "## 10. Reproduce"):
         assert section in report
+    seeded = json.loads((tmp_path / "ablation_seeds.json").read_text())
+    assert seeded["seeds"] == [0] and all(r["summary"]["pck@0.05"][2] == 1 for rows in seeded["ablations"].values()
+                                          for r in rows)  # --quick: one seed, every setting trained and scored
+    assert (tmp_path / "runs" / "ablation_res128_sigma4" / "test_predictions.json").exists()
     precision = json.loads((tmp_path / "studies.json").read_text())["precision"]
     assert sorted((r["group"], r["seed"], r["model"]) for r in precision["rows"]) == sorted(
         (g, seed, m) for g, seeds in (("fast", (0, 1, 2)), ("fp32", (0, 1))) for seed in seeds

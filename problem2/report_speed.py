@@ -1,0 +1,67 @@
+"""The report's appendix on training speed (bench_train.json) and the fast path against plain fp32 (studies.json).
+Rendered from JSON only."""
+from __future__ import annotations
+
+from problem2.markdown import f2, f3, table
+
+PATH_LABELS = {"plain_fp32_default_malloc": "plain fp32 eager, glibc malloc defaults",
+               "plain_fp32": "plain fp32 eager, freed memory kept",
+               "project": "project: + bf16 autocast, channels_last"}
+PRECISION_METRIC_LABELS = {"val_loss": "val loss (best epoch)", "val_mean_px": "val mean px",
+                           "val_pck@0.05": "val PCK@0.05", "eval_pck@0.05": "eval PCK@0.05",
+                           "eval_mean_px": "eval mean px"}
+
+
+def speed_table(bench: dict) -> str:
+    models = [k for k in bench if isinstance(bench[k], dict) and "speedup" in bench[k]]
+    rows = [[PATH_LABELS[p]] + [f"{bench[m][f'{p}_img_per_s']:.1f}" for m in models] for p in PATH_LABELS]
+    rows.append(["speed-up, project / plain fp32 (same allocator)"] + [f"{bench[m]['speedup']:.2f}x" for m in models])
+    rows.append(["speed-up, project / plain fp32 (glibc defaults)"]
+                + [f"{bench[m]['speedup_vs_default_malloc']:.2f}x" for m in models])
+    return table(["training step, img/s (median)"] + models, rows)
+
+
+def precision_table(pr: dict) -> str:
+    rows = []
+    for model, metrics_ in pr["summary"].items():
+        for key, r in metrics_.items():
+            fmt = (lambda v: f"{v:.2e}") if key == "val_loss" else (f3 if "pck" in key else f2)
+            rows.append([model, PRECISION_METRIC_LABELS[key], f"{fmt(r['fast'][0])} ± {fmt(r['fast'][1])}",
+                         f"{fmt(r['fp32'][0])} ± {fmt(r['fp32'][1])}", fmt(r["diff"]), fmt(r["seed_std"]),
+                         "yes" if r["within_seed_noise"] else "**no**"])
+    return table(["model", "metric", "fast path", "plain fp32", "difference", "seed std",
+                  "no difference detected (|difference| <= 2 seed std)"], rows)
+
+
+def floor_sentence(bench: dict) -> str:
+    f = bench.get("compute_floor")
+    if not f:
+        return ""
+    rates = f["matmul_gflops"]
+    return (f"Matrix products on this device reach {rates['bf16']:.0f} GFLOP/s in bf16 and {rates['fp32']:.0f} in fp32 "
+            f"(2048x2048, median). The default training (both models, 30 epochs, validation included) is "
+            f"{sum(f['default_training_tflop'].values()):.0f} TFLOP of convolution and linear layers (3x forward per "
+            f"training image), so even with every FLOP at the {f['floor_precision']} matmul rate and nothing else "
+            f"costing time it cannot take less than **{f['floor_minutes']:.1f} min** here.")
+
+
+def section_speed(bench: dict | None, s: dict | None) -> str:
+    out = ["## Appendix A. Training speed and the fast path"]
+    if bench:
+        env = bench["environment"]
+        out += [f"`python -m problem2.bench train`: one process, batch {bench['batch_size']}; the paths take turns in "
+                f"{bench.get('rounds', 1)} round(s), each timing a path by the median of {bench.get('repeats', 10)} steps "
+                f"after warm-up; img/s and ratios are medians over the rounds. On {env['device']} ({env['cpu_threads']} threads, "
+                f"torch {env['torch']}); the project's precision here is {bench['project_precision']}.",
+                speed_table(bench), floor_sentence(bench),
+                "Keeping freed memory (runtime.keep_freed_memory) stops glibc from unmapping and re-faulting the "
+                "tens-of-MB activation buffers every step; it changes no number."]
+    if s and "precision" in s:
+        pr = s["precision"]
+        fast_seeds = sorted({r["seed"] for r in pr["rows"] if r["group"] == "fast"})
+        fp32_seeds = sorted({r["seed"] for r in pr["rows"] if r["group"] == "fp32"})
+        fast_precision = sorted({r["precision"] for r in pr["rows"] if r["group"] == "fast"})
+        out += [f"Does the fast path change results? The main pair trained on the fast path ({'/'.join(fast_precision)}, "
+                f"seeds {fast_seeds}) and in plain fp32 (seeds {fp32_seeds}); mean ± std over seeds. {pr['note']}.",
+                precision_table(pr)]
+    return "\n\n".join(out) if len(out) > 1 else ""
