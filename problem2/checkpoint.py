@@ -13,6 +13,7 @@ files that disagree in any other way are refused with the mismatch named.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,8 +113,13 @@ def open_run(files: RunFiles, signature: dict, epochs: int, resume: bool, device
     silently); resume=True continues a run with the same signature and refuses one with another.
     """
     logged = files.logged()
-    if logged is not None and logged.get("pruned") and not files.last.exists():
-        logged = None  # its checkpoints were deleted on purpose (pipeline --quick): train it again
+    if logged is not None and not files.last.exists() and not files.model.exists():
+        # a log without its checkpoint: pruned (--quick), or a committed reference run (checkpoints are not
+        # committed); nothing to resume or reuse, so the run is trained again and its log replaced
+        if not logged.get("pruned"):
+            print(f"note: {files.log} records run '{files.name}' but {files.model.name} is not there: training it "
+                  f"again", file=sys.stderr)
+        logged = None
     if not files.last.exists() and logged is None:
         if files.model.exists():
             raise RunDirectoryError(f"{files.model} exists but {files.log} records no run '{files.name}'; "

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from problem2 import runtime
+from problem2.checkpoint import RunFiles
 from problem2.experiments import all_runs, run_dir
 from problem2.model import HeatmapNet, RegressionNet, build_model, count_flops
 from problem2.engine import TrainConfig
@@ -41,9 +42,10 @@ def speed_probe(device: torch.device, precision: str, batch_size: int = 32, step
 
 def epochs_done(run_id: str, results: Path) -> int:
     """Completed epochs of a run in results (0 when it has not started)."""
-    spec = all_runs(TrainConfig())[run_id]
-    log = (runtime.load_json(run_dir(run_id, results) / "training_log.json", {}) or {}).get("models", {}).get(spec.name, {})
-    return 0 if log.get("pruned") else len(log.get("epochs", []))
+    files = RunFiles(run_dir(run_id, results), all_runs(TrainConfig())[run_id].name)
+    if not (files.model.exists() or files.last.exists()):  # nothing to reuse or resume: it trains from scratch
+        return 0
+    return len((files.logged() or {}).get("epochs", []))
 
 
 class Plan:

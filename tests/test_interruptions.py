@@ -104,9 +104,16 @@ def test_a_cut_between_commit_point_and_best_model_is_repaired(tiny_data, tmp_pa
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
 
 
-def test_files_that_disagree_are_refused_with_the_mismatch_named(tiny_data, tmp_path):
+def test_files_that_disagree_are_refused_with_the_mismatch_named(tiny_data, tmp_path, capsys):
     spec = RunSpec("heatmap", "HeatmapNet", train=TrainConfig(epochs=2, batch_size=8))
-    run_training(spec, tiny_data, tmp_path, progress=False)
-    os.remove(tmp_path / "heatmap_model.pth")
-    with pytest.raises(RunDirectoryError, match=r"heatmap_model.pth holds epoch None but .*records best epoch 2"):
+    first = {}
+    run_training(spec, tiny_data, tmp_path, progress=False,
+                 on_epoch=lambda e: first.setdefault("bytes", (tmp_path / "heatmap_model.pth").read_bytes()))
+    best = (tmp_path / "heatmap_model.pth").read_bytes()
+    (tmp_path / "heatmap_model.pth").write_bytes(first["bytes"])  # epoch 1's model beside a log that says 2
+    with pytest.raises(RunDirectoryError, match=r"heatmap_model.pth holds epoch 1 but .*records best epoch 2"):
         run_training(spec, tiny_data, tmp_path, progress=False)
+    os.remove(tmp_path / "heatmap_model.pth")  # a log without any checkpoint (as committed): trained again
+    run_training(spec, tiny_data, tmp_path, progress=False)
+    assert "is not there: training it again" in capsys.readouterr().err
+    assert (tmp_path / "heatmap_model.pth").read_bytes() == best
