@@ -216,3 +216,12 @@ def test_checkpoints_carry_their_codec(tiny_data, tmp_path):
     if (REFERENCE_DIR / "heatmap_model.pth").exists():  # written before checkpoints held a codec: derived
         assert load_codec(REFERENCE_DIR / "heatmap_model.pth") == HeatmapCodec(64, 2.0)
         assert load_codec(REFERENCE_DIR / "regression_model.pth") == RegressionCodec()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine: the CUDA path is not run")
+def test_training_and_prediction_run_on_cuda(tiny_data, tmp_path):
+    loaders = make_loaders(tiny_data, "heatmap", 8)
+    log = fit(HeatmapNet(), *loaders, TrainConfig(epochs=1, device="cuda", **CFG), tmp_path, "heatmap",
+              progress=False)
+    assert log["config"]["resolved_device"].startswith("cuda") and len(log["epochs"]) == 1
+    assert load_model(tmp_path / "heatmap_model.pth")(torch.zeros(1, 1, 128, 128)).shape == (1, 5, 64, 64)
