@@ -96,7 +96,7 @@ def run_all(args) -> None:
     from problem2 import ablation_seeds, baseline, bench, diagnosis, evaluate, report, studies
     seeds = (0,) if args.quick else (0, 1, 2)
     from problem2.experiments import train_runs
-    from problem2.pipeline import Pipeline, reproduction, reproduction_table
+    from problem2.pipeline import Pipeline, duration, reproduction, reproduction_table
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
     pipe = Pipeline(results, settings, plan)
     pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
@@ -145,7 +145,7 @@ def run_all(args) -> None:
     print(f"\nreport: {path}\n\n{report.headline_table(results)}\n")
     if args.quick and not args.keep_checkpoints:  # tiny runs: their results are in the JSON files and the report
         prune_runs(results, run_ids)
-    print(f"total {total / 60:.1f} min (estimated before starting: {plan.left_at_start / 60:.1f} min of work "
+    print(f"total {duration(total)} (estimated before starting: {duration(plan.left_at_start)} of work "
           f"left); output {runtime.human_size(runtime.directory_size(results))} "
           f"in {results}")
 

@@ -68,10 +68,9 @@ class Plan:
         self.bar = None
 
     def describe(self) -> str:
-        remaining = self.total - self.done
-        return (f"estimate: {remaining / 60:.0f} min of work left of {self.total / 60:.0f} min in all "
-                f"({len(self.epoch_cost)} trainings: {self.training / 60:.0f} min; analysis stages: "
-                f"{(self.total - self.training) / 60:.0f} min)")
+        return (f"estimate: {duration(self.total - self.done)} of work left of {duration(self.total)} in all "
+                f"({len(self.epoch_cost)} trainings: {duration(self.training)}; analysis stages: "
+                f"{duration(self.total - self.training)})")
 
     def start(self, enabled: bool = True):
         self.bar = tqdm(total=round(self.total), initial=round(self.done), unit="s", disable=not enabled,
@@ -99,6 +98,13 @@ class Plan:
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '12 min' or '4.7 h'."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 3 * 3600 else f"{seconds / 3600:.1f} h"
 
 
 def stage_estimates(reference: Path, n_eval: int, quick: bool, stages: list) -> dict:
