@@ -61,20 +61,18 @@ class RunFiles:
 
     def prune(self) -> None:
         """Delete the run's checkpoints but keep its log, marked 'pruned' (a later run retrains it)."""
-        for path in (self.model, self.last, self.snapshots):
-            path.unlink(missing_ok=True)
-        data = runtime.load_json(self.log)
-        if data and self.name in data.get("models", {}):
-            data["models"][self.name]["pruned"] = True
-            runtime.save_json(data, self.log)
+        self._delete(lambda models: models[self.name].update(pruned=True))
 
     def remove(self) -> None:
         """Delete this run's files and its entry in the log (other runs in OUT are kept)."""
+        self._delete(lambda models: models.pop(self.name))
+
+    def _delete(self, edit_log) -> None:
         for path in (self.model, self.last, self.snapshots):
             path.unlink(missing_ok=True)
         data = runtime.load_json(self.log)
         if data and self.name in data.get("models", {}):
-            del data["models"][self.name]
+            edit_log(data["models"])
             runtime.save_json(data, self.log)
 
 
