@@ -101,7 +101,7 @@ def test_default_commands_in_a_clone_leave_git_status_clean(tiny_data, tmp_path)
         done = run(*argv)
         assert done.returncode == 0, done.stderr
     quick = run("-m", "problem2", "all", "--quick", "--quick-images", "16", "--epochs", "1", "--no-progress",
-                "--skip-studies")  # the studies are covered by test_quick_pipeline_end_to_end
+                "--only", "evaluate,ablations")  # every stage is covered by test_quick_pipeline_end_to_end
     assert quick.returncode == 0, quick.stderr
     assert git("status", "--porcelain") == ""
     out = quick.stdout
