@@ -88,13 +88,12 @@ def run_all(args) -> None:
     course = course if course and (course / "val_annotations.json").exists() else None
     stages = [s for s in STAGES if s in args.only and not (s == "studies" and args.skip_studies)
               and not (s == "course_eval" and not course)]
-    ablation_seeds = (0,) if args.quick else (0, 1, 2)
-    run_ids = planned_runs(stages, ablation_seeds)
+    seeds = (0,) if args.quick else (0, 1, 2)  # of every ablation setting
+    run_ids = planned_runs(stages, seeds)
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
 
     from problem2 import ablation_seeds, baseline, bench, diagnosis, evaluate, report, studies
-    seeds = (0,) if args.quick else (0, 1, 2)
     from problem2.experiments import train_runs
     from problem2.pipeline import Pipeline, duration, reproduction, reproduction_table
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}

@@ -211,9 +211,10 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
     for run_id in VARIANT_RUNS:
         path = checkpoint_path(run_id, results_dir)
         if path.exists() and run_finished(run_id, results_dir):
-            pred, _ = predict_keypoints(load_model(path), images, "subpixel")
+            variant = load_model(path)
+            pred, _ = predict_keypoints(variant, images, "subpixel")
             result["variants"][run_id] = {"all": axis_report(pred, gt, UNAMBIGUOUS)["all"],
-                                          "shift": shift_gain(load_model(path), images, gt),
+                                          "shift": shift_gain(variant, images, gt),
                                           "pck@0.05": metrics.compute_pck(pred, gt, [0.05])[0.05]}
     runtime.save_json(result, results_dir / "diagnosis.json")
     vis = results_dir / "visualizations"

@@ -54,11 +54,16 @@ class Objective:
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 
 
+def model_codec(model: nn.Module):
+    """The codec of a model's output when the data does not say (heatmaps: the model's size, sigma 2)."""
+    return codec.make_codec(model.output_type, model.config.get("heatmap_size", 64))
+
+
 def objective_for(model: nn.Module, loss: str = "mse", run_codec=None) -> Objective:
     """The model's objective: the loss, and decoding by the run's codec (argmax for heatmaps)."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    run_codec = run_codec or codec.make_codec(model.output_type, model.config.get("heatmap_size", 64))
+    run_codec = run_codec or model_codec(model)
     return Objective(loss=LOSSES[loss], decode=lambda out: run_codec.decode(out, "argmax"))
 
 
@@ -79,8 +84,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
     time writes into out_dir (runtime.DirectoryLock). on_epoch(entry) is called after each epoch's files.
     """
     files = checkpoint.RunFiles(out_dir, name)
-    run_codec = dataset_codec(train_loader.dataset) or codec.make_codec(model.output_type,
-                                                                        model.config.get("heatmap_size", 64))
+    run_codec = dataset_codec(train_loader.dataset) or model_codec(model)
     objective = objective or objective_for(model, cfg.loss, run_codec)
     device = runtime.pick_device(cfg.device)
     precision = runtime.resolve_precision(cfg.precision, device)
