@@ -8,8 +8,7 @@ with neither are counted as missing, so every cell says how many seeds it averag
 decoding: labelled PCK@0.05 and @0.2 (the assignment's), hand-swap-invariant PCK@0.05, and the mean
 error in image pixels of head and feet (no label ambiguity).
 
-ablation_seeds.json: {split, n_images, seeds, metrics, ablations: {name: [{setting, runs: {seed: run id},
-    per_seed: {seed: {metric: value}}, summary: {metric: [mean, sd, n]}}]}}
+ablation_seeds.json: results.SeededAblations (seed keys are strings, in memory as on disk).
 """
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from problem2 import cli, metrics, plots, runtime
 from problem2.dataset import dataset_fingerprint, load_split
 from problem2.evaluate import evaluation_split
 from problem2.experiments import ablation_seed_runs, checkpoint_path, run_dir, run_finished, save_predictions
+from problem2.results import SeededAblations, SeededSetting
 from problem2.schema import DEFAULT_RESULTS, UNAMBIGUOUS
 
 SEEDED_ABLATIONS = {  # name -> [(label, setting in experiments.ablation_seed_runs)]
@@ -76,25 +76,25 @@ def summarise(per_seed: dict) -> dict:
     return out
 
 
-def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=(0, 1, 2)) -> dict:
+def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=(0, 1, 2)) -> SeededAblations:
     results_dir = Path(results_dir)
     split = evaluation_split(data_dir)
     test = load_split(data_dir, split, "heatmap")
     fingerprint = dataset_fingerprint(test)
-    result = {"split": split, "n_images": len(test), "seeds": list(seeds), "metrics": list(METRICS),
-              "decoding": "subpixel", "ablations": {}}
+    result = SeededAblations(split=split, n_images=len(test), seeds=list(seeds), metrics=list(METRICS),
+                             decoding="subpixel", ablations={})
     for name, settings in SEEDED_ABLATIONS.items():
         rows = []
         for label, setting in settings:
-            runs = dict(zip(seeds, ablation_seed_runs(setting, seeds)))
+            runs = {str(seed): run_id for seed, run_id in zip(seeds, ablation_seed_runs(setting, seeds))}
             per_seed = {}
             for seed, run_id in runs.items():
                 pred = run_predictions(run_id, results_dir, data_dir, fingerprint)
                 if pred is not None:
                     per_seed[seed] = score(pred, test.keypoints)
-            rows.append({"setting": label, "runs": runs, "per_seed": per_seed, "summary": summarise(per_seed)})
-        result["ablations"][name] = rows
-    runtime.save_json(result, results_dir / "ablation_seeds.json")
+            rows.append(SeededSetting(label, runs, per_seed, summarise(per_seed)))
+        result.ablations[name] = rows
+    result.save(results_dir / "ablation_seeds.json")
     plots.plot_seeded_ablations(result, results_dir / "visualizations" / "ablation_seeds.png")
     return result
 
@@ -104,11 +104,11 @@ def main(argv=None):
                                "results directory holding the runs").parse_args(argv)
     from problem2.generate import ensure_data
     result = seeded_ablations(ensure_data(args.data_dir), args.results)
-    for name, rows in result["ablations"].items():
+    for name, rows in result.ablations.items():
         print(name)
         for r in rows:
-            print(f"  {r['setting']:14s} " + "  ".join(
-                f"{m} {v[0]:.3f}±{v[1]:.3f} (n={v[2]})" if v[2] else f"{m} -" for m, v in r["summary"].items()))
+            print(f"  {r.setting:14s} " + "  ".join(
+                f"{m} {v[0]:.3f}±{v[1]:.3f} (n={v[2]})" if v[2] else f"{m} -" for m, v in r.summary.items()))
 
 
 if __name__ == "__main__":

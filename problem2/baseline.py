@@ -23,10 +23,10 @@ from problem2 import cli, codec, metrics, plots, report_ablations, runtime
 from problem2.dataset import KeypointDataset, load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
 from problem2.experiments import run_dir, run_parser, train_runs
-from problem2.schema import HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
+from problem2.results import AblationRun, Ablations, tkey
+from problem2.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
 from problem2.model import HeatmapNet, RegressionNet
 from problem2.checkpoint import load_codec, load_model
-from problem2.schema import DEFAULT_RESULTS
 from problem2.engine import TrainConfig
 from problem2.generate import ensure_data
 
@@ -52,7 +52,7 @@ def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = No
     """Train (or reuse) each variant of `model_class` and score it on the evaluation split.
 
     dataset: a course-layout data directory, or a KeypointDataset of it. Writes ablation.json,
-    ablation.md and visualizations/ablation_<name>.png; returns the ablation.json dict.
+    ablation.md and visualizations/ablation_<name>.png; returns what ablation.json holds (results.Ablations).
     """
     if model_class is not HeatmapNet:
         raise ValueError("the ablations vary HeatmapNet's resolution, sigma and skip connections")
@@ -63,13 +63,12 @@ def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = No
     split = evaluation_split(data_dir)
     test = load_split(data_dir, split, "heatmap")
     scores = {run_id: score_heatmap_run(run_dir(run_id, results_dir), test) for run_id in run_ids}
-    result = {"split": split, "n_images": len(test), "protocol": cfg.__dict__ | {"snapshot_epochs": None},
-              "ablations": {name: [{"setting": s, "run": r, **scores[r]} for s, r in variants]
-                            for name, variants in ablations.items()}}
-    runtime.save_json(result, Path(results_dir) / "ablation.json")
-    saved = runtime.load_json(Path(results_dir) / "ablation.json")  # the file's form: string threshold keys
-    (Path(results_dir) / "ablation.md").write_text(report_ablations.ablation_markdown(saved))
-    for name, rows in result["ablations"].items():
+    result = Ablations(split=split, n_images=len(test), protocol=cfg.__dict__ | {"snapshot_epochs": None},
+                       ablations={name: [AblationRun.from_dict({"setting": s, "run": r, **scores[r]}) for s, r in variants]
+                                  for name, variants in ablations.items()})
+    result.save(Path(results_dir) / "ablation.json")
+    (Path(results_dir) / "ablation.md").write_text(report_ablations.ablation_markdown(result))
+    for name, rows in result.ablations.items():
         plot_ablation(name, rows, Path(results_dir) / "visualizations" / f"ablation_{name}.png")
     return result
 
@@ -93,16 +92,16 @@ def score_heatmap_run(directory: Path, test: KeypointDataset) -> dict:
     return out
 
 
-def plot_ablation(name: str, rows: list, save_path: Path) -> None:
+def plot_ablation(name: str, rows: list[AblationRun], save_path: Path) -> None:
     """PCK@0.05 and mean pixel error against the setting: argmax and sub-pixel, labelled and swap-invariant."""
     panels = []
-    for ylabel, metric in (("PCK@0.05 (bbox)", lambda r: r["pck"][0.05]), ("mean error (px)", lambda r: r["mean_px"])):
+    for ylabel, metric in (("PCK@0.05 (bbox)", lambda s: s.pck["0.05"]), ("mean error (px)", lambda s: s.mean_px)):
         series = {}
         for decoding in DECODINGS:
-            series[f"{decoding}"] = [metric(r[f"{decoding}_standard"]) for r in rows]
-            series[f"{decoding}, swap-inv."] = [metric(r[f"{decoding}_hand_swap_invariant"]) for r in rows]
+            series[f"{decoding}"] = [metric(r.scores(decoding, "standard")) for r in rows]
+            series[f"{decoding}, swap-inv."] = [metric(r.scores(decoding, "hand_swap_invariant")) for r in rows]
         panels.append((ylabel, series))
-    plots.plot_metric_vs_setting([r["setting"] for r in rows], panels, save_path, name.replace("_", " "),
+    plots.plot_metric_vs_setting([r.setting for r in rows], panels, save_path, name.replace("_", " "),
                                  f"Ablation: {name.replace('_', ' ')} (dashed: hand-swap-invariant)")
 
 
@@ -179,12 +178,12 @@ def failure_parts(pred, gt, thresholds=SPLIT_THRESHOLDS) -> dict:
 
 
 def failure_split(pred, gt, thresholds=SPLIT_THRESHOLDS) -> dict:
-    """{threshold: {failures, hand_swaps, other_hand, localisation, per_keypoint: {...}}} (SPLIT_DEFINITIONS)."""
+    """{tkey: {failures, hand_swaps, other_hand, localisation, per_keypoint: {...}}} (SPLIT_DEFINITIONS)."""
     split = failure_parts(pred, gt, thresholds)
     out = {}
     for i, t in enumerate(thresholds):
         parts = {k: v[i] for k, v in split.items()}
-        out[float(t)] = {k: int(v.sum()) for k, v in parts.items()} | \
+        out[tkey(t)] = {k: int(v.sum()) for k, v in parts.items()} | \
             {"per_keypoint": {k: v.sum(0).tolist() for k, v in parts.items()}}
     return out
 

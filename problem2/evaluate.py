@@ -22,6 +22,7 @@ from problem2.model import HeatmapNet, RegressionNet
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, CURVE_THRESHOLDS, compute_pck  # noqa: F401 (API)
 from problem2.plots import plot_pck_curves, visualize_predictions  # noqa: F401 (the assignment's API)
 from problem2.report import headline_table
+from problem2.results import MethodScores, Metrics, References
 from problem2.checkpoint import load_model
 from problem2.schema import OUTPUT_ROOT, REFERENCE_DIR, portable
 from problem2.engine import predict
@@ -62,23 +63,25 @@ def evaluate_pair(heatmap_model, regression_model, dataset: KeypointDataset) -> 
 
 
 def method_reports(predictions: dict, gt) -> dict:
+    """{method: metrics.localization_report} (JSON-shaped dicts)."""
     return {m: metrics.localization_report(predictions[m], gt) for m in METHODS}
 
 
-def reference_points(data_dir: Path, gt) -> dict:
+def reference_points(data_dir: Path, gt) -> References:
     """What a model must beat and what it cannot beat: the training set's mean pose for every image, and
     perfect localisation with coin-flip hand labels (mean and spread over coin flips on these images)."""
     train = read_annotations(Path(data_dir) / "train_annotations.json")["images"]
     train_keypoints = [r["keypoints"] for r in train]
-    return {"mean_pose": metrics.localization_report(metrics.mean_pose(train_keypoints, len(gt)), gt),
-            "coin_flip_hands": metrics.coin_flip_pck(gt),
-            "notes": {"mean_pose": "the training split's mean keypoints predicted for every image",
-                      "coin_flip_hands": "every keypoint exact, hand labels a fair coin flip per image: "
-                                         "{threshold: [expected PCK, std over coin flips]}"}}
+    mean_pose = metrics.localization_report(metrics.mean_pose(train_keypoints, len(gt)), gt)
+    return References(
+        mean_pose=MethodScores.from_dict(mean_pose), coin_flip_hands=metrics.coin_flip_pck(gt),
+        notes={"mean_pose": "the training split's mean keypoints predicted for every image",
+               "coin_flip_hands": "every keypoint exact, hand labels a fair coin flip per image: "
+                                  "{threshold: [expected PCK, std over coin flips]}"})
 
 
 def evaluate_checkpoints(results_dir: Path, data_dir: Path, split: str | None = None,
-                         out_dir: Path | None = None, figures: bool = True) -> dict:
+                         out_dir: Path | None = None, figures: bool = True) -> Metrics:
     """Score results_dir/{heatmap,regression}_model.pth on a split; write metrics.json and figures."""
     results_dir = Path(results_dir)
     out_dir = Path(out_dir or results_dir)
@@ -88,33 +91,33 @@ def evaluate_checkpoints(results_dir: Path, data_dir: Path, split: str | None = 
     dataset = load_split(data_dir, split, "heatmap", heatmap_model.heatmap_size)
     predictions = evaluate_pair(heatmap_model, regression_model, dataset)
     gt = dataset.keypoints
-    result = {"split": split, "data_dir": portable(data_dir), "n_images": len(dataset),
-              "keypoint_names": dataset.keypoint_names, "thresholds": list(ASSIGNMENT_THRESHOLDS),
-              "curve_thresholds": CURVE_THRESHOLDS.tolist(),
-              "pck_rule": "correct when distance < threshold x normaliser (strict); normalisers in metrics.py",
-              "methods": method_reports(predictions, gt),
-              "references": reference_points(data_dir, gt)}
-    runtime.save_json(result, out_dir / "metrics.json")
+    result = Metrics(
+        split=split, data_dir=portable(data_dir), n_images=len(dataset), keypoint_names=dataset.keypoint_names,
+        thresholds=list(ASSIGNMENT_THRESHOLDS), curve_thresholds=CURVE_THRESHOLDS.tolist(),
+        pck_rule="correct when distance < threshold x normaliser (strict); normalisers in metrics.py",
+        methods={m: MethodScores.from_dict(r) for m, r in method_reports(predictions, gt).items()},
+        references=reference_points(data_dir, gt))
+    result.save(out_dir / "metrics.json")
     if figures:
         draw_evaluation_figures(result, dataset, predictions, results_dir, out_dir / "visualizations")
     return result
 
 
-def draw_evaluation_figures(result: dict, dataset: KeypointDataset, predictions: dict, results_dir: Path,
+def draw_evaluation_figures(result: Metrics, dataset: KeypointDataset, predictions: dict, results_dir: Path,
                             vis_dir: Path, n_samples: int = 4) -> None:
-    grid = result["curve_thresholds"]
-    curve = lambda m, kind="standard": dict(zip(grid, result["methods"][m][kind]["pck_curve"]))  # noqa: E731
+    curve = lambda m, kind="standard": dict(zip(result.curve_thresholds,  # noqa: E731
+                                                getattr(result.methods[m], kind).pck_curve))
     plot_pck_curves(curve("heatmap_argmax"), curve("regression"), vis_dir / "pck_curves.png",
                     extra={"heatmap subpixel": curve("heatmap_subpixel"),
                            "heatmap swap-invariant": curve("heatmap_argmax", "hand_swap_invariant"),
                            "regression swap-invariant": curve("regression", "hand_swap_invariant")},
-                    title=f"PCK on {result['split']} ({result['n_images']} images)")
+                    title=f"PCK on {result.split} ({result.n_images} images)")
     idx = list(range(n_samples))
     plots.plot_prediction_grid(dataset.images[idx], dataset.keypoints[idx],
                                {"heatmap": predictions["heatmap_subpixel"][idx],
                                 "regression": predictions["regression"][idx]},
                                vis_dir / "sample_predictions.png",
-                               suptitle=f"First {n_samples} {result['split']} images; green o: ground truth, "
+                               suptitle=f"First {n_samples} {result.split} images; green o: ground truth, "
                                         "x: prediction (heatmap: sub-pixel)")
     visualize_predictions(dataset.images[0], predictions["heatmap_subpixel"][0], dataset.keypoints[0],
                           vis_dir / "single_prediction_heatmap.png", title="heatmap (sub-pixel)")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from problem2.results import by_tkey, tkey
 from problem2.schema import HEAD, LEFT_FOOT, LEFT_HAND, RIGHT_FOOT, RIGHT_HAND
 
 NORMALIZERS = ("bbox", "torso")
 ASSIGNMENT_THRESHOLDS = (0.05, 0.1, 0.15, 0.2)
+ASSIGNMENT_KEYS = tuple(tkey(t) for t in ASSIGNMENT_THRESHOLDS)  # their keys in results ('0.05', ...)
 CURVE_THRESHOLDS = np.round(np.linspace(0.0, 0.3, 61), 3)  # step 0.005
 
 
@@ -71,9 +73,9 @@ def compute_pck(predictions, ground_truths, thresholds, normalize_by='bbox'):
 
 
 def pck_per_keypoint(pred, gt, thresholds, normalize_by="bbox") -> dict:
-    """{threshold: [K] fraction correct per keypoint}."""
+    """{tkey(threshold): [K] fraction correct per keypoint}."""
     hits = correct(pred, gt, thresholds, normalize_by)
-    return {float(t): h.mean(axis=0).tolist() for t, h in zip(np.atleast_1d(thresholds), hits)}
+    return {tkey(t): h.mean(axis=0).tolist() for t, h in zip(np.atleast_1d(thresholds), hits)}
 
 
 def pck_curve(pred, gt, thresholds=CURVE_THRESHOLDS, normalize_by="bbox") -> tuple[list, float]:
@@ -115,13 +117,14 @@ def error_summary(pred, gt) -> dict:
 
 def localization_report(pred, gt, thresholds=ASSIGNMENT_THRESHOLDS) -> dict:
     """Everything evaluate.py records for one method: PCK (bbox and torso, overall and per
-    keypoint), the PCK curve and its AUC, pixel errors; and the same, hand-swap-invariant."""
+    keypoint), the PCK curve and its AUC, pixel errors; and the same, hand-swap-invariant.
+    JSON-shaped (threshold keys tkey(t)); results.MethodScores.from_dict types it."""
     pred, gt = check_pair(pred, gt)
 
     def block(p):
         curve, auc = pck_curve(p, gt)
-        return {"pck": compute_pck(p, gt, thresholds, "bbox"),
-                "pck_torso": compute_pck(p, gt, thresholds, "torso"),
+        return {"pck": by_tkey(compute_pck(p, gt, thresholds, "bbox")),
+                "pck_torso": by_tkey(compute_pck(p, gt, thresholds, "torso")),
                 "pck_per_keypoint": pck_per_keypoint(p, gt, thresholds, "bbox"),
                 "pck_curve": curve, "pck_auc": auc, **error_summary(p, gt)}
 
@@ -148,7 +151,7 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int = 10000, seed: in
 
 
 def coin_flip_pck(gt, thresholds=ASSIGNMENT_THRESHOLDS, normalize_by: str = "bbox") -> dict:
-    """Perfect localisation with the hand labels a fair coin flip per image: {threshold: [mean, std]}.
+    """Perfect localisation with the hand labels a fair coin flip per image: {tkey: [mean, std]}.
 
     With probability 1/2 an image's labels are right (5 of 5 correct); else the hands are exchanged and
     score only where the two hands lie within threshold x normaliser of each other. The std is the
@@ -163,7 +166,7 @@ def coin_flip_pck(gt, thresholds=ASSIGNMENT_THRESHOLDS, normalize_by: str = "bbo
         at_stake = gap >= t * norm  # images where a swap costs both hands
         mean = 1 - at_stake.mean() * (2 / k) / 2
         std = np.sqrt(at_stake.sum() * (2 / k) ** 2 / 4) / n
-        out[float(t)] = [float(mean), float(std)]
+        out[tkey(t)] = [float(mean), float(std)]
     return out
 
 

@@ -22,6 +22,7 @@ from problem2.checkpoint import RunFiles
 from problem2.experiments import all_runs, run_dir
 from problem2.model import HeatmapNet, RegressionNet, build_model, count_flops
 from problem2.engine import TrainConfig
+from problem2.results import Metrics, load_optional
 
 PROBE_FAMILIES = {"HeatmapNet": "HeatmapNet", "SoftArgmaxNet": "HeatmapNet", "RegressionNet": "RegressionNet"}
 OVERHEAD = 1.08  # data loading, checkpoint writes and the optimiser beyond the probed step (reference logs)
@@ -110,7 +111,8 @@ def duration(seconds: float) -> str:
 def stage_estimates(reference: Path, n_eval: int, quick: bool, stages: list) -> dict:
     """Seconds per analysis stage: the reference run's, scaled to this run's evaluation size."""
     recorded = (runtime.load_json(Path(reference) / "pipeline.json", {}) or {}).get("stages", {})
-    ref_eval = (runtime.load_json(Path(reference) / "metrics.json", {}) or {}).get("n_images", 200)
+    ref_metrics = load_optional(Metrics, reference, "metrics.json")
+    ref_eval = ref_metrics.n_images if ref_metrics else 200
     scale = {"bench": 2 / 30 if quick else 1.0}  # repeats x rounds: 2 x 1 against 10 x 3
     return {s: recorded.get(s, {}).get("seconds", 10.0) * scale.get(s, n_eval / ref_eval) for s in stages}
 
@@ -170,20 +172,20 @@ def reproduction(results: Path, reference: Path, noise_factor: float = 2.0) -> d
     noise when |this - reference| <= noise_factor x that std. Runs on other data or protocols are
     marked not comparable instead.
     """
-    ours, ref = runtime.load_json(Path(results) / "metrics.json"), runtime.load_json(Path(reference) / "metrics.json")
+    ours, ref = load_optional(Metrics, results, "metrics.json"), load_optional(Metrics, reference, "metrics.json")
     studies = runtime.load_json(Path(reference) / "studies.json", {}) or {}
     if ours is None or ref is None:
         return {"rows": [], "comparable": False, "note": "metrics.json missing"}
     ours_p = runtime.load_json(Path(results) / "pipeline.json", {}) or {}
     ref_p = runtime.load_json(Path(reference) / "pipeline.json", {}) or {}
-    same_protocol = (ours["n_images"] == ref["n_images"] and ours["split"] == ref["split"]
+    same_protocol = (ours.n_images == ref.n_images and ours.split == ref.split
                      and ours_p.get("settings", {}).get("train", {}).get("epochs")
                      == ref_p.get("settings", {}).get("train", {}).get("epochs"))
     summary = studies.get("seeds", {}).get("summary", {})
     rows = []
     for method, metric, t in HEADLINE:
-        this = ours["methods"][method]["standard"][metric]
-        that = ref["methods"][method]["standard"][metric]
+        this = getattr(ours.methods[method].standard, metric)
+        that = getattr(ref.methods[method].standard, metric)
         this, that = (this[t], that[t]) if t else (this, that)
         key = f"pck@{t}" if t else "mean_px"
         std = summary.get(method, {}).get("standard", {}).get(key, [None, None])[1]

@@ -251,26 +251,26 @@ def plot_axis_scatter(predictions: dict, gt, keypoints, save_path):
     return _save(fig, save_path)
 
 
-def plot_seeded_ablations(seeded: dict, save_path):
+def plot_seeded_ablations(seeded, save_path):
     """Per ablation: labelled and swap-invariant PCK@0.05, and head+feet error, mean ± sd over the seeds each
-    setting has (n written under each point); settings without any seed are left out."""
-    names = list(seeded["ablations"])
+    setting has (n written under each point); settings without any seed are left out. seeded: SeededAblations."""
+    names = list(seeded.ablations)
     fig, axes = plt.subplots(len(names), 2, figsize=(9, 2.8 * len(names)), squeeze=False)
     for row, name in zip(axes, names):
-        rows = seeded["ablations"][name]
+        rows = seeded.ablations[name]
         xs = np.arange(len(rows))
         for ax, metrics_ in ((row[0], (("pck@0.05", "labelled", COLORS["subpixel"]),
                                        ("swap_invariant_pck@0.05", "swap-invariant", COLORS["gt"]))),
                              (row[1], (("head_feet_px", "head + feet", COLORS["heatmap"]),))):
             for metric, label, color in metrics_:
-                have = [i for i, r in enumerate(rows) if r["summary"][metric][2]]
-                mean = [rows[i]["summary"][metric][0] for i in have]
-                sd = [rows[i]["summary"][metric][1] for i in have]
+                have = [i for i, r in enumerate(rows) if r.summary[metric][2]]
+                mean = [rows[i].summary[metric][0] for i in have]
+                sd = [rows[i].summary[metric][1] for i in have]
                 ax.errorbar(xs[have], mean, yerr=sd, fmt="o-", capsize=3, color=color, label=label)
                 for i, m in zip(have, mean):
-                    ax.annotate(f"n={rows[i]['summary'][metric][2]}", (i, m), xytext=(6, -10),
+                    ax.annotate(f"n={rows[i].summary[metric][2]}", (i, m), xytext=(6, -10),
                                 textcoords="offset points", fontsize=6, color="gray")
-            ax.set_xticks(xs, [r["setting"] for r in rows], fontsize=8)
+            ax.set_xticks(xs, [r.setting for r in rows], fontsize=8)
             ax.set_xlim(-0.5, len(rows) - 0.5)
             ax.grid(alpha=0.3)
         row[0].set(ylabel="PCK@0.05", title=f"{name}: PCK@0.05")
@@ -282,6 +282,6 @@ def plot_seeded_ablations(seeded: dict, save_path):
         row[0].legend(fontsize=7)
         for ax in row:
             ax.title.set_fontsize(9)
-    fig.suptitle(f"Ablations over seeds (mean ± sd; {seeded['split']} split, sub-pixel decoding)", fontsize=10)
+    fig.suptitle(f"Ablations over seeds (mean ± sd; {seeded.split} split, sub-pixel decoding)", fontsize=10)
     fig.tight_layout()
     return _save(fig, save_path)

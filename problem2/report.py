@@ -13,6 +13,7 @@ from pathlib import Path
 
 from problem2 import report_mechanism as why
 from problem2.markdown import T, f2, f3, fig, table
+from problem2.results import Ablations, Metrics, SeededAblations, load_optional
 from problem2.report_ablations import section_ablations
 from problem2.report_studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 from problem2.report_speed import PRECISION_METRIC_LABELS, floor_sentence, section_speed, speed_table
@@ -34,8 +35,12 @@ def load(results: Path, name: str):
 
 
 def pck_rows(methods: dict, kind: str) -> list:
-    return [[METHOD_LABELS[m]] + [f3(methods[m][kind]["pck"][t]) for t in T]
-            + [f2(methods[m][kind]["mean_px"]), f2(methods[m][kind]["median_px"])] for m in METHOD_LABELS]
+    """methods: Metrics.methods; kind 'standard' or 'hand_swap_invariant'."""
+    rows = []
+    for m in METHOD_LABELS:
+        scores = getattr(methods[m], kind)
+        rows.append([METHOD_LABELS[m]] + [f3(scores.pck[t]) for t in T] + [f2(scores.mean_px), f2(scores.median_px)])
+    return rows
 
 
 PCK_HEADER = ["method", "PCK@0.05", "PCK@0.1", "PCK@0.15", "PCK@0.2", "mean px", "median px"]
@@ -43,14 +48,14 @@ PCK_HEADER = ["method", "PCK@0.05", "PCK@0.1", "PCK@0.15", "PCK@0.2", "mean px",
 
 def headline_table(results: Path) -> str:
     """The PCK table (standard and hand-swap-invariant) of metrics.json."""
-    m = load(results, "metrics.json")
+    m = load_optional(Metrics, results, "metrics.json")
     if m is None:
         return "(no metrics.json yet)"
-    note = f"\n\n{why.REFERENCE_NOTE}" if m.get("references") else ""
-    return (f"{m['split']} split, {m['n_images']} images, PCK normalised by the bounding-box diagonal\n\n"
-            + table(PCK_HEADER, pck_rows(m["methods"], "standard") + why.reference_rows(m, "standard"))
+    note = f"\n\n{why.REFERENCE_NOTE}" if m.references else ""
+    return (f"{m.split} split, {m.n_images} images, PCK normalised by the bounding-box diagonal\n\n"
+            + table(PCK_HEADER, pck_rows(m.methods, "standard") + why.reference_rows(m, "standard"))
             + "\n\nHand-swap-invariant:\n\n"
-            + table(PCK_HEADER, pck_rows(m["methods"], "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant"))
+            + table(PCK_HEADER, pck_rows(m.methods, "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant"))
             + note)
 
 
@@ -104,25 +109,23 @@ def readme_summary(results: Path) -> str:
     return "\n\n".join(parts)
 
 
-def section_results(m: dict) -> str:
-    names = m["keypoint_names"]
-    per_kp = [[METHOD_LABELS[k]] + [f3(v) for v in m["methods"][k][kind]["pck_per_keypoint"]["0.05"]]
-              for k in METHOD_LABELS for kind in ("standard",)]
-    per_kp_inv = [[METHOD_LABELS[k] + " (swap-inv.)"] + [f3(v) for v in m["methods"][k]["hand_swap_invariant"]
-                                                         ["pck_per_keypoint"]["0.05"]] for k in METHOD_LABELS]
-    err = [[METHOD_LABELS[k]] + [f2(v) for v in m["methods"][k]["standard"]["mean_px_per_keypoint"]]
-           for k in METHOD_LABELS]
-    auc = ", ".join(f"{METHOD_LABELS[k]} {f3(m['methods'][k]['standard']['pck_auc'])}" for k in METHOD_LABELS)
-    torso = [[METHOD_LABELS[k]] + [f3(m["methods"][k]["standard"]["pck_torso"][t]) for t in T] for k in METHOD_LABELS]
+def section_results(m: Metrics) -> str:
+    names, methods = m.keypoint_names, m.methods
+    per_kp = [[METHOD_LABELS[k]] + [f3(v) for v in methods[k].standard.pck_per_keypoint["0.05"]] for k in METHOD_LABELS]
+    per_kp_inv = [[METHOD_LABELS[k] + " (swap-inv.)"]
+                  + [f3(v) for v in methods[k].hand_swap_invariant.pck_per_keypoint["0.05"]] for k in METHOD_LABELS]
+    err = [[METHOD_LABELS[k]] + [f2(v) for v in methods[k].standard.mean_px_per_keypoint] for k in METHOD_LABELS]
+    auc = ", ".join(f"{METHOD_LABELS[k]} {f3(methods[k].standard.pck_auc)}" for k in METHOD_LABELS)
+    torso = [[METHOD_LABELS[k]] + [f3(methods[k].standard.pck_torso[t]) for t in T] for k in METHOD_LABELS]
     return "\n\n".join(p for p in [
         "## 1. Main comparison",
-        f"Both models trained with the specified protocol on the same data; scored on the {m['split']} split "
-        f"({m['n_images']} images). PCK rule: {m['pck_rule']}.",
+        f"Both models trained with the specified protocol on the same data; scored on the {m.split} split "
+        f"({m.n_images} images). PCK rule: {m.pck_rule}.",
         "**Labelled hands (the assignment's metric)**",
-        table(PCK_HEADER, pck_rows(m["methods"], "standard") + why.reference_rows(m, "standard")),
+        table(PCK_HEADER, pck_rows(methods, "standard") + why.reference_rows(m, "standard")),
         "**Hand-swap-invariant** (per image, the better of the given and the swapped left/right hand assignment)",
-        table(PCK_HEADER, pck_rows(m["methods"], "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant")),
-        why.REFERENCE_NOTE if m.get("references") else "",
+        table(PCK_HEADER, pck_rows(methods, "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant")),
+        why.REFERENCE_NOTE if m.references else "",
         f"Area under the PCK curve (thresholds 0 to 0.3): {auc}.",
         fig("pck_curves.png", "PCK against threshold; dotted lines mark 0.05, 0.1, 0.15 and 0.2"),
         "**PCK@0.05 per keypoint**", table(["method"] + names, per_kp + per_kp_inv),
@@ -133,27 +136,27 @@ def section_results(m: dict) -> str:
     ] if p)
 
 
-def section_why(m: dict, s: dict | None) -> str:
-    reg, hm, sub = (m["methods"][k] for k in ("regression", "heatmap_argmax", "heatmap_subpixel"))
-    names = m["keypoint_names"]
+def section_why(m: Metrics, s: dict | None) -> str:
+    reg, hm, sub = (m.methods[k].standard for k in ("regression", "heatmap_argmax", "heatmap_subpixel"))
+    names = m.keypoint_names
     unamb = [0, 3, 4]  # head and feet: no label ambiguity
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
-    verdict = "wins" if sub["standard"]["pck"]["0.05"] > reg["standard"]["pck"]["0.05"] else "does not win"
+    verdict = "wins" if sub.pck["0.05"] > reg.pck["0.05"] else "does not win"
     lines = [f"### 2b. What else separates the two (the heatmap approach {verdict} here)",
              "Each statement below is computed from this run's JSON."]
     lines.append(
         f"- **Unambiguous keypoints.** On the keypoints without label ambiguity ({', '.join(names[i] for i in unamb)}) "
-        f"RegressionNet's mean error is {f2(mean([reg['standard']['mean_px_per_keypoint'][i] for i in unamb]))} px "
-        f"against {f2(mean([sub['standard']['mean_px_per_keypoint'][i] for i in unamb]))} px for HeatmapNet "
+        f"RegressionNet's mean error is {f2(mean([reg.mean_px_per_keypoint[i] for i in unamb]))} px "
+        f"against {f2(mean([sub.mean_px_per_keypoint[i] for i in unamb]))} px for HeatmapNet "
         f"(sub-pixel), and its PCK@0.05 on them is "
-        f"{f3(mean([reg['standard']['pck_per_keypoint']['0.05'][i] for i in unamb]))} against "
-        f"{f3(mean([sub['standard']['pck_per_keypoint']['0.05'][i] for i in unamb]))}.")
-    sharper = sub["standard"]["median_px"] < 0.8 * hm["standard"]["median_px"]
-    pck_flat = abs(sub["standard"]["pck"]["0.05"] - hm["standard"]["pck"]["0.05"]) < 0.01
+        f"{f3(mean([reg.pck_per_keypoint['0.05'][i] for i in unamb]))} against "
+        f"{f3(mean([sub.pck_per_keypoint['0.05'][i] for i in unamb]))}.")
+    sharper = sub.median_px < 0.8 * hm.median_px
+    pck_flat = abs(sub.pck["0.05"] - hm.pck["0.05"]) < 0.01
     lines.append(
-        f"- **Sub-pixel decoding.** Median error {f2(hm['standard']['median_px'])}"
-        f" px (argmax) -> {f2(sub['standard']['median_px'])} px (sub-pixel); PCK@0.05 "
-        f"{f3(hm['standard']['pck']['0.05'])} -> {f3(sub['standard']['pck']['0.05'])}"
+        f"- **Sub-pixel decoding.** Median error {f2(hm.median_px)}"
+        f" px (argmax) -> {f2(sub.median_px)} px (sub-pixel); PCK@0.05 "
+        f"{f3(hm.pck['0.05'])} -> {f3(sub.pck['0.05'])}"
         + (": it sharpens the typical keypoint, while the errors that cost PCK are gross ones, not quantisation."
            if sharper and pck_flat else "."))
     if s:
@@ -178,7 +181,7 @@ def section_why(m: dict, s: dict | None) -> str:
             f"- **Without label ambiguity.** Trained and scored on side labels, PCK@0.05 is "
             f"{f3(side['heatmap_subpixel']['standard']['pck']['0.05'])} (heatmap, sub-pixel) against "
             f"{f3(side['regression']['standard']['pck']['0.05'])} (regression), against "
-            f"{f3(sub['standard']['pck']['0.05'])} and {f3(reg['standard']['pck']['0.05'])} with the course labels.")
+            f"{f3(sub.pck['0.05'])} and {f3(reg.pck['0.05'])} with the course labels.")
         base = row(v, "side_regression")
         best = max(single_changes(v), key=lambda r: r["pck"]["0.05"])
         soft = [r for r in v if r["run"] == "side_softargmax"]
@@ -244,14 +247,14 @@ def section_failures(fc: dict | None) -> str:
     return "\n\n".join(p for p in out if p)
 
 
-def section_course(ce: dict | None) -> str:
+def section_course(ce: Metrics | None) -> str:
     if ce is None:
         return "## 9. The course's own data\n\n(the course dataset was not available for this run)"
-    rows = [[METHOD_LABELS[m]] + [f3(ce["methods"][m]["standard"]["pck"][t]) for t in T] for m in METHOD_LABELS]
+    rows = [[METHOD_LABELS[m]] + [f3(ce.methods[m].standard.pck[t]) for t in T] for m in METHOD_LABELS]
     return "\n\n".join([
         "## 9. The course's own data",
-        f"The two main models (trained on this project's generated data) scored on the course's {ce['split']} "
-        f"split ({ce['n_images']} images), labelled hands:",
+        f"The two main models (trained on this project's generated data) scored on the course's {ce.split} "
+        f"split ({ce.n_images} images), labelled hands:",
         table(["method", *[f"PCK@{t}" for t in T]], rows),
     ])
 
@@ -280,9 +283,7 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
 
 def render_report(results: Path) -> str:
     results = Path(results)
-    m = load(results, "metrics.json")
-    if m is None:
-        raise FileNotFoundError(f"{results}/metrics.json is missing: run `python -m problem2 all` first")
+    m = Metrics.load(results / "metrics.json")
     s = load(results, "studies.json")
     log = load(results, "training_log.json")
     parts = [
@@ -290,12 +291,13 @@ def render_report(results: Path) -> str:
         "Generated by `python -m problem2 all` from the JSON files beside this report; no number is typed by hand.",
         why.summary(m, s, load(results, "diagnosis.json")),
         section_results(m), why.section_mechanism(load(results, "diagnosis.json")), section_why(m, s),
-        section_ablations(load(results, "ablation.json"), m, s, load(results, "ablation_seeds.json")),
+        section_ablations(load_optional(Ablations, results, "ablation.json"), m, s,
+                          load_optional(SeededAblations, results, "ablation_seeds.json")),
         section_training(log), section_failures(load(results, "failure_cases.json")),
     ]
     parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
         ["## 6-8. Studies\n\n(skipped in this run)"]
-    parts += [section_course(load(results, "course_eval/metrics.json")),
+    parts += [section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
               section_reproduce(load(results, "pipeline.json"), log, results),
               section_speed(load(results, "bench_train.json"), s)]
     return "\n\n".join(p for p in parts if p) + "\n"

@@ -3,34 +3,34 @@ the noise band and the confounds of each ablation. Rendered from JSON only."""
 from __future__ import annotations
 
 from problem2.markdown import T, f2, f3, fig, table
+from problem2.results import AblationRun, Ablations, SeededAblations
 
 
-def ablation_table(name: str, rows: list) -> str:
+def ablation_table(name: str, rows: list[AblationRun]) -> str:
     """One ablation (rows of ablation.json) as a table: each setting with argmax and sub-pixel decoding."""
     header = [name.replace("_", " "), "decoding"] + [f"PCK@{t}" for t in T] + ["mean px", "swap-inv. PCK@0.05",
                                                                                  "swap-inv. mean px", "train min"]
     body = []
     for r in rows:
         for d in ("argmax", "subpixel"):
-            st, inv = r[f"{d}_standard"], r[f"{d}_hand_swap_invariant"]
-            body.append([r["setting"], d] + [f3(st["pck"][t]) for t in T]
-                        + [f2(st["mean_px"]), f3(inv["pck"]["0.05"]), f2(inv["mean_px"]),
-                           f"{r['train_seconds'] / 60:.1f}"])
+            st, inv = r.scores(d, "standard"), r.scores(d, "hand_swap_invariant")
+            body.append([r.setting, d] + [f3(st.pck[t]) for t in T]
+                        + [f2(st.mean_px), f3(inv.pck["0.05"]), f2(inv.mean_px), f"{r.train_seconds / 60:.1f}"])
     return table(header, body)
 
 
-def ablation_markdown(ab: dict) -> str:
-    """Every ablation table of ablation.json (as loaded from the file: thresholds are string keys)."""
-    return "\n\n".join(f"**{name.replace('_', ' ')}** ({ab['split']}, {ab['n_images']} images)\n\n"
-                         + ablation_table(name, rows) for name, rows in ab["ablations"].items()) + "\n"
+def ablation_markdown(ab: Ablations) -> str:
+    """Every ablation table of ablation.json."""
+    return "\n\n".join(f"**{name.replace('_', ' ')}** ({ab.split}, {ab.n_images} images)\n\n"
+                         + ablation_table(name, rows) for name, rows in ab.ablations.items()) + "\n"
 
 
-def noise_band(m: dict | None, s: dict | None) -> str:
+def noise_band(m, s: dict | None) -> str:
     """How much labelled PCK@0.05 moves without any real change: the hand coin flip and the seeds."""
     parts = []
-    if m and m.get("references"):
+    if m and m.references:  # m: results.Metrics
         parts.append(f"the hand-label coin flip alone moves labelled PCK@0.05 on these images by "
-                     f"±{f3(m['references']['coin_flip_hands']['0.05'][1])} (1 sd)")
+                     f"±{f3(m.references.coin_flip_hands['0.05'][1])} (1 sd)")
     if s:
         sd = s["seeds"]["summary"]["heatmap_subpixel"]
         parts.append(f"three seeds of the main HeatmapNet differ by {f3(sd['standard']['pck@0.05'][1])} (sd) in "
@@ -53,45 +53,46 @@ ABLATION_CAVEATS = {
 }
 
 
-def seeded_ablation_tables(seeded: dict | None) -> str:
+def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
     """ablation_seeds.json as one table: mean ± sd over the seeds each setting has (n)."""
     if not seeded:
         return ""
     cell = lambda v, fmt: "-" if not v[2] else f"{fmt(v[0])} ± {fmt(v[1])}"  # noqa: E731
-    rows = [[name, r["setting"], ", ".join(str(k) for k in r["per_seed"]) or "none"]
-            + [cell(r["summary"][m], f2 if m.endswith("px") else f3) for m in seeded["metrics"]]
-            for name, settings in seeded["ablations"].items() for r in settings]
+    rows = [[name, r.setting, ", ".join(r.per_seed) or "none"]
+            + [cell(r.summary[m], f2 if m.endswith("px") else f3) for m in seeded.metrics]
+            for name, settings in seeded.ablations.items() for r in settings]
     return "\n\n".join([
         "### Over seeds",
-        f"Every setting from the seeds whose predictions exist ({seeded['split']} split, {seeded['n_images']} images, "
+        f"Every setting from the seeds whose predictions exist ({seeded.split} split, {seeded.n_images} images, "
         f"sub-pixel decoding); mean ± sd over the seeds listed. head+feet px: mean error of the keypoints without "
         f"label ambiguity, in image pixels.",
         table(["ablation", "setting", "seeds", "PCK@0.05", "PCK@0.2", "swap-inv. PCK@0.05", "head+feet px"], rows),
         fig("ablation_seeds.png", "Ablations over seeds: mean ± sd, n seeds under each point")])
 
 
-def section_ablations(ab: dict | None, m: dict | None = None, s: dict | None = None,
-                      seeded: dict | None = None) -> str:
+def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
+                      seeded: SeededAblations | None = None) -> str:
+    """ab: ablation.json; m: results.Metrics; s: studies.json; seeded: ablation_seeds.json."""
     if ab is None:
         return "## 3. Ablations\n\n(not run)"
+    p = ab.protocol
     out = ["## 3. Ablations",
-           f"Each variant trained with the main protocol ({ab['protocol']['epochs']} epochs, batch "
-           f"{ab['protocol']['batch_size']}, Adam {ab['protocol']['lr']}, seed {ab['protocol']['seed']}) and scored on "
-           f"the {ab['split']} split ({ab['n_images']} images), never by training loss.", noise_band(m, s),
-           seeded_ablation_tables(seeded), "### Seed 0, every metric" if seeded else ""]
-    for name, rows in ab["ablations"].items():
-        best = min(rows, key=lambda r: r["subpixel_hand_swap_invariant"]["mean_px"])
-        best_pck = max(rows, key=lambda r: r["subpixel_standard"]["pck"]["0.05"])
-        argmax_spread = [r["argmax_hand_swap_invariant"]["mean_px"] - r["subpixel_hand_swap_invariant"]["mean_px"]
-                         for r in rows]
+           f"Each variant trained with the main protocol ({p['epochs']} epochs, batch {p['batch_size']}, Adam "
+           f"{p['lr']}, seed {p['seed']}) and scored on the {ab.split} split ({ab.n_images} images), never by "
+           f"training loss.", noise_band(m, s), seeded_ablation_tables(seeded),
+           "### Seed 0, every metric" if seeded else ""]
+    for name, rows in ab.ablations.items():
+        best = min(rows, key=lambda r: r.subpixel_hand_swap_invariant.mean_px)
+        best_pck = max(rows, key=lambda r: r.subpixel_standard.pck["0.05"])
+        argmax_spread = [r.argmax_hand_swap_invariant.mean_px - r.subpixel_hand_swap_invariant.mean_px for r in rows]
         out += [f"#### {name.replace('_', ' ')}" if seeded else f"### {name.replace('_', ' ')}", ablation_table(name, rows),
-                f"Lowest hand-swap-invariant mean error (sub-pixel): **{best['setting']}** "
-                f"({f2(best['subpixel_hand_swap_invariant']['mean_px'])} px); highest PCK@0.05 (sub-pixel): "
-                f"**{best_pck['setting']}** ({f3(best_pck['subpixel_standard']['pck']['0.05'])}). Sub-pixel decoding "
+                f"Lowest hand-swap-invariant mean error (sub-pixel): **{best.setting}** "
+                f"({f2(best.subpixel_hand_swap_invariant.mean_px)} px); highest PCK@0.05 (sub-pixel): "
+                f"**{best_pck.setting}** ({f3(best_pck.subpixel_standard.pck['0.05'])}). Sub-pixel decoding "
                 f"lowers the swap-invariant mean error by {', '.join(f2(x) for x in argmax_spread)} px "
                 f"for the settings in order.", ABLATION_CAVEATS.get(name, ""),
                 fig(f"ablation_{name}.png", f"Ablation of {name.replace('_', ' ')}")]
-    extra = {r["run"]: r["train_seconds"] for rows in ab["ablations"].values() for r in rows if r["run"] != "main_heatmap"}
+    extra = {r.run: r.train_seconds for rows in ab.ablations.values() for r in rows if r.run != "main_heatmap"}
     out.append(f"The {len(extra)} extra trainings took {sum(extra.values()) / 60:.1f} min together "
                f"(sum of epoch times; the main model's is in section 4).")
     return "\n\n".join(p for p in out if p)

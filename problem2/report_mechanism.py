@@ -6,16 +6,16 @@ from problem2.markdown import T, f1, f3, fig, table
 SOFTARGMAX_LABEL = "HeatmapNet trunk + soft-argmax, coordinate loss"
 
 
-def reference_rows(m: dict, kind: str) -> list:
-    """Headline rows for the mean-pose predictor and, labelled only, perfect localisation with coin-flip hands."""
-    ref = m.get("references")
-    if not ref:
+def reference_rows(m, kind: str) -> list:
+    """Headline rows (m: results.Metrics) for the mean-pose predictor and, labelled only, perfect localisation
+    with coin-flip hands."""
+    if not m.references:
         return []
-    mp = ref["mean_pose"][kind]
-    rows = [["*mean pose (train mean, ignores the image)*"] + [f3(mp["pck"][t]) for t in T]
-            + [f"{mp['mean_px']:.2f}", f"{mp['median_px']:.2f}"]]
+    mp = getattr(m.references.mean_pose, kind)
+    rows = [["*mean pose (train mean, ignores the image)*"] + [f3(mp.pck[t]) for t in T]
+            + [f"{mp.mean_px:.2f}", f"{mp.median_px:.2f}"]]
     if kind == "standard":
-        flip = ref["coin_flip_hands"]
+        flip = m.references.coin_flip_hands
         rows.append(["*perfect localisation, coin-flip hands*"]
                     + [f"{f3(flip[t][0])} ± {f3(flip[t][1])}" for t in T] + ["-", "-"])
     return rows
@@ -48,12 +48,12 @@ def mechanism_sentence(d: dict) -> str:
                    f"RegressionNet's {f1(reg['x']['mean_abs_err'])}).")
 
 
-def summary(m: dict, s: dict | None, d: dict | None) -> str:
-    """Page one: the gap, the mechanism, the label limit, what fixes regression (under 250 words)."""
-    reg, sub = m["methods"]["regression"]["standard"], m["methods"]["heatmap_subpixel"]["standard"]
+def summary(m, s: dict | None, d: dict | None) -> str:
+    """Page one (m: results.Metrics): the gap, the mechanism, the label limit, what fixes regression (< 250 words)."""
+    reg, sub = m.methods["regression"].standard, m.methods["heatmap_subpixel"].standard
     parts = ["## Summary",
-             f"On {m['n_images']} {m['split']} images, HeatmapNet (sub-pixel decoding) reaches PCK@0.05 "
-             f"{f3(sub['pck']['0.05'])} and RegressionNet {f3(reg['pck']['0.05'])}"]
+             f"On {m.n_images} {m.split} images, HeatmapNet (sub-pixel decoding) reaches PCK@0.05 "
+             f"{f3(sub.pck['0.05'])} and RegressionNet {f3(reg.pck['0.05'])}"]
     if s:
         boot = s["seeds"]["bootstrap"]["0.05"]
         parts[-1] += (f"; over {len(s['seeds']['seeds'])} seeds the difference is {f3(boot['diff'])} "

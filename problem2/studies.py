@@ -35,7 +35,8 @@ from problem2.experiments import checkpoint_path, run_log, run_parser, train_run
 from problem2.checkpoint import load_codec, load_model
 from problem2.engine import TrainConfig
 from problem2.generate import ensure_data
-from problem2.metrics import ASSIGNMENT_THRESHOLDS
+from problem2.metrics import ASSIGNMENT_KEYS, ASSIGNMENT_THRESHOLDS
+from problem2.results import tkey
 from problem2.model import model_summary
 from problem2.schema import DEFAULT_RESULTS, LEFT_HAND, RIGHT_HAND
 
@@ -90,11 +91,11 @@ def seed_study(results_dir: Path, ds, seed0_preds: dict) -> dict:
         summary[m] = {}
         for kind in ("standard", "hand_swap_invariant"):
             reps = [per_seed[s][m][kind] for s in per_seed]
-            summary[m][kind] = {**{f"pck@{t}": mean_std([r["pck"][t] for r in reps]) for t in ASSIGNMENT_THRESHOLDS},
+            summary[m][kind] = {**{f"pck@{t}": mean_std([r["pck"][t] for r in reps]) for t in ASSIGNMENT_KEYS},
                                 "mean_px": mean_std([r["mean_px"] for r in reps]),
                                 "pck_auc": mean_std([r["pck_auc"] for r in reps])}
     hm, reg = np.mean(per_image["heatmap_subpixel"], axis=0), np.mean(per_image["regression"], axis=0)
-    bootstrap = {t: metrics.paired_bootstrap(hm[i], reg[i], seed=i) for i, t in enumerate(ASSIGNMENT_THRESHOLDS)}
+    bootstrap = {t: metrics.paired_bootstrap(hm[i], reg[i], seed=i) for i, t in enumerate(ASSIGNMENT_KEYS)}
     return {"seeds": list(SEED_RUNS), "per_seed": per_seed, "summary": summary, "bootstrap": bootstrap,
             "bootstrap_note": "heatmap_subpixel - regression; per-image PCK averaged over the seeds, "
                               "paired percentile bootstrap over evaluation images (10000 resamples)"}
@@ -130,7 +131,7 @@ def precision_study(results_dir: Path, ds, seed_reports: dict) -> dict:
                 rows.append({"group": group, "precision": log["config"]["resolved_precision"], "seed": seed,
                              "model": model, "run": run_id, "best_epoch": log["best_epoch"],
                              "val_loss": best["val_loss"], "val_mean_px": best["val_mean_px"],
-                             "val_pck@0.05": best["val_pck@0.05"], "eval_pck@0.05": scored["pck"][0.05],
+                             "val_pck@0.05": best["val_pck@0.05"], "eval_pck@0.05": scored["pck"]["0.05"],
                              "eval_mean_px": scored["mean_px"]})
     summary = {}
     for model in ("heatmap", "regression"):
@@ -160,7 +161,7 @@ def ambiguity_ceiling(gt, thresholds=ASSIGNMENT_THRESHOLDS, normalize_by: str = 
     norm = metrics.normalizer(gt, normalize_by)
     gap = np.linalg.norm(gt[:, LEFT_HAND] - gt[:, RIGHT_HAND], axis=-1)
     k = gt.shape[1]
-    return {float(t): float(np.mean((k - 2 + 2 * np.where(gap / 2 < t * norm, 1.0, 0.5)) / k)) for t in thresholds}
+    return {tkey(t): float(np.mean((k - 2 + 2 * np.where(gap / 2 < t * norm, 1.0, 0.5)) / k)) for t in thresholds}
 
 
 def hand_collapse(pred, gt) -> dict:
@@ -308,21 +309,21 @@ def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Pat
 
 
 def draw_study_figures(result: dict, vis_dir: Path) -> None:
-    labels = [f"PCK@{t}" for t in ASSIGNMENT_THRESHOLDS]
+    labels = [f"PCK@{t}" for t in ASSIGNMENT_KEYS]
     summary = result["seeds"]["summary"]
-    plots.plot_bars(labels, {m: [summary[m]["standard"][f"pck@{t}"][0] for t in ASSIGNMENT_THRESHOLDS] for m in METHODS},
+    plots.plot_bars(labels, {m: [summary[m]["standard"][f"pck@{t}"][0] for t in ASSIGNMENT_KEYS] for m in METHODS},
                     vis_dir / "seeds_pck.png", "PCK (mean of 3 seeds)", "Mean and std over seeds",
-                    ylim=(0, 1.1), errors={m: [summary[m]["standard"][f"pck@{t}"][1] for t in ASSIGNMENT_THRESHOLDS]
+                    ylim=(0, 1.1), errors={m: [summary[m]["standard"][f"pck@{t}"][1] for t in ASSIGNMENT_KEYS]
                                            for m in METHODS})
     amb = result["ambiguity"]
-    series = {"ceiling (image only)": [amb["ceiling"][t] for t in ASSIGNMENT_THRESHOLDS]}
-    series |= {m: [amb["models"][m]["pck"][t] for t in ASSIGNMENT_THRESHOLDS] for m in METHODS}
-    series["heatmap two-hand decoder"] = [amb["two_hand_decoder"]["standard"]["pck"][t] for t in ASSIGNMENT_THRESHOLDS]
+    series = {"ceiling (image only)": [amb["ceiling"][t] for t in ASSIGNMENT_KEYS]}
+    series |= {m: [amb["models"][m]["pck"][t] for t in ASSIGNMENT_KEYS] for m in METHODS}
+    series["heatmap two-hand decoder"] = [amb["two_hand_decoder"]["standard"]["pck"][t] for t in ASSIGNMENT_KEYS]
     plots.plot_bars(labels, series, vis_dir / "ambiguity_ceiling.png", "PCK (labelled hands)",
                     "Models against the best PCK reachable with ambiguous hand labels", ylim=(0, 1.1))
     rows = result["regression_variants"]["rows"]
-    plots.plot_bars([r["label"] for r in rows], {"PCK@0.05": [r["pck"][0.05] for r in rows],
-                                                 "PCK@0.1": [r["pck"][0.1] for r in rows]},
+    plots.plot_bars([r["label"] for r in rows], {"PCK@0.05": [r["pck"]["0.05"] for r in rows],
+                                                 "PCK@0.1": [r["pck"]["0.1"] for r in rows]},
                     vis_dir / "regression_variants.png", "PCK (side-labelled hands)",
                     "One change at a time (side-labelled data)", ylim=(0, 1.1))
 

@@ -56,12 +56,12 @@ def test_failure_categories_on_a_constructed_case(tiny_data, tmp_path):
 def test_ablation_variants_train_evaluate_at_their_resolution_and_are_reused(tiny_data, tmp_path):
     cfg = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=(1,), num_snapshot_images=1)
     result = ablation_study(tiny_data, HeatmapNet, cfg, tmp_path, progress=False)
-    rows = result["ablations"]
-    assert [r["heatmap_size"] for r in rows["heatmap_resolution"]] == [32, 64, 128]
-    assert [r["sigma"] for r in rows["sigma"]] == [1.0, 2.0, 3.0, 4.0]
-    assert [r["skip_connections"] for r in rows["skip_connections"]] == [True, False]
+    rows = result.ablations
+    assert [r.heatmap_size for r in rows["heatmap_resolution"]] == [32, 64, 128]
+    assert [r.sigma for r in rows["sigma"]] == [1.0, 2.0, 3.0, 4.0]
+    assert [r.skip_connections for r in rows["skip_connections"]] == [True, False]
     for row in rows["sigma"]:
-        assert 0 <= row["subpixel_standard"]["pck"][0.05] <= 1 and row["epochs"] == 1
+        assert 0 <= row.subpixel_standard.pck["0.05"] <= 1 and row.epochs == 1
     saved = json.loads((tmp_path / "ablation.json").read_text())
     assert saved["ablations"]["sigma"][0]["run"] == "ablation_sigma1"
     for name in ABLATIONS:

@@ -54,9 +54,9 @@ def test_mean_pose_and_coin_flip_reference():
     assert pose.shape == (3, 5, 2) and np.allclose(pose[2, 0], [57, 35])
     flip = metrics.coin_flip_pck(GT, [0.05, 0.5])
     # at 0.05 a swap costs both hands in both images (gaps 28 and 20 px > 0.05 x diagonal): 1 - 0.5 * 2/5
-    assert flip[0.05][0] == pytest.approx(0.8) and flip[0.05][1] == pytest.approx(np.sqrt(2 * 0.16 / 4) / 2)
+    assert flip["0.05"][0] == pytest.approx(0.8) and flip["0.05"][1] == pytest.approx(np.sqrt(2 * 0.16 / 4) / 2)
     # at 0.5 (34.8 px in both images) both gaps are inside: a swap costs nothing
-    assert flip[0.5] == [1.0, 0.0]
+    assert flip["0.5"] == [1.0, 0.0]
 
 
 def test_failure_split_counts_swaps_and_localisation_failures():
@@ -67,17 +67,18 @@ def test_failure_split_counts_swaps_and_localisation_failures():
     gt = np.concatenate([GT, GT[:1]])
     pred[2, 1] = GT[0, 2]  # image 2: left hand predicted on the right hand, right hand correct (one blob)
     split = failure_split(pred, gt, [0.05, 0.5])
-    assert split[0.05]["failures"] == 4 and split[0.05]["hand_swaps"] == 2
-    assert split[0.05]["other_hand"] == 1 and split[0.05]["localisation"] == 1
-    assert split[0.05]["per_keypoint"]["hand_swaps"] == [0, 1, 1, 0, 0]
-    assert split[0.05]["per_keypoint"]["other_hand"] == [0, 1, 0, 0, 0]
-    assert split[0.05]["per_keypoint"]["localisation"] == [1, 0, 0, 0, 0]
-    assert split[0.5]["failures"] == 0 and split[0.5]["per_keypoint"]["localisation"] == [0] * 5
+    assert split["0.05"]["failures"] == 4 and split["0.05"]["hand_swaps"] == 2
+    assert split["0.05"]["other_hand"] == 1 and split["0.05"]["localisation"] == 1
+    assert split["0.05"]["per_keypoint"]["hand_swaps"] == [0, 1, 1, 0, 0]
+    assert split["0.05"]["per_keypoint"]["other_hand"] == [0, 1, 0, 0, 0]
+    assert split["0.05"]["per_keypoint"]["localisation"] == [1, 0, 0, 0, 0]
+    assert split["0.5"]["failures"] == 0 and split["0.5"]["per_keypoint"]["localisation"] == [0] * 5
 
 
 def test_seeded_ablations_read_stored_predictions_and_count_missing_seeds(tiny_data, tmp_path):
     import json as json_
     from problem2.ablation_seeds import seeded_ablations, summarise
+    from problem2.results import SeededAblations
     from problem2.dataset import dataset_fingerprint, load_split
     test = load_split(tiny_data, "test", "heatmap")
     for run_id, offset in (("ablation_sigma1", 0.0), ("ablation_sigma1_seed2", 1.0)):  # exact, and 1 px off in x
@@ -93,9 +94,10 @@ def test_seeded_ablations_read_stored_predictions_and_count_missing_seeds(tiny_d
     (tmp_path / "runs" / "ablation_noskip" / "training_log.json").write_text(json_.dumps(
         {"models": {"heatmap": {"config": {"epochs": 2}, "epochs": [{}]}}}))
     result = seeded_ablations(tiny_data, tmp_path)
-    sigma1 = result["ablations"]["sigma (heatmap px, at 64x64)"][0]
-    assert sorted(sigma1["per_seed"]) == [0, 2]  # seed 1 has neither predictions nor a checkpoint
-    assert sigma1["summary"]["head_feet_px"] == pytest.approx([0.5, np.sqrt(0.5), 2])
-    assert sigma1["per_seed"][0]["pck@0.05"] == 1.0
-    assert result["ablations"]["skip connections"][1]["summary"]["pck@0.05"] == [None, None, 0]
+    sigma1 = result.ablations["sigma (heatmap px, at 64x64)"][0]
+    assert sorted(sigma1.per_seed) == ["0", "2"]  # seed 1 has neither predictions nor a checkpoint
+    assert sigma1.summary["head_feet_px"] == pytest.approx([0.5, np.sqrt(0.5), 2])
+    assert sigma1.per_seed["0"]["pck@0.05"] == 1.0
+    assert result.ablations["skip connections"][1].summary["pck@0.05"] == [None, None, 0]
+    assert SeededAblations.load(tmp_path / "ablation_seeds.json") == result  # the file reads back as written
     assert summarise({})["pck@0.2"] == [None, None, 0]

@@ -58,7 +58,7 @@ def test_swap_invariant_alignment_on_a_constructed_swap():
     aligned = metrics.align_hands(pred, gt)
     assert np.array_equal(aligned[0], gt[0]) and np.array_equal(aligned[1], pred[1])
     report = metrics.localization_report(pred, gt)
-    assert report["standard"]["pck"][0.05] == 0.8 and report["hand_swap_invariant"]["pck"][0.05] == 1.0
+    assert report["standard"]["pck"]["0.05"] == 0.8 and report["hand_swap_invariant"]["pck"]["0.05"] == 1.0
 
 
 def test_errors_and_curve():
@@ -92,5 +92,5 @@ def test_ambiguity_ceiling_on_a_constructed_case():
     ceiling = ambiguity_ceiling(np.concatenate([near, far]), thresholds=[0.05, 0.5])
     bbox_near = metrics.normalizer(near)[0]
     assert 1.0 / 2 < 0.05 * bbox_near  # the near case really is within reach
-    assert ceiling[0.05] == pytest.approx((1.0 + (3 + 2 * 0.5) / 5) / 2)
-    assert ceiling[0.5] == 1.0
+    assert ceiling["0.05"] == pytest.approx((1.0 + (3 + 2 * 0.5) / 5) / 2)
+    assert ceiling["0.5"] == 1.0
