@@ -43,7 +43,7 @@ def prepare_data(args, results: Path) -> Path:
     return data_dir
 
 
-STAGES = ("evaluate", "ablations", "failures", "diagnosis", "studies", "bench", "course_eval")
+STAGES = ("evaluate", "ablations", "failures", "diagnosis", "robustness", "studies", "bench", "course_eval")
 
 
 def planned_runs(stages: list, ablation_seeds=(0, 1, 2)) -> list:
@@ -93,7 +93,7 @@ def run_all(args) -> None:
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
 
-    from problem2 import ablation_seeds, baseline, bench, diagnosis, evaluate, report, studies
+    from problem2 import ablation_seeds, baseline, bench, diagnosis, evaluate, report, robustness, studies
     from problem2.experiments import train_runs
     from problem2.pipeline import Pipeline, duration, reproduction, reproduction_table
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
@@ -116,6 +116,9 @@ def run_all(args) -> None:
               [results / "failure_cases.json"], settings)
         stage("diagnosis", lambda: diagnosis.run_diagnosis(data_dir, results),
               main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "diagnosis.json"], settings)
+        perturbations = robustness.strongest(robustness.suite()) if args.quick else None
+        stage("robustness", lambda: robustness.run_robustness(data_dir, results, perturbations=perturbations),
+              main_ckpts + list(results.glob("runs/augment_*/*_model.pth")), [results / "robustness.json"], settings)
         latency_repeats = 3 if args.quick else 20
         stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats),
               main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
@@ -208,7 +211,8 @@ def stage_list(text: str) -> list:
 
 MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs problem2.MODULE's command line
     "generate": "generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline", "studies": "studies",
-    "diagnosis": "diagnosis", "bench": "bench", "predict": "predict", "runs": "experiments",
+    "diagnosis": "diagnosis", "robustness": "robustness", "bench": "bench", "predict": "predict",
+    "runs": "experiments",
 }
 
 

@@ -32,9 +32,16 @@ DEFAULT_SIZES = {"train": 1000, "val": 200, "test": 200}
 HAND_LABELS = ("assignment", "side")
 
 
-def sample_keypoints(rng: np.random.Generator) -> np.ndarray:
-    """One figure's keypoints, int [5, 2] (x, y), in KEYPOINT_NAMES order (course labelling)."""
-    cx, cy = (int(v) for v in rng.integers(40, 89, size=2))
+CENTRE_RANGE = (40, 88)  # the figure centre's x and y range, inclusive (the course generator's)
+
+
+def sample_keypoints(rng: np.random.Generator, centre: tuple[int, int] | None = None) -> np.ndarray:
+    """One figure's keypoints, int [5, 2] (x, y), in KEYPOINT_NAMES order (course labelling).
+
+    centre: (cx, cy) to place the figure there (default: uniform in CENTRE_RANGE, as the course draws)."""
+    if centre is None:
+        centre = rng.integers(CENTRE_RANGE[0], CENTRE_RANGE[1] + 1, size=2)
+    cx, cy = (int(v) for v in centre)
     angle_left, angle_right = np.radians(rng.uniform(-60, 60, size=2))
     spread = int(rng.uniform(10, 30))
     return np.array([
@@ -55,17 +62,17 @@ def label_hands_by_side(keypoints: np.ndarray) -> np.ndarray:
     return out
 
 
-def render_figure(keypoints: np.ndarray) -> np.ndarray:
+def render_figure(keypoints: np.ndarray, line_width: int = LINE_WIDTH) -> np.ndarray:
     """Keypoints [5, 2] (course labelling or side labelling) -> uint8 image [128, 128]."""
     (hx, hy), left_hand, right_hand, left_foot, right_foot = (tuple(int(v) for v in p) for p in keypoints)
     cx, cy = hx, hy + 20
     image = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 255)
     draw = ImageDraw.Draw(image)
-    draw.ellipse([cx - 8, cy - 28, cx + 8, cy - 12], outline=0, width=LINE_WIDTH)
+    draw.ellipse([cx - 8, cy - 28, cx + 8, cy - 12], outline=0, width=line_width)
     for start, end in [((cx, cy - 12), (cx, cy + 12)),
                        ((cx, cy - 6), left_hand), ((cx, cy - 6), right_hand),
                        ((cx, cy + 12), left_foot), ((cx, cy + 12), right_foot)]:
-        draw.line([start, end], fill=0, width=LINE_WIDTH)
+        draw.line([start, end], fill=0, width=line_width)
     return np.asarray(image)
 
 

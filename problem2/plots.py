@@ -285,3 +285,59 @@ def plot_seeded_ablations(seeded, save_path):
     fig.suptitle(f"Ablations over seeds (mean ± sd; {seeded.split} split, sub-pixel decoding)", fontsize=10)
     fig.tight_layout()
     return _save(fig, save_path)
+
+
+MODEL_STYLE = {"HeatmapNet": (COLORS["heatmap"], 1.0), "RegressionNet": (COLORS["regression"], 1.0),
+               "HeatmapNet augmented": (COLORS["heatmap"], 0.45), "RegressionNet augmented": (COLORS["regression"], 0.45)}
+
+
+def plot_robustness(result, save_path):
+    """Per perturbation (rows), PCK@0.05 and mean error of every model; dashed lines: each model's clean score.
+    result: robustness.Robustness."""
+    rows = result.rows[1:]
+    labels = [r.name for r in rows]
+    models = list(result.models)
+    ys = np.arange(len(rows))[::-1]
+    height = 0.8 / len(models)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.32 * len(rows) + 1.5), sharey=True)
+    for ax, metric, xlabel in ((axes[0], "pck@0.05", "PCK@0.05 (labelled)"), (axes[1], "mean_px", "mean error (px)")):
+        for i, model in enumerate(models):
+            color, alpha = MODEL_STYLE.get(model, (f"C{i}", 1.0))
+            values = [r.scores[model][metric] for r in rows]
+            ax.barh(ys + (len(models) - 1 - 2 * i) * height / 2, values, height, color=color, alpha=alpha, label=model)
+            ax.axvline(result.clean(model, metric), color=color, alpha=alpha, ls="--", lw=1)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].set_xlim(0, 1)
+    axes[1].set_xscale("log")
+    axes[1].set_xticks([1, 2, 5, 10, 20, 50], ["1", "2", "5", "10", "20", "50"])
+    axes[1].minorticks_off()
+    axes[0].set_yticks(ys, labels, fontsize=7)
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Robustness on {result.n_images} perturbed {result.split} images (dashed: clean score)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, save_path)
+
+
+def plot_robustness_examples(examples: list, save_path, columns: int = 6):
+    """examples: [(title, uint8 image [H, W], ground truth [K, 2], {model: [K, 2]})], one panel each."""
+    rows_n = -(-len(examples) // columns)
+    fig, axes = plt.subplots(rows_n, columns, figsize=(2.2 * columns, 2.3 * rows_n), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (title, image, gt, preds) in zip(axes.ravel(), examples):
+        _image(ax, image)
+        ax.axis("on")
+        draw_skeleton(ax, gt, COLORS["gt"])
+        for i, (model, points) in enumerate(preds.items()):
+            color, alpha = MODEL_STYLE.get(model, (f"C{i}", 1.0))
+            ax.scatter(*as_array(points).T, c=color, alpha=alpha, s=18, marker="x", zorder=4)
+        ax.set_xlim(-0.5, image.shape[1] - 0.5)
+        ax.set_ylim(image.shape[0] - 0.5, -0.5)
+        ax.set_title(title, fontsize=7)
+    models = list(examples[0][3]) if examples else []
+    fig.suptitle("First test image under each perturbation (strongest shown). green o: ground truth; x: "
+                 + ", ".join(f"{m} ({'red' if 'Heatmap' in m else 'blue'}{', pale' if 'augmented' in m else ''})"
+                             for m in models), fontsize=8)
+    fig.tight_layout()
+    return _save(fig, save_path)

@@ -1,5 +1,9 @@
 """Typed results: the JSON files the report reads, as dataclasses, and the one threshold-key convention.
 
+Typed here: metrics.json, ablation.json, ablation_seeds.json, robustness.json. The remaining files
+(studies.json, diagnosis.json, failure_cases.json, bench_train.json) are nested dicts whose keys their
+writers' docstrings list; they follow the same threshold-key convention.
+
 Threshold keys: every result dict, in memory and on disk, keys a PCK threshold by `tkey(t)` ("0.05",
 "0.1", ...), and names a flat metric `pck@` + tkey(t). Only the assignment's `compute_pck` keeps float
 keys (its documented API); results convert its output with `by_tkey`.
@@ -197,6 +201,41 @@ class SeededAblations(JsonResult):
     metrics: list                             # metric names, e.g. 'pck@0.05', 'head_feet_px'
     decoding: str
     ablations: dict[str, list[SeededSetting]]  # {ablation name: settings in table order}
+
+
+# ------------------------------------------------------------------- robustness.json (robustness.py)
+
+@dataclass
+class RobustnessRow(JsonResult):
+    family: str
+    strength: str                        # '-' where the perturbation has no strength
+    group: str
+    outside: float                       # fraction of keypoints moved outside the image (not scored)
+    scores: dict[str, dict]              # {model: {metric: value}}
+    hidden: dict[str, dict] | None = None    # occlusion: {model: metrics on the hidden keypoint}
+    visible: dict[str, dict] | None = None   # occlusion: {model: metrics on the others}
+
+    @property
+    def name(self) -> str:
+        return self.family if self.strength == "-" else f"{self.family} {self.strength}"
+
+
+@dataclass
+class Robustness(JsonResult):
+    """robustness.json: every model under every perturbation of the evaluation split."""
+    split: str
+    n_images: int
+    seed: int
+    models: dict[str, str]               # {label: checkpoint, relative to the results directory}
+    metrics: list
+    rows: list[RobustnessRow]            # the first is 'clean'
+
+    def clean(self, model: str, metric: str) -> float:
+        return self.rows[0].scores[model][metric]
+
+    def row(self, name: str) -> RobustnessRow:
+        """The row of a perturbation by its name, e.g. 'rotate ±30°' or 'invert'."""
+        return next(r for r in self.rows if r.name == name)
 
 
 def load_optional(cls, results: Path, name: str):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from problem2.__main__ import main
+from problem2.robustness import suite
 from problem2.report import readme_summary, render_report
 from problem2.schema import REFERENCE_DIR as RESULTS_DIR
 
@@ -24,6 +25,7 @@ DELIVERABLES = [
     "visualizations/ablation_skip_connections.png", "visualizations/failures_both_fail.png",
     "visualizations/hand_ambiguity.png", "visualizations/seeds_pck.png", "visualizations/regression_variants.png",
     "visualizations/ambiguity_ceiling.png", "diagnosis.json", "visualizations/axis_scatter.png",
+    "robustness.json", "visualizations/robustness.png", "visualizations/robustness_examples.png",
     "visualizations/failures_heatmap_localisation.png", "ablation_seeds.json",
 ]
 
@@ -39,6 +41,7 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     for section in ("## Summary", "**Mechanism.**", "## 1. Main comparison", "## 2. Why: RegressionNet does not see",
                     "**Where x is lost: linear probes.**", "**Label swaps or localisation failures?**",
                     "*mean pose (train mean, ignores the image)*", "## 3. Ablations", "## 5. Failure cases", "### Label ambiguity",
+                    "## 5b. Beyond the training distribution", "**Occlusion, by keypoint**",
                     "## 7. What makes direct regression fail", "## 8. Cost", "## Appendix A. Training speed",
                     "## 10. Reproduce"):
         assert section in report
@@ -46,6 +49,9 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     assert seeded["seeds"] == [0] and all(r["summary"]["pck@0.05"][2] == 1 for rows in seeded["ablations"].values()
                                           for r in rows)  # --quick: one seed, every setting trained and scored
     assert (tmp_path / "runs" / "ablation_res128_sigma4" / "test_predictions.json").exists()
+    robust = json.loads((tmp_path / "robustness.json").read_text())  # --quick: the strongest setting of each family
+    assert [r["family"] for r in robust["rows"]][:3] == ["clean", "off-centre figure", "shift"]
+    assert len(robust["rows"]) == 1 + len({p.family for p in suite()})
     precision = json.loads((tmp_path / "studies.json").read_text())["precision"]
     assert sorted((r["group"], r["seed"], r["model"]) for r in precision["rows"]) == sorted(
         (g, seed, m) for g, seeds in (("fast", (0, 1, 2)), ("fp32", (0, 1))) for seed in seeds

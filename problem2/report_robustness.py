@@ -1,0 +1,103 @@
+"""The report's robustness section, rendered from robustness.json (robustness.Robustness) only."""
+from __future__ import annotations
+
+from problem2.markdown import f1, f2, f3, fig, table
+
+HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
+
+
+def drop(result, row, model: str, metric: str = "pck@0.05") -> float:
+    return row.scores[model][metric] - result.clean(model, metric)
+
+
+def cell(result, row, model: str) -> str:
+    """'0.826 (-0.017)': PCK@0.05 and its change from clean."""
+    return f"{f3(row.scores[model]['pck@0.05'])} ({drop(result, row, model):+.3f})"
+
+
+def robustness_table(result) -> str:
+    models = list(result.models)
+    header = ["perturbation", "group", "outside"] + [f"{m} PCK@0.05 (change)" for m in models] + \
+        [f"{m} swap-inv. PCK@0.05" for m in models] + [f"{m} mean px" for m in models]
+    rows = [[r.name, r.group, f"{100 * r.outside:.1f}%"] + [cell(result, r, m) for m in models]
+            + [f3(r.scores[m]["swap_invariant_pck@0.05"]) for m in models]
+            + [f2(r.scores[m]["mean_px"]) for m in models] for r in result.rows]
+    return table(header, rows)
+
+
+def occlusion_table(result) -> str:
+    models = list(result.models)
+    rows = [[r.name, m, f3(r.hidden[m]["pck@0.05"]), f3(r.visible[m]["pck@0.05"]), f3(r.scores[m]["pck@0.05"])]
+            for r in result.rows if r.hidden for m in models]
+    return table(["occlusion", "model", "hidden keypoint", "visible keypoints", "all"], rows)
+
+
+def findings(result) -> list:
+    """Sentences that tie the numbers to the mechanism of section 2; each computed from the JSON."""
+    if HEATMAP not in result.models or REGRESSION not in result.models:
+        return []
+    rows = {r.name: r for r in result.rows}
+    out = []
+    geometric = [r for r in result.rows if r.group == "geometric"]
+    steady = [r.name for r in geometric if abs(drop(result, r, HEATMAP)) <= 0.05]
+    hurt = [r for r in geometric if drop(result, r, HEATMAP) < -0.05]
+    off = [r for r in geometric if r.family == "off-centre figure"]
+    if steady:
+        out.append(f"- **Geometry.** HeatmapNet stays within 0.05 of its clean PCK@0.05 under {', '.join(steady)}: a "
+                   "convolutional decoder that draws a peak where the limb end is follows the figure wherever it is. "
+                   + (" ".join(f"It loses {-drop(result, r, HEATMAP):.3f} under {r.name}, a pose the training set "
+                               "never shows (its torsos are always vertical)." for r in hurt if r.family == "rotate")))
+    if off:
+        worst = min(off, key=lambda r: r.scores[REGRESSION]["pck@0.05"])
+        out.append(f"- **Figures outside the training positions.** RegressionNet's PCK@0.05 falls to "
+                   f"{f3(worst.scores[REGRESSION]['pck@0.05'])} on figures whose centre lies {worst.strength} beyond "
+                   f"the training range (HeatmapNet: {f3(worst.scores[HEATMAP]['pck@0.05'])}): it predicts a "
+                   f"near-constant x (section 2), so a figure away from the usual place is missed entirely; its "
+                   f"head-and-feet x error is {f1(worst.scores[REGRESSION]['x_abs_px'])} px there, against "
+                   f"{f1(result.clean(REGRESSION, 'x_abs_px'))} px on clean images.")
+    noise = [r for r in result.rows if r.family == "noise"]
+    if noise:
+        weak = noise[0]
+        out.append(f"- **Pixel noise.** Noise of {weak.strength} changes HeatmapNet's PCK@0.05 by "
+                   f"{drop(result, weak, HEATMAP):+.3f} but drops RegressionNet's from "
+                   f"{f3(result.clean(REGRESSION, 'pck@0.05'))} to "
+                   f"{f3(weak.scores[REGRESSION]['pck@0.05'])}: its head-and-feet y error grows from "
+                   f"{f1(result.clean(REGRESSION, 'y_abs_px'))} to {f1(weak.scores[REGRESSION]['y_abs_px'])} px, "
+                   f"almost all of it a shift of every prediction (mean signed y error "
+                   f"{weak.scores[REGRESSION]['y_bias_px']:+.1f} px). RegressionNet reads position from features "
+                   f"averaged over the whole image, and noise adds to that average everywhere; a heatmap peak depends "
+                   f"on its neighbourhood only (HeatmapNet's y error: {f1(weak.scores[HEATMAP]['y_abs_px'])} px).")
+    if "invert" in rows:
+        inv = rows["invert"]
+        out.append(f"- **Polarity.** An inverted image (white figure on black) scores "
+                   f"{f3(inv.scores[HEATMAP]['pck@0.05'])} for HeatmapNet: every training image is dark on light, and "
+                   "nothing in training asks the filters to respond to the opposite polarity. Darker backgrounds and "
+                   "weaker lines (brightness, contrast) cost it "
+                   + ", ".join(f"{-drop(result, r, HEATMAP):.3f} ({r.name})" for r in result.rows
+                               if r.family in ("brightness", "contrast")) + ".")
+    occluded = [r for r in result.rows if r.hidden]
+    if occluded:
+        big = occluded[-1]
+        out.append(f"- **Occlusion.** With a {big.strength} square of background over one keypoint, HeatmapNet finds "
+                   f"the hidden keypoint in {f3(big.hidden[HEATMAP]['pck@0.05'])} of the images and the visible ones "
+                   f"in {f3(big.visible[HEATMAP]['pck@0.05'])}: it localises what it sees and does not infer a hidden "
+                   f"limb end from the rest of the body.")
+    return out
+
+
+def section_robustness(result) -> str:
+    if result is None:
+        return "## 5b. Beyond the training distribution\n\n(robustness not run)"
+    return "\n\n".join(p for p in [
+        "## 5b. Beyond the training distribution",
+        f"Every model scored on the same perturbed copies of the {result.split} split ({result.n_images} images, "
+        f"seed {result.seed}); heatmap models decoded sub-pixel. Keypoints that a transform moves outside the image "
+        "are not scored (column *outside*: their share); the PCK normaliser is the bounding box of all of an image's "
+        "transformed keypoints. A horizontal flip exchanges the left/right labels. Off-centre figures are new "
+        "figures drawn by the generator with their centre beyond the training range (40-88 px in x and y).",
+        robustness_table(result),
+        "\n".join(findings(result)),
+        "**Occlusion, by keypoint** (PCK@0.05):", occlusion_table(result),
+        fig("robustness.png", "PCK@0.05 and mean error under each perturbation; dashed: the clean score"),
+        fig("robustness_examples.png", "The first test image under the strongest setting of each perturbation"),
+    ] if p)
