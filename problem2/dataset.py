@@ -221,7 +221,10 @@ def dataset_codec(ds):
 
 def dataset_fingerprint(ds) -> dict:
     """What identifies a run's data: a KeypointDataset by its images, keypoints and target settings;
-    any other dataset by a hash of every (image, target) item it yields."""
+    a dataset with a fingerprint() method (augment.AugmentedDataset) by what it returns; any other dataset by
+    a hash of every (image, target) item it yields."""
+    if hasattr(ds, "fingerprint"):
+        return ds.fingerprint()
     if isinstance(ds, KeypointDataset):
         digest = hashlib.sha1(ds.images.tobytes())
         digest.update(ds.keypoints.tobytes())

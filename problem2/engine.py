@@ -124,6 +124,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
         for epoch in range(start + 1, cfg.epochs + 1):
             # ---- train one epoch (seeded per epoch: shuffling and dropout replay exactly on resume)
             torch.manual_seed(cfg.seed * 100003 + epoch)
+            if hasattr(train_loader.dataset, "set_epoch"):  # augment.AugmentedDataset: this epoch's draws
+                train_loader.dataset.set_epoch(epoch)
             model.train()
             t0, loss_sum, seen = time.perf_counter(), 0.0, 0
             for step, (images, targets) in enumerate(train_loader, 1):

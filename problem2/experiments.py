@@ -16,7 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from torch.utils.data import DataLoader
+
 from problem2 import cli, runtime
+from problem2.augment import AugmentConfig, AugmentedDataset
 from problem2.dataset import make_loaders
 from problem2.engine import TrainConfig, fit, objective_for
 from problem2.generate import ensure_data
@@ -34,6 +37,7 @@ class RunSpec:
     model_config: dict = field(default_factory=dict)
     sigma: float = 2.0               # heatmap target Gaussian (heatmap models)
     hand_labels: str = "assignment"  # or 'side'
+    augment: bool = False            # train through augment.AugmentedDataset (AugmentConfig defaults)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -45,6 +49,10 @@ def run_training(spec: RunSpec, data_dir, out_dir, resume: bool = True, progress
     heatmap_size = model.config.get("heatmap_size", 64)
     train_loader, val_loader = make_loaders(data_dir, model.output_type, spec.train.batch_size,
                                             spec.train.workers, heatmap_size, spec.sigma, spec.hand_labels)
+    if spec.augment:
+        train_loader = DataLoader(AugmentedDataset(train_loader.dataset, AugmentConfig(), seed=spec.train.seed),
+                                  batch_size=spec.train.batch_size, shuffle=True, num_workers=spec.train.workers,
+                                  persistent_workers=spec.train.workers > 0)
     return fit(model, train_loader, val_loader, spec.train, out_dir, spec.name, resume, progress,
                objective_for(model, spec.train.loss), overwrite, on_epoch)
 
@@ -102,6 +110,11 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         "axis_regression_coordconv": spec("regression", REGRESSION, model_config={"coord_channels": True}),
         "softargmax": spec("regression", "SoftArgmaxNet"),
     }
+    # the main pair trained through augmentation (robustness.py scores them beside the plain pair)
+    for seed in (0, 1, 2):
+        suffix = f"_seed{seed}" if seed else ""
+        runs[f"augment_heatmap{suffix}"] = spec("heatmap", HEATMAP, seed=cfg.seed + seed, augment=True)
+        runs[f"augment_regression{suffix}"] = spec("regression", REGRESSION, seed=cfg.seed + seed, augment=True)
     # ablations over seeds; and resolution with the Gaussian fixed at 4 image px (sigma x stride), so that
     # resolution and target width are not confounded (64 / sigma 2 is the main run)
     settings = {"res32": {"model_config": {"heatmap_size": 32}}, "res128": {"model_config": {"heatmap_size": 128}},
@@ -194,7 +207,7 @@ def main(argv=None):
         for run_id, spec in runs.items():
             print(f"{run_id:28s} {spec.model:14s} {spec.model_config} sigma={spec.sigma} "
                   f"hands={spec.hand_labels} seed={spec.train.seed} loss={spec.train.loss} "
-                  f"precision={spec.train.precision}")
+                  f"precision={spec.train.precision}" + (" augmented" if spec.augment else ""))
         return
     data_dir = ensure_data(args.data_dir)
     for run_id in args.ids or list(runs):

@@ -25,6 +25,7 @@ from problem2 import cli, metrics, perturb as P, plots
 from problem2.checkpoint import load_model
 from problem2.dataset import load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
+from problem2.experiments import checkpoint_path
 from problem2.results import Robustness, RobustnessRow
 from problem2.schema import DEFAULT_RESULTS, IMAGE_SIZE, UNAMBIGUOUS
 
@@ -107,11 +108,14 @@ def score_perturbation(perturbation: P.Perturbation, models: dict, images, keypo
     return row, (images_p, gt, preds)
 
 
+AUGMENTED_RUNS = {"augment_heatmap": "HeatmapNet augmented", "augment_regression": "RegressionNet augmented"}
+
+
 def default_models(results_dir: Path) -> dict:
-    """{label: checkpoint path relative to results_dir}: the main pair, and augmented models where trained."""
-    candidates = {"HeatmapNet": "heatmap_model.pth", "RegressionNet": "regression_model.pth",
-                  "HeatmapNet augmented": "runs/augment_heatmap/heatmap_model.pth",
-                  "RegressionNet augmented": "runs/augment_regression/regression_model.pth"}
+    """{label: checkpoint path relative to results_dir}: the main pair, and the augmented pair where trained."""
+    candidates = {"HeatmapNet": "heatmap_model.pth", "RegressionNet": "regression_model.pth"}
+    candidates |= {label: str(checkpoint_path(run, results_dir).relative_to(results_dir))
+                   for run, label in AUGMENTED_RUNS.items()}
     return {label: path for label, path in candidates.items() if (Path(results_dir) / path).exists()}
 
 
