@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from problem2 import cli, codec, metrics, plots, report_ablations, runtime
+from problem2 import cli, metrics, plots, report_ablations, runtime
 from problem2.dataset import KeypointDataset, load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
 from problem2.experiments import run_dir, run_parser, train_runs
@@ -27,7 +27,7 @@ from problem2.results import AblationRun, Ablations, tkey
 from problem2.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
 from problem2.model import HeatmapNet, RegressionNet
 from problem2.checkpoint import load_codec, load_model
-from problem2.engine import TrainConfig
+from problem2.engine import TrainConfig, model_codec
 from problem2.generate import ensure_data
 
 # ablation -> [(setting label, run id)]; the main run is the default point of each
@@ -84,7 +84,7 @@ def score_heatmap_run(directory: Path, test: KeypointDataset) -> dict:
            "skip_connections": model.skip_connections, "best_epoch": log["best_epoch"],
            "epochs": log["config"]["epochs"], "train_seconds": sum(e["epoch_seconds"] for e in log["epochs"])}
     for decoding in DECODINGS:
-        pred = codec.decode(heatmaps, "heatmap", decoding).numpy()
+        pred = model_codec(model).decode(heatmaps, decoding).numpy()
         report = metrics.localization_report(pred, test.keypoints)
         for kind in ("standard", "hand_swap_invariant"):
             out[f"{decoding}_{kind}"] = {"pck": report[kind]["pck"], "mean_px": report[kind]["mean_px"],
@@ -124,7 +124,7 @@ def analyze_failure_cases(model, test_loader, threshold: float = 0.1, decoding: 
     pred_reg, _ = predict_keypoints(model["regression"], images)
     hm_model = model["heatmap"]
     _, heatmaps = predict_keypoints(hm_model, images)
-    pred_hm = codec.decode(heatmaps, "heatmap", decoding).numpy()
+    pred_hm = model_codec(hm_model).decode(heatmaps, decoding).numpy()
     ok_hm = metrics.correct(pred_hm, gt, [threshold])[0]  # [N, K]
     ok_reg = metrics.correct(pred_reg, gt, [threshold])[0]
     masks = {CATEGORIES[0]: ok_hm & ~ok_reg, CATEGORIES[1]: ~ok_hm & ok_reg, CATEGORIES[2]: ~ok_hm & ~ok_reg}

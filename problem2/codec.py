@@ -175,16 +175,6 @@ def decode_heatmaps(heatmaps: torch.Tensor, method: str = "argmax",
     return heatmap_to_image(points, heatmaps.shape[-1])
 
 
-def decode(outputs: torch.Tensor, output_type: str, method: str = "argmax",
-           blur_sigma: float | None = None) -> torch.Tensor:
-    """Any model's raw output -> [B, K, 2] image (x, y); output_type is the model's."""
-    if output_type == "heatmap":
-        return decode_heatmaps(outputs, method, blur_sigma)
-    if output_type == "regression":
-        return decode_regression(outputs)
-    raise ValueError(f"unknown output_type {output_type!r}")
-
-
 def two_peaks(maps: torch.Tensor, sigma: float = 2.0, min_ratio: float = 0.4) -> torch.Tensor:
     """[B, H, W] -> [B, 2, 2] integer (u, v): each map's maximum, and the maximum of what is left
     once a Gaussian of width sigma (the training target's) through the first peak is taken away.

@@ -56,7 +56,7 @@ LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 
 def model_codec(model: nn.Module):
     """The codec of a model's output when the data does not say (heatmaps: the model's size, sigma 2)."""
-    return codec.make_codec(model.output_type, model.config.get("heatmap_size", 64))
+    return codec.make_codec(model.output_type, getattr(model, "config", {}).get("heatmap_size", 64))
 
 
 def objective_for(model: nn.Module, loss: str = "mse", run_codec=None) -> Objective:
@@ -229,9 +229,10 @@ def validation_keypoints(loader: DataLoader) -> np.ndarray:
     if points is not None:
         return points
     targets = _all_targets(loader)  # no keypoint accessor: the targets through the codec
-    output_type = "heatmap" if targets.dim() == 4 else "regression"
-    method = "subpixel" if output_type == "heatmap" else "argmax"
-    return codec.decode(targets, output_type, method).numpy()
+    target_codec = dataset_codec(loader.dataset) or codec.make_codec(
+        "heatmap" if targets.dim() == 4 else "regression", targets.shape[-1])
+    method = "subpixel" if target_codec.output_type == "heatmap" else "argmax"
+    return target_codec.decode(targets, method).numpy()
 
 
 def run_signature(model: nn.Module, cfg: TrainConfig, train_set, val_set) -> dict:

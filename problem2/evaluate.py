@@ -25,7 +25,7 @@ from problem2.report import headline_table
 from problem2.results import MethodScores, Metrics, References
 from problem2.checkpoint import load_model
 from problem2.schema import OUTPUT_ROOT, REFERENCE_DIR, portable
-from problem2.engine import predict
+from problem2.engine import model_codec, predict
 from problem2.generate import ensure_data
 
 METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
@@ -44,7 +44,7 @@ def extract_keypoints_from_heatmaps(heatmaps, method='argmax'):
 def predict_keypoints(model, images: torch.Tensor, method: str = "argmax", precision: str = "fp32"):
     """[N, 1, 128, 128] -> ([N, K, 2] image (x, y), raw outputs)."""
     outputs = predict(model, images, precision=precision)
-    return codec.decode(outputs, model.output_type, method).numpy(), outputs
+    return model_codec(model).decode(outputs, method).numpy(), outputs
 
 
 def evaluation_split(data_dir: Path) -> str:
@@ -57,7 +57,7 @@ def evaluate_pair(heatmap_model, regression_model, dataset: KeypointDataset) -> 
     images = dataset.image_tensor()
     reg, _ = predict_keypoints(regression_model, images)
     hm_argmax, heatmaps = predict_keypoints(heatmap_model, images, "argmax")
-    hm_subpixel = codec.decode(heatmaps, "heatmap", "subpixel").numpy()
+    hm_subpixel = model_codec(heatmap_model).decode(heatmaps, "subpixel").numpy()
     return {"regression": reg, "heatmap_argmax": hm_argmax, "heatmap_subpixel": hm_subpixel,
             "heatmaps": heatmaps}
 

@@ -12,22 +12,13 @@ import json
 from pathlib import Path
 
 from problem2 import report_mechanism as why
+from problem2.report_mechanism import row, single_changes
 from problem2.markdown import T, f2, f3, fig, table
 from problem2.results import Ablations, Metrics, Robustness, SeededAblations, load_optional
 from problem2.report_ablations import section_ablations
 from problem2.report_robustness import section_robustness
 from problem2.report_studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 from problem2.report_speed import PRECISION_METRIC_LABELS, floor_sentence, section_speed, speed_table
-
-
-def row(rows: list, run_id: str) -> dict:
-    """The row of a study table that a run id names."""
-    return next(r for r in rows if r["run"] == run_id)
-
-
-def single_changes(rows: list) -> list:
-    """Regression-variant rows that change one thing of RegressionNet (side_regression_*)."""
-    return [r for r in rows if r["run"].startswith("side_regression_")]
 
 
 def load(results: Path, name: str):
@@ -137,64 +128,6 @@ def section_results(m: Metrics) -> str:
     ] if p)
 
 
-def section_why(m: Metrics, s: dict | None) -> str:
-    reg, hm, sub = (m.methods[k].standard for k in ("regression", "heatmap_argmax", "heatmap_subpixel"))
-    names = m.keypoint_names
-    unamb = [0, 3, 4]  # head and feet: no label ambiguity
-    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
-    verdict = "wins" if sub.pck["0.05"] > reg.pck["0.05"] else "does not win"
-    lines = [f"### 2b. What else separates the two (the heatmap approach {verdict} here)",
-             "Each statement below is computed from this run's JSON."]
-    lines.append(
-        f"- **Unambiguous keypoints.** On the keypoints without label ambiguity ({', '.join(names[i] for i in unamb)}) "
-        f"RegressionNet's mean error is {f2(mean([reg.mean_px_per_keypoint[i] for i in unamb]))} px "
-        f"against {f2(mean([sub.mean_px_per_keypoint[i] for i in unamb]))} px for HeatmapNet "
-        f"(sub-pixel), and its PCK@0.05 on them is "
-        f"{f3(mean([reg.pck_per_keypoint['0.05'][i] for i in unamb]))} against "
-        f"{f3(mean([sub.pck_per_keypoint['0.05'][i] for i in unamb]))}.")
-    sharper = sub.median_px < 0.8 * hm.median_px
-    pck_flat = abs(sub.pck["0.05"] - hm.pck["0.05"]) < 0.01
-    lines.append(
-        f"- **Sub-pixel decoding.** Median error {f2(hm.median_px)}"
-        f" px (argmax) -> {f2(sub.median_px)} px (sub-pixel); PCK@0.05 "
-        f"{f3(hm.pck['0.05'])} -> {f3(sub.pck['0.05'])}"
-        + (": it sharpens the typical keypoint, while the errors that cost PCK are gross ones, not quantisation."
-           if sharper and pck_flat else "."))
-    if s:
-        a, v = s["ambiguity"], s["regression_variants"]["rows"]
-        hc = a["hand_collapse"]
-        lines.append(
-            f"- **RegressionNet's hands coincide, but not at the true hands' midpoint.** With the course labels its "
-            f"two predicted hands are on average {f2(hc['regression']['mean_predicted_hand_gap_px'])} px apart (the "
-            f"true hands: {f2(hc['regression']['mean_true_hand_gap_px'])} px), and they lie "
-            f"{f2(hc['regression']['mean_hand_distance_to_midpoint_px'])} px from the midpoint of the true hands on "
-            f"average: both hands get the same near-constant x (section 2), so they meet wherever that x is, not "
-            f"where the MSE-optimal midpoint would be. Trained on side labels, its hands are "
-            f"{f2(hc['side_regression']['mean_predicted_hand_gap_px'])} px apart.")
-        hv = a["hand_map_values"]
-        lines.append(
-            f"- **What the hand heatmaps hold.** The left_hand map is worth {f3(hv['left_hand']['at_own_label'])} at "
-            f"the labelled left hand and {f3(hv['left_hand']['at_other_hand'])} at the other hand (right_hand map: "
-            f"{f3(hv['right_hand']['at_own_label'])} / {f3(hv['right_hand']['at_other_hand'])}); the two-hand "
-            f"decoder's effect is in section 6.")
-        side = a["side_labels"]
-        lines.append(
-            f"- **Without label ambiguity.** Trained and scored on side labels, PCK@0.05 is "
-            f"{f3(side['heatmap_subpixel']['standard']['pck']['0.05'])} (heatmap, sub-pixel) against "
-            f"{f3(side['regression']['standard']['pck']['0.05'])} (regression), against "
-            f"{f3(sub.pck['0.05'])} and {f3(reg.pck['0.05'])} with the course labels.")
-        base = row(v, "side_regression")
-        best = max(single_changes(v), key=lambda r: r["pck"]["0.05"])
-        soft = [r for r in v if r["run"] == "side_softargmax"]
-        lines.append(
-            f"- **Which single change helps regression most.** Of the single changes to RegressionNet "
-            f"(section 7), the largest PCK@0.05 gain comes from *{best['label']}*: {f3(base['pck']['0.05'])} -> "
-            f"{f3(best['pck']['0.05'])} (mean error {f2(base['mean_px'])} -> {f2(best['mean_px'])} px)."
-            + (f" Not a single change but a different model, the {why.SOFTARGMAX_LABEL} reaches "
-               f"{f3(soft[0]['pck']['0.05'])} ({f2(soft[0]['mean_px'])} px)." if soft else ""))
-    return "\n\n".join(lines)
-
-
 def command_timing(log: dict) -> str:
     """One sentence on the wall time of the train command that wrote these logs (if it did)."""
     c = log.get("last_command")
@@ -291,7 +224,7 @@ def render_report(results: Path) -> str:
         "# Heatmap vs direct coordinate regression for keypoints: report",
         "Generated by `python -m problem2 all` from the JSON files beside this report; no number is typed by hand.",
         why.summary(m, s, load(results, "diagnosis.json")),
-        section_results(m), why.section_mechanism(load(results, "diagnosis.json")), section_why(m, s),
+        section_results(m), why.section_mechanism(load(results, "diagnosis.json")), why.section_why(m, s),
         section_ablations(load_optional(Ablations, results, "ablation.json"), m, s,
                           load_optional(SeededAblations, results, "ablation_seeds.json")),
         section_training(log), section_failures(load(results, "failure_cases.json")),

@@ -3,7 +3,7 @@ import pytest
 
 from problem2 import metrics
 from problem2.evaluate import compute_pck
-from problem2.studies import ambiguity_ceiling
+from problem2.ambiguity import ambiguity_ceiling
 
 
 def figure(dx=0.0):
@@ -94,3 +94,18 @@ def test_ambiguity_ceiling_on_a_constructed_case():
     assert 1.0 / 2 < 0.05 * bbox_near  # the near case really is within reach
     assert ceiling["0.05"] == pytest.approx((1.0 + (3 + 2 * 0.5) / 5) / 2)
     assert ceiling["0.5"] == 1.0
+
+
+def test_paired_bootstrap_agrees_with_scipy():
+    """The hand-written percentile bootstrap against scipy.stats.bootstrap (paired) on PCK-like per-image scores:
+    the same interval up to Monte-Carlo error, and BCa within 0.01 (a skewed, bounded statistic)."""
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(1)
+    a = rng.choice([0, 0.2, 0.4, 0.6, 0.8, 1.0], size=200, p=[.02, .02, .03, .08, .25, .6])
+    b = rng.choice([0, 0.2, 0.4], size=200, p=[.6, .3, .1])
+    ours = metrics.paired_bootstrap(a, b)
+    assert ours["diff"] == pytest.approx(np.mean(a - b))
+    for method, tolerance in (("percentile", 0.004), ("BCa", 0.01)):
+        theirs = stats.bootstrap((a, b), lambda x, y, axis=-1: np.mean(x - y, axis=axis), paired=True,
+                                 method=method, n_resamples=10000, random_state=0).confidence_interval
+        assert abs(ours["low"] - theirs.low) <= tolerance and abs(ours["high"] - theirs.high) <= tolerance, method

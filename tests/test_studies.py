@@ -4,7 +4,8 @@ import torch
 
 from problem2.bench import inference_latency, train_step_fn
 from problem2.experiments import all_runs, run_dir, train_runs
-from problem2.studies import VARIANT_RUNS, hand_collapse, pooled_std
+from problem2.ambiguity import hand_collapse
+from problem2.studies import VARIANT_RUNS, pooled_std
 from problem2.checkpoint import load_model
 from problem2.engine import TrainConfig
 

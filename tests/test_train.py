@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from problem2 import codec, runtime
+from problem2 import runtime
 from problem2.bench import train_step_fn
 from problem2.model import HeatmapNet, RegressionNet
 from problem2.checkpoint import RunDirectoryError, load_checkpoint, load_model, load_weights
 from problem2.dataset import make_loaders
-from problem2.engine import NonFiniteLossError, TrainConfig, fit
+from problem2.engine import NonFiniteLossError, TrainConfig, fit, model_codec
 from problem2.train import train_heatmap_model
 from problem2.train import main as train_main
 
@@ -185,7 +185,7 @@ def test_a_three_keypoint_dataset_trains_and_scores_end_to_end(tiny_data, tmp_pa
         assert loaders[0].dataset[0][1].shape[0] == (3 if output_type == "heatmap" else 6)
         log = train_fn(model, *loaders, num_epochs=1, config=cfg, out_dir=tmp_path / "out")
         precision = runtime.resolve_precision("auto", torch.device("cpu"))
-        pred = codec.decode(predict(model, loaders[1], torch.device("cpu"), precision), output_type).numpy()
+        pred = model_codec(model).decode(predict(model, loaders[1], torch.device("cpu"), precision)).numpy()
         gt = loaders[1].dataset.keypoints
         assert pred.shape == gt.shape == (12, 3, 2)  # validated on the 3 keypoints, scored the same way
         assert log["epochs"][0]["val_pck@0.05"] == compute_pck(pred, gt, [0.05])[0.05]
