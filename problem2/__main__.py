@@ -43,14 +43,16 @@ def prepare_data(args, results: Path) -> Path:
     return data_dir
 
 
-STAGES = ("evaluate", "ablations", "failures", "diagnosis", "robustness", "studies", "bench", "course_eval")
+STAGES = ("evaluate", "ablations", "failures", "diagnosis", "robustness", "data_efficiency", "studies", "bench",
+          "course_eval")
 
 
-def planned_runs(stages: list, ablation_seeds=(0, 1, 2)) -> list:
+def planned_runs(stages: list, ablation_seeds=(0, 1, 2), curve=None) -> list:
     """The trainings the given stages need, the main pair first."""
     from problem2.ablation_seeds import seeded_run_ids
     from problem2.baseline import ABLATIONS
     from problem2.diagnosis import VARIANT_RUNS
+    from problem2.data_efficiency import data_run_ids
     from problem2.robustness import AUGMENTED_RUNS
     from problem2.studies import STUDY_RUNS
     runs = ["main_heatmap", "main_regression"]
@@ -58,6 +60,7 @@ def planned_runs(stages: list, ablation_seeds=(0, 1, 2)) -> list:
     runs += seeded_run_ids(ablation_seeds) if "ablations" in stages else []
     runs += VARIANT_RUNS if "diagnosis" in stages else []
     runs += list(AUGMENTED_RUNS) if "robustness" in stages else []
+    runs += data_run_ids(*(curve or ())) if "data_efficiency" in stages else []
     runs += STUDY_RUNS if "studies" in stages else []
     return list(dict.fromkeys(runs))
 
@@ -91,11 +94,13 @@ def run_all(args) -> None:
     stages = [s for s in STAGES if s in args.only and not (s == "studies" and args.skip_studies)
               and not (s == "course_eval" and not course)]
     seeds = (0,) if args.quick else (0, 1, 2)  # of every ablation setting
-    run_ids = planned_runs(stages, seeds)
+    curve = ((125, 250), (0,)) if args.quick else None  # learning-curve sizes and seeds (None: all)
+    run_ids = planned_runs(stages, seeds, curve)
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
 
-    from problem2 import ablation_seeds, baseline, bench, diagnosis, evaluate, report, robustness, studies
+    from problem2 import (ablation_seeds, baseline, bench, data_efficiency, diagnosis, evaluate, report, robustness,
+                          studies)
     from problem2.experiments import train_runs
     from problem2.pipeline import Pipeline, duration, reproduction, reproduction_table
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
@@ -121,6 +126,9 @@ def run_all(args) -> None:
         perturbations = robustness.strongest(robustness.suite()) if args.quick else None
         stage("robustness", lambda: robustness.run_robustness(data_dir, results, perturbations=perturbations),
               main_ckpts + list(results.glob("runs/augment_*/*_model.pth")), [results / "robustness.json"], settings)
+        stage("data_efficiency", lambda: data_efficiency.learning_curves(data_dir, results, *(curve or ())),
+              main_ckpts + list(results.glob("runs/data*/*_model.pth")) + list(results.glob("runs/seed1_*/*.json")),
+              [results / "data_efficiency.json"], settings)
         latency_repeats = 3 if args.quick else 20
         stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats),
               main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
@@ -213,7 +221,8 @@ def stage_list(text: str) -> list:
 
 MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs problem2.MODULE's command line
     "generate": "generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline", "studies": "studies",
-    "diagnosis": "diagnosis", "robustness": "robustness", "bench": "bench", "predict": "predict",
+    "diagnosis": "diagnosis", "robustness": "robustness", "data_efficiency": "data_efficiency", "bench": "bench",
+    "predict": "predict",
     "runs": "experiments",
 }
 

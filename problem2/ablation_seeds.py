@@ -18,12 +18,10 @@ if __package__ in (None, ""):
 import statistics
 from pathlib import Path
 
-import numpy as np
-
-from problem2 import cli, metrics, plots, runtime
+from problem2 import cli, metrics, plots
 from problem2.dataset import dataset_fingerprint, load_split
 from problem2.evaluate import evaluation_split
-from problem2.experiments import ablation_seed_runs, checkpoint_path, run_dir, run_finished, save_predictions
+from problem2.experiments import ablation_seed_runs, run_predictions
 from problem2.results import SeededAblations, SeededSetting
 from problem2.schema import DEFAULT_RESULTS, UNAMBIGUOUS
 
@@ -43,22 +41,6 @@ def seeded_run_ids(seeds=(0, 1, 2)) -> list:
     return list(dict.fromkeys(r for s in settings for r in ablation_seed_runs(s, seeds)))
 
 
-def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint: dict) -> np.ndarray | None:
-    """[N, K, 2] sub-pixel predictions of a finished run on the evaluation split, from its stored file, or stored
-    now from its checkpoint (so that it can be scored once the checkpoint is gone); None for a run that is
-    missing or still training."""
-    if not run_finished(run_id, results_dir):
-        return None
-    path = run_dir(run_id, results_dir) / "test_predictions.json"
-    stored = runtime.load_json(path)
-    if not (stored and stored["data"]["sha1"] == fingerprint["sha1"]):
-        if not checkpoint_path(run_id, results_dir).exists():
-            return None
-        save_predictions(run_id, results_dir, data_dir)
-        stored = runtime.load_json(path)
-    return np.asarray(stored["keypoints"]["subpixel"])
-
-
 def score(pred, gt) -> dict:
     return {"pck@0.05": metrics.compute_pck(pred, gt, [0.05])[0.05],
             "pck@0.2": metrics.compute_pck(pred, gt, [0.2])[0.2],
@@ -66,10 +48,10 @@ def score(pred, gt) -> dict:
             "head_feet_px": float(metrics.distances(pred, gt)[:, UNAMBIGUOUS].mean())}
 
 
-def summarise(per_seed: dict) -> dict:
-    """{metric: [mean, sd (0 for one seed), n seeds]}."""
+def summarise(per_seed: dict, metric_names=METRICS) -> dict:
+    """{metric: [mean, sd (0 for one seed), n seeds]} of {seed: {metric: value}}."""
     out = {}
-    for m in METRICS:
+    for m in metric_names:
         values = [v[m] for v in per_seed.values()]
         out[m] = [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values)] \
             if values else [None, None, 0]

@@ -221,10 +221,21 @@ def dataset_codec(ds):
 
 def dataset_fingerprint(ds) -> dict:
     """What identifies a run's data: a KeypointDataset by its images, keypoints and target settings;
-    a dataset with a fingerprint() method (augment.AugmentedDataset) by what it returns; any other dataset by
-    a hash of every (image, target) item it yields."""
+    a dataset with a fingerprint() method (augment.AugmentedDataset) by what it returns; Subset and
+    ConcatDataset by their parts; any other dataset by a hash of every (image, target) item it yields."""
     if hasattr(ds, "fingerprint"):
         return ds.fingerprint()
+    if isinstance(ds, Subset):  # by composition: no pass over the items
+        indices = np.asarray(ds.indices, dtype=np.int64)
+        if isinstance(ds.dataset, KeypointDataset):  # by the items it selects (a grown pool keeps its prefix)
+            base = {k: v for k, v in dataset_fingerprint(ds.dataset).items() if k not in ("n", "sha1")}
+            digest = hashlib.sha1(ds.dataset.images[indices].tobytes())
+            digest.update(ds.dataset.keypoints[indices].tobytes())
+            return {"n": len(ds), "subset_of": base, "sha1": digest.hexdigest()[:16]}
+        return {"n": len(ds), "subset_of": dataset_fingerprint(ds.dataset),
+                "indices_sha1": hashlib.sha1(indices.tobytes()).hexdigest()[:16]}
+    if isinstance(ds, ConcatDataset):
+        return {"n": len(ds), "concat": [dataset_fingerprint(d) for d in ds.datasets]}
     if isinstance(ds, KeypointDataset):
         digest = hashlib.sha1(ds.images.tobytes())
         digest.update(ds.keypoints.tobytes())

@@ -22,11 +22,12 @@ from problem2 import cli, runtime
 from problem2.augment import AugmentConfig, AugmentedDataset
 from problem2.dataset import make_loaders
 from problem2.engine import TrainConfig, fit, objective_for
-from problem2.generate import ensure_data
+from problem2.generate import ensure_data, training_pool
 from problem2.model import build_model
 from problem2.schema import DEFAULT_RESULTS
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
+DATA_SIZES = (125, 250, 500, 1000, 2000, 4000)  # training images of the learning curves
 
 
 @dataclass
@@ -38,6 +39,7 @@ class RunSpec:
     sigma: float = 2.0               # heatmap target Gaussian (heatmap models)
     hand_labels: str = "assignment"  # or 'side'
     augment: bool = False            # train through augment.AugmentedDataset (AugmentConfig defaults)
+    train_images: int | None = None  # the first N of the training pool (generate.training_pool); None: the split
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -49,10 +51,14 @@ def run_training(spec: RunSpec, data_dir, out_dir, resume: bool = True, progress
     heatmap_size = model.config.get("heatmap_size", 64)
     train_loader, val_loader = make_loaders(data_dir, model.output_type, spec.train.batch_size,
                                             spec.train.workers, heatmap_size, spec.sigma, spec.hand_labels)
+    train_set = train_loader.dataset
+    if spec.train_images:
+        train_set = training_pool(data_dir, train_set, spec.train_images)
     if spec.augment:
-        train_loader = DataLoader(AugmentedDataset(train_loader.dataset, AugmentConfig(), seed=spec.train.seed),
-                                  batch_size=spec.train.batch_size, shuffle=True, num_workers=spec.train.workers,
-                                  persistent_workers=spec.train.workers > 0)
+        train_set = AugmentedDataset(train_set, AugmentConfig(), seed=spec.train.seed)
+    if train_set is not train_loader.dataset:
+        train_loader = DataLoader(train_set, batch_size=spec.train.batch_size, shuffle=True,
+                                  num_workers=spec.train.workers, persistent_workers=spec.train.workers > 0)
     return fit(model, train_loader, val_loader, spec.train, out_dir, spec.name, resume, progress,
                objective_for(model, spec.train.loss), overwrite, on_epoch)
 
@@ -110,6 +116,14 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         "axis_regression_coordconv": spec("regression", REGRESSION, model_config={"coord_channels": True}),
         "softargmax": spec("regression", "SoftArgmaxNet"),
     }
+    # learning curves (data_efficiency.py): the main protocol on the first N training images; N = 1000 is the
+    # main pair (seed 0) and seed1_* (seed 1)
+    for n in DATA_SIZES:
+        for seed in (0, 1):
+            for model, name in ((HEATMAP, "heatmap"), (REGRESSION, "regression")):
+                if n != 1000:
+                    runs[f"data{n}_{name}" + (f"_seed{seed}" if seed else "")] = spec(
+                        name, model, seed=cfg.seed + seed, train_images=n)
     # the main pair trained through augmentation (robustness.py scores them beside the plain pair)
     for seed in (0, 1, 2):
         suffix = f"_seed{seed}" if seed else ""
@@ -216,6 +230,31 @@ def main(argv=None):
             save_predictions(run_id, args.results, data_dir)
 
 
+def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint: dict):
+    """[N, K, 2] predictions (sub-pixel for heatmap models) of a finished run on the evaluation split, from its
+    stored file, or stored now from its checkpoint (so that it can be scored once the checkpoint is gone); None
+    for a run that is missing or still training. fingerprint: the evaluation split's dataset_fingerprint."""
+    import numpy as np
+    if not run_finished(run_id, results_dir):
+        return None
+    path = predictions_path(run_id, results_dir)
+    stored = runtime.load_json(path)
+    if not (stored and stored["data"]["sha1"] == fingerprint["sha1"] and stored.get("run") == run_id):
+        if not checkpoint_path(run_id, results_dir).exists():
+            return None
+        save_predictions(run_id, results_dir, data_dir)
+        stored = runtime.load_json(path)
+    keypoints = stored["keypoints"]
+    return np.asarray(keypoints["subpixel"] if "subpixel" in keypoints else keypoints["argmax"])
+
+
+def predictions_path(run_id: str, results_dir: Path) -> Path:
+    """RUN/test_predictions.json; the main pair share one directory: NAME_test_predictions.json there."""
+    if run_id.startswith("main_"):
+        return run_dir(run_id, results_dir) / f"{all_runs(TrainConfig())[run_id].name}_test_predictions.json"
+    return run_dir(run_id, results_dir) / "test_predictions.json"
+
+
 def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
     """RUN/test_predictions.json: the run's best model on the evaluation split, so that it can be scored
     with any metric after its checkpoint is gone ({decoding: [N, K, 2] image px}, data fingerprint)."""
@@ -228,7 +267,7 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
     images = ds.image_tensor()
     decodings = ("argmax", "subpixel") if model.output_type == "heatmap" else ("argmax",)
     preds = {d: predict_keypoints(model, images, d)[0].round(3).tolist() for d in decodings}
-    path = run_dir(run_id, results_dir) / "test_predictions.json"
+    path = predictions_path(run_id, results_dir)
     runtime.save_json({"run": run_id, "split": split, "data": dataset_fingerprint(ds), "keypoints": preds}, path)
     return path
 

@@ -83,16 +83,16 @@ def split_paths(data_dir: str | Path, split: str) -> tuple[Path, Path]:
 
 
 def generate_dataset(out_root: str | Path, seed: int = 641, sizes: dict | None = None,
-                     hand_labels: str = "assignment", progress: bool = True) -> Path:
-    """Write <out_root>/keypoints/{split}/NNNNNN.png and {split}_annotations.json; return the
-    keypoints directory. Same seed, sizes and labels -> byte-identical files."""
+                     hand_labels: str = "assignment", progress: bool = True, splits=SPLITS) -> Path:
+    """Write <out_root>/keypoints/{split}/NNNNNN.png and {split}_annotations.json for each of `splits`; return
+    the keypoints directory. Same seed, sizes and labels -> byte-identical files."""
     if hand_labels not in HAND_LABELS:
         raise ValueError(f"hand_labels must be one of {HAND_LABELS}, got {hand_labels!r}")
     sizes = dict(DEFAULT_SIZES if sizes is None else sizes)
     root = Path(out_root) / "keypoints"
     rng = np.random.default_rng(seed)
     next_id = 0
-    for split in SPLITS:
+    for split in splits:
         count = sizes.get(split, 0)
         image_dir, annotation_file = split_paths(root, split)
         image_dir.mkdir(parents=True, exist_ok=True)
@@ -123,6 +123,34 @@ def ensure_data(data_dir: Path | None) -> Path:
         print(f"generating the default dataset (seed 641) in {data_dir}")
         generate_dataset(DEFAULT_DATA_ROOT, seed=641)
     return data_dir
+
+
+EXTRA_POOL_SEED = 642  # the extra training images of the learning curves: a stream apart from seed 641's splits
+
+
+def training_pool(data_dir: Path, train, n: int):
+    """The first n images of the training pool: the split's own `train` dataset, then extra images that the
+    generator draws (seed 642, same geometry) into DATA_DIR/../extra_train/. The pool is prefix-stable, so
+    the sets of the learning curve are nested. Extra images exist only for generated data (the course's data
+    has no generator seed): asking for more than its training split is a UserError."""
+    from torch.utils.data import ConcatDataset, Subset
+    from problem2.dataset import KeypointDataset
+    if n <= len(train):
+        return Subset(train, range(n))
+    data_dir = Path(data_dir)
+    if "seed" not in json.loads((data_dir / "train_annotations.json").read_text()):
+        raise cli.UserError(f"{data_dir} holds {len(train)} training images and no generator seed: cannot draw "
+                            f"the {n - len(train)} more that {n} training images need (use generated data)")
+    root = data_dir.parent / "extra_train"
+    image_dir, annotation_file = split_paths(root / "keypoints", "train")
+    have = len(json.loads(annotation_file.read_text())["images"]) if annotation_file.exists() else 0
+    if have < n - len(train):
+        generate_dataset(root, seed=EXTRA_POOL_SEED, sizes={"train": n - len(train)}, progress=False,
+                         splits=("train",))
+    codec = train.codec
+    extra = KeypointDataset(image_dir, annotation_file, codec.output_type, getattr(codec, "heatmap_size", 64),
+                            getattr(codec, "sigma", 2.0))
+    return ConcatDataset([train, Subset(extra, range(n - len(train)))])
 
 
 def _progress(iterable, enabled: bool, desc: str):

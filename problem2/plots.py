@@ -345,3 +345,28 @@ def plot_robustness_examples(examples: list, save_path, columns: int = 6):
                              for m in models), fontsize=8)
     fig.tight_layout()
     return _save(fig, save_path)
+
+
+def plot_learning_curves(result, save_path):
+    """PCK@0.05 and head+feet error in x and in y against training images (log scale), mean ± sd over seeds.
+    result: results.DataEfficiency."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for model, color in (("heatmap", COLORS["heatmap"]), ("regression", COLORS["regression"])):
+        points = [p for p in result.curve(model) if p.summary["pck@0.05"][2]]
+        sizes = [p.train_images for p in points]
+        for ax, metric in zip(axes, ("pck@0.05", "x_abs_px", "y_abs_px")):
+            ax.errorbar(sizes, [p.summary[metric][0] for p in points], yerr=[p.summary[metric][1] for p in points],
+                        fmt="o-", capsize=3, color=color, label=model)
+    for ax, label in zip(axes, ("PCK@0.05 (labelled)", "head+feet |x error| (px)", "head+feet |y error| (px)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({p.train_images for p in result.points}),
+                      [str(p) for p in sorted({p.train_images for p in result.points})], fontsize=7)
+        ax.minorticks_off()
+        ax.set(xlabel="training images", ylabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylim(0, 1)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Learning curves (mean ± sd over seeds {result.seeds}; {result.split} split, "
+                 f"{result.n_images} images)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, save_path)

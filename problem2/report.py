@@ -14,9 +14,9 @@ from pathlib import Path
 from problem2 import report_mechanism as why
 from problem2.report_mechanism import row, single_changes
 from problem2.markdown import T, f2, f3, fig, table
-from problem2.results import Ablations, Metrics, Robustness, SeededAblations, load_optional
+from problem2.results import Ablations, DataEfficiency, Metrics, Robustness, SeededAblations, load_optional
 from problem2.report_ablations import section_ablations
-from problem2.report_robustness import section_robustness
+from problem2.report_robustness import section_data_efficiency, section_robustness
 from problem2.report_studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 from problem2.report_speed import PRECISION_METRIC_LABELS, floor_sentence, section_speed, speed_table
 
@@ -229,6 +229,7 @@ def render_report(results: Path) -> str:
                           load_optional(SeededAblations, results, "ablation_seeds.json")),
         section_training(log), section_failures(load(results, "failure_cases.json")),
         section_robustness(load_optional(Robustness, results, "robustness.json")),
+        section_data_efficiency(load_optional(DataEfficiency, results, "data_efficiency.json")),
     ]
     parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
         ["## 6-8. Studies\n\n(skipped in this run)"]

@@ -2,6 +2,8 @@
 the noise band and the confounds of each ablation. Rendered from JSON only."""
 from __future__ import annotations
 
+import math
+
 from problem2.markdown import T, f2, f3, fig, table
 from problem2.results import AblationRun, Ablations, SeededAblations
 
@@ -53,6 +55,64 @@ ABLATION_CAVEATS = {
 }
 
 
+def compare(a, b, metric: str) -> tuple[float, float] | None:
+    """(mean of a - mean of b, 2 x its standard error) over seeds, for two SeededSetting rows; None unless both
+    have at least two seeds (one seed has no spread to compare with)."""
+    (ma, sa, na), (mb, sb, nb) = a.summary[metric], b.summary[metric]
+    if na < 2 or nb < 2:
+        return None
+    return ma - mb, 2 * math.sqrt(sa ** 2 / na + sb ** 2 / nb)
+
+
+def verdict(diff: tuple[float, float] | None, fmt=f3, unit: str = "") -> str:
+    if diff is None:
+        return "(fewer than two seeds on a side: not compared)"
+    d, band = diff
+    return f"{'+' if d >= 0 else '-'}{fmt(abs(d))}{unit} ± {fmt(band)}, " + \
+        ("beyond" if abs(d) > band else "within") + " seed noise"
+
+
+# why each ablation moves what it moves: said only when the data show the pattern the sentence explains
+SEEDED_WHY = {
+    "sigma (heatmap px, at 64x64)": (
+        "Sigma trades fine against gross errors. The narrowest target (1 heatmap px = 2 image px) is the hardest to "
+        "fit (the loss is almost all background); the widest (4 heatmap px = 8 image "
+        "px) flattens the peak, so its sub-pixel position is less precise (the head+feet error grows) while its wide "
+        "support keeps predictions near the right limb (PCK@0.2 rises with sigma)."),
+    "resolution (sigma 2 heatmap px)": (
+        "This row changes three things at once: the output stride (4, 2, 1 image px), the Gaussian's width in image "
+        "pixels (8, 4, 2) and the decoder's depth; the next ablation holds the Gaussian at 4 image px."),
+    "resolution (Gaussian fixed at 4 image px)": (
+        "With the target width fixed in image pixels, what remains is the output stride and the decoder's depth."),
+    "skip connections": (
+        "Without skip connections the decoder must rebuild position from the 8 x 8 bottleneck alone; the skips "
+        "hand it the encoder's higher-resolution features, which is where the finer peaks come from."),
+}
+
+
+def seeded_findings(seeded: SeededAblations) -> list:
+    """One paragraph per ablation: each setting against the default point (64 x 64, sigma 2, skips), in labelled
+    PCK@0.05, PCK@0.2 and head+feet error, with 2 x the standard error of the difference as the noise band."""
+    out = []
+    for name, rows in seeded.ablations.items():
+        default = next((r for r in rows if set(r.runs.values()) & {"main_heatmap"}), None)
+        others = [r for r in rows if r is not default and r.n_seeds()]
+        if default is None or not default.n_seeds():
+            continue
+        if not others:
+            out.append(f"- **{name}**: no seed of {', '.join(r.setting for r in rows if r is not default)} "
+                       f"trained yet.")
+            continue
+        parts = [f"{r.setting}: PCK@0.05 {verdict(compare(r, default, 'pck@0.05'))}; PCK@0.2 "
+                 f"{verdict(compare(r, default, 'pck@0.2'))}; head+feet error "
+                 f"{verdict(compare(r, default, 'head_feet_px'), f2, ' px')}" for r in others]
+        missing = [r.setting for r in rows if not r.n_seeds()]
+        out.append(f"- **{name}**, against {default.setting} ({default.n_seeds()} seeds): " + "; ".join(parts) + "."
+                   + (f" Not yet trained: {', '.join(missing)}." if missing else "")
+                   + (f" {SEEDED_WHY[name]}" if name in SEEDED_WHY else ""))
+    return out
+
+
 def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
     """ablation_seeds.json as one table: mean ± sd over the seeds each setting has (n)."""
     if not seeded:
@@ -67,6 +127,9 @@ def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
         f"sub-pixel decoding); mean ± sd over the seeds listed. head+feet px: mean error of the keypoints without "
         f"label ambiguity, in image pixels.",
         table(["ablation", "setting", "seeds", "PCK@0.05", "PCK@0.2", "swap-inv. PCK@0.05", "head+feet px"], rows),
+        "**What each ablation shows** (difference from the default point ± 2 standard errors over seeds; "
+        "'beyond seed noise' when the difference is larger):",
+        "\n".join(seeded_findings(seeded)),
         fig("ablation_seeds.png", "Ablations over seeds: mean ± sd, n seeds under each point")])
 
 

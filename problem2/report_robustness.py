@@ -101,3 +101,51 @@ def section_robustness(result) -> str:
         fig("robustness.png", "PCK@0.05 and mean error under each perturbation; dashed: the clean score"),
         fig("robustness_examples.png", "The first test image under the strongest setting of each perturbation"),
     ] if p)
+
+
+def section_data_efficiency(result) -> str:
+    """Section 5c from data_efficiency.json (results.DataEfficiency)."""
+    title = "## 5c. How much data each approach needs"
+    if result is None or not any(p.summary["pck@0.05"][2] for p in result.points):
+        return f"{title}\n\n(no learning-curve run finished yet)"
+    cell = lambda v, fmt=f3: "-" if not v[2] else f"{fmt(v[0])} ± {fmt(v[1])} (n={v[2]})"  # noqa: E731
+    sizes = sorted({p.train_images for p in result.points})
+    by = {(p.model, p.train_images): p for p in result.points}
+    rows = [[n] + [cell(by[(m, n)].summary[k], f1 if k.endswith("px") else f3)
+                   for m in ("heatmap", "regression") for k in ("pck@0.05", "x_abs_px", "y_abs_px")] for n in sizes]
+    header = ["training images"] + [f"{m} {k}" for m in ("HeatmapNet", "RegressionNet")
+                                     for k in ("PCK@0.05", "|x| px", "|y| px")]
+    return "\n\n".join(p for p in [
+        title,
+        f"Both models under the main protocol on the first N images of one nested training pool (the split's 1000, "
+        f"then generated ones), seeds {result.seeds}, scored on the same {result.split} split ({result.n_images} "
+        "images). Epochs are fixed, so fewer images also means fewer optimiser steps. |x|, |y|: mean absolute error "
+        "of head and feet per axis.",
+        table(header, rows), "\n".join(curve_findings(result)),
+        fig("learning_curves.png", "PCK@0.05 and per-axis error against the number of training images"),
+    ] if p)
+
+
+def curve_findings(result) -> list:
+    """Does regression catch up with more data, and is its limit in the data or in the architecture?"""
+    trained = lambda model: [p for p in result.curve(model) if p.summary["pck@0.05"][2]]  # noqa: E731
+    hm, reg = trained("heatmap"), trained("regression")
+    if len(hm) < 2 or len(reg) < 2:
+        return []
+    first, last = reg[0], reg[-1]
+    out = [f"- **Regression with {last.train_images} images** reaches PCK@0.05 {f3(last.summary['pck@0.05'][0])} "
+           f"(from {f3(first.summary['pck@0.05'][0])} with {first.train_images}); its x error goes "
+           f"{f1(first.summary['x_abs_px'][0])} -> {f1(last.summary['x_abs_px'][0])} px and its y error "
+           f"{f1(first.summary['y_abs_px'][0])} -> {f1(last.summary['y_abs_px'][0])} px. HeatmapNet reaches "
+           f"{f3(hm[0].summary['pck@0.05'][0])} with {hm[0].train_images} images and "
+           f"{f3(hm[-1].summary['pck@0.05'][0])} with {hm[-1].train_images}."]
+    x_gain = first.summary["x_abs_px"][0] - last.summary["x_abs_px"][0]
+    y_gain = first.summary["y_abs_px"][0] - last.summary["y_abs_px"][0]
+    if x_gain < 0.5 * max(y_gain, 1e-9):
+        out.append("- **The limit is the architecture, not the data.** More images improve RegressionNet's y far "
+                   "more than its x: global average pooling discards where features are (section 2), and no amount "
+                   "of data puts that back.")
+    else:
+        out.append("- **More data moves both axes of RegressionNet**: its x error falls with the set size, so part "
+                   "of its deficit is data; the heatmap model needs far fewer images for the same error.")
+    return out

@@ -1,8 +1,8 @@
 """Typed results: the JSON files the report reads, as dataclasses, and the one threshold-key convention.
 
-Typed here: metrics.json, ablation.json, ablation_seeds.json, robustness.json. The remaining files
-(studies.json, diagnosis.json, failure_cases.json, bench_train.json) are nested dicts whose keys their
-writers' docstrings list; they follow the same threshold-key convention.
+Typed here: metrics.json, ablation.json, ablation_seeds.json, robustness.json, data_efficiency.json. The
+remaining files (studies.json, diagnosis.json, failure_cases.json, bench_train.json) are nested dicts whose
+keys their writers' docstrings list; they follow the same threshold-key convention.
 
 Threshold keys: every result dict, in memory and on disk, keys a PCK threshold by `tkey(t)` ("0.05",
 "0.1", ...), and names a flat metric `pck@` + tkey(t). Only the assignment's `compute_pck` keeps float
@@ -236,6 +236,31 @@ class Robustness(JsonResult):
     def row(self, name: str) -> RobustnessRow:
         """The row of a perturbation by its name, e.g. 'rotate ±30°' or 'invert'."""
         return next(r for r in self.rows if r.name == name)
+
+
+# ------------------------------------------------------------ data_efficiency.json (data_efficiency.py)
+
+@dataclass
+class LearningPoint(JsonResult):
+    """One model at one training-set size, over seeds."""
+    model: str                           # 'heatmap' or 'regression'
+    train_images: int
+    runs: dict[str, str]                 # {seed: run id}
+    per_seed: dict[str, dict]            # {seed: {metric: value}} of the seeds trained so far
+    summary: dict[str, list]             # {metric: [mean, sd (0 for one seed), n seeds]}
+
+
+@dataclass
+class DataEfficiency(JsonResult):
+    """data_efficiency.json: learning curves of both models on the evaluation split."""
+    split: str
+    n_images: int
+    seeds: list
+    metrics: list
+    points: list[LearningPoint]          # model-major, sizes ascending
+
+    def curve(self, model: str) -> list[LearningPoint]:
+        return [p for p in self.points if p.model == model]
 
 
 def load_optional(cls, results: Path, name: str):

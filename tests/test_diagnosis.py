@@ -85,12 +85,12 @@ def test_seeded_ablations_read_stored_predictions_and_count_missing_seeds(tiny_d
         pred = test.keypoints + np.array([offset, 0.0])
         (tmp_path / "runs" / run_id).mkdir(parents=True)
         (tmp_path / "runs" / run_id / "test_predictions.json").write_text(json_.dumps(
-            {"data": dataset_fingerprint(test), "keypoints": {"subpixel": pred.tolist()}}))
+            {"run": run_id, "data": dataset_fingerprint(test), "keypoints": {"subpixel": pred.tolist()}}))
         (tmp_path / "runs" / run_id / "training_log.json").write_text(json_.dumps(  # a finished run's log
             {"models": {"heatmap": {"config": {"epochs": 2}, "epochs": [{}, {}]}}}))
     (tmp_path / "runs" / "ablation_noskip").mkdir()  # still training: predictions are not read
     (tmp_path / "runs" / "ablation_noskip" / "test_predictions.json").write_text(json_.dumps(
-        {"data": dataset_fingerprint(test), "keypoints": {"subpixel": test.keypoints.tolist()}}))
+        {"run": "ablation_noskip", "data": dataset_fingerprint(test), "keypoints": {"subpixel": test.keypoints.tolist()}}))
     (tmp_path / "runs" / "ablation_noskip" / "training_log.json").write_text(json_.dumps(
         {"models": {"heatmap": {"config": {"epochs": 2}, "epochs": [{}]}}}))
     result = seeded_ablations(tiny_data, tmp_path)

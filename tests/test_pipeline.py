@@ -26,6 +26,7 @@ DELIVERABLES = [
     "visualizations/hand_ambiguity.png", "visualizations/seeds_pck.png", "visualizations/regression_variants.png",
     "visualizations/ambiguity_ceiling.png", "diagnosis.json", "visualizations/axis_scatter.png",
     "robustness.json", "visualizations/robustness.png", "visualizations/robustness_examples.png",
+    "data_efficiency.json", "visualizations/learning_curves.png",
     "visualizations/failures_heatmap_localisation.png", "ablation_seeds.json",
 ]
 
@@ -42,6 +43,7 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
                     "**Where x is lost: linear probes.**", "**Label swaps or localisation failures?**",
                     "*mean pose (train mean, ignores the image)*", "## 3. Ablations", "## 5. Failure cases", "### Label ambiguity",
                     "## 5b. Beyond the training distribution", "**Occlusion, by keypoint**",
+                    "## 5c. How much data each approach needs", "- **Regression with 250 images**",
                     "## 7. What makes direct regression fail", "## 8. Cost", "## Appendix A. Training speed",
                     "## 10. Reproduce"):
         assert section in report

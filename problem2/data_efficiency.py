@@ -1,0 +1,81 @@
+"""Learning curves: both models under the main protocol (30 epochs, batch 32, Adam 1e-3) on the first N images
+of the training pool, N in experiments.DATA_SIZES (nested sets; beyond the 1000 of the split, extra images drawn
+by the generator, see generate.training_pool), seeds 0 and 1, all scored on the same evaluation split.
+
+    python -m problem2.data_efficiency --results problem2/results   # scores the finished runs (no training)
+
+The number of epochs is fixed, so a smaller set also means fewer optimiser steps: the curve measures the
+protocol, as a user would run it, not a fixed compute budget. N = 1000 is the main pair (seed 0) and seed1_*.
+Metrics: labelled PCK@0.05 and @0.2, and the mean |error| in x and in y of head and feet (image pixels).
+"""
+from __future__ import annotations
+
+if __package__ in (None, ""):
+    import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
+
+from pathlib import Path
+
+import numpy as np
+
+from problem2 import cli, plots
+from problem2.ablation_seeds import summarise
+from problem2.dataset import dataset_fingerprint, load_split
+from problem2.evaluate import evaluation_split
+from problem2.experiments import DATA_SIZES, run_predictions
+from problem2.results import DataEfficiency, LearningPoint
+from problem2.robustness import scores
+from problem2.schema import DEFAULT_RESULTS
+
+SEEDS = (0, 1)
+MODELS = ("heatmap", "regression")
+METRICS = ("pck@0.05", "pck@0.2", "x_abs_px", "y_abs_px")
+MAIN_RUNS = {(0, "heatmap"): "main_heatmap", (0, "regression"): "main_regression",
+             (1, "heatmap"): "seed1_heatmap", (1, "regression"): "seed1_regression"}
+
+
+def run_id(n: int, model: str, seed: int) -> str:
+    if n == 1000:
+        return MAIN_RUNS[(seed, model)]
+    return f"data{n}_{model}" + (f"_seed{seed}" if seed else "")
+
+
+def data_run_ids(sizes=DATA_SIZES, seeds=SEEDS) -> list:
+    """Every run the curves read, smallest sets first."""
+    return [run_id(n, model, seed) for n in sizes for seed in seeds for model in MODELS]
+
+
+def learning_curves(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, sizes=DATA_SIZES,
+                    seeds=SEEDS) -> DataEfficiency:
+    """Score every finished run of the curves; write data_efficiency.json and visualizations/learning_curves.png."""
+    results_dir = Path(results_dir)
+    split = evaluation_split(data_dir)
+    test = load_split(data_dir, split, "heatmap")
+    fingerprint = dataset_fingerprint(test)
+    everything = np.ones(test.keypoints.shape[:2], dtype=bool)
+    result = DataEfficiency(split, len(test), list(seeds), list(METRICS), [])
+    for model in MODELS:
+        for n in sizes:
+            runs = {str(seed): run_id(n, model, seed) for seed in seeds}
+            per_seed = {}
+            for seed, run in runs.items():
+                pred = run_predictions(run, results_dir, data_dir, fingerprint)
+                if pred is not None:
+                    per_seed[seed] = {m: v for m, v in scores(pred, test.keypoints, everything).items() if m in METRICS}
+            result.points.append(LearningPoint(model, n, runs, per_seed, summarise(per_seed, METRICS)))
+    result.save(results_dir / "data_efficiency.json")
+    plots.plot_learning_curves(result, results_dir / "visualizations" / "learning_curves.png")
+    return result
+
+
+def main(argv=None):
+    args = cli.analysis_parser("Learning curves from the finished data-size runs (no training).",
+                               "results directory holding the runs").parse_args(argv)
+    from problem2.generate import ensure_data
+    result = learning_curves(ensure_data(args.data_dir), args.results)
+    for p in result.points:
+        cells = "  ".join(f"{m} {v[0]:.3f}±{v[1]:.3f}" if v[2] else f"{m} -" for m, v in p.summary.items())
+        print(f"{p.model:10s} {p.train_images:5d}  {cells}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

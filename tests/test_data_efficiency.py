@@ -1,0 +1,97 @@
+"""Learning curves: nested training pools, any dataset through the training loop, and the curves' scoring."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+
+from problem2.cli import UserError
+from problem2.data_efficiency import data_run_ids, learning_curves
+from problem2.dataset import dataset_fingerprint, load_split, make_loaders
+from problem2.engine import TrainConfig, fit
+from problem2.generate import training_pool
+from problem2.model import RegressionNet
+from problem2.report_robustness import section_data_efficiency
+from problem2.results import DataEfficiency
+from conftest import COURSE_FIXTURE
+
+CFG = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=())
+
+
+def test_the_pool_is_nested_and_drawn_only_for_generated_data(tiny_data):
+    train = load_split(tiny_data, "train", "regression")  # 24 images
+    small = training_pool(tiny_data, train, 10)
+    assert isinstance(small, Subset) and len(small) == 10 and torch.equal(small[9][1], train[9][1])
+    big, bigger = training_pool(tiny_data, train, 30), training_pool(tiny_data, train, 40)
+    assert len(big) == 30 and len(bigger) == 40
+    assert all(torch.equal(big[i][0], bigger[i][0]) for i in (0, 23, 24, 29))  # nested: a prefix of the larger
+    assert not torch.equal(big[24][0], big[25][0])
+    course = load_split(COURSE_FIXTURE, "train", "regression")
+    with pytest.raises(UserError, match="no generator seed"):
+        training_pool(COURSE_FIXTURE, course, len(course) + 1)
+
+
+class OwnDataset(Dataset):
+    """A user's dataset: (image, target) pairs and nothing else (no keypoints, no codec)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        return self.base[i]
+
+
+@pytest.mark.parametrize("wrap", ["subset", "concat", "own"])
+def test_fit_takes_any_dataset_of_image_target_pairs(tiny_data, tmp_path, wrap):
+    train_loader, val_loader = make_loaders(tiny_data, "regression", 8)
+    base = train_loader.dataset
+    train_set = {"subset": lambda: Subset(base, range(16)),
+                 "concat": lambda: ConcatDataset([Subset(base, range(8)), Subset(base, range(8, 16))]),
+                 "own": lambda: OwnDataset(base)}[wrap]()
+    val_set = OwnDataset(val_loader.dataset) if wrap == "own" else val_loader.dataset
+    log = fit(RegressionNet(), DataLoader(train_set, batch_size=8, shuffle=True), DataLoader(val_set, batch_size=8),
+              CFG, tmp_path, "regression", progress=False)
+    assert len(log["epochs"]) == 1 and 0 <= log["epochs"][0]["val_pck@0.05"] <= 1
+    fingerprint = log["data"]["train"]
+    assert fingerprint == dataset_fingerprint(train_set) and fingerprint["n"] == len(train_set)
+    assert {"subset": "subset_of", "concat": "concat", "own": "note"}[wrap] in fingerprint
+
+
+def fake_finished_run(directory, name, run_id, pred, test):
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "training_log.json"
+    models = json.loads(log.read_text())["models"] if log.exists() else {}
+    models[name] = {"config": {"epochs": 1}, "epochs": [{}]}
+    log.write_text(json.dumps({"models": models}))
+    file = f"{name}_test_predictions.json" if run_id.startswith("main_") else "test_predictions.json"
+    (directory / file).write_text(json.dumps({"run": run_id, "data": dataset_fingerprint(test),
+                                              "keypoints": {"subpixel": pred.tolist(), "argmax": pred.tolist()}}))
+
+
+def test_curves_score_each_finished_run_per_axis(tiny_data, tmp_path):
+    test = load_split(tiny_data, "test", "heatmap")
+    gt = test.keypoints
+    fake_finished_run(tmp_path / "runs" / "data125_heatmap", "heatmap", "data125_heatmap", gt + [0.0, 1.0], test)
+    fake_finished_run(tmp_path / "runs" / "data125_regression", "regression", "data125_regression", gt + [8.0, 0.0], test)
+    fake_finished_run(tmp_path, "heatmap", "main_heatmap", gt, test)
+    fake_finished_run(tmp_path, "regression", "main_regression", gt + [6.0, 0.0], test)
+    result = learning_curves(tiny_data, tmp_path, sizes=(125, 1000), seeds=(0, 1))
+    reg = {p.train_images: p for p in result.curve("regression")}
+    assert reg[125].summary["x_abs_px"] == [8.0, 0.0, 1] and reg[125].summary["y_abs_px"][0] == 0.0
+    assert reg[1000].runs == {"0": "main_regression", "1": "seed1_regression"} and list(reg[1000].per_seed) == ["0"]
+    hm = {p.train_images: p for p in result.curve("heatmap")}
+    assert hm[125].summary["y_abs_px"][0] == pytest.approx(1.0) and hm[1000].summary["pck@0.05"][0] == 1.0
+    assert DataEfficiency.load(tmp_path / "data_efficiency.json") == result
+    text = section_data_efficiency(result)
+    assert "8.0 -> 6.0 px" in text and (tmp_path / "visualizations" / "learning_curves.png").exists()
+
+
+def test_the_curves_plan_every_size_and_seed():
+    ids = data_run_ids()
+    assert len(ids) == 6 * 2 * 2 and "main_heatmap" in ids and "seed1_regression" in ids
+    assert "data4000_regression_seed1" in ids and not any(i.startswith("data1000") for i in ids)
+    assert np.all([ids.count(i) == 1 for i in ids])
