@@ -48,6 +48,21 @@ def score(pred, gt) -> dict:
             "head_feet_px": float(metrics.distances(pred, gt)[:, UNAMBIGUOUS].mean())}
 
 
+def scored_seeds(runs: dict, results_dir: Path, data_dir: Path, fingerprint: dict, score_fn) -> dict:
+    """{seed: score_fn(predictions)} for the runs ({seed: run id}) that finished; the others are left out."""
+    per_seed = {}
+    for seed, run_id in runs.items():
+        pred = run_predictions(run_id, results_dir, data_dir, fingerprint)
+        if pred is not None:
+            per_seed[seed] = score_fn(pred)
+    return per_seed
+
+
+def summary_cells(summary: dict) -> str:
+    """'metric mean±sd (n=k)' for each metric of a summarise() result, for the command line."""
+    return "  ".join(f"{m} {v[0]:.3f}±{v[1]:.3f} (n={v[2]})" if v[2] else f"{m} -" for m, v in summary.items())
+
+
 def summarise(per_seed: dict, metric_names=METRICS) -> dict:
     """{metric: [mean, sd (0 for one seed), n seeds]} of {seed: {metric: value}}."""
     out = {}
@@ -69,11 +84,7 @@ def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=
         rows = []
         for label, setting in settings:
             runs = {str(seed): run_id for seed, run_id in zip(seeds, ablation_seed_runs(setting, seeds))}
-            per_seed = {}
-            for seed, run_id in runs.items():
-                pred = run_predictions(run_id, results_dir, data_dir, fingerprint)
-                if pred is not None:
-                    per_seed[seed] = score(pred, test.keypoints)
+            per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: score(p, test.keypoints))
             rows.append(SeededSetting(label, runs, per_seed, summarise(per_seed)))
         result.ablations[name] = rows
     result.save(results_dir / "ablation_seeds.json")
@@ -89,8 +100,7 @@ def main(argv=None):
     for name, rows in result.ablations.items():
         print(name)
         for r in rows:
-            print(f"  {r.setting:14s} " + "  ".join(
-                f"{m} {v[0]:.3f}±{v[1]:.3f} (n={v[2]})" if v[2] else f"{m} -" for m, v in r.summary.items()))
+            print(f"  {r.setting:14s} {summary_cells(r.summary)}")
 
 
 if __name__ == "__main__":

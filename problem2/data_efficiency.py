@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from problem2 import cli, plots
-from problem2.ablation_seeds import summarise
+from problem2.ablation_seeds import scored_seeds, summarise, summary_cells
 from problem2.dataset import dataset_fingerprint, load_split
 from problem2.evaluate import evaluation_split
-from problem2.experiments import DATA_SIZES, run_predictions
+from problem2.experiments import DATA_SIZES
 from problem2.results import DataEfficiency, LearningPoint
 from problem2.robustness import scores
 from problem2.schema import DEFAULT_RESULTS
@@ -56,11 +56,8 @@ def learning_curves(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, sizes=D
     for model in MODELS:
         for n in sizes:
             runs = {str(seed): run_id(n, model, seed) for seed in seeds}
-            per_seed = {}
-            for seed, run in runs.items():
-                pred = run_predictions(run, results_dir, data_dir, fingerprint)
-                if pred is not None:
-                    per_seed[seed] = {m: v for m, v in scores(pred, test.keypoints, everything).items() if m in METRICS}
+            per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
+                m: v for m, v in scores(p, test.keypoints, everything).items() if m in METRICS})
             result.points.append(LearningPoint(model, n, runs, per_seed, summarise(per_seed, METRICS)))
     result.save(results_dir / "data_efficiency.json")
     plots.plot_learning_curves(result, results_dir / "visualizations" / "learning_curves.png")
@@ -73,8 +70,7 @@ def main(argv=None):
     from problem2.generate import ensure_data
     result = learning_curves(ensure_data(args.data_dir), args.results)
     for p in result.points:
-        cells = "  ".join(f"{m} {v[0]:.3f}±{v[1]:.3f}" if v[2] else f"{m} -" for m, v in p.summary.items())
-        print(f"{p.model:10s} {p.train_images:5d}  {cells}")
+        print(f"{p.model:10s} {p.train_images:5d}  {summary_cells(p.summary)}")
 
 
 if __name__ == "__main__":

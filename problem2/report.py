@@ -16,7 +16,7 @@ from problem2.report_mechanism import row, single_changes
 from problem2.markdown import T, f2, f3, fig, table
 from problem2.results import Ablations, DataEfficiency, Metrics, Robustness, SeededAblations, load_optional
 from problem2.report_ablations import section_ablations
-from problem2.report_robustness import section_data_efficiency, section_robustness
+from problem2.report_robustness import robustness_sentence, section_data_efficiency, section_robustness
 from problem2.report_studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 from problem2.report_speed import PRECISION_METRIC_LABELS, floor_sentence, section_speed, speed_table
 
@@ -83,6 +83,9 @@ def readme_summary(results: Path) -> str:
                      f"{f3(row(rows, 'side_regression')['pck']['0.05'])} -> {f3(best['pck']['0.05'])}"
                      + (f"; a different model, the {why.SOFTARGMAX_LABEL}, reaches {f3(soft[0]['pck']['0.05'])}."
                         if soft else "."))
+    rob = load_optional(Robustness, results, "robustness.json")
+    if rob:
+        parts.append("**Beyond the training distribution (REPORT.md section 5b).** " + robustness_sentence(rob))
     bench = load(results, "bench_train.json")
     if bench:
         parts.append("### Training speed (side by side, one run of `python -m problem2.bench train`)\n\n"

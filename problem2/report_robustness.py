@@ -85,6 +85,21 @@ def findings(result) -> list:
     return out
 
 
+def robustness_sentence(result) -> str:
+    """The README's one-paragraph summary of robustness.json."""
+    perturbed = result.rows[1:]
+    if HEATMAP not in result.models or REGRESSION not in result.models:
+        return ""
+    worst = {m: min(perturbed, key=lambda r: r.scores[m]["pck@0.05"]) for m in (HEATMAP, REGRESSION)}
+    steady = sum(abs(drop(result, r, HEATMAP)) <= 0.05 for r in perturbed)
+    halved = sum(r.scores[REGRESSION]["pck@0.05"] < result.clean(REGRESSION, "pck@0.05") / 2 for r in perturbed)
+    return (f"Of {len(perturbed)} perturbations of the test images, HeatmapNet stays within 0.05 of its clean PCK@0.05 "
+            f"({f3(result.clean(HEATMAP, 'pck@0.05'))}) under {steady}; its worst is {worst[HEATMAP].name} "
+            f"({f3(worst[HEATMAP].scores[HEATMAP]['pck@0.05'])}). RegressionNet loses more than half of its clean "
+            f"{f3(result.clean(REGRESSION, 'pck@0.05'))} under {halved}, down to "
+            f"{f3(worst[REGRESSION].scores[REGRESSION]['pck@0.05'])} on {worst[REGRESSION].name}.")
+
+
 def section_robustness(result) -> str:
     if result is None:
         return "## 5b. Beyond the training distribution\n\n(robustness not run)"
