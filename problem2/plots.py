@@ -1,6 +1,6 @@
 """Every figure the project draws (matplotlib, Agg). Keypoints are (x, y) in image pixels.
 
-One module on purpose, although it is longer than the others (~340 lines): every figure shares one owner of
+One module on purpose, although it is longer than the others (~370 lines): every figure shares one owner of
 its colours, markers and pixel conventions, so the report's pictures stay alike (plots depend on nothing but
 numpy, matplotlib and the schema; the study modules call them).
 
