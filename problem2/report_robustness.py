@@ -136,7 +136,9 @@ def section_data_efficiency(result) -> str:
         f"then generated ones), seeds {result.seeds}, scored on the same {result.split} split ({result.n_images} "
         "images). Epochs are fixed, so fewer images also means fewer optimiser steps. |x|, |y|: mean absolute error "
         "of head and feet per axis.",
-        table(header, rows), "\n".join(curve_findings(result)),
+        table(header, rows), "\n".join(curve_findings(result)) or
+        f"Trained so far: {', '.join(str(n) for n in sizes if any(by[(m, n)].summary['pck@0.05'][2] for m in ('heatmap', 'regression')))} "
+        "images; the other sizes are planned runs of `python -m problem2 all` (\"-\": not trained yet).",
         fig("learning_curves.png", "PCK@0.05 and per-axis error against the number of training images"),
     ] if p)
 
