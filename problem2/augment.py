@@ -55,10 +55,7 @@ def random_geometry(keypoints: np.ndarray, config: AugmentConfig, rng: np.random
 
 def augment(image: np.ndarray, keypoints: np.ndarray, config: AugmentConfig, rng: np.random.Generator):
     """image float [H, W] in [0, 1], keypoints [K, 2] image px -> (augmented image, its keypoints)."""
-    a, b, flip = random_geometry(keypoints, config, rng, image.shape[-1])
-    image = P.warp_image(image, a, b)
-    keypoints = P.warp_keypoints(keypoints, a, b)
-    keypoints = P.swap_left_right(keypoints) if flip else keypoints
+    image, keypoints = P.apply_affine(image, keypoints, *random_geometry(keypoints, config, rng, image.shape[-1]))
     steps = []  # cutout first, so that its square gets the same photometry as the rest of the background
     if rng.random() < config.cutout[1]:
         steps.append(cutout(int(rng.integers(3, config.cutout[0] + 1))))

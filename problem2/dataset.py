@@ -67,12 +67,23 @@ class KeypointDataset(Dataset):
         return torch.from_numpy(codec.gaussian_heatmaps(keypoints, height, width, self.sigma))
 
     def __getitem__(self, idx):
-        image = torch.from_numpy(self.images[idx]).float().div_(255.0).unsqueeze(0)
+        image = images_to_tensor(self.images[idx][None])[0]
         return image, torch.from_numpy(self.codec.encode(self.keypoints[idx]))
 
     def image_tensor(self) -> torch.Tensor:
         """All images as one float32 tensor [N, 1, 128, 128] in [0, 1] (for batched evaluation)."""
-        return torch.from_numpy(self.images).float().div_(255.0).unsqueeze(1)
+        return images_to_tensor(self.images)
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 images [N, H, W] -> float32 [N, 1, H, W] in [0, 1], as every model takes them."""
+    return torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
+
+
+def loader(ds, batch_size: int, workers: int = 0, shuffle: bool = False) -> DataLoader:
+    """A DataLoader with the project's settings (persistent workers when there are any)."""
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                      persistent_workers=workers > 0)
 
 
 def read_annotations(path: Path) -> dict:
@@ -259,6 +270,5 @@ def make_loaders(data_dir, output_type: str, batch_size: int = 32, workers: int 
     loaders = []
     for split, shuffle in (("train", True), (val_split, False)):
         ds = load_split(data_dir, split, output_type, heatmap_size, sigma, hand_labels)
-        loaders.append(DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-                                  persistent_workers=workers > 0))
+        loaders.append(loader(ds, batch_size, workers, shuffle))
     return tuple(loaders)

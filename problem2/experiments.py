@@ -16,11 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from torch.utils.data import DataLoader
-
 from problem2 import cli, runtime
 from problem2.augment import AugmentConfig, AugmentedDataset
-from problem2.dataset import make_loaders
+from problem2.dataset import loader, make_loaders
 from problem2.engine import TrainConfig, fit, objective_for
 from problem2.generate import ensure_data, training_pool
 from problem2.model import build_model
@@ -57,8 +55,7 @@ def run_training(spec: RunSpec, data_dir, out_dir, resume: bool = True, progress
     if spec.augment:
         train_set = AugmentedDataset(train_set, AugmentConfig(), seed=spec.train.seed)
     if train_set is not train_loader.dataset:
-        train_loader = DataLoader(train_set, batch_size=spec.train.batch_size, shuffle=True,
-                                  num_workers=spec.train.workers, persistent_workers=spec.train.workers > 0)
+        train_loader = loader(train_set, spec.train.batch_size, spec.train.workers, shuffle=True)
     return fit(model, train_loader, val_loader, spec.train, out_dir, spec.name, resume, progress,
                objective_for(model, spec.train.loss), overwrite, on_epoch)
 

@@ -18,6 +18,12 @@ def f3(v) -> str:
     return f"{v:.3f}"
 
 
+def mean_sd(summary: list, fmt=f3, with_n: bool = False) -> str:
+    """'mean ± sd' (and ' (n=k)') of a [mean, sd, n seeds] summary; '-' when no seed has it."""
+    mean, sd, n = summary
+    return "-" if not n else f"{fmt(mean)} ± {fmt(sd)}" + (f" (n={n})" if with_n else "")
+
+
 def table(header: list, rows: list) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

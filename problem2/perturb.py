@@ -70,14 +70,18 @@ def swap_left_right(keypoints: np.ndarray) -> np.ndarray:
     return out
 
 
+def apply_affine(image: np.ndarray, keypoints: np.ndarray, a: np.ndarray, b: np.ndarray, flip: bool):
+    """(warped image, moved keypoints): the keypoints move with the image and swap sides when flip is set."""
+    moved = warp_keypoints(keypoints, a, b)
+    return warp_image(image, a, b), swap_left_right(moved) if flip else moved
+
+
 def affine(draw: Callable[[np.random.Generator], dict]) -> Transform:
-    """A geometric transform whose affine_about_centre arguments `draw(rng)` returns per image; the keypoints
-    move with the image (and swap sides under a flip)."""
+    """A geometric transform whose affine_about_centre arguments `draw(rng)` returns per image (apply_affine)."""
     def apply(image, keypoints, rng):
         args = draw(rng)
         a, b = affine_about_centre(**args, size=image.shape[-1])
-        moved = warp_keypoints(keypoints, a, b)
-        return warp_image(image, a, b), swap_left_right(moved) if args.get("flip") else moved, None
+        return (*apply_affine(image, keypoints, a, b, args.get("flip", False)), None)
     return apply
 
 

@@ -19,12 +19,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from problem2 import cli, codec, plots, runtime
 from problem2.checkpoint import load_model
 from problem2.cli import UserError
-from problem2.dataset import load_image
+from problem2.dataset import images_to_tensor, load_image
 from problem2.evaluate import predict_keypoints
 from problem2.schema import KEYPOINT_NAMES, OUTPUT_ROOT
 
@@ -60,7 +59,7 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str =
     model = load_model(checkpoint)
     files = find_images(source)
     images = read_inputs(files)
-    tensor = torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
+    tensor = images_to_tensor(images)
     points, _ = predict_keypoints(model, tensor, decoding if model.output_type == "heatmap" else "argmax")
     points = np.clip(points, -0.5, codec.IMAGE_SIZE - 0.5)
     records = [{"id": i, "file_name": f.name, "keypoints": np.round(p.astype(np.float64), 2).tolist()}

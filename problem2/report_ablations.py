@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from problem2.markdown import T, f2, f3, fig, table
+from problem2.markdown import T, f2, f3, fig, mean_sd, table
 from problem2.results import AblationRun, Ablations, SeededAblations
 
 
@@ -138,9 +138,8 @@ def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
     """ablation_seeds.json as one table: mean ± sd over the seeds each setting has (n)."""
     if not seeded:
         return ""
-    cell = lambda v, fmt: "-" if not v[2] else f"{fmt(v[0])} ± {fmt(v[1])}"  # noqa: E731
     rows = [[name, r.setting, ", ".join(r.per_seed) or "none"]
-            + [cell(r.summary[m], f2 if m.endswith("px") else f3) for m in seeded.metrics]
+            + [mean_sd(r.summary[m], f2 if m.endswith("px") else f3) for m in seeded.metrics]
             for name, settings in seeded.ablations.items() for r in settings]
     return "\n\n".join([
         "### Over seeds",

@@ -1,7 +1,7 @@
 """The report's robustness section, rendered from robustness.json (robustness.Robustness) only."""
 from __future__ import annotations
 
-from problem2.markdown import f1, f2, f3, fig, table
+from problem2.markdown import f1, f2, f3, fig, mean_sd, table
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 
@@ -123,10 +123,9 @@ def section_data_efficiency(result) -> str:
     title = "## 5c. How much data each approach needs"
     if result is None or not any(p.summary["pck@0.05"][2] for p in result.points):
         return f"{title}\n\n(no learning-curve run finished yet)"
-    cell = lambda v, fmt=f3: "-" if not v[2] else f"{fmt(v[0])} ± {fmt(v[1])} (n={v[2]})"  # noqa: E731
     sizes = sorted({p.train_images for p in result.points})
     by = {(p.model, p.train_images): p for p in result.points}
-    rows = [[n] + [cell(by[(m, n)].summary[k], f1 if k.endswith("px") else f3)
+    rows = [[n] + [mean_sd(by[(m, n)].summary[k], f1 if k.endswith("px") else f3, with_n=True)
                    for m in ("heatmap", "regression") for k in ("pck@0.05", "x_abs_px", "y_abs_px")] for n in sizes]
     header = ["training images"] + [f"{m} {k}" for m in ("HeatmapNet", "RegressionNet")
                                      for k in ("PCK@0.05", "|x| px", "|y| px")]

@@ -19,11 +19,10 @@ if __package__ in (None, ""):
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from problem2 import cli, metrics, perturb as P, plots
 from problem2.checkpoint import load_model
-from problem2.dataset import load_split
+from problem2.dataset import images_to_tensor, load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
 from problem2.experiments import checkpoint_path
 from problem2.results import Robustness, RobustnessRow
@@ -90,7 +89,7 @@ def inside_image(keypoints: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
 
 def predict_all(models: dict, images: np.ndarray) -> dict:
     """{label: [N, K, 2] image px} for uint8 images [N, H, W] (heatmap models: sub-pixel decoding)."""
-    x = torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
+    x = images_to_tensor(images)
     return {label: predict_keypoints(model, x, "subpixel" if model.output_type == "heatmap" else "argmax")[0]
             for label, model in models.items()}
 
