@@ -26,6 +26,7 @@ from problem2 import cli, runtime
 from problem2.cli import UserError
 from problem2.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README, REFERENCE_DIR, portable
 from problem2.engine import TrainConfig
+from problem2.executor import add_executor_options, executor_from_args
 from problem2.generate import ensure_data
 
 MIN_QUICK_IMAGES = 16  # the smallest --quick configuration the test suite runs end to end
@@ -86,6 +87,7 @@ def run_all(args) -> None:
     print(f"output directory: {results}" + (" (the committed reference: regenerating it)" if writes_reference else
                                             f" (the committed reference in {REFERENCE_DIR} is not touched)"), flush=True)
     cfg = TrainConfig(epochs=args.epochs, device=args.device)
+    executor = executor_from_args(args)
     if args.quick:
         cfg.snapshot_epochs = tuple(range(1, cfg.epochs + 1))
     data_dir = prepare_data(args, results)
@@ -109,7 +111,8 @@ def run_all(args) -> None:
     plan.start(not args.no_progress)
     try:
         t0 = time.perf_counter()
-        train_runs(run_ids, data_dir, cfg, results, plan=plan)  # every training first: one ETA for all of them
+        train_runs(run_ids, data_dir, cfg, results, plan=plan, executor=executor)  # every training first: one ETA
+        pipe.state["executor"] = asdict(executor) | {"kind": "ray"} if executor else {"kind": "sequential"}
         pipe.state["stages"]["train"] = {"seconds": time.perf_counter() - t0}
         main_ckpts = [results / "heatmap_model.pth", results / "regression_model.pth"]
         stage = lambda name, *a: pipe.stage(name, *a) if name in stages else None  # noqa: E731
@@ -208,6 +211,7 @@ def build_parser() -> cli.Parser:
                    help="with --quick: keep RESULTS/runs/ (the runs other than the main pair; deleted by default "
                         "once the report is written, so that a quick run takes a few MB)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_options(p)
     return p
 
 

@@ -4,6 +4,7 @@
     python -m problem2.bench train       # img/s of a plain fp32 eager step vs the project's step
     python -m problem2.bench train --out problem2/results/bench_train.json   # as the report shows it
     python -m problem2.bench latency     # inference latency (median, batch 1 and 32) of every model
+    python -m problem2.bench sweep       # a sweep of small runs: sequential against Ray tasks (bench_sweep.py)
 
 Timings are medians of repeated runs after warm-up; the machine's other load shows up as noise.
 """
@@ -166,17 +167,23 @@ def _print_rows(result: dict) -> None:
 
 def main(argv=None):
     p = cli.Parser(description="Throughput benchmarks (medians, side by side).")
-    p.add_argument("what", choices=["data", "train", "latency"])
+    p.add_argument("what", choices=["data", "train", "latency", "sweep"])
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
     p.add_argument("--device", type=cli.device_name, default="auto", help="device for 'train' and 'latency'")
     p.add_argument("--repeats", type=cli.positive_int, default=10, help="timed repetitions (median reported)")
-    p.add_argument("--rounds", type=cli.positive_int, default=3, help="'train': rounds in which the paths take turns")
-    p.add_argument("--out", type=Path, default=None, help="'train': also write the result as JSON here")
+    p.add_argument("--rounds", type=cli.positive_int, default=3, help="'train', 'sweep': rounds in which the ways take turns")
+    p.add_argument("--out", type=Path, default=None, help="'train', 'sweep': also write the result as JSON here")
+    p.add_argument("--runs", type=cli.positive_int, default=8, help="'sweep': small runs in the sweep")
+    p.add_argument("--epochs", type=cli.positive_int, default=2, help="'sweep': epochs per run")
     args = p.parse_args(argv)
     if args.what == "data":
         result = {"samples_per_s": bench_data(ensure_data(args.data_dir), max(1, args.repeats // 3))}
-    elif args.what == "train":
-        result = bench_train(args.device, repeats=args.repeats, rounds=args.rounds)
+    elif args.what in ("train", "sweep"):
+        if args.what == "train":
+            result = bench_train(args.device, repeats=args.repeats, rounds=args.rounds)
+        else:
+            from problem2.bench_sweep import bench_sweep
+            result = bench_sweep(args.runs, args.epochs, rounds=args.rounds)
         if args.out:
             runtime.save_json(result, args.out)
     else:

@@ -74,6 +74,10 @@ def positive_float(text: str) -> float:
     return _number(text, float, "a finite number > 0", lambda v: math.isfinite(v) and v > 0)
 
 
+def nonnegative_float(text: str) -> float:
+    return _number(text, float, "a finite number >= 0", lambda v: math.isfinite(v) and v >= 0)
+
+
 def learning_rate(text: str) -> float:
     """A finite learning rate in (0, 1]: Adam with a larger one only diverges."""
     return _number(text, float, "a finite number in (0, 1]", lambda v: math.isfinite(v) and 0 < v <= 1)

@@ -20,6 +20,7 @@ from problem2 import cli, runtime
 from problem2.augment import AugmentConfig, AugmentedDataset
 from problem2.dataset import loader, make_loaders
 from problem2.engine import TrainConfig, fit, objective_for
+from problem2.executor import add_executor_options, executor_from_args
 from problem2.generate import ensure_data, training_pool
 from problem2.model import build_model
 from problem2.schema import DEFAULT_RESULTS
@@ -172,15 +173,18 @@ def run_log(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> dict:
 
 
 def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = DEFAULT_RESULTS,
-               progress: bool = True, plan=None) -> dict:
+               progress: bool = True, plan=None, executor=None) -> dict:
     """Train the runs in order (finished ones are reused, interrupted ones resume); {id: log}.
 
     plan: a pipeline.Plan that shows one progress bar for all runs (then no bar per run).
+    executor: None trains here, one run after another; an executor.RayExecutor trains as Ray tasks.
     """
     runs = all_runs(cfg)
     unknown = [r for r in run_ids if r not in runs]
     if unknown:
         raise ValueError(f"unknown run id(s) {unknown}; known: {sorted(runs)}")
+    if executor is not None:
+        return executor.train({r: runs[r] for r in run_ids}, data_dir, results_dir, plan)
     logs = {}
     for i, run_id in enumerate(run_ids, 1):
         if plan is not None:
@@ -211,8 +215,11 @@ def main(argv=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--predictions", action="store_true",
                    help="after each run, store its keypoints on the evaluation split (RUN/test_predictions.json)")
+    add_executor_options(p)
+    p.add_argument("--device", type=cli.device_name, default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda")
     args = p.parse_args(argv)
-    cfg = TrainConfig(epochs=args.epochs)
+    executor = executor_from_args(args)
+    cfg = TrainConfig(epochs=args.epochs, device=args.device)
     runs = all_runs(cfg)
     if args.command == "list":
         for run_id, spec in runs.items():
@@ -221,8 +228,11 @@ def main(argv=None):
                   f"precision={spec.train.precision}" + (" augmented" if spec.augment else ""))
         return
     data_dir = ensure_data(args.data_dir)
-    for run_id in args.ids or list(runs):
-        train_runs([run_id], data_dir, cfg, args.results, not args.no_progress)
+    run_ids = args.ids or list(runs)
+    if executor is not None:
+        train_runs(run_ids, data_dir, cfg, args.results, not args.no_progress, executor=executor)
+    for run_id in run_ids:
+        train_runs([run_id], data_dir, cfg, args.results, not args.no_progress)  # (reused when trained above)
         if args.predictions:
             save_predictions(run_id, args.results, data_dir)
 

@@ -137,20 +137,26 @@ def training_pool(data_dir: Path, train, n: int):
     from problem2.dataset import KeypointDataset
     if n <= len(train):
         return Subset(train, range(n))
-    data_dir = Path(data_dir)
-    if "seed" not in json.loads((data_dir / "train_annotations.json").read_text()):
-        raise cli.UserError(f"{data_dir} holds {len(train)} training images and no generator seed: cannot draw "
-                            f"the {n - len(train)} more that {n} training images need (use generated data)")
-    root = data_dir.parent / "extra_train"
-    image_dir, annotation_file = split_paths(root / "keypoints", "train")
-    have = len(json.loads(annotation_file.read_text())["images"]) if annotation_file.exists() else 0
-    if have < n - len(train):
-        generate_dataset(root, seed=EXTRA_POOL_SEED, sizes={"train": n - len(train)}, progress=False,
-                         splits=("train",))
+    image_dir, annotation_file = ensure_extra_pool(data_dir, n - len(train))
     codec = train.codec
     extra = KeypointDataset(image_dir, annotation_file, codec.output_type, getattr(codec, "heatmap_size", 64),
                             getattr(codec, "sigma", 2.0))
     return ConcatDataset([train, Subset(extra, range(n - len(train)))])
+
+
+def ensure_extra_pool(data_dir: Path, n_extra: int) -> tuple:
+    """(image_dir, annotation_file) of at least n_extra generated images beyond DATA_DIR's training split, drawn
+    now if missing. A sweep's driver calls it before parallel runs start, so that no two of them draw at once."""
+    data_dir = Path(data_dir)
+    if "seed" not in json.loads((data_dir / "train_annotations.json").read_text()):
+        raise cli.UserError(f"{data_dir}: its training split has no generator seed, so the {n_extra} more "
+                            f"images that the run needs cannot be drawn (use generated data)")
+    root = data_dir.parent / "extra_train"
+    image_dir, annotation_file = split_paths(root / "keypoints", "train")
+    have = len(json.loads(annotation_file.read_text())["images"]) if annotation_file.exists() else 0
+    if have < n_extra:
+        generate_dataset(root, seed=EXTRA_POOL_SEED, sizes={"train": n_extra}, progress=False, splits=("train",))
+    return image_dir, annotation_file
 
 
 def _progress(iterable, enabled: bool, desc: str):

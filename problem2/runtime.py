@@ -226,6 +226,18 @@ class DirectoryLock:
             os.unlink(stale)
             print(f"note: removed a stale lock of PID {pid} in {self.directory}", file=sys.stderr)
 
+    @staticmethod
+    def remove_dead_holders(directory) -> str | None:
+        """Delete OUT/.lock of a writer that the caller knows is gone (a Ray worker lost mid-run, on any host);
+        the holder's 'PID HOST', or None when there was no lock."""
+        path = Path(directory) / ".lock"
+        try:
+            holder = path.read_text().strip()
+            path.unlink()
+        except OSError:
+            return None
+        return holder
+
     def __exit__(self, *exc):
         if self.held:
             with contextlib.suppress(OSError):

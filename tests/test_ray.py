@@ -1,0 +1,103 @@
+"""The Ray executor: a tiny sweep on a local cluster of two one-CPU worker nodes ends with the logs and the
+weights of the sequential path (one thread per run on both sides), although one worker is killed mid-run;
+its options fail clearly."""
+import json
+
+import pytest
+import torch
+
+from problem2.cli import UserError
+from problem2.engine import TrainConfig
+from problem2.executor import KillOnce, RayExecutor, executor_from_args
+from problem2.experiments import checkpoint_path, run_dir, run_log, train_runs
+from problem2.__main__ import build_parser
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
+
+SWEEP = ["main_heatmap", "main_regression", "ablation_sigma1"]  # the main pair shares one directory
+EPOCHS = 2
+KILLED, KILLED_AFTER = "ablation_sigma1", 1
+
+
+def comparable(log: dict) -> dict:
+    """A run's log, as JSON stores it, without what depends on the clock or the process: timings, environment."""
+    log = json.loads(json.dumps(log))
+    epochs = [{k: v for k, v in e.items() if k not in ("epoch_seconds", "train_img_per_s")} for e in log["epochs"]]
+    return {k: v for k, v in log.items() if k != "environment"} | {"epochs": epochs}
+
+
+@pytest.fixture(scope="module")
+def sequential(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sequential")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each Ray task here (--num-cpus 1)
+    try:
+        train_runs(SWEEP, tiny_data, TrainConfig(epochs=EPOCHS), out, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    from ray.cluster_utils import Cluster
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # the driver's node runs no task
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def test_a_killed_worker_resumes_and_the_sweep_matches_the_sequential_one(tiny_data, tmp_path, sequential,
+                                                                          local_cluster):
+    marker = tmp_path / "killed"
+    executor = RayExecutor(num_cpus=1, fault=KillOnce(KILLED, KILLED_AFTER, str(marker)))
+    logs = train_runs(SWEEP, tiny_data, TrainConfig(epochs=EPOCHS), tmp_path / "ray", progress=False,
+                      executor=executor)
+    assert list(logs) == SWEEP
+    assert marker.exists()  # the worker really died after epoch 1 ...
+    events = [(e["run"], e["event"]) for e in executor.events]
+    assert events.count((KILLED, "submitted")) == 2 and events.count((KILLED, "finished")) == 1  # ... was retried
+    lost = [e for e in executor.events if e["event"] == "worker lost"]
+    assert [(e["run"], e["error"], e["retry"]) for e in lost] == [(KILLED, "WorkerCrashedError", 1)]
+    assert events.index(("main_regression", "submitted")) > events.index(("main_heatmap", "finished"))  # one dir
+    for run_id in SWEEP:
+        ours, theirs = run_log(run_id, tmp_path / "ray"), run_log(run_id, sequential)
+        assert comparable(ours) == comparable(theirs), run_id
+        assert len(ours["epochs"]) == EPOCHS and comparable(logs[run_id]) == comparable(theirs)
+        a = torch.load(checkpoint_path(run_id, tmp_path / "ray"), weights_only=True)["state_dict"]
+        b = torch.load(checkpoint_path(run_id, sequential), weights_only=True)["state_dict"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in b), run_id
+    assert not (run_dir(KILLED, tmp_path / "ray") / ".lock").exists()
+
+
+def test_a_second_ray_sweep_reuses_the_finished_runs(tiny_data, sequential, local_cluster):
+    before = {r: checkpoint_path(r, sequential).stat().st_mtime_ns for r in SWEEP}
+    executor = RayExecutor(num_cpus=1)
+    logs = train_runs(SWEEP, tiny_data, TrainConfig(epochs=EPOCHS), sequential, progress=False, executor=executor)
+    assert executor.events == []  # nothing was submitted
+    assert {r: checkpoint_path(r, sequential).stat().st_mtime_ns for r in SWEEP} == before
+    assert [len(logs[r]["epochs"]) for r in SWEEP] == [EPOCHS] * 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["all", "--address", "auto"], "--address only apply with --executor ray"),
+    (["all", "--num-gpus", "1", "--max-retries", "2"], "--num-gpus, --max-retries only apply"),
+])
+def test_ray_options_without_the_ray_executor_are_refused(argv, message):
+    with pytest.raises(UserError, match=message):
+        executor_from_args(build_parser().parse_args(argv))
+
+
+def test_ray_options_reach_the_executor():
+    args = build_parser().parse_args(["all", "--executor", "ray", "--num-cpus", "2", "--num-gpus", "0.5"])
+    assert executor_from_args(args) == RayExecutor(None, 2.0, 0.5, 3)
+    assert executor_from_args(build_parser().parse_args(["all"])) is None
+
+
+def test_cuda_under_ray_needs_gpus_per_run(tiny_data, tmp_path):
+    with pytest.raises(UserError, match="needs --num-gpus > 0"):
+        train_runs(["main_heatmap"], tiny_data, TrainConfig(epochs=1, device="cuda"), tmp_path,
+                   executor=RayExecutor(num_gpus=0))
