@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import statistics
 import tempfile
 import time
@@ -41,6 +42,7 @@ def sweep_runs(n: int) -> list:
 def bench_sweep(n_runs: int = 8, epochs: int = 2, images: int = 64, rounds: int = 3, threads: int = 2,
                 workers: int = 2) -> dict:
     """Wall time of the same sweep, sequential (threads) against Ray (workers x 1 CPU), per round; medians."""
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         tmp = Path(tmp)
         data = generate_dataset(tmp / "data", seed=641, sizes={"train": images, "val": images // 2,
@@ -61,7 +63,7 @@ def bench_sweep(n_runs: int = 8, epochs: int = 2, images: int = 64, rounds: int 
     median = lambda key: statistics.median(r[key] for r in per_round)  # noqa: E731
     return {"runs": n_runs, "epochs": epochs, "train_images": images, "rounds": rounds,
             "sequential_threads": threads, "ray_workers": workers, "ray_cpus_per_run": 1,
-            "ray_init_seconds": init_seconds,
+            "ray_init_seconds": init_seconds, "load_average_1min": [load_before, os.getloadavg()[0]],
             "median": {k: median(k) for k in per_round[0]}, "first_round": per_round[0], "per_round": per_round,
             "environment": runtime.environment(torch.device("cpu"))}
 

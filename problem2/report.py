@@ -238,7 +238,7 @@ def render_report(results: Path) -> str:
         ["## 6-8. Studies\n\n(skipped in this run)"]
     parts += [section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
               section_reproduce(load(results, "pipeline.json"), log, results),
-              section_speed(load(results, "bench_train.json"), s)]
+              section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json"))]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 

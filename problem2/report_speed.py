@@ -1,5 +1,5 @@
-"""The report's appendix on training speed (bench_train.json) and the fast path against plain fp32 (studies.json).
-Rendered from JSON only."""
+"""The report's appendix on training speed (bench_train.json), the fast path against plain fp32 (studies.json)
+and a sweep on Ray against the sequential one (bench_sweep.json, when present). Rendered from JSON only."""
 from __future__ import annotations
 
 from problem2.markdown import f2, f3, table
@@ -45,7 +45,28 @@ def floor_sentence(bench: dict) -> str:
             f"costing time it cannot take less than **{f['floor_minutes']:.1f} min** here.")
 
 
-def section_speed(bench: dict | None, s: dict | None) -> str:
+def sweep_paragraph(sweep: dict) -> str:
+    """Sequential against Ray on the same sweep of small runs (bench_sweep.py)."""
+    m, env = sweep["median"], sweep["environment"]
+    rows = [[f"round {i + 1}" + (" (Ray's workers start)" if i == 0 else ""), f"{r['sequential_seconds']:.1f}",
+             f"{r['ray_seconds']:.1f}", f"{r['ratio']:.2f}", f"{r['ray_dispatch_seconds_per_run']:.2f}",
+             f"{r['ray_task_setup_seconds']:.2f}", f"{r['sequential_setup_seconds']:.2f}"]
+            for i, r in enumerate(sweep["per_round"])]
+    return "\n\n".join([
+        f"**A sweep on Ray** (`python -m problem2 bench sweep`): {sweep['runs']} HeatmapNet runs of {sweep['epochs']} "
+        f"epochs on {sweep['train_images']} images, trained one after another in one process with "
+        f"{sweep['sequential_threads']} threads, and as Ray tasks on {sweep['ray_workers']} one-CPU workers of the same "
+        f"machine ({env.get('cpu', env['device'])}; 1-minute load average "
+        f"{sweep['load_average_1min'][0]:.1f} before, {sweep['load_average_1min'][1]:.1f} after), the two ways taking turns for "
+        f"{sweep['rounds']} rounds. Ray takes {sweep['ray_init_seconds']:.1f} s to start. Median ratio sequential / Ray "
+        f"**{m['ratio']:.2f}**; Ray's dispatch costs {m['ray_dispatch_seconds_per_run']:.2f} s per run (W x wall - "
+        f"the tasks' own seconds, over N) and a task's setup {m['ray_task_setup_seconds']:.2f} s against "
+        f"{m['sequential_setup_seconds']:.2f} s in one process. One thread against two changes the last digits: "
+        f"best validation losses differ by up to {m['max_val_loss_difference']:.1e}.",
+        table(["", "sequential s", "Ray s", "ratio", "dispatch s/run", "task setup s", "sequential setup s"], rows)])
+
+
+def section_speed(bench: dict | None, s: dict | None, sweep: dict | None = None) -> str:
     out = ["## Appendix A. Training speed and the fast path"]
     if bench:
         env = bench["environment"]
@@ -64,4 +85,6 @@ def section_speed(bench: dict | None, s: dict | None) -> str:
         out += [f"Does the fast path change results? The main pair trained on the fast path ({'/'.join(fast_precision)}, "
                 f"seeds {fast_seeds}) and in plain fp32 (seeds {fp32_seeds}); mean ± std over seeds. {pr['note']}.",
                 precision_table(pr)]
+    if sweep:
+        out.append(sweep_paragraph(sweep))
     return "\n\n".join(out) if len(out) > 1 else ""

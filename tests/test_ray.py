@@ -2,6 +2,7 @@
 weights of the sequential path (one thread per run on both sides), although one worker is killed mid-run;
 its options fail clearly."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -101,3 +102,11 @@ def test_cuda_under_ray_needs_gpus_per_run(tiny_data, tmp_path):
     with pytest.raises(UserError, match="needs --num-gpus > 0"):
         train_runs(["main_heatmap"], tiny_data, TrainConfig(epochs=1, device="cuda"), tmp_path,
                    executor=RayExecutor(num_gpus=0))
+
+
+def test_the_benchmark_sweep_has_one_directory_per_run():
+    from problem2.bench_sweep import sweep_runs
+    runs = sweep_runs(18)
+    assert len({run_dir(r, Path("R")) for r in runs}) == 18 and runs[:2] == ["ablation_sigma1", "ablation_sigma3"]
+    with pytest.raises(ValueError, match="at most 18"):
+        sweep_runs(19)
