@@ -128,7 +128,9 @@ def run_all(args) -> None:
               main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "diagnosis.json"], settings)
         perturbations = robustness.strongest(robustness.suite()) if args.quick else None
         stage("robustness", lambda: robustness.run_robustness(data_dir, results, perturbations=perturbations),
-              main_ckpts + list(results.glob("runs/augment_*/*_model.pth")), [results / "robustness.json"], settings)
+              main_ckpts + list(results.glob("runs/augment_*/*_model.pth"))
+              + list(results.glob("runs/seed*/test_predictions.json"))
+              + list(results.glob("runs/augment_*/test_predictions.json")), [results / "robustness.json"], settings)
         stage("data_efficiency", lambda: data_efficiency.learning_curves(data_dir, results, *(curve or ())),
               main_ckpts + list(results.glob("runs/data*/*_model.pth")) + list(results.glob("runs/seed1_*/*.json")),
               [results / "data_efficiency.json"], settings)

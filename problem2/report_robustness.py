@@ -85,6 +85,58 @@ def findings(result) -> list:
     return out
 
 
+AUGMENTED = {HEATMAP: "HeatmapNet augmented", REGRESSION: "RegressionNet augmented"}
+SEEN_BY_AUGMENTATION = {"max_rotation": "rotate", "scale": "scale", "max_shift": "shift", "flip": "flip",
+                        "contrast": "contrast", "darken": "brightness", "blur": "blur", "noise": "noise",
+                        "invert": "invert", "cutout": "occlusion"}  # AugmentConfig field -> suite family
+
+
+def seed_difference(result, a: str, b: str, metric: str = "pck@0.05") -> tuple:
+    """(mean a - mean b, 2 x its standard error over seeds) of the clean scores; None when a kind has < 2 seeds."""
+    sa, sb = (result.clean_seeds or {}).get(a, {}).get("summary", {}), (result.clean_seeds or {}).get(b, {}).get(
+        "summary", {})
+    if metric not in sa or metric not in sb or sa[metric][2] < 2 or sb[metric][2] < 2:
+        return None
+    (ma, da, na), (mb, db, nb) = sa[metric], sb[metric]
+    return ma - mb, 2 * (da ** 2 / na + db ** 2 / nb) ** 0.5
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def augmentation_findings(result) -> list:
+    """What augmentation changes: clean scores over seeds, the suite at seed 0, and which families it had seen."""
+    out = []
+    if result.augmentation:
+        seen = sorted({SEEN_BY_AUGMENTATION[k] for k in result.augmentation if k in SEEN_BY_AUGMENTATION})
+        unseen = [f for f in dict.fromkeys(r.family for r in result.rows[1:]) if f not in seen]
+        out.append(f"- **What augmentation saw.** Training drew from the families {', '.join(seen)} "
+                   f"(`augment.AugmentConfig`, recorded in robustness.json), at strengths that cover the suite's; only "
+                   f"{' and '.join(unseen)} are new to the augmented models, so for the other families the suite "
+                   "measures whether the augmentation was learnt, not whether it generalises.")
+    for plain, aug in AUGMENTED.items():
+        if aug not in result.models or plain not in result.models:
+            continue
+        perturbed = result.rows[1:]
+        misses = [r for r in perturbed if abs(drop(result, r, aug)) > 0.05]
+        seeds = (result.clean_seeds or {}).get(aug, {}).get("summary", {}).get("pck@0.05")
+        plain_seeds = (result.clean_seeds or {}).get(plain, {}).get("summary", {}).get("pck@0.05")
+        diff = seed_difference(result, aug, plain)
+        clean = (f"Clean PCK@0.05 {mean_sd(seeds)} over {plural(seeds[2], 'seed')} against {mean_sd(plain_seeds)} "
+                 f"({plural(plain_seeds[2], 'seed')}) without augmentation" if seeds and plain_seeds and seeds[2] else
+                 f"Clean PCK@0.05 {f3(result.clean(aug, 'pck@0.05'))} against {f3(result.clean(plain, 'pck@0.05'))}")
+        if diff:
+            clean += (f", a difference of {diff[0]:+.3f} ({'within' if abs(diff[0]) <= diff[1] else 'beyond'} two "
+                      f"standard errors, {diff[1]:.3f})")
+        gap = ", ".join(f"{r.name} ({drop(result, r, aug):+.3f})" for r in misses)
+        out.append(f"- **{aug}.** {clean}. At seed 0 it stays within 0.05 of its clean score under "
+                   f"{len(perturbed) - len(misses)} of {len(perturbed)} perturbations"
+                   + (f"; not under {gap}" if misses else ", all of them") + "."
+                   + (" (A clean score this low leaves little to lose.)" if result.clean(aug, "pck@0.05") < 0.2 else ""))
+    return out
+
+
 def robustness_sentence(result) -> str:
     """The README's one-paragraph summary of robustness.json."""
     perturbed = result.rows[1:]
@@ -112,6 +164,9 @@ def section_robustness(result) -> str:
         "figures drawn by the generator with their centre beyond the training range (40-88 px in x and y).",
         robustness_table(result),
         "\n".join(findings(result)),
+        "**Augmentation** (`augment.py`: geometric transforms move the keypoints, flips swap the hand labels, targets "
+        "are drawn at the moved keypoints; main protocol otherwise):" if augmentation_findings(result) else "",
+        "\n".join(augmentation_findings(result)),
         "**Occlusion, by keypoint** (PCK@0.05):", occlusion_table(result),
         fig("robustness.png", "PCK@0.05 and mean error under each perturbation; dashed: the clean score"),
         fig("robustness_examples.png", "The first test image under the strongest setting of each perturbation"),

@@ -229,6 +229,8 @@ class Robustness(JsonResult):
     models: dict[str, str]               # {label: checkpoint, relative to the results directory}
     metrics: list
     rows: list[RobustnessRow]            # the first is 'clean'
+    clean_seeds: dict | None = None      # {label: {runs: {seed: run}, per_seed, summary: {metric: [mean, sd, n]}}}
+    augmentation: dict | None = None     # augment.AugmentConfig of the augmented models, when they are scored
 
     def clean(self, model: str, metric: str) -> float:
         return self.rows[0].scores[model][metric]

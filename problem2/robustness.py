@@ -22,9 +22,9 @@ import numpy as np
 
 from problem2 import cli, metrics, perturb as P, plots
 from problem2.checkpoint import load_model
-from problem2.dataset import images_to_tensor, load_split
+from problem2.dataset import dataset_fingerprint, images_to_tensor, load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
-from problem2.experiments import checkpoint_path
+from problem2.experiments import checkpoint_path, run_finished, run_log
 from problem2.results import Robustness, RobustnessRow
 from problem2.schema import DEFAULT_RESULTS, IMAGE_SIZE, UNAMBIGUOUS
 
@@ -108,6 +108,13 @@ def score_perturbation(perturbation: P.Perturbation, models: dict, images, keypo
 
 
 AUGMENTED_RUNS = {"augment_heatmap": "HeatmapNet augmented", "augment_regression": "RegressionNet augmented"}
+SEED_RUNS = {  # each model kind over seeds 0, 1, 2: the clean scores' spread (clean_over_seeds)
+    "HeatmapNet": {"0": "main_heatmap", "1": "seed1_heatmap", "2": "seed2_heatmap"},
+    "RegressionNet": {"0": "main_regression", "1": "seed1_regression", "2": "seed2_regression"},
+    "HeatmapNet augmented": {"0": "augment_heatmap", "1": "augment_heatmap_seed1", "2": "augment_heatmap_seed2"},
+    "RegressionNet augmented": {"0": "augment_regression", "1": "augment_regression_seed1",
+                                "2": "augment_regression_seed2"},
+}
 
 
 def default_models(results_dir: Path) -> dict:
@@ -141,11 +148,30 @@ def run_robustness(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, models: 
         row, (images_p, gt, preds) = score_perturbation(perturbation, loaded, images, keypoints, seed)
         result.rows.append(row)
         examples[perturbation.family] = (perturbation.name, images_p[0], gt[0], {k: p[0] for k, p in preds.items()})
+    result.clean_seeds = clean_over_seeds(data_dir, results_dir, {label: SEED_RUNS[label] for label in models
+                                                                  if label in SEED_RUNS})
+    augmented = [run for run, label in AUGMENTED_RUNS.items() if label in models and run_finished(run, results_dir)]
+    if augmented:  # the augmentation the scored models were trained with, from their log
+        result.augmentation = run_log(augmented[0], results_dir)["data"]["train"]["augment"]
     result.save(results_dir / "robustness.json")
     vis = results_dir / "visualizations"
     plots.plot_robustness(result, vis / "robustness.png")
     plots.plot_robustness_examples(list(examples.values()), vis / "robustness_examples.png")
     return result
+
+
+def clean_over_seeds(data_dir: Path, results_dir: Path, seed_runs: dict) -> dict:
+    """{label: {runs, per_seed, summary}}: clean scores on the whole evaluation split of each model kind's seeds
+    that finished (from their stored test predictions, so that a pruned checkpoint still counts)."""
+    from problem2.ablation_seeds import scored_seeds, summarise
+    test = load_split(data_dir, evaluation_split(data_dir), "heatmap")
+    fingerprint, everything = dataset_fingerprint(test), np.ones(test.keypoints.shape[:2], dtype=bool)
+    out = {}
+    for label, runs in seed_runs.items():
+        per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint,
+                                lambda p: scores(p, test.keypoints, everything))
+        out[label] = {"runs": runs, "per_seed": per_seed, "summary": summarise(per_seed, METRICS)}
+    return out
 
 
 def main(argv=None):
