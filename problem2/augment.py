@@ -77,11 +77,30 @@ def augment(image: np.ndarray, keypoints: np.ndarray, config: AugmentConfig, rng
 def cutout(side: int) -> P.Transform:
     """A background square of the given side at a uniformly random place (it may cover a keypoint or not)."""
     def apply(image, keypoints, rng):
-        y, x = rng.integers(0, image.shape[0] - side + 1), rng.integers(0, image.shape[1] - side + 1)
+        y, x = square_corner(rng, side, image.shape[0])
         out = image.copy()
         out[y:y + side, x:x + side] = P.BACKGROUND
         return out, keypoints, None
     return apply
+
+
+def square_corner(rng: np.random.Generator, side: int, size: int) -> tuple:
+    """(y, x) of a side x side square placed uniformly inside a size x size image."""
+    return int(rng.integers(0, size - side + 1)), int(rng.integers(0, size - side + 1))
+
+
+def cutout_hide_rate(keypoints: np.ndarray, config: AugmentConfig, draws: int = 20000, seed: int = 0) -> float:
+    """Share of augmented training items whose cutout hides at least one keypoint: a cutout's chance times that
+    of its square (drawn as `augment` draws it) covering a keypoint of a random item of keypoints [N, K, 2]
+    (image px; the geometric transform left out)."""
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(draws):
+        kp = keypoints[rng.integers(len(keypoints))]
+        side = int(rng.integers(3, config.cutout[0] + 1))
+        y, x = square_corner(rng, side, IMAGE_SIZE)
+        hits += bool(np.any((kp[:, 0] >= x) & (kp[:, 0] < x + side) & (kp[:, 1] >= y) & (kp[:, 1] < y + side)))
+    return config.cutout[1] * hits / draws
 
 
 class AugmentedDataset(Dataset):

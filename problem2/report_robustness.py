@@ -115,6 +115,16 @@ def augmentation_findings(result) -> list:
                    f"(`augment.AugmentConfig`, recorded in robustness.json), at strengths that cover the suite's; only "
                    f"{' and '.join(unseen)} are new to the augmented models, so for the other families the suite "
                    "measures whether the augmentation was learnt, not whether it generalises.")
+    occluded = [r for r in result.rows if r.hidden]
+    if result.cutout_hide_rate is not None and occluded and AUGMENTED[HEATMAP] in result.models:
+        big = occluded[-1]
+        out.append(f"- **Why occlusion stays hard.** The cutout square lands at a random place, so it hides a "
+                   f"keypoint in only {100 * result.cutout_hide_rate:.1f}% of augmented training items: the targets "
+                   f"almost never ask for a limb end that cannot be seen. Under the {big.strength} occlusion the "
+                   f"augmented HeatmapNet finds the hidden keypoint in {f3(big.hidden[AUGMENTED[HEATMAP]]['pck@0.05'])} "
+                   f"of the images (without augmentation {f3(big.hidden[HEATMAP]['pck@0.05'])}); the visible ones "
+                   f"stay at {f3(big.visible[AUGMENTED[HEATMAP]]['pck@0.05'])}. Occlusion aimed at keypoints is the "
+                   "change to try next.")
     for plain, aug in AUGMENTED.items():
         if aug not in result.models or plain not in result.models:
             continue
@@ -149,7 +159,22 @@ def robustness_sentence(result) -> str:
             f"({f3(result.clean(HEATMAP, 'pck@0.05'))}) under {steady}; its worst is {worst[HEATMAP].name} "
             f"({f3(worst[HEATMAP].scores[HEATMAP]['pck@0.05'])}). RegressionNet loses more than half of its clean "
             f"{f3(result.clean(REGRESSION, 'pck@0.05'))} under {halved}, down to "
-            f"{f3(worst[REGRESSION].scores[REGRESSION]['pck@0.05'])} on {worst[REGRESSION].name}.")
+            f"{f3(worst[REGRESSION].scores[REGRESSION]['pck@0.05'])} on {worst[REGRESSION].name}."
+            + augmented_sentence(result))
+
+
+def augmented_sentence(result) -> str:
+    """' Trained with augmentation, HeatmapNet ...': the README's line on the augmented HeatmapNet, or ''."""
+    aug = AUGMENTED[HEATMAP]
+    if aug not in result.models:
+        return ""
+    perturbed = result.rows[1:]
+    misses = [r.name for r in perturbed if abs(drop(result, r, aug)) > 0.05]
+    diff = seed_difference(result, aug, HEATMAP)
+    return (f" Trained with augmentation (`augment.py`), HeatmapNet stays within 0.05 of its clean score under "
+            f"{len(perturbed) - len(misses)} of them" + (f" (not under {', '.join(misses)})" if misses else "")
+            + (f", and its clean PCK@0.05 changes by {diff[0]:+.3f} on average over seeds (two standard errors: "
+               f"{diff[1]:.3f})" if diff else "") + ".")
 
 
 def section_robustness(result) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from problem2 import cli, metrics, perturb as P, plots
+from problem2.augment import AugmentConfig, cutout_hide_rate
 from problem2.checkpoint import load_model
 from problem2.dataset import dataset_fingerprint, images_to_tensor, load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
@@ -153,6 +154,8 @@ def run_robustness(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, models: 
     augmented = [run for run, label in AUGMENTED_RUNS.items() if label in models and run_finished(run, results_dir)]
     if augmented:  # the augmentation the scored models were trained with, from their log
         result.augmentation = run_log(augmented[0], results_dir)["data"]["train"]["augment"]
+        train = load_split(data_dir, "train", "heatmap")
+        result.cutout_hide_rate = cutout_hide_rate(train.keypoints, AugmentConfig(**result.augmentation))
     result.save(results_dir / "robustness.json")
     vis = results_dir / "visualizations"
     plots.plot_robustness(result, vis / "robustness.png")

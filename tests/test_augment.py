@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from problem2 import codec, perturb as P
-from problem2.augment import AugmentConfig, AugmentedDataset, augment, random_geometry
+from problem2.augment import AugmentConfig, AugmentedDataset, augment, random_geometry, cutout_hide_rate
 from problem2.dataset import dataset_fingerprint, load_split
 from problem2.engine import TrainConfig
 from problem2.experiments import RunSpec, run_training
@@ -80,3 +80,13 @@ def test_an_augmented_run_resumes_to_the_weights_of_an_uninterrupted_one(tiny_da
     ours = torch.load(tmp_path / "cut" / "regression_model.pth", weights_only=True)["state_dict"]
     theirs = torch.load(tmp_path / "whole" / "regression_model.pth", weights_only=True)["state_dict"]
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+def test_the_cutout_hide_rate_counts_squares_over_keypoints():
+    everywhere = np.stack(np.meshgrid(np.arange(128.0), np.arange(128.0)), -1).reshape(1, -1, 2)  # every pixel
+    nowhere = np.full((3, 5, 2), -10.0)
+    assert cutout_hide_rate(everywhere, AugmentConfig(cutout=(15, 0.5)), draws=200) == 0.5
+    assert cutout_hide_rate(nowhere, AugmentConfig(cutout=(15, 1.0)), draws=200) == 0.0
+    left_half = everywhere[:, everywhere[0, :, 0] < 64]  # a side-3 square covers one iff its corner x <= 63
+    rate = cutout_hide_rate(left_half, AugmentConfig(cutout=(3, 1.0)), draws=20000)
+    assert rate == pytest.approx(64 / 126, abs=0.015)  # 126 corner columns, 64 of them hit
