@@ -76,10 +76,7 @@ class RayExecutor:
         for run_id, spec in specs.items():  # finished runs: reused here, exactly as without Ray
             if run_finished(run_id, results_dir):
                 logs[run_id] = run_training(spec, data_dir, run_dir(run_id, results_dir), True, False)
-                if plan is not None:
-                    plan.note(f"reused {run_id}")
-                    for _ in logs[run_id]["epochs"]:
-                        plan.epoch_finished(run_id)
+                self._say(plan, f"reused {run_id}")
             else:
                 pending.append(run_id)
         if pending:
@@ -91,8 +88,10 @@ class RayExecutor:
     def _train_on_ray(self, pending: list, specs: dict, data_dir: Path, results_dir: Path, plan) -> dict:
         import ray
         from problem2.experiments import run_dir, run_finished
+        from problem2.pipeline import epochs_done
         task = ray.remote(train_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)
-        t0, logs, in_flight, retries, epochs_seen = time.perf_counter(), {}, {}, {}, {}
+        t0, logs, in_flight, retries = time.perf_counter(), {}, {}, {}
+        epochs_seen = {r: epochs_done(r, results_dir) for r in pending}  # the plan has counted these already
         pending = list(pending)
         while pending or in_flight:
             busy = {run_dir(r, results_dir) for r in in_flight.values()}
@@ -105,7 +104,7 @@ class RayExecutor:
                     self._event(t0, run_id, "submitted")
                     self._say(plan, f"submitted {run_id}")
             done, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_SECONDS)
-            self._follow_epochs(in_flight.values(), specs, results_dir, plan, epochs_seen)
+            self._follow_epochs(in_flight.values(), results_dir, plan, epochs_seen)
             for ref in done:
                 run_id = in_flight.pop(ref)
                 try:
@@ -130,7 +129,7 @@ class RayExecutor:
                                         f"path that every Ray node shares (see problem2/executor.py)")
                 logs[run_id] = result["log"]
                 self._event(t0, run_id, "finished", host=result["host"], task_seconds=result["seconds"])
-                self._follow_epochs([run_id], specs, results_dir, plan, epochs_seen)
+                self._follow_epochs([run_id], results_dir, plan, epochs_seen)
                 self._say(plan, f"finished {run_id} ({result['seconds']:.0f} s on {result['host']})")
         return logs
 
@@ -145,18 +144,16 @@ class RayExecutor:
             print(f"[ray] {text}", flush=True)
 
     @staticmethod
-    def _follow_epochs(run_ids, specs: dict, results_dir: Path, plan, seen: dict) -> None:
+    def _follow_epochs(run_ids, results_dir: Path, plan, seen: dict) -> None:
         """Advance the plan's bar by the epochs that the runs' logs gained (tasks cannot reach the driver's bar)."""
         if plan is None:
             return
-        from problem2.checkpoint import RunFiles
-        from problem2.experiments import run_dir
+        from problem2.pipeline import epochs_done
         for run_id in run_ids:
-            logged = RunFiles(run_dir(run_id, results_dir), specs[run_id].name).logged() or {}
-            n = len(logged.get("epochs", []))
-            for _ in range(seen.get(run_id, 0), n):
+            n = epochs_done(run_id, results_dir)
+            for _ in range(seen[run_id], n):
                 plan.epoch_finished(run_id)
-            seen[run_id] = max(n, seen.get(run_id, 0))
+            seen[run_id] = max(n, seen[run_id])
 
 
 def train_task(run_id: str, spec, data_dir: str, results_dir: str, threads: int, fault: KillOnce | None) -> dict:

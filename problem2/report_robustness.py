@@ -235,6 +235,12 @@ def curve_findings(result) -> list:
            f"{f1(first.summary['y_abs_px'][0])} -> {f1(last.summary['y_abs_px'][0])} px. HeatmapNet reaches "
            f"{f3(hm[0].summary['pck@0.05'][0])} with {hm[0].train_images} images and "
            f"{f3(hm[-1].summary['pck@0.05'][0])} with {hm[-1].train_images}."]
+    best_reg = max(reg, key=lambda p: p.summary["pck@0.05"][0])
+    enough = [p for p in hm if p.summary["pck@0.05"][0] > best_reg.summary["pck@0.05"][0]]
+    if enough:
+        out.append(f"- **HeatmapNet with {enough[0].train_images} images** ({f3(enough[0].summary['pck@0.05'][0])}) "
+                   f"already beats RegressionNet's best, with {best_reg.train_images} images "
+                   f"({f3(best_reg.summary['pck@0.05'][0])}).")
     x_gain = first.summary["x_abs_px"][0] - last.summary["x_abs_px"][0]
     y_gain = first.summary["y_abs_px"][0] - last.summary["y_abs_px"][0]
     if x_gain < 0.5 * max(y_gain, 1e-9):

@@ -77,6 +77,11 @@ def section_speed(bench: dict | None, s: dict | None, sweep: dict | None = None)
                 speed_table(bench), floor_sentence(bench),
                 "Keeping freed memory (runtime.keep_freed_memory) stops glibc from unmapping and re-faulting the "
                 "tens-of-MB activation buffers every step; it changes no number."]
+        if not env["device"].startswith("cuda"):
+            out.append("CUDA is not measured in this reference run: `--device cuda` trains, evaluates and runs the "
+                       "sweep on a GPU (a test covers it wherever CUDA exists), and the README records one measurement "
+                       "made on an NVIDIA H100 whose raw output was not kept, so this report, rendered from JSON "
+                       "only, does not show it.")
     if s and "precision" in s:
         pr = s["precision"]
         fast_seeds = sorted({r["seed"] for r in pr["rows"] if r["group"] == "fast"})

@@ -27,6 +27,19 @@ def comparable(log: dict) -> dict:
     return {k: v for k, v in log.items() if k != "environment"} | {"epochs": epochs}
 
 
+class EpochCounter:
+    """Stands in for pipeline.Plan: counts the epochs the driver reports per run."""
+
+    def __init__(self):
+        self.epochs, self.notes = {}, []
+
+    def epoch_finished(self, run_id):
+        self.epochs[run_id] = self.epochs.get(run_id, 0) + 1
+
+    def note(self, text):
+        self.notes.append(text)
+
+
 @pytest.fixture(scope="module")
 def sequential(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("sequential")
@@ -55,9 +68,11 @@ def test_a_killed_worker_resumes_and_the_sweep_matches_the_sequential_one(tiny_d
                                                                           local_cluster):
     marker = tmp_path / "killed"
     executor = RayExecutor(num_cpus=1, fault=KillOnce(KILLED, KILLED_AFTER, str(marker)))
+    plan = EpochCounter()
     logs = train_runs(SWEEP, tiny_data, TrainConfig(epochs=EPOCHS), tmp_path / "ray", progress=False,
-                      executor=executor)
+                      executor=executor, plan=plan)
     assert list(logs) == SWEEP
+    assert plan.epochs == dict.fromkeys(SWEEP, EPOCHS)  # the bar counts every epoch once, the retried run's too
     assert marker.exists()  # the worker really died after epoch 1 ...
     events = [(e["run"], e["event"]) for e in executor.events]
     assert events.count((KILLED, "submitted")) == 2 and events.count((KILLED, "finished")) == 1  # ... was retried
