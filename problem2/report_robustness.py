@@ -144,6 +144,13 @@ def augmentation_findings(result) -> list:
                    f"{len(perturbed) - len(misses)} of {len(perturbed)} perturbations"
                    + (f"; not under {gap}" if misses else ", all of them") + "."
                    + (" (A clean score this low leaves little to lose.)" if result.clean(aug, "pck@0.05") < 0.2 else ""))
+    axes = {k: (result.clean_seeds or {}).get(k, {}).get("summary", {}) for k in (REGRESSION, AUGMENTED[REGRESSION])}
+    if all(a.get("x_abs_px", [None, None, 0])[2] for a in axes.values()):
+        (x0, y0), (x1, y1) = [(a["x_abs_px"][0], a["y_abs_px"][0]) for a in axes.values()]  # plain, augmented
+        out.append(f"- **Why augmentation costs RegressionNet.** Its head-and-feet x error stays where it was "
+                   f"({f1(x0)} -> {f1(x1)} px, mean over seeds) and its y error grows ({f1(y0)} -> {f1(y1)} px): "
+                   "augmentation widens the positions it must output without giving a model that cannot see position "
+                   "(section 2) a way to see them.")
     return out
 
 
