@@ -175,6 +175,7 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=None, help="'train', 'sweep': also write the result as JSON here")
     p.add_argument("--runs", type=cli.positive_int, default=8, help="'sweep': small runs in the sweep")
     p.add_argument("--epochs", type=cli.positive_int, default=2, help="'sweep': epochs per run")
+    p.add_argument("--images", type=cli.positive_int, default=256, help="'sweep': training images per run")
     args = p.parse_args(argv)
     if args.what == "data":
         result = {"samples_per_s": bench_data(ensure_data(args.data_dir), max(1, args.repeats // 3))}
@@ -183,7 +184,7 @@ def main(argv=None):
             result = bench_train(args.device, repeats=args.repeats, rounds=args.rounds)
         else:
             from problem2.bench_sweep import bench_sweep
-            result = bench_sweep(args.runs, args.epochs, rounds=args.rounds)
+            result = bench_sweep(args.runs, args.epochs, args.images, args.rounds)
         if args.out:
             runtime.save_json(result, args.out)
     else:

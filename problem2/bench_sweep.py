@@ -1,7 +1,7 @@
 """The sweep benchmark: N small runs trained sequentially in this process with T threads, and as Ray tasks on
 this machine with W one-thread workers, side by side, in alternating rounds (fresh output each time).
 
-    python -m problem2 bench sweep                      # 8 runs, 2 epochs, 64 training images, 3 rounds
+    python -m problem2 bench sweep                      # 8 runs, 2 epochs, 256 training images, 3 rounds
     python -m problem2 bench sweep --runs 12 --out sweep.json
 
 Per round: the wall time of each way; the ratio sequential / Ray (> 1: Ray is faster); and what Ray adds per
@@ -39,7 +39,7 @@ def sweep_runs(n: int) -> list:
     return ids[:n]
 
 
-def bench_sweep(n_runs: int = 8, epochs: int = 2, images: int = 64, rounds: int = 3, threads: int = 2,
+def bench_sweep(n_runs: int = 8, epochs: int = 2, images: int = 256, rounds: int = 3, threads: int = 2,
                 workers: int = 2) -> dict:
     """Wall time of the same sweep, sequential (threads) against Ray (workers x 1 CPU), per round; medians."""
     load_before = os.getloadavg()[0]
