@@ -54,13 +54,13 @@ def planned_runs(stages: list, ablation_seeds=(0, 1, 2), curve=None) -> list:
     from problem2.baseline import ABLATIONS
     from problem2.diagnosis import VARIANT_RUNS
     from problem2.data_efficiency import data_run_ids
-    from problem2.robustness import AUGMENTED_RUNS
+    from problem2.robustness import seed_run_ids
     from problem2.studies import STUDY_RUNS
     runs = ["main_heatmap", "main_regression"]
     runs += [r for variants in ABLATIONS.values() for _, r in variants] if "ablations" in stages else []
     runs += seeded_run_ids(ablation_seeds) if "ablations" in stages else []
     runs += VARIANT_RUNS if "diagnosis" in stages else []
-    runs += list(AUGMENTED_RUNS) if "robustness" in stages else []
+    runs += seed_run_ids(ablation_seeds) if "robustness" in stages else []
     runs += data_run_ids(*(curve or ())) if "data_efficiency" in stages else []
     runs += STUDY_RUNS if "studies" in stages else []
     return list(dict.fromkeys(runs))

@@ -118,6 +118,11 @@ SEED_RUNS = {  # each model kind over seeds 0, 1, 2: the clean scores' spread (c
 }
 
 
+def seed_run_ids(seeds=(0, 1, 2)) -> list:
+    """The runs whose clean scores the suite reports over seeds: every model kind of SEED_RUNS at each seed."""
+    return [runs[str(seed)] for seed in seeds for runs in SEED_RUNS.values()]
+
+
 def default_models(results_dir: Path) -> dict:
     """{label: checkpoint path relative to results_dir}: the main pair, and the augmented pair where trained."""
     candidates = {"HeatmapNet": "heatmap_model.pth", "RegressionNet": "regression_model.pth"}
