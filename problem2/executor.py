@@ -96,6 +96,8 @@ class RayExecutor:
         while pending or in_flight:
             busy = {run_dir(r, results_dir) for r in in_flight.values()}
             for run_id in list(pending):
+                if len(in_flight) >= self.slots():  # submit no more than can start: Ray runs tasks in the order
+                    break                           # they came, so a run held back (the main pair's second) goes next
                 if run_dir(run_id, results_dir) not in busy:
                     busy.add(run_dir(run_id, results_dir))
                     pending.remove(run_id)
@@ -132,6 +134,16 @@ class RayExecutor:
                 self._follow_epochs([run_id], results_dir, plan, epochs_seen)
                 self._say(plan, f"finished {run_id} ({result['seconds']:.0f} s on {result['host']})")
         return logs
+
+    def slots(self) -> int:
+        """Runs the cluster can train at once with this executor's resources per run (read again each time: a
+        cluster may grow or shrink)."""
+        import ray
+        total = ray.cluster_resources()
+        n = int(total.get("CPU", 0) // self.num_cpus)
+        if self.num_gpus > 0:
+            n = min(n, int(total.get("GPU", 0) // self.num_gpus))
+        return max(1, n)
 
     def _event(self, t0: float, run_id: str, event: str, **detail) -> None:
         self.events.append({"t": round(time.perf_counter() - t0, 3), "run": run_id, "event": event, **detail})

@@ -79,6 +79,10 @@ def test_a_killed_worker_resumes_and_the_sweep_matches_the_sequential_one(tiny_d
     lost = [e for e in executor.events if e["event"] == "worker lost"]
     assert [(e["run"], e["error"], e["retry"]) for e in lost] == [(KILLED, "WorkerCrashedError", 1)]
     assert events.index(("main_regression", "submitted")) > events.index(("main_heatmap", "finished"))  # one dir
+    running = [0]
+    for _, what in events:  # never more tasks out than the two one-CPU nodes can start
+        running.append(running[-1] + {"submitted": 1, "finished": -1, "worker lost": -1}[what])
+    assert max(running) == 2 and running[-1] == 0
     for run_id in SWEEP:
         ours, theirs = run_log(run_id, tmp_path / "ray"), run_log(run_id, sequential)
         assert comparable(ours) == comparable(theirs), run_id
