@@ -6,6 +6,8 @@ by the generator, see generate.training_pool), seeds 0 and 1, all scored on the 
 
 The number of epochs is fixed, so a smaller set also means fewer optimiser steps: the curve measures the
 protocol, as a user would run it, not a fixed compute budget. N = 1000 is the main pair (seed 0) and seed1_*.
+Step controls separate the two: RegressionNet on the same 1000 images for k x the epochs (k in
+experiments.STEP_CONTROLS), the optimiser steps of the k x 1000 point.
 Metrics: labelled PCK@0.05 and @0.2, and the mean |error| in x and in y of head and feet (image pixels).
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from problem2 import cli, plots
 from problem2.ablation_seeds import scored_seeds, summarise, summary_cells
 from problem2.dataset import dataset_fingerprint, load_split
 from problem2.evaluate import evaluation_split
-from problem2.experiments import DATA_SIZES
+from problem2.experiments import DATA_SIZES, STEP_CONTROLS, run_finished, run_log
 from problem2.results import DataEfficiency, LearningPoint
 from problem2.robustness import scores
 from problem2.schema import DEFAULT_RESULTS
@@ -40,8 +42,14 @@ def run_id(n: int, model: str, seed: int) -> str:
 
 
 def data_run_ids(sizes=DATA_SIZES, seeds=SEEDS) -> list:
-    """Every run the curves read, smallest sets first."""
-    return [run_id(n, model, seed) for n in sizes for seed in seeds for model in MODELS]
+    """Every run the curves read, smallest sets first, then the step controls."""
+    return [run_id(n, model, seed) for n in sizes for seed in seeds for model in MODELS] + \
+        [step_control_id(k) for k in STEP_CONTROLS]
+
+
+def step_control_id(k: int) -> str:
+    """RegressionNet on the split's 1000 images for k x the epochs: the optimiser steps of k x 1000 images."""
+    return f"steps{k}x_regression"
 
 
 def learning_curves(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, sizes=DATA_SIZES,
@@ -59,6 +67,13 @@ def learning_curves(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, sizes=D
             per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
                 m: v for m, v in scores(p, test.keypoints, everything).items() if m in METRICS})
             result.points.append(LearningPoint(model, n, runs, per_seed, summarise(per_seed, METRICS)))
+    for k in STEP_CONTROLS:  # does regression gain from more images, or from the steps they bring?
+        runs = {"0": step_control_id(k)}
+        per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
+            m: v for m, v in scores(p, test.keypoints, everything).items() if m in METRICS})
+        epochs = run_log(runs["0"], results_dir)["config"]["epochs"] if run_finished(runs["0"], results_dir) else None
+        result.step_controls.append(LearningPoint("regression", 1000, runs, per_seed, summarise(per_seed, METRICS),
+                                                  epochs=epochs, steps_of=k * 1000))
     result.save(results_dir / "data_efficiency.json")
     plots.plot_learning_curves(result, results_dir / "visualizations" / "learning_curves.png")
     return result

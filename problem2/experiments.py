@@ -27,6 +27,7 @@ from problem2.schema import DEFAULT_RESULTS
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 DATA_SIZES = (125, 250, 500, 1000, 2000, 4000)  # training images of the learning curves
+STEP_CONTROLS = (2, 4)  # 1000 images for k x the epochs: the steps of the curves' k x 1000 points
 
 
 @dataclass
@@ -71,9 +72,9 @@ def train_both(data_dir: Path, out_dir: Path, cfg: TrainConfig, resume: bool = T
 
 def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
     """{run id: spec}; cfg is the main protocol every run starts from."""
-    def spec(name, model, seed=None, loss=None, precision=None, **kw):
+    def spec(name, model, seed=None, loss=None, precision=None, epochs=None, **kw):
         train = replace(cfg, seed=cfg.seed if seed is None else seed, loss=loss or cfg.loss,
-                        precision=precision or cfg.precision)
+                        precision=precision or cfg.precision, epochs=epochs or cfg.epochs)
         return RunSpec(name=name, model=model, train=train, **kw)
 
     runs = {
@@ -122,6 +123,10 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
                 if n != 1000:
                     runs[f"data{n}_{name}" + (f"_seed{seed}" if seed else "")] = spec(
                         name, model, seed=cfg.seed + seed, train_images=n)
+    # the control of the learning curves' step confound: 1000 images for k times the epochs (the optimiser steps
+    # of k x 1000 images)
+    for k in STEP_CONTROLS:
+        runs[f"steps{k}x_regression"] = spec("regression", REGRESSION, epochs=k * cfg.epochs)
     # the main pair trained through augmentation (robustness.py scores them beside the plain pair)
     for seed in (0, 1, 2):
         suffix = f"_seed{seed}" if seed else ""

@@ -357,6 +357,10 @@ def plot_learning_curves(result, save_path):
         for ax, metric in zip(axes, ("pck@0.05", "x_abs_px", "y_abs_px")):
             ax.errorbar(sizes, [p.summary[metric][0] for p in points], yerr=[p.summary[metric][1] for p in points],
                         fmt="o-", capsize=3, color=color, label=model)
+    controls = [p for p in getattr(result, "step_controls", []) if p.summary["pck@0.05"][2]]
+    for ax, metric in zip(axes, ("pck@0.05", "x_abs_px", "y_abs_px")):  # at the steps they match
+        ax.plot([p.steps_of for p in controls], [p.summary[metric][0] for p in controls], "s",
+                mfc="none", color=COLORS["regression"], label="regression, 1000 images, more epochs")
     for ax, label in zip(axes, ("PCK@0.05 (labelled)", "head+feet |x error| (px)", "head+feet |y error| (px)")):
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted({p.train_images for p in result.points}),

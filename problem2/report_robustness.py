@@ -248,6 +248,7 @@ def curve_findings(result) -> list:
         out.append(f"- **HeatmapNet with {enough[0].train_images} images** ({f3(enough[0].summary['pck@0.05'][0])}) "
                    f"already beats RegressionNet's best, with {best_reg.train_images} images "
                    f"({f3(best_reg.summary['pck@0.05'][0])}).")
+    out += step_control_findings(result, reg)
     x_gain = first.summary["x_abs_px"][0] - last.summary["x_abs_px"][0]
     y_gain = first.summary["y_abs_px"][0] - last.summary["y_abs_px"][0]
     if x_gain < 0.5 * max(y_gain, 1e-9):
@@ -257,4 +258,21 @@ def curve_findings(result) -> list:
     else:
         out.append("- **More data moves both axes of RegressionNet**: its x error falls with the set size, so part "
                    "of its deficit is data; the heatmap model needs far fewer images for the same error.")
+    return out
+
+
+def step_control_findings(result, reg: list) -> list:
+    """More images, or the optimiser steps they bring? Each step control against the curve's points."""
+    at = {p.train_images: p for p in reg}
+    out = []
+    for c in result.step_controls:
+        if not c.summary["pck@0.05"][2] or c.steps_of not in at or c.train_images not in at:
+            continue
+        base, big = at[c.train_images].summary, at[c.steps_of].summary
+        out.append(f"- **More images, or more steps?** On the same {c.train_images} images for {c.epochs} epochs (the "
+                   f"optimiser steps of {c.steps_of} images) RegressionNet's x error goes {f1(base['x_abs_px'][0])} -> "
+                   f"{f1(c.summary['x_abs_px'][0])} px and its PCK@0.05 {f3(base['pck@0.05'][0])} -> "
+                   f"{f3(c.summary['pck@0.05'][0])}; with {c.steps_of} images (same steps) they reach "
+                   f"{f1(big['x_abs_px'][0])} px and {f3(big['pck@0.05'][0])} "
+                   f"(n = {c.summary['pck@0.05'][2]} seed for the control).")
     return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from problem2 import runtime
@@ -251,6 +251,8 @@ class LearningPoint(JsonResult):
     runs: dict[str, str]                 # {seed: run id}
     per_seed: dict[str, dict]            # {seed: {metric: value}} of the seeds trained so far
     summary: dict[str, list]             # {metric: [mean, sd (0 for one seed), n seeds]}
+    epochs: int | None = None            # a step control's epochs; None: the protocol's
+    steps_of: int | None = None          # a step control: the training-set size whose optimiser steps it matches
 
 
 @dataclass
@@ -261,6 +263,7 @@ class DataEfficiency(JsonResult):
     seeds: list
     metrics: list
     points: list[LearningPoint]          # model-major, sizes ascending
+    step_controls: list[LearningPoint] = field(default_factory=list)  # 1000 images, k x the epochs
 
     def curve(self, model: str) -> list[LearningPoint]:
         return [p for p in self.points if p.model == model]

@@ -90,8 +90,24 @@ def test_curves_score_each_finished_run_per_axis(tiny_data, tmp_path):
     assert "8.0 -> 6.0 px" in text and (tmp_path / "visualizations" / "learning_curves.png").exists()
 
 
+def test_a_step_control_is_set_against_the_point_whose_steps_it_matches(tiny_data, tmp_path):
+    test = load_split(tiny_data, "test", "heatmap")
+    gt = test.keypoints
+    fake_finished_run(tmp_path, "heatmap", "main_heatmap", gt, test)
+    fake_finished_run(tmp_path, "regression", "main_regression", gt + [6.0, 0.0], test)
+    for run_id, dx in (("data2000_heatmap", 0.0), ("data2000_regression", 3.0), ("steps2x_regression", 5.0)):
+        fake_finished_run(tmp_path / "runs" / run_id, run_id.split("_")[1], run_id, gt + [dx, 0.0], test)
+    result = learning_curves(tiny_data, tmp_path, sizes=(1000, 2000), seeds=(0,))
+    control = result.step_controls[0]
+    assert (control.train_images, control.steps_of, control.summary["x_abs_px"]) == (1000, 2000, [5.0, 0.0, 1])
+    assert result.step_controls[1].summary["x_abs_px"] == [None, None, 0]  # steps4x: not trained
+    text = section_data_efficiency(result)
+    assert "x error goes 6.0 -> 5.0 px" in text and "with 2000 images (same steps) they reach 3.0 px" in text
+
+
 def test_the_curves_plan_every_size_and_seed():
     ids = data_run_ids()
-    assert len(ids) == 6 * 2 * 2 and "main_heatmap" in ids and "seed1_regression" in ids
+    assert len(ids) == 6 * 2 * 2 + 2 and "main_heatmap" in ids and "seed1_regression" in ids
+    assert ids[-2:] == ["steps2x_regression", "steps4x_regression"]  # 1000 images, 2x and 4x the epochs
     assert "data4000_regression_seed1" in ids and not any(i.startswith("data1000") for i in ids)
     assert np.all([ids.count(i) == 1 for i in ids])
