@@ -21,6 +21,14 @@ from problem2.report_studies import METHOD_LABELS, section_ambiguity, section_co
 from problem2.report_speed import PRECISION_METRIC_LABELS, floor_sentence, section_speed, speed_table
 
 
+def probe_x_px(diagnosis: dict | None) -> float | None:
+    """x error of a linear probe on the main RegressionNet's pooled features (diagnosis.json), or None."""
+    try:
+        return diagnosis["probes"]["regression"]["after_pooling"]["x"]["mean_abs_err"]
+    except (KeyError, TypeError):
+        return None
+
+
 def load(results: Path, name: str):
     path = Path(results) / name
     return json.loads(path.read_text()) if path.exists() else None
@@ -232,7 +240,8 @@ def render_report(results: Path) -> str:
                           load_optional(SeededAblations, results, "ablation_seeds.json")),
         section_training(log), section_failures(load(results, "failure_cases.json")),
         section_robustness(load_optional(Robustness, results, "robustness.json")),
-        section_data_efficiency(load_optional(DataEfficiency, results, "data_efficiency.json")),
+        section_data_efficiency(load_optional(DataEfficiency, results, "data_efficiency.json"),
+                                probe_x_px(load(results, "diagnosis.json"))),
     ]
     parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
         ["## 6-8. Studies\n\n(skipped in this run)"]

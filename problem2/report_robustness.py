@@ -205,7 +205,7 @@ def section_robustness(result) -> str:
     ] if p)
 
 
-def section_data_efficiency(result) -> str:
+def section_data_efficiency(result, probe_x_px: float | None = None) -> str:
     """Section 5c from data_efficiency.json (results.DataEfficiency)."""
     title = "## 5c. How much data each approach needs"
     if result is None or not any(p.summary["pck@0.05"][2] for p in result.points):
@@ -222,14 +222,14 @@ def section_data_efficiency(result) -> str:
         f"then generated ones), seeds {result.seeds}, scored on the same {result.split} split ({result.n_images} "
         "images). Epochs are fixed, so fewer images also means fewer optimiser steps. |x|, |y|: mean absolute error "
         "of head and feet per axis.",
-        table(header, rows), "\n".join(curve_findings(result)) or
+        table(header, rows), "\n".join(curve_findings(result, probe_x_px)) or
         f"Trained so far: {', '.join(str(n) for n in sizes if any(by[(m, n)].summary['pck@0.05'][2] for m in ('heatmap', 'regression')))} "
         "images; the other sizes are planned runs of `python -m problem2 all` (\"-\": not trained yet).",
         fig("learning_curves.png", "PCK@0.05 and per-axis error against the number of training images"),
     ] if p)
 
 
-def curve_findings(result) -> list:
+def curve_findings(result, probe_x_px: float | None = None) -> list:
     """Does regression catch up with more data, and is its limit in the data or in the architecture?"""
     trained = lambda model: [p for p in result.curve(model) if p.summary["pck@0.05"][2]]  # noqa: E731
     hm, reg = trained("heatmap"), trained("regression")
@@ -258,6 +258,18 @@ def curve_findings(result) -> list:
     else:
         out.append("- **More data moves both axes of RegressionNet**: its x error falls with the set size, so part "
                    "of its deficit is data; the heatmap model needs far fewer images for the same error.")
+    if probe_x_px is not None:
+        best = min(reg + [c for c in result.step_controls if c.summary["x_abs_px"][2]],
+                   key=lambda p: p.summary["x_abs_px"][0])
+        how = f"{best.train_images} images" + (f", {best.epochs} epochs" if best.epochs else "")
+        out.append(f"- **Where it should stop.** A linear probe reads x from the main RegressionNet's pooled features "
+                   f"to {f1(probe_x_px)} px (section 2): that is the x signal the zero-padded border leaks through "
+                   f"global pooling. RegressionNet's best x error here is {f1(best.summary['x_abs_px'][0])} px ({how}): "
+                   + ("more images and more steps let its head pick up that weak signal, and should not take it far "
+                      "below what pooling leaves; HeatmapNet, which never pools position away, is at "
+                      f"{f1(hm[-1].summary['x_abs_px'][0])} px." if best.summary["x_abs_px"][0] >= probe_x_px - 0.5 else
+                      "below the probe of the main model's features, so longer or larger training also changed "
+                      "the features, not only the head."))
     return out
 
 
