@@ -110,18 +110,22 @@ def run(main: Callable, argv=None, resume_hint: str | Callable[[], str] | None =
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("PROBLEM2_DEBUG") == "1"
 
+    sigterm = []
+
     def on_sigterm(signum, frame):
+        sigterm.append(signum)  # remembered: a library may turn the exception into a plain KeyboardInterrupt (Ray)
         raise Terminated()
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         main(argv)
     except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated) or bool(sigterm)
         hint = resume_hint() if callable(resume_hint) else resume_hint
         hint = hint or shlex.join(getattr(sys, "orig_argv", sys.argv))
-        sys.stderr.write(f"\ninterrupted ({'SIGTERM' if isinstance(e, Terminated) else 'Ctrl-C'}): every file "
+        sys.stderr.write(f"\ninterrupted ({'SIGTERM' if terminated else 'Ctrl-C'}): every file "
                          f"written so far is complete; resume with: {hint}\n")
-        sys.exit(143 if isinstance(e, Terminated) else 130)
+        sys.exit(143 if terminated else 130)
     except USER_ERRORS as e:
         if debug:
             traceback.print_exc()

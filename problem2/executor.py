@@ -214,8 +214,11 @@ class ray_session:
         except ImportError:
             raise cli.UserError("--executor ray needs Ray: pip install -e '.[ray]'") from None
         if not ray.is_initialized():
+            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             ray.init(address=self.address, include_dashboard=False, log_to_driver=True,
                      runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
+            for sig, handler in handlers.items():  # ray.init installs its own: keep the command's (cli.run), so
+                signal.signal(sig, handler)          # that SIGTERM still ends with 'interrupted ... resume with'
             self.started = True
         return self
 

@@ -129,3 +129,24 @@ def test_the_benchmark_sweep_has_one_directory_per_run():
     assert len({run_dir(r, Path("R")) for r in runs}) == 18 and runs[:2] == ["ablation_sigma1", "ablation_sigma3"]
     with pytest.raises(ValueError, match="at most 18"):
         sweep_runs(19)
+
+
+def test_sigterm_ends_a_ray_sweep_with_the_resume_line(tiny_data, tmp_path, local_cluster):
+    """ray.init installs its own signal handlers; the command keeps its own: exit 143, 'interrupted', the resume."""
+    import subprocess
+    import sys
+    import time
+    from problem2.executor import POLL_SECONDS
+    cmd = [sys.executable, "-m", "problem2", "runs", "run", "main_regression", "--executor", "ray", "--address",
+           local_cluster.address, "--data-dir", str(tiny_data), "--results", str(tmp_path), "--epochs", "200",
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    log = tmp_path / "training_log.json"
+    deadline = time.time() + 120
+    while not log.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(POLL_SECONDS)
+    proc.terminate()
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    assert "interrupted (SIGTERM)" in err and "resume with:" in err and "Traceback" not in err
