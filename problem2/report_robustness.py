@@ -256,8 +256,15 @@ def curve_findings(result, probe_x_px: float | None = None) -> list:
                    "more than its x: global average pooling discards where features are (section 2), and no amount "
                    "of data puts that back.")
     else:
+        prev = reg[-2].summary["x_abs_px"][0]
+        levelled = abs(prev - last.summary["x_abs_px"][0]) < 0.5
         out.append("- **More data moves both axes of RegressionNet**: its x error falls with the set size, so part "
-                   "of its deficit is data; the heatmap model needs far fewer images for the same error.")
+                   "of its deficit is data" + (
+                       f", up to a point: the last doubling ({reg[-2].train_images} -> {last.train_images} images) "
+                       f"{'lowers' if prev >= last.summary['x_abs_px'][0] else 'raises'} it by "
+                       f"{abs(prev - last.summary['x_abs_px'][0]):.1f} px only, so x levels off near "
+                       f"{f1(last.summary['x_abs_px'][0])} px" if levelled else "")
+                   + "; the heatmap model needs far fewer images for the same error.")
     if probe_x_px is not None:
         best = min(reg + [c for c in result.step_controls if c.summary["x_abs_px"][2]],
                    key=lambda p: p.summary["x_abs_px"][0])
