@@ -16,7 +16,8 @@ from problem2.report_mechanism import row, single_changes
 from problem2.markdown import T, f2, f3, fig, table
 from problem2.results import Ablations, DataEfficiency, Metrics, Robustness, SeededAblations, load_optional
 from problem2.report_ablations import section_ablations
-from problem2.report_robustness import robustness_sentence, section_data_efficiency, section_robustness
+from problem2.report_robustness import (curve_sentence, robustness_sentence, section_data_efficiency,
+                                        section_robustness)
 from problem2.report_studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 from problem2.report_speed import PRECISION_METRIC_LABELS, floor_sentence, section_speed, speed_table
 
@@ -94,6 +95,9 @@ def readme_summary(results: Path) -> str:
     rob = load_optional(Robustness, results, "robustness.json")
     if rob:
         parts.append("**Beyond the training distribution (REPORT.md section 5b).** " + robustness_sentence(rob))
+    curves = load_optional(DataEfficiency, results, "data_efficiency.json")
+    if curves and curve_sentence(curves):
+        parts.append("**How much data (REPORT.md section 5c).** " + curve_sentence(curves))
     bench = load(results, "bench_train.json")
     if bench:
         parts.append("### Training speed (side by side, one run of `python -m problem2.bench train`)\n\n"
