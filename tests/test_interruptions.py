@@ -26,6 +26,11 @@ def command(tiny_data, out):
             "--models", "heatmap", "--epochs", str(EPOCHS), "--batch-size", "8"]
 
 
+def default_sigint() -> None:
+    """In the child: Ctrl-C acts even when pytest itself runs as a background job (which ignores SIGINT)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def logged_epochs(out: Path) -> int:
     try:
         return len(json.loads((out / "training_log.json").read_text())["models"]["heatmap"]["epochs"])
@@ -56,7 +61,8 @@ def assert_resumes_to(out: Path, tiny_data, reference: Path):
 @pytest.mark.parametrize("sig, status, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"),
                                                (signal.SIGKILL, -9, None)])
 def test_signal_mid_run_then_resume(tiny_data, tmp_path, uninterrupted, sig, status, name):
-    proc = subprocess.Popen(command(tiny_data, tmp_path), cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command(tiny_data, tmp_path), cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     deadline = time.time() + 120
     while logged_epochs(tmp_path) < 1 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
