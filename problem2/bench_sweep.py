@@ -8,7 +8,7 @@ Per round: the wall time of each way; the ratio sequential / Ray (> 1: Ray is fa
 run: dispatch = (W x Ray wall - the tasks' own seconds) / N (scheduling, idle slots, starting workers) and the
 task's setup (its seconds minus its epochs'), beside the same setup of a sequential run. The first round starts
 Ray's workers (cold); later rounds reuse them. ray.init is timed apart. The two ways use different thread
-counts, so their results differ in the last digits: max_val_loss_difference says by how much.
+counts, so their results may differ in the last digits: max_val_loss_difference says by how much.
 """
 from __future__ import annotations
 

@@ -61,19 +61,22 @@ def learning_curves(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, sizes=D
     fingerprint = dataset_fingerprint(test)
     everything = np.ones(test.keypoints.shape[:2], dtype=bool)
     result = DataEfficiency(split, len(test), list(seeds), list(METRICS), [])
+
+    def scored(runs: dict) -> tuple:
+        """(per seed, summary) of the finished runs among {seed: run id}."""
+        per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
+            m: v for m, v in scores(p, test.keypoints, everything).items() if m in METRICS})
+        return per_seed, summarise(per_seed, METRICS)
+
     for model in MODELS:
         for n in sizes:
             runs = {str(seed): run_id(n, model, seed) for seed in seeds}
-            per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
-                m: v for m, v in scores(p, test.keypoints, everything).items() if m in METRICS})
-            result.points.append(LearningPoint(model, n, runs, per_seed, summarise(per_seed, METRICS)))
+            result.points.append(LearningPoint(model, n, runs, *scored(runs)))
     for k in STEP_CONTROLS:  # does regression gain from more images, or from the steps they bring?
         runs = {"0": step_control_id(k)}
-        per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
-            m: v for m, v in scores(p, test.keypoints, everything).items() if m in METRICS})
         epochs = run_log(runs["0"], results_dir)["config"]["epochs"] if run_finished(runs["0"], results_dir) else None
-        result.step_controls.append(LearningPoint("regression", 1000, runs, per_seed, summarise(per_seed, METRICS),
-                                                  epochs=epochs, steps_of=k * 1000))
+        result.step_controls.append(LearningPoint("regression", 1000, runs, *scored(runs), epochs=epochs,
+                                                  steps_of=k * 1000))
     result.save(results_dir / "data_efficiency.json")
     plots.plot_learning_curves(result, results_dir / "visualizations" / "learning_curves.png")
     return result

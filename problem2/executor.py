@@ -6,8 +6,9 @@ in this process: experiments.train_runs without an executor).
     python -m problem2 runs run data125_heatmap data250_heatmap --executor ray --num-cpus 1
 
 Division of work. The driver (this process) reuses finished runs, draws any extra training images, submits
-the rest as tasks in the sweep's order (no more at a time than the cluster can start), follows their epochs in the shared training logs, and returns the logs
-in order; it alone writes the shared JSON files and the report afterwards. A task trains one run into its run
+the rest as tasks in the sweep's order (no more at a time than the cluster can start), follows their epochs in
+the shared training logs, and returns the logs in order; it alone writes the shared JSON files and the report
+afterwards. A task trains one run into its run
 directory (experiments.run_dir) with torch threads = --num-cpus, and nothing else. Two runs that share a
 directory (the main pair, in RESULTS/) never train at once.
 

@@ -237,7 +237,8 @@ def main(argv=None):
     if executor is not None:
         train_runs(run_ids, data_dir, cfg, args.results, not args.no_progress, executor=executor)
     for run_id in run_ids:
-        train_runs([run_id], data_dir, cfg, args.results, not args.no_progress)  # (reused when trained above)
+        if executor is None:
+            train_runs([run_id], data_dir, cfg, args.results, not args.no_progress)
         if args.predictions:
             save_predictions(run_id, args.results, data_dir)
 
