@@ -71,11 +71,11 @@ class RayExecutor:
 
     def train(self, specs: dict, data_dir: Path, results_dir: Path, plan=None) -> dict:
         """{run id: log} of every run in specs ({id: experiments.RunSpec}), in specs' order."""
-        from problem2.experiments import run_finished, run_training, run_dir
+        from problem2.experiments import run_reusable, run_training, run_dir
         check_device(specs, self.num_gpus)
         logs, pending = {}, []
         for run_id, spec in specs.items():  # finished runs: reused here, exactly as without Ray
-            if run_finished(run_id, results_dir):
+            if run_reusable(run_id, results_dir):
                 logs[run_id] = run_training(spec, data_dir, run_dir(run_id, results_dir), True, False)
                 self._say(plan, f"reused {run_id}")
             else:

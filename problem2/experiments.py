@@ -171,6 +171,12 @@ def run_finished(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> bool:
             and not (run_dir(run_id, results_dir) / f"{spec.name}_last.pth").exists())
 
 
+def run_reusable(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> bool:
+    """True when training the run would only reuse it: finished, and its best checkpoint is there (a committed
+    reference run keeps its log but not its checkpoint, so it trains again)."""
+    return run_finished(run_id, results_dir) and checkpoint_path(run_id, results_dir).exists()
+
+
 def run_log(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> dict:
     """A finished run's log: its entry in run_dir / training_log.json."""
     name = all_runs(TrainConfig())[run_id].name

@@ -2,6 +2,7 @@
 weights of the sequential path (one thread per run on both sides), although one worker is killed mid-run;
 its options fail clearly."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,18 @@ def test_a_second_ray_sweep_reuses_the_finished_runs(tiny_data, sequential, loca
     assert {r: checkpoint_path(r, sequential).stat().st_mtime_ns for r in SWEEP} == before
     assert [len(logs[r]["epochs"]) for r in SWEEP] == [EPOCHS] * 3
 
+
+
+def test_a_logged_run_without_its_checkpoint_trains_on_ray(tiny_data, tmp_path, sequential, local_cluster):
+    """As committed reference runs are (log kept, checkpoint not): the run trains again, as a task, not in the
+    driver's process under the name of a reuse."""
+    shutil.copytree(run_dir(KILLED, sequential), run_dir(KILLED, tmp_path))
+    checkpoint_path(KILLED, tmp_path).unlink()
+    executor = RayExecutor(num_cpus=1)
+    logs = train_runs([KILLED], tiny_data, TrainConfig(epochs=EPOCHS), tmp_path, progress=False, executor=executor)
+    assert [(e["run"], e["event"]) for e in executor.events] == [(KILLED, "submitted"), (KILLED, "finished")]
+    assert comparable(logs[KILLED]) == comparable(run_log(KILLED, sequential))
+    assert checkpoint_path(KILLED, tmp_path).exists()
 
 @pytest.mark.parametrize("argv, message", [
     (["all", "--address", "auto"], "--address only apply with --executor ray"),
