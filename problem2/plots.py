@@ -257,7 +257,7 @@ def plot_axis_scatter(predictions: dict, gt, keypoints, save_path):
 
 def plot_seeded_ablations(seeded, save_path):
     """Per ablation: labelled and swap-invariant PCK@0.05, and head+feet error, mean ± sd over the seeds each
-    setting has (n written under each point); settings without any seed are left out. seeded: SeededAblations."""
+    setting has (n under each setting's name); settings without any seed are left out. seeded: SeededAblations."""
     names = list(seeded.ablations)
     fig, axes = plt.subplots(len(names), 2, figsize=(9, 2.8 * len(names)), squeeze=False)
     for row, name in zip(axes, names):
@@ -271,10 +271,7 @@ def plot_seeded_ablations(seeded, save_path):
                 mean = [rows[i].summary[metric][0] for i in have]
                 sd = [rows[i].summary[metric][1] for i in have]
                 ax.errorbar(xs[have], mean, yerr=sd, fmt="o-", capsize=3, color=color, label=label)
-                for i, m in zip(have, mean):
-                    ax.annotate(f"n={rows[i].summary[metric][2]}", (i, m), xytext=(6, -10),
-                                textcoords="offset points", fontsize=6, color="gray")
-            ax.set_xticks(xs, [r.setting for r in rows], fontsize=8)
+            ax.set_xticks(xs, [f"{r.setting}\nn={r.summary['pck@0.05'][2]}" for r in rows], fontsize=8)
             ax.set_xlim(-0.5, len(rows) - 0.5)
             ax.grid(alpha=0.3)
         row[0].set(ylabel="PCK@0.05", title=f"{name}: PCK@0.05")

@@ -150,7 +150,7 @@ def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
         "**What each ablation shows** (difference from the default point ± 2 standard errors over seeds; "
         "'beyond seed noise' when the difference is larger):",
         "\n".join(seeded_findings(seeded)),
-        fig("ablation_seeds.png", "Ablations over seeds: mean ± sd, n seeds under each point")])
+        fig("ablation_seeds.png", "Ablations over seeds: mean ± sd, the number of seeds n under each setting")])
 
 
 def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
