@@ -219,6 +219,9 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
     runs_min = sum(e["epoch_seconds"] for r in run_logs for l in r["models"].values() for e in l["epochs"]) / 60
     return "\n\n".join([
         "## 10. Reproduce",
+        "Everything in this report, from scratch, into `outputs/reproduction/` (ending with a table of each "
+        "headline number against this reference): `bash scripts/reproduce.sh`, which sets up `.venv` and runs "
+        "`python -m problem2 all`. This reference was last written by:",
         f"```\n{p.get('command', 'python -m problem2 all')}\n```",
         f"Device {env.get('device')}, torch {env.get('torch')}, Python {env.get('python')}, "
         f"{env.get('cpu_threads')} CPU threads ({env.get('cpu', env.get('machine'))}). The main pair's training took "
