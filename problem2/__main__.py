@@ -81,7 +81,7 @@ def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: li
 def run_all(args) -> None:
     t_start = time.perf_counter()
     results = Path(args.results)
-    writes_reference = results.resolve() == REFERENCE_DIR.resolve()
+    writes_reference = results.resolve() == REFERENCE_DIR.resolve() and not args.plan_only
     if writes_reference and not args.update_reference:
         raise UserError(f"{results} is the committed reference run: pass --update-reference to regenerate it")
     print(f"output directory: {results}" + (" (the committed reference: regenerating it)" if writes_reference else
@@ -100,6 +100,9 @@ def run_all(args) -> None:
     run_ids = planned_runs(stages, seeds, curve)
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
+    if args.plan_only:
+        print(f"--plan-only: nothing trained, nothing written to {results}")
+        return
 
     from problem2 import (ablation_seeds, baseline, bench, data_efficiency, diagnosis, evaluate, report, robustness,
                           studies)
@@ -213,6 +216,9 @@ def build_parser() -> cli.Parser:
                    help="with --quick: keep RESULTS/runs/ (the runs other than the main pair; deleted by default "
                         "once the report is written, so that a quick run takes a few MB)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--plan-only", action="store_true",
+                   help="print the trainings' and stages' estimated time here (from a few timed training steps), "
+                        "counting finished runs in RESULTS as done, and stop (the data is generated if missing)")
     add_executor_options(p)
     return p
 

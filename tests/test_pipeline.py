@@ -69,6 +69,13 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     assert "== evaluate: unchanged, reused" in capsys.readouterr().out
 
 
+def test_plan_only_prints_the_estimate_and_trains_nothing(tmp_path, capsys):
+    main(["all", "--quick", "--quick-images", "16", "--results", str(tmp_path), "--plan-only", "--only", "evaluate"])
+    out = capsys.readouterr().out
+    assert re.search(r"estimate: .* of work left of .* \(2 trainings: ", out) and "nothing trained" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # --quick data only: no runs, JSON or report
+
+
 def test_committed_report_matches_committed_json():
     if not (RESULTS_DIR / "REPORT.md").exists() or not (RESULTS_DIR / "metrics.json").exists():
         pytest.skip("no committed reference run")
