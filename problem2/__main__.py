@@ -106,6 +106,7 @@ def run_all(args) -> None:
 
     from problem2 import (ablation_seeds, baseline, bench, data_efficiency, diagnosis, evaluate, report, robustness,
                           studies)
+    from problem2.data_efficiency import data_run_ids
     from problem2.experiments import train_runs
     from problem2.pipeline import Pipeline, duration, reproduction, reproduction_table
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
@@ -135,8 +136,7 @@ def run_all(args) -> None:
               + list(results.glob("runs/seed*/test_predictions.json"))
               + list(results.glob("runs/augment_*/test_predictions.json")), [results / "robustness.json"], settings)
         stage("data_efficiency", lambda: data_efficiency.learning_curves(data_dir, results, *(curve or ())),
-              main_ckpts + list(results.glob("runs/data*/*_model.pth")) + list(results.glob("runs/seed1_*/*.json")),
-              [results / "data_efficiency.json"], settings)
+              run_outputs(results, data_run_ids(*(curve or ()))), [results / "data_efficiency.json"], settings)
         latency_repeats = 3 if args.quick else 20
         stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats),
               main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
@@ -168,6 +168,12 @@ def run_all(args) -> None:
     print(f"total {duration(total)} (estimated before starting: {duration(plan.left_at_start)} of work "
           f"left); output {runtime.human_size(runtime.directory_size(results))} "
           f"in {results}")
+
+
+def run_outputs(results: Path, run_ids: list) -> list:
+    """What a stage reads of each run: its best checkpoint and its stored test predictions (present or not)."""
+    from problem2.experiments import checkpoint_path, predictions_path
+    return [f for r in run_ids for f in (checkpoint_path(r, results), predictions_path(r, results))]
 
 
 def prune_runs(results: Path, run_ids: list) -> None:

@@ -76,6 +76,23 @@ def test_plan_only_prints_the_estimate_and_trains_nothing(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # --quick data only: no runs, JSON or report
 
 
+def test_the_learning_curve_stage_reads_every_curve_run_and_step_control(tmp_path):
+    """Its reuse key covers the checkpoint and the stored predictions of each run it scores."""
+    from problem2.__main__ import run_outputs
+    from problem2.data_efficiency import data_run_ids
+    files = run_outputs(tmp_path, data_run_ids((125, 1000), (0,)))
+    runs = tmp_path / "runs"
+    assert files == [runs / "data125_heatmap" / "heatmap_model.pth", runs / "data125_heatmap" / "test_predictions.json",
+                     runs / "data125_regression" / "regression_model.pth",
+                     runs / "data125_regression" / "test_predictions.json",
+                     tmp_path / "heatmap_model.pth", tmp_path / "heatmap_test_predictions.json",
+                     tmp_path / "regression_model.pth", tmp_path / "regression_test_predictions.json",
+                     runs / "steps2x_regression" / "regression_model.pth",
+                     runs / "steps2x_regression" / "test_predictions.json",
+                     runs / "steps4x_regression" / "regression_model.pth",
+                     runs / "steps4x_regression" / "test_predictions.json"]
+
+
 def test_committed_report_matches_committed_json():
     if not (RESULTS_DIR / "REPORT.md").exists() or not (RESULTS_DIR / "metrics.json").exists():
         pytest.skip("no committed reference run")
