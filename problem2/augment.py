@@ -7,7 +7,7 @@ pair, then encoded by the dataset's codec, so heatmap targets are drawn at the m
 Geometry: one random affine map per item (rotation, scale, shift, a horizontal flip that swaps the
 left/right labels), redrawn up to `tries` times until every keypoint stays inside the image, else the item
 keeps its geometry. Then, each with its own probability and in this order: cutout (a background square at a
-random place), contrast, a darker background, Gaussian blur, inversion, pixel noise. The primitives are
+random place, or, for a share `aimed_cutout` of them, over a keypoint), contrast, a darker background, Gaussian blur, inversion, pixel noise. The primitives are
 perturb.py's, so a transform means the same thing in training as in the robustness suite.
 
 Randomness: item i in epoch e draws from rng(seed, e, i); `fit` calls set_epoch(e) before each epoch,
@@ -39,6 +39,11 @@ class AugmentConfig:
     noise: tuple = (0.2, 0.5)         # (largest pixel-noise sd, probability)
     invert: float = 0.2               # probability of a white figure on black
     cutout: tuple = (15, 0.3)         # (largest square side in px, probability)
+    aimed_cutout: float = 0.0         # share of cutouts placed over a keypoint drawn at random (it is hidden)
+
+
+ADDED_LATER = {"aimed_cutout": 0.0}  # fields a config records only when not at this value, so that the
+                                     # fingerprints of runs made before the field existed still match
 
 
 def random_geometry(keypoints: np.ndarray, config: AugmentConfig, rng: np.random.Generator, size: int = IMAGE_SIZE):
@@ -58,7 +63,9 @@ def augment(image: np.ndarray, keypoints: np.ndarray, config: AugmentConfig, rng
     image, keypoints = P.apply_affine(image, keypoints, *random_geometry(keypoints, config, rng, image.shape[-1]))
     steps = []  # cutout first, so that its square gets the same photometry as the rest of the background
     if rng.random() < config.cutout[1]:
-        steps.append(cutout(int(rng.integers(3, config.cutout[0] + 1))))
+        side = int(rng.integers(3, config.cutout[0] + 1))
+        aimed = bool(config.aimed_cutout) and rng.random() < config.aimed_cutout  # no draw when never aimed
+        steps.append(cutout(side, keypoints[rng.integers(len(keypoints))] if aimed else None))
     if rng.random() < config.contrast[2]:
         steps.append(P.contrast(rng.uniform(config.contrast[0], config.contrast[1])))
     if rng.random() < config.darken[1]:
@@ -74,31 +81,43 @@ def augment(image: np.ndarray, keypoints: np.ndarray, config: AugmentConfig, rng
     return image, keypoints
 
 
-def cutout(side: int) -> P.Transform:
-    """A background square of the given side at a uniformly random place (it may cover a keypoint or not)."""
+def cutout(side: int, over: np.ndarray | None = None) -> P.Transform:
+    """A background square of the given side inside the image: at a uniformly random place (it may cover a
+    keypoint or not), or, given over = (x, y) image px, uniformly among the places that cover that point's pixel."""
     def apply(image, keypoints, rng):
-        y, x = square_corner(rng, side, image.shape[0])
+        y, x = square_corner(rng, side, image.shape[0], over)
         out = image.copy()
         out[y:y + side, x:x + side] = P.BACKGROUND
         return out, keypoints, None
     return apply
 
 
-def square_corner(rng: np.random.Generator, side: int, size: int) -> tuple:
-    """(y, x) of a side x side square placed uniformly inside a size x size image."""
-    return int(rng.integers(0, size - side + 1)), int(rng.integers(0, size - side + 1))
+def square_corner(rng: np.random.Generator, side: int, size: int, over: np.ndarray | None = None) -> tuple:
+    """(y, x) of a side x side square placed uniformly inside a size x size image; given over = (x, y), only
+    where the square covers the pixel of that point."""
+    if over is None:
+        return int(rng.integers(0, size - side + 1)), int(rng.integers(0, size - side + 1))
+    px, py = np.clip(np.rint(over).astype(int), 0, size - 1)
+    return (int(rng.integers(max(0, py - side + 1), min(py, size - side) + 1)),
+            int(rng.integers(max(0, px - side + 1), min(px, size - side) + 1)))
+
+
+def config_record(config: AugmentConfig) -> dict:
+    """The config as a run's fingerprint records it: every field, except ADDED_LATER ones at their old value."""
+    return {k: v for k, v in asdict(config).items() if k not in ADDED_LATER or v != ADDED_LATER[k]}
 
 
 def cutout_hide_rate(keypoints: np.ndarray, config: AugmentConfig, draws: int = 20000, seed: int = 0) -> float:
     """Share of augmented training items whose cutout hides at least one keypoint: a cutout's chance times that
-    of its square (drawn as `augment` draws it) covering a keypoint of a random item of keypoints [N, K, 2]
-    (image px; the geometric transform left out)."""
+    of its square (drawn as `augment` draws it, aimed or not) covering the pixel of a keypoint of a random item of
+    keypoints [N, K, 2] (image px; the geometric transform left out)."""
     rng = np.random.default_rng(seed)
     hits = 0
     for _ in range(draws):
-        kp = keypoints[rng.integers(len(keypoints))]
+        kp = np.rint(keypoints[rng.integers(len(keypoints))])
         side = int(rng.integers(3, config.cutout[0] + 1))
-        y, x = square_corner(rng, side, IMAGE_SIZE)
+        aimed = rng.random() < config.aimed_cutout
+        y, x = square_corner(rng, side, IMAGE_SIZE, kp[rng.integers(len(kp))] if aimed else None)
         hits += bool(np.any((kp[:, 0] >= x) & (kp[:, 0] < x + side) & (kp[:, 1] >= y) & (kp[:, 1] < y + side)))
     return config.cutout[1] * hits / draws
 
@@ -130,5 +149,6 @@ class AugmentedDataset(Dataset):
     def fingerprint(self) -> dict:
         """The base data's fingerprint, the augmentation and its seed (what a resumed run must match)."""
         from problem2.dataset import dataset_fingerprint
-        fingerprint = {**dataset_fingerprint(self.dataset), "augment": asdict(self.config), "augment_seed": self.seed}
+        fingerprint = {**dataset_fingerprint(self.dataset), "augment": config_record(self.config),
+                       "augment_seed": self.seed}
         return json.loads(json.dumps(fingerprint))  # as a log stores it (tuples as lists), so reuse compares equal

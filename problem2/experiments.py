@@ -12,7 +12,7 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script from inside problem2/
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +28,7 @@ from problem2.schema import DEFAULT_RESULTS
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 DATA_SIZES = (125, 250, 500, 1000, 2000, 4000)  # training images of the learning curves
 STEP_CONTROLS = (2, 4)  # 1000 images for k x the epochs: the steps of the curves' k x 1000 points
+AIMED_OCCLUSION = AugmentConfig(aimed_cutout=0.5)  # the default augmentation, half of its cutouts over a keypoint
 
 
 @dataclass
@@ -38,7 +39,7 @@ class RunSpec:
     model_config: dict = field(default_factory=dict)
     sigma: float = 2.0               # heatmap target Gaussian (heatmap models)
     hand_labels: str = "assignment"  # or 'side'
-    augment: bool = False            # train through augment.AugmentedDataset (AugmentConfig defaults)
+    augment: AugmentConfig | None = None  # train through augment.AugmentedDataset with this augmentation
     train_images: int | None = None  # the first N of the training pool (generate.training_pool); None: the split
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -55,7 +56,7 @@ def run_training(spec: RunSpec, data_dir, out_dir, resume: bool = True, progress
     if spec.train_images:
         train_set = training_pool(data_dir, train_set, spec.train_images)
     if spec.augment:
-        train_set = AugmentedDataset(train_set, AugmentConfig(), seed=spec.train.seed)
+        train_set = AugmentedDataset(train_set, spec.augment, seed=spec.train.seed)
     if train_set is not train_loader.dataset:
         train_loader = loader(train_set, spec.train.batch_size, spec.train.workers, shuffle=True)
     return fit(model, train_loader, val_loader, spec.train, out_dir, spec.name, resume, progress,
@@ -130,8 +131,12 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
     # the main pair trained through augmentation (robustness.py scores them beside the plain pair)
     for seed in (0, 1, 2):
         suffix = f"_seed{seed}" if seed else ""
-        runs[f"augment_heatmap{suffix}"] = spec("heatmap", HEATMAP, seed=cfg.seed + seed, augment=True)
-        runs[f"augment_regression{suffix}"] = spec("regression", REGRESSION, seed=cfg.seed + seed, augment=True)
+        runs[f"augment_heatmap{suffix}"] = spec("heatmap", HEATMAP, seed=cfg.seed + seed, augment=AugmentConfig())
+        runs[f"augment_regression{suffix}"] = spec("regression", REGRESSION, seed=cfg.seed + seed,
+                                                   augment=AugmentConfig())
+        # half of the cutouts over a keypoint: do targets at hidden limb ends teach HeatmapNet to infer them?
+        runs[f"augment_aimed_heatmap{suffix}"] = spec("heatmap", HEATMAP, seed=cfg.seed + seed,
+                                                      augment=AIMED_OCCLUSION)
     # ablations over seeds; and resolution with the Gaussian fixed at 4 image px (sigma x stride), so that
     # resolution and target width are not confounded (64 / sigma 2 is the main run)
     settings = {"res32": {"model_config": {"heatmap_size": 32}}, "res128": {"model_config": {"heatmap_size": 128}},
@@ -209,6 +214,12 @@ def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = DEFAULT_
     return logs
 
 
+def augment_changes(config: AugmentConfig) -> dict:
+    """The fields of an augmentation that differ from the default one."""
+    default = AugmentConfig()
+    return {k: v for k, v in asdict(config).items() if v != getattr(default, k)}
+
+
 def run_parser(description: str) -> cli.Parser:
     """A command line with the options every run-training command shares: data, results, epochs."""
     p = cli.Parser(description=description)
@@ -236,7 +247,8 @@ def main(argv=None):
         for run_id, spec in runs.items():
             print(f"{run_id:28s} {spec.model:14s} {spec.model_config} sigma={spec.sigma} "
                   f"hands={spec.hand_labels} seed={spec.train.seed} loss={spec.train.loss} "
-                  f"precision={spec.train.precision}" + (" augmented" if spec.augment else ""))
+                  f"precision={spec.train.precision}" + (f" augmented {augment_changes(spec.augment) or ''}"
+                                                         if spec.augment else ""))
         return
     data_dir = ensure_data(args.data_dir)
     run_ids = args.ids or list(runs)

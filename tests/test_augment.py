@@ -1,5 +1,6 @@
 """Augmentation: keypoints move with the image, flips swap sides, targets come from the moved keypoints,
 every draw is reproducible, and an augmented run resumes to the same weights."""
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -7,11 +8,12 @@ import pytest
 import torch
 
 from problem2 import codec, perturb as P
-from problem2.augment import AugmentConfig, AugmentedDataset, augment, random_geometry, cutout_hide_rate
+from problem2.augment import (AugmentConfig, AugmentedDataset, augment, config_record, cutout, cutout_hide_rate,
+                              random_geometry)
 from problem2.dataset import dataset_fingerprint, load_split
 from problem2.engine import TrainConfig
 from problem2.experiments import RunSpec, run_training
-from problem2.schema import LEFT_FOOT, LEFT_HAND, RIGHT_FOOT, RIGHT_HAND
+from problem2.schema import LEFT_FOOT, LEFT_HAND, REFERENCE_DIR, RIGHT_FOOT, RIGHT_HAND
 
 NO_PHOTOMETRY = AugmentConfig(contrast=(1, 1, 0), darken=(0, 0), blur=(1, 0), noise=(0, 0), invert=0, cutout=(3, 0))
 FLIP_ONLY = replace(NO_PHOTOMETRY, max_rotation=0, scale=(1, 1), max_shift=0, flip=1.0)
@@ -66,7 +68,7 @@ def test_draws_depend_on_seed_epoch_and_item_only(tiny_data):
 
 
 def test_an_augmented_run_resumes_to_the_weights_of_an_uninterrupted_one(tiny_data, tmp_path):
-    spec = RunSpec("regression", "RegressionNet", augment=True, train=TrainConfig(epochs=2, batch_size=8, snapshot_epochs=()))
+    spec = RunSpec("regression", "RegressionNet", augment=AugmentConfig(), train=TrainConfig(epochs=2, batch_size=8, snapshot_epochs=()))
     whole = run_training(spec, tiny_data, tmp_path / "whole", progress=False)
 
     def stop(entry):
@@ -90,3 +92,33 @@ def test_the_cutout_hide_rate_counts_squares_over_keypoints():
     left_half = everywhere[:, everywhere[0, :, 0] < 64]  # a side-3 square covers one iff its corner x <= 63
     rate = cutout_hide_rate(left_half, AugmentConfig(cutout=(3, 1.0)), draws=20000)
     assert rate == pytest.approx(64 / 126, abs=0.015)  # 126 corner columns, 64 of them hit
+
+
+@pytest.mark.parametrize("point", [(64.0, 40.0), (0.0, 0.0), (127.4, 3.0), (126.6, 127.0)])
+def test_an_aimed_cutout_covers_its_keypoint_and_stays_inside(point):
+    point = np.array(point)
+    px, py = np.rint(point).astype(int)
+    for seed in range(50):
+        for side in (3, 9, 15):
+            image = np.zeros((128, 128))
+            out = cutout(side, over=point)(image, point[None], np.random.default_rng(seed))[0]
+            assert out[py, px] == P.BACKGROUND
+            ys, xs = np.nonzero(out == P.BACKGROUND)
+            assert len(ys) == side * side and ys.max() - ys.min() == xs.max() - xs.min() == side - 1
+
+
+def test_aimed_cutouts_always_hide_a_keypoint():
+    keypoints = np.array([[[10.0, 20.0], [100.0, 30.0], [64.0, 64.0], [3.0, 120.0], [120.0, 120.0]]])
+    assert cutout_hide_rate(keypoints, AugmentConfig(cutout=(15, 0.4), aimed_cutout=1.0), draws=300) == 0.4
+    some = cutout_hide_rate(keypoints, AugmentConfig(cutout=(15, 1.0), aimed_cutout=0.5), draws=4000)
+    never = cutout_hide_rate(keypoints, AugmentConfig(cutout=(15, 1.0)), draws=4000)
+    assert some == pytest.approx(0.5 + 0.5 * never, abs=0.03)
+
+
+def test_a_new_augmentation_field_at_its_old_value_leaves_the_fingerprint_unchanged():
+    """Runs augmented before `aimed_cutout` existed (the committed augmented pair) are still reused."""
+    assert "aimed_cutout" not in config_record(AugmentConfig())
+    assert config_record(AugmentConfig(aimed_cutout=0.5))["aimed_cutout"] == 0.5
+    committed = REFERENCE_DIR / "runs" / "augment_heatmap" / "training_log.json"
+    recorded = json.loads(committed.read_text())["models"]["heatmap"]["data"]["train"]["augment"]
+    assert recorded == json.loads(json.dumps(config_record(AugmentConfig())))
