@@ -6,7 +6,9 @@ Each (setting, seed) run is read from its stored test predictions (RUN/test_pred
 `python -m problem2 runs run ID --predictions`) or, failing that, predicted from its checkpoint; runs
 with neither are counted as missing, so every cell says how many seeds it averages. Scores, sub-pixel
 decoding: labelled PCK@0.05 and @0.2 (the assignment's), hand-swap-invariant PCK@0.05, and the mean
-error in image pixels of head and feet (no label ambiguity).
+error in image pixels of head and feet (no label ambiguity); that error also with the window-fit decoding
+(codec.window_fit_refine), which separates what a setting does to the maps from what it does to the 3x3
+Newton step that reads them.
 
 ablation_seeds.json: results.SeededAblations (seed keys are strings, in memory as on disk).
 """
@@ -32,7 +34,7 @@ SEEDED_ABLATIONS = {  # name -> [(label, setting in experiments.ablation_seed_ru
                                                   ("128, sigma 4", "res128_sigma4")],
     "skip connections": [("with", "main"), ("without", "noskip")],
 }
-METRICS = ("pck@0.05", "pck@0.2", "swap_invariant_pck@0.05", "head_feet_px")
+METRICS = ("pck@0.05", "pck@0.2", "swap_invariant_pck@0.05", "head_feet_px", "head_feet_px_fit")
 
 
 def seeded_run_ids(seeds=(0, 1, 2)) -> list:
@@ -45,14 +47,20 @@ def score(pred, gt) -> dict:
     return {"pck@0.05": metrics.compute_pck(pred, gt, [0.05])[0.05],
             "pck@0.2": metrics.compute_pck(pred, gt, [0.2])[0.2],
             "swap_invariant_pck@0.05": metrics.compute_pck(metrics.align_hands(pred, gt), gt, [0.05])[0.05],
-            "head_feet_px": float(metrics.distances(pred, gt)[:, UNAMBIGUOUS].mean())}
+            "head_feet_px": head_feet_px(pred, gt)}
 
 
-def scored_seeds(runs: dict, results_dir: Path, data_dir: Path, fingerprint: dict, score_fn) -> dict:
+def head_feet_px(pred, gt) -> float:
+    """Mean error (image px) of the keypoints without label ambiguity."""
+    return float(metrics.distances(pred, gt)[:, UNAMBIGUOUS].mean())
+
+
+def scored_seeds(runs: dict, results_dir: Path, data_dir: Path, fingerprint: dict, score_fn,
+                 decoding: str = "subpixel") -> dict:
     """{seed: score_fn(predictions)} for the runs ({seed: run id}) that finished; the others are left out."""
     per_seed = {}
     for seed, run_id in runs.items():
-        pred = run_predictions(run_id, results_dir, data_dir, fingerprint)
+        pred = run_predictions(run_id, results_dir, data_dir, fingerprint, decoding)
         if pred is not None:
             per_seed[seed] = score_fn(pred)
     return per_seed
@@ -67,7 +75,7 @@ def summarise(per_seed: dict, metric_names=METRICS) -> dict:
     """{metric: [mean, sd (0 for one seed), n seeds]} of {seed: {metric: value}}."""
     out = {}
     for m in metric_names:
-        values = [v[m] for v in per_seed.values()]
+        values = [v[m] for v in per_seed.values() if m in v]
         out[m] = [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values)] \
             if values else [None, None, 0]
     return out
@@ -85,6 +93,9 @@ def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=
         for label, setting in settings:
             runs = {str(seed): run_id for seed, run_id in zip(seeds, ablation_seed_runs(setting, seeds))}
             per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: score(p, test.keypoints))
+            fitted = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
+                "head_feet_px_fit": head_feet_px(p, test.keypoints)}, decoding="fit")
+            per_seed = {seed: scores | fitted.get(seed, {}) for seed, scores in per_seed.items()}
             rows.append(SeededSetting(label, runs, per_seed, summarise(per_seed)))
         result.ablations[name] = rows
     result.save(results_dir / "ablation_seeds.json")

@@ -122,6 +122,15 @@ def cutout_hide_rate(keypoints: np.ndarray, config: AugmentConfig, draws: int = 
     return config.cutout[1] * hits / draws
 
 
+def aimed_depth_share(config: AugmentConfig, depth: int) -> float:
+    """Share of augmented training items whose cutout is aimed and buries its keypoint at least `depth` px from
+    every edge of the square (a centred square of side 2 depth + 1 buries it `depth` px deep). Exact: sides uniform
+    in 3..max, the square uniform among the places that cover the keypoint's pixel."""
+    sides = range(3, config.cutout[0] + 1)
+    deep = sum((max(0, s - 2 * depth) / s) ** 2 for s in sides) / len(sides)
+    return config.cutout[1] * config.aimed_cutout * deep
+
+
 class AugmentedDataset(Dataset):
     """A KeypointDataset seen through augmentation: items (image [1, 128, 128], target by the dataset's codec)."""
 

@@ -160,16 +160,53 @@ def subpixel_refine(heatmaps: torch.Tensor, blur_sigma: float | None = None,
     return torch.where(ok[:, None], refined, argmax).reshape(b, k, 2)
 
 
-DECODE_METHODS = ("argmax", "subpixel")
+def window_fit_refine(heatmaps: torch.Tensor, radius: int) -> torch.Tensor:
+    """[B, K, H, W] -> [B, K, 2] float (u, v): the maximum refined by a least-squares quadratic fit of log h over
+    the (2 radius + 1)^2 window around it (moved inward at the border), exact for a Gaussian like the 3x3 Newton
+    step but reading the curvature over the Gaussian's width rather than between neighbours: for a target of
+    sigma heatmap px the curvature between neighbours is 1 / sigma^2, so map noise moves the 3x3 step's peak in
+    proportion to sigma^2. A fit that is not a maximum, or whose peak lies more than radius px from the argmax,
+    keeps the argmax; a map
+    smaller than the window falls back to subpixel_refine."""
+    b, k, h, w = heatmaps.shape
+    if h < 2 * radius + 1 or w < 2 * radius + 1:
+        return subpixel_refine(heatmaps)
+    logh = torch.log(heatmaps.float().clamp_min(1e-10)).reshape(b * k, h, w)
+    peak = argmax_2d(heatmaps.float()).reshape(-1, 2)
+    cu, cv = peak[:, 0].clamp(radius, w - 1 - radius), peak[:, 1].clamp(radius, h - 1 - radius)
+    dv, du = torch.meshgrid(torch.arange(-radius, radius + 1), torch.arange(-radius, radius + 1), indexing="ij")
+    du, dv = du.reshape(-1).to(heatmaps.device), dv.reshape(-1).to(heatmaps.device)
+    design = torch.stack([torch.ones_like(du), du, dv, du * du, dv * dv, du * dv], 1).double()
+    window = logh[torch.arange(b * k, device=heatmaps.device)[:, None], cv[:, None] + dv, cu[:, None] + du]
+    c = window.double() @ torch.linalg.pinv(design).T  # [BK, 6]: a + b u + c v + d u^2 + e v^2 + f uv
+    hxx, hyy, hxy = 2 * c[:, 3], 2 * c[:, 4], c[:, 5]
+    det = hxx * hyy - hxy**2
+    safe_det = torch.where(det.abs() > 1e-12, det, torch.ones_like(det))
+    off = torch.stack([-(hyy * c[:, 1] - hxy * c[:, 2]) / safe_det, -(hxx * c[:, 2] - hxy * c[:, 1]) / safe_det], -1)
+    refined = torch.stack([cu, cv], -1).double() + off
+    ok = (det > 1e-12) & (hxx < 0) & torch.isfinite(refined).all(-1) & ((refined - peak).abs().amax(-1) <= radius)
+    return torch.where(ok[:, None], refined, peak.double()).float().reshape(b, k, 2)
+
+
+def fit_radius(sigma: float) -> int:
+    """The window_fit_refine radius for a target of sigma heatmap px: about one sigma, at least 1 (3 x 3)."""
+    return max(1, round(sigma))
+
+
+DECODE_METHODS = ("argmax", "subpixel", "fit")
 
 
 def decode_heatmaps(heatmaps: torch.Tensor, method: str = "argmax",
-                    blur_sigma: float | None = None) -> torch.Tensor:
-    """[B, K, S, S] -> [B, K, 2] image (x, y). Never a softmax: MSE-trained peaks are ~1."""
+                    blur_sigma: float | None = None, sigma: float = 2.0) -> torch.Tensor:
+    """[B, K, S, S] -> [B, K, 2] image (x, y). Never a softmax: MSE-trained peaks are ~1.
+    argmax: the maximum pixel; subpixel: one 3x3 Newton step on log h; fit: a quadratic fit of log h over a
+    window of about one target sigma (heatmap px) around the maximum."""
     if method == "argmax":
         points = argmax_2d(heatmaps).float()
     elif method == "subpixel":
         points = subpixel_refine(heatmaps, blur_sigma)
+    elif method == "fit":
+        points = window_fit_refine(heatmaps, fit_radius(sigma))
     else:
         raise ValueError(f"method must be one of {DECODE_METHODS}, got {method!r}")
     return heatmap_to_image(points, heatmaps.shape[-1])
@@ -241,7 +278,7 @@ class HeatmapCodec:
         return gaussian_heatmaps(image_to_heatmap(np.asarray(keypoints, np.float64), size), size, size, self.sigma)
 
     def decode(self, outputs: torch.Tensor, method: str = "argmax") -> torch.Tensor:
-        return decode_heatmaps(outputs, method)
+        return decode_heatmaps(outputs, method, sigma=self.sigma)
 
     def decode_hand_pair(self, outputs: torch.Tensor) -> torch.Tensor:
         """decode_hand_pair with this codec's sigma (the width the model was trained to draw)."""

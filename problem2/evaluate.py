@@ -38,7 +38,7 @@ def extract_keypoints_from_heatmaps(heatmaps, method='argmax'):
         return codec.argmax_2d(heatmaps).float()
     if method == "subpixel":
         return codec.subpixel_refine(heatmaps)
-    raise ValueError(f"method must be one of {codec.DECODE_METHODS}, got {method!r}")
+    raise ValueError(f"method must be 'argmax' or 'subpixel', got {method!r}")
 
 
 def predict_keypoints(model, images: torch.Tensor, method: str = "argmax", precision: str = "fp32"):

@@ -261,22 +261,25 @@ def main(argv=None):
             save_predictions(run_id, args.results, data_dir)
 
 
-def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint: dict):
-    """[N, K, 2] predictions (sub-pixel for heatmap models) of a finished run on the evaluation split, from its
-    stored file, or stored now from its checkpoint (so that it can be scored once the checkpoint is gone); None
-    for a run that is missing or still training. fingerprint: the evaluation split's dataset_fingerprint."""
+def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint: dict, decoding: str = "subpixel"):
+    """[N, K, 2] predictions of a finished run on the evaluation split (heatmap models: by `decoding`; regression
+    models: their one output), from its stored file, or stored now from its checkpoint (so that it can be scored
+    once the checkpoint is gone); None for a run that is missing or still training, or whose stored file lacks the
+    decoding and whose checkpoint is gone. fingerprint: the evaluation split's dataset_fingerprint."""
     import numpy as np
     if not run_finished(run_id, results_dir):
         return None
     path = predictions_path(run_id, results_dir)
     stored = runtime.load_json(path)
-    if not (stored and stored["data"]["sha1"] == fingerprint["sha1"] and stored.get("run") == run_id):
+    usable = lambda s: (s and s["data"]["sha1"] == fingerprint["sha1"] and s.get("run") == run_id  # noqa: E731
+                        and (decoding in s["keypoints"] or "subpixel" not in s["keypoints"]))
+    if not usable(stored):
         if not checkpoint_path(run_id, results_dir).exists():
             return None
         save_predictions(run_id, results_dir, data_dir)
         stored = runtime.load_json(path)
     keypoints = stored["keypoints"]
-    return np.asarray(keypoints["subpixel"] if "subpixel" in keypoints else keypoints["argmax"])
+    return np.asarray(keypoints[decoding] if "subpixel" in keypoints else keypoints["argmax"])
 
 
 def predictions_path(run_id: str, results_dir: Path) -> Path:
@@ -289,15 +292,16 @@ def predictions_path(run_id: str, results_dir: Path) -> Path:
 def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
     """RUN/test_predictions.json: the run's best model on the evaluation split, so that it can be scored
     with any metric after its checkpoint is gone ({decoding: [N, K, 2] image px}, data fingerprint)."""
-    from problem2.checkpoint import load_model
+    from problem2.checkpoint import load_codec, load_model
+    from problem2.codec import DECODE_METHODS
     from problem2.dataset import dataset_fingerprint, load_split
     from problem2.evaluate import evaluation_split, predict_keypoints
     split = evaluation_split(data_dir)
     ds = load_split(data_dir, split, "heatmap")
-    model = load_model(checkpoint_path(run_id, results_dir))
-    images = ds.image_tensor()
-    decodings = ("argmax", "subpixel") if model.output_type == "heatmap" else ("argmax",)
-    preds = {d: predict_keypoints(model, images, d)[0].round(3).tolist() for d in decodings}
+    model, run_codec = load_model(checkpoint_path(run_id, results_dir)), load_codec(checkpoint_path(run_id, results_dir))
+    outputs = predict_keypoints(model, ds.image_tensor())[1]
+    decodings = DECODE_METHODS if model.output_type == "heatmap" else ("argmax",)
+    preds = {d: run_codec.decode(outputs, d).numpy().round(3).tolist() for d in decodings}  # the run's own sigma
     path = predictions_path(run_id, results_dir)
     runtime.save_json({"run": run_id, "split": split, "data": dataset_fingerprint(ds), "keypoints": preds}, path)
     return path

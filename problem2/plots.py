@@ -21,7 +21,8 @@ from problem2.schema import KEYPOINT_NAMES, SKELETON  # noqa: E402
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, as_array  # noqa: E402
 
 SHORT_NAMES = ["head", "L hand", "R hand", "L foot", "R foot"]
-COLORS = {"gt": "#1a9850", "heatmap": "#d73027", "regression": "#4575b4", "subpixel": "#f46d43"}
+COLORS = {"gt": "#1a9850", "heatmap": "#d73027", "regression": "#4575b4", "subpixel": "#f46d43", "aimed": "#762a83",
+          "fit": "#35978f"}
 
 
 def _save(fig, save_path) -> Path:
@@ -256,7 +257,7 @@ def plot_axis_scatter(predictions: dict, gt, keypoints, save_path):
 
 
 def plot_seeded_ablations(seeded, save_path):
-    """Per ablation: labelled and swap-invariant PCK@0.05, and head+feet error, mean ± sd over the seeds each
+    """Per ablation: labelled and swap-invariant PCK@0.05, and head+feet error under both decodings, mean ± sd over the seeds each
     setting has (n under each setting's name); settings without any seed are left out. seeded: SeededAblations."""
     names = list(seeded.ablations)
     fig, axes = plt.subplots(len(names), 2, figsize=(9, 2.8 * len(names)), squeeze=False)
@@ -265,8 +266,11 @@ def plot_seeded_ablations(seeded, save_path):
         xs = np.arange(len(rows))
         for ax, metrics_ in ((row[0], (("pck@0.05", "labelled", COLORS["subpixel"]),
                                        ("swap_invariant_pck@0.05", "swap-invariant", COLORS["gt"]))),
-                             (row[1], (("head_feet_px", "head + feet", COLORS["heatmap"]),))):
+                             (row[1], (("head_feet_px", "3 x 3 Newton step", COLORS["heatmap"]),
+                                       ("head_feet_px_fit", "window fit", COLORS["fit"])))):
             for metric, label, color in metrics_:
+                if metric not in rows[0].summary:
+                    continue
                 have = [i for i, r in enumerate(rows) if r.summary[metric][2]]
                 mean = [rows[i].summary[metric][0] for i in have]
                 sd = [rows[i].summary[metric][1] for i in have]
@@ -281,6 +285,7 @@ def plot_seeded_ablations(seeded, save_path):
         row[1].set(ylabel="mean error (px)", title=f"{name}: head and feet error")
         row[1].set_ylim(0, max(row[1].get_ylim()[1], 0.5))
         row[0].legend(fontsize=7)
+        row[1].legend(fontsize=7)
         for ax in row:
             ax.title.set_fontsize(9)
     fig.suptitle(f"Ablations over seeds (mean ± sd; {seeded.split} split, sub-pixel decoding)", fontsize=10)
@@ -289,7 +294,13 @@ def plot_seeded_ablations(seeded, save_path):
 
 
 MODEL_STYLE = {"HeatmapNet": (COLORS["heatmap"], 1.0), "RegressionNet": (COLORS["regression"], 1.0),
-               "HeatmapNet augmented": (COLORS["heatmap"], 0.45), "RegressionNet augmented": (COLORS["regression"], 0.45)}
+               "HeatmapNet augmented": (COLORS["heatmap"], 0.45), "RegressionNet augmented": (COLORS["regression"], 0.45),
+               "HeatmapNet augmented, aimed cutout": (COLORS["aimed"], 1.0)}
+
+
+COLOR_NAMES = {MODEL_STYLE["HeatmapNet"]: "red", MODEL_STYLE["RegressionNet"]: "blue",
+               MODEL_STYLE["HeatmapNet augmented"]: "pale red", MODEL_STYLE["RegressionNet augmented"]: "pale blue",
+               MODEL_STYLE["HeatmapNet augmented, aimed cutout"]: "purple"}
 
 
 def plot_robustness(result, save_path):
@@ -314,9 +325,9 @@ def plot_robustness(result, save_path):
     axes[1].set_xticks([1, 2, 5, 10, 20, 50], ["1", "2", "5", "10", "20", "50"])
     axes[1].minorticks_off()
     axes[0].set_yticks(ys, labels, fontsize=7)
-    axes[0].legend(fontsize=7, loc="lower right")
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=3, frameon=False)
     fig.suptitle(f"Robustness on {result.n_images} perturbed {result.split} images (dashed: clean score)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))  # room for the legend below the panels, clear of the bars
     return _save(fig, save_path)
 
 
@@ -338,8 +349,7 @@ def plot_robustness_examples(examples: list, save_path, columns: int = 6):
         ax.set_title(title, fontsize=7)
     models = list(examples[0][3]) if examples else []
     fig.suptitle("First test image under each perturbation (strongest shown). green o: ground truth; x: "
-                 + ", ".join(f"{m} ({'red' if 'Heatmap' in m else 'blue'}{', pale' if 'augmented' in m else ''})"
-                             for m in models), fontsize=8)
+                 + ", ".join(f"{m} ({COLOR_NAMES[MODEL_STYLE[m]]})" for m in models if m in MODEL_STYLE), fontsize=8)
     fig.tight_layout()
     return _save(fig, save_path)
 
@@ -348,16 +358,18 @@ def plot_learning_curves(result, save_path):
     """PCK@0.05 and head+feet error in x and in y against training images (log scale), mean ± sd over seeds.
     result: results.DataEfficiency."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for model, color in (("heatmap", COLORS["heatmap"]), ("regression", COLORS["regression"])):
+    for model, name, color in (("heatmap", "HeatmapNet", COLORS["heatmap"]),
+                               ("regression", "RegressionNet", COLORS["regression"])):
         points = [p for p in result.curve(model) if p.summary["pck@0.05"][2]]
         sizes = [p.train_images for p in points]
         for ax, metric in zip(axes, ("pck@0.05", "x_abs_px", "y_abs_px")):
             ax.errorbar(sizes, [p.summary[metric][0] for p in points], yerr=[p.summary[metric][1] for p in points],
-                        fmt="o-", capsize=3, color=color, label=model)
+                        fmt="o-", capsize=3, color=color, label=name)
     controls = [p for p in getattr(result, "step_controls", []) if p.summary["pck@0.05"][2]]
     for ax, metric in zip(axes, ("pck@0.05", "x_abs_px", "y_abs_px")):  # at the steps they match
         ax.plot([p.steps_of for p in controls], [p.summary[metric][0] for p in controls], "s",
-                mfc="none", color=COLORS["regression"], label="regression, 1000 images, more epochs")
+                mfc="none", color=COLORS["regression"], label="RegressionNet, 1000 images, k x the epochs\n"
+                                                                "(at k x 1000: the same optimiser steps)")
     for ax, label in zip(axes, ("PCK@0.05 (labelled)", "head+feet |x error| (px)", "head+feet |y error| (px)")):
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted({p.train_images for p in result.points}),

@@ -248,7 +248,8 @@ def render_report(results: Path) -> str:
         section_training(log), section_failures(load(results, "failure_cases.json")),
         section_robustness(load_optional(Robustness, results, "robustness.json")),
         section_data_efficiency(load_optional(DataEfficiency, results, "data_efficiency.json"),
-                                probe_x_px(load(results, "diagnosis.json"))),
+                                probe_x_px(load(results, "diagnosis.json")),
+                                s["ambiguity"]["ceiling"]["0.05"] if s else None),
     ]
     parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
         ["## 6-8. Studies\n\n(skipped in this run)"]

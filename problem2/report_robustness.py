@@ -1,6 +1,7 @@
 """The report's robustness section, rendered from robustness.json (robustness.Robustness) only."""
 from __future__ import annotations
 
+from problem2.augment import AugmentConfig, aimed_depth_share
 from problem2.markdown import f1, f2, f3, fig, mean_sd, table
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
@@ -15,13 +16,20 @@ def cell(result, row, model: str) -> str:
     return f"{f3(row.scores[model]['pck@0.05'])} ({drop(result, row, model):+.3f})"
 
 
-def robustness_table(result) -> str:
-    models = list(result.models)
-    header = ["perturbation", "group", "outside"] + [f"{m} PCK@0.05 (change)" for m in models] + \
-        [f"{m} swap-inv. PCK@0.05" for m in models] + [f"{m} mean px" for m in models]
-    rows = [[r.name, r.group, f"{100 * r.outside:.1f}%"] + [cell(result, r, m) for m in models]
-            + [f3(r.scores[m]["swap_invariant_pck@0.05"]) for m in models]
-            + [f2(r.scores[m]["mean_px"]) for m in models] for r in result.rows]
+COLUMNS = {"pck@0.05": "PCK@0.05 (change)", "pck@0.2": "PCK@0.2", "swap_invariant_pck@0.05": "swap-inv. PCK@0.05",
+           "mean_px": "mean px"}
+
+
+def robustness_table(result, models: list, metrics: list, where: bool = True) -> str:
+    """One row per perturbation; per model, the given metrics (PCK@0.05 with its change from clean).
+    where: the group and the share of keypoints moved outside the image."""
+    def value(r, m, metric):
+        v = r.scores[m][metric]
+        return cell(result, r, m) if metric == "pck@0.05" else f2(v) if metric == "mean_px" else f3(v)
+    header = ["perturbation"] + (["group", "outside"] if where else []) + \
+        [f"{m} {COLUMNS[metric]}" for m in models for metric in metrics]
+    rows = [[r.name] + ([r.group, f"{100 * r.outside:.1f}%"] if where else [])
+            + [value(r, m, metric) for m in models for metric in metrics] for r in result.rows]
     return table(header, rows)
 
 
@@ -86,6 +94,8 @@ def findings(result) -> list:
 
 
 AUGMENTED = {HEATMAP: "HeatmapNet augmented", REGRESSION: "RegressionNet augmented"}
+AIMED = "HeatmapNet augmented, aimed cutout"  # the same augmentation, half of its cutouts over a keypoint
+AUGMENTED_PAIRS = [(HEATMAP, AUGMENTED[HEATMAP]), (REGRESSION, AUGMENTED[REGRESSION]), (HEATMAP, AIMED)]
 SEEN_BY_AUGMENTATION = {"max_rotation": "rotate", "scale": "scale", "max_shift": "shift", "flip": "flip",
                         "contrast": "contrast", "darken": "brightness", "blur": "blur", "noise": "noise",
                         "invert": "invert", "cutout": "occlusion"}  # AugmentConfig field -> suite family
@@ -109,23 +119,15 @@ def augmentation_findings(result) -> list:
     """What augmentation changes: clean scores over seeds, the suite at seed 0, and which families it had seen."""
     out = []
     if result.augmentation:
-        seen = sorted({SEEN_BY_AUGMENTATION[k] for k in result.augmentation if k in SEEN_BY_AUGMENTATION})
+        config = next(iter(result.augmentation.values()))  # the families are the same for every augmented model
+        seen = sorted({SEEN_BY_AUGMENTATION[k] for k in config if k in SEEN_BY_AUGMENTATION})
         unseen = [f for f in dict.fromkeys(r.family for r in result.rows[1:]) if f not in seen]
         out.append(f"- **What augmentation saw.** Training drew from the families {', '.join(seen)} "
                    f"(`augment.AugmentConfig`, recorded in robustness.json), at strengths that cover the suite's; only "
                    f"{' and '.join(unseen)} are new to the augmented models, so for the other families the suite "
                    "measures whether the augmentation was learnt, not whether it generalises.")
-    occluded = [r for r in result.rows if r.hidden]
-    if result.cutout_hide_rate is not None and occluded and AUGMENTED[HEATMAP] in result.models:
-        big = occluded[-1]
-        out.append(f"- **Why occlusion stays hard.** The cutout square lands at a random place, so it hides a "
-                   f"keypoint in only {100 * result.cutout_hide_rate:.1f}% of augmented training items: the targets "
-                   f"almost never ask for a limb end that cannot be seen. Under the {big.strength} occlusion the "
-                   f"augmented HeatmapNet finds the hidden keypoint in {f3(big.hidden[AUGMENTED[HEATMAP]]['pck@0.05'])} "
-                   f"of the images (without augmentation {f3(big.hidden[HEATMAP]['pck@0.05'])}); the visible ones "
-                   f"stay at {f3(big.visible[AUGMENTED[HEATMAP]]['pck@0.05'])}. Occlusion aimed at keypoints is the "
-                   "change to try next.")
-    for plain, aug in AUGMENTED.items():
+    out += occlusion_findings(result)
+    for plain, aug in AUGMENTED_PAIRS:
         if aug not in result.models or plain not in result.models:
             continue
         perturbed = result.rows[1:]
@@ -154,6 +156,46 @@ def augmentation_findings(result) -> list:
     return out
 
 
+def occlusion_findings(result) -> list:
+    """Why random cutout leaves occlusion hard, and what cutouts aimed at keypoints change (when trained)."""
+    occluded = [r for r in result.rows if r.hidden]
+    rates = result.cutout_hide_rate or {}
+    aug = AUGMENTED[HEATMAP]
+    if not occluded or aug not in rates or aug not in result.models:
+        return []
+    big = occluded[-1]
+    hidden = lambda model: f3(big.hidden[model]["pck@0.05"])  # noqa: E731
+    out = [f"- **Why occlusion stays hard.** The cutout square lands at a random place, so it hides a keypoint in "
+           f"only {100 * rates[aug]:.1f}% of augmented training items: the targets almost never ask for a limb end "
+           f"that cannot be seen. Under the {big.strength} occlusion the augmented HeatmapNet finds the hidden "
+           f"keypoint in {hidden(aug)} of the images (without augmentation {hidden(HEATMAP)}); the visible ones stay "
+           f"at {f3(big.visible[aug]['pck@0.05'])}."]
+    if AIMED not in rates or AIMED not in result.models:
+        return out
+    gain = big.hidden[AIMED]["pck@0.05"] - big.hidden[aug]["pck@0.05"]
+    out.append(f"- **Cutouts aimed at keypoints.** With half of the cutouts placed over a keypoint (of any size up to "
+               f"the largest, anywhere over it: not the suite's centred squares), a cutout hides a keypoint in "
+               f"{100 * rates[AIMED]:.1f}% of training items. Under the {big.strength} occlusion this model finds the "
+               f"hidden keypoint in {hidden(AIMED)} of the images ({gain:+.3f} against random cutouts) and the visible "
+               f"ones in {f3(big.visible[AIMED]['pck@0.05'])}: "
+               + ("targets at hidden ends teach it to place them from what is visible, which is possible here "
+                  "because the figures are rigid (generate.py: arms of length 20 from the shoulder, feet at a fixed "
+                  "height and mirror images of each other, the head at a fixed offset above the torso)."
+                  if gain > 0.1 else "even targets at hidden ends do not teach it to place them, although the "
+                  "rest of these rigid figures says where a hidden end is (generate.py)."))
+    hid, depth = big.hidden[AIMED], int(big.strength.split()[0]) // 2
+    if gain <= 0.1 and abs(hid["y_bias_px"]) > 0.8 * hid["y_abs_px"]:
+        out.append(f"- **Where the hidden keypoint goes.** Its error is a shift, not scatter: mean |y error| "
+                   f"{f1(hid['y_abs_px'])} px with a mean signed y error of {hid['y_bias_px']:+.1f} px (PCK@0.2 "
+                   f"{f3(hid['pck@0.2'])}), as if the model marked the end where the limb stops being visible, at "
+                   f"the square's edge. The suite's {big.strength} square is centred, so it buries the keypoint "
+                   f"{depth} px from every edge; "
+                   f"{100 * aimed_depth_share(AugmentConfig(**result.augmentation[AIMED]), depth):.2f}% of the aimed "
+                   f"model's training items bury one that deep (random sides and places): it learnt to find the ends "
+                   f"of limbs, not to extend them.")
+    return out
+
+
 def robustness_sentence(result) -> str:
     """The README's one-paragraph summary of robustness.json."""
     perturbed = result.rows[1:]
@@ -171,17 +213,20 @@ def robustness_sentence(result) -> str:
 
 
 def augmented_sentence(result) -> str:
-    """' Trained with augmentation, HeatmapNet ...': the README's line on the augmented HeatmapNet, or ''."""
-    aug = AUGMENTED[HEATMAP]
-    if aug not in result.models:
-        return ""
-    perturbed = result.rows[1:]
-    misses = [r.name for r in perturbed if abs(drop(result, r, aug)) > 0.05]
-    diff = seed_difference(result, aug, HEATMAP)
-    return (f" Trained with augmentation (`augment.py`), HeatmapNet stays within 0.05 of its clean score under "
-            f"{len(perturbed) - len(misses)} of them" + (f" (not under {', '.join(misses)})" if misses else "")
-            + (f", and its clean PCK@0.05 changes by {diff[0]:+.3f} on average over seeds (two standard errors: "
-               f"{diff[1]:.3f})" if diff else "") + ".")
+    """' Trained with augmentation, HeatmapNet ...': the README's lines on the augmented HeatmapNets, or ''."""
+    out = ""
+    for aug, how in ((AUGMENTED[HEATMAP], "Trained with augmentation (`augment.py`)"),
+                     (AIMED, "With half of its cutouts aimed at keypoints")):
+        if aug not in result.models:
+            continue
+        perturbed = result.rows[1:]
+        misses = [r.name for r in perturbed if abs(drop(result, r, aug)) > 0.05]
+        diff = seed_difference(result, aug, HEATMAP)
+        out += (f" {how}, HeatmapNet stays within 0.05 of its clean score under {len(perturbed) - len(misses)} of "
+                f"them" + (f" (not under {', '.join(misses)})" if misses else "")
+                + (f", and its clean PCK@0.05 changes by {diff[0]:+.3f} on average over seeds (two standard errors: "
+                   f"{diff[1]:.3f})" if diff else "") + ".")
+    return out
 
 
 def section_robustness(result) -> str:
@@ -194,10 +239,12 @@ def section_robustness(result) -> str:
         "are not scored (column *outside*: their share); the PCK normaliser is the bounding box of all of an image's "
         "transformed keypoints. A horizontal flip exchanges the left/right labels. Off-centre figures are new "
         "figures drawn by the generator with their centre beyond the training range (40-88 px in x and y).",
-        robustness_table(result),
+        robustness_table(result, [m for m in result.models if m in (HEATMAP, REGRESSION)], list(COLUMNS)),
         "\n".join(findings(result)),
         "**Augmentation** (`augment.py`: geometric transforms move the keypoints, flips swap the hand labels, targets "
         "are drawn at the moved keypoints; main protocol otherwise):" if augmentation_findings(result) else "",
+        robustness_table(result, [aug for _, aug in AUGMENTED_PAIRS if aug in result.models], ["pck@0.05", "pck@0.2"],
+                         where=False) if any(aug in result.models for _, aug in AUGMENTED_PAIRS) else "",
         "\n".join(augmentation_findings(result)),
         "**Occlusion, by keypoint** (PCK@0.05):", occlusion_table(result),
         fig("robustness.png", "PCK@0.05 and mean error under each perturbation; dashed: the clean score"),
@@ -205,8 +252,10 @@ def section_robustness(result) -> str:
     ] if p)
 
 
-def section_data_efficiency(result, probe_x_px: float | None = None) -> str:
-    """Section 5c from data_efficiency.json (results.DataEfficiency)."""
+def section_data_efficiency(result, probe_x_px: float | None = None, ceiling: float | None = None) -> str:
+    """Section 5c from data_efficiency.json (results.DataEfficiency); probe_x_px: the linear probe's x error on
+    the main RegressionNet's pooled features (diagnosis.json); ceiling: the best labelled PCK@0.05 an image-only
+    model can expect (studies.json)."""
     title = "## 5c. How much data each approach needs"
     if result is None or not any(p.summary["pck@0.05"][2] for p in result.points):
         return f"{title}\n\n(no learning-curve run finished yet)"
@@ -222,14 +271,14 @@ def section_data_efficiency(result, probe_x_px: float | None = None) -> str:
         f"then generated ones), seeds {result.seeds}, scored on the same {result.split} split ({result.n_images} "
         "images). Epochs are fixed, so fewer images also means fewer optimiser steps. |x|, |y|: mean absolute error "
         "of head and feet per axis.",
-        table(header, rows), "\n".join(curve_findings(result, probe_x_px)) or
+        table(header, rows), "\n".join(curve_findings(result, probe_x_px, ceiling)) or
         f"Trained so far: {', '.join(str(n) for n in sizes if any(by[(m, n)].summary['pck@0.05'][2] for m in ('heatmap', 'regression')))} "
         "images; the other sizes are planned runs of `python -m problem2 all` (\"-\": not trained yet).",
         fig("learning_curves.png", "PCK@0.05 and per-axis error against the number of training images"),
     ] if p)
 
 
-def curve_findings(result, probe_x_px: float | None = None) -> list:
+def curve_findings(result, probe_x_px: float | None = None, ceiling: float | None = None) -> list:
     """Does regression catch up with more data, and is its limit in the data or in the architecture?"""
     trained = lambda model: [p for p in result.curve(model) if p.summary["pck@0.05"][2]]  # noqa: E731
     hm, reg = trained("heatmap"), trained("regression")
@@ -248,6 +297,7 @@ def curve_findings(result, probe_x_px: float | None = None) -> list:
         out.append(f"- **HeatmapNet with {enough[0].train_images} images** ({f3(enough[0].summary['pck@0.05'][0])}) "
                    f"already beats RegressionNet's best, with {best_reg.train_images} images "
                    f"({f3(best_reg.summary['pck@0.05'][0])}).")
+    out += heatmap_plateau(hm, ceiling)
     out += step_control_findings(result, reg)
     x_gain = first.summary["x_abs_px"][0] - last.summary["x_abs_px"][0]
     y_gain = first.summary["y_abs_px"][0] - last.summary["y_abs_px"][0]
@@ -280,21 +330,45 @@ def curve_findings(result, probe_x_px: float | None = None) -> list:
     return out
 
 
+def heatmap_plateau(hm: list, ceiling: float | None) -> list:
+    """Where HeatmapNet's PCK@0.05 stops rising (within 0.015 of its best), and what more images still buy."""
+    pck = lambda p: p.summary["pck@0.05"][0]  # noqa: E731
+    x = lambda p: f2(p.summary["x_abs_px"][0])  # noqa: E731
+    flat = next(p for p in hm if pck(p) >= max(map(pck, hm)) - 0.015)
+    if flat is hm[-1]:
+        return []
+    limit = (f", close to the {f3(ceiling)} that the ambiguous hand labels leave an image-only model (section 6)"
+             if ceiling is not None else "")
+    return [f"- **HeatmapNet levels off at {flat.train_images} images**: PCK@0.05 {f3(pck(flat))} there and "
+            f"{f3(pck(hm[-1]))} with {hm[-1].train_images}{limit}; more images still sharpen it (head and feet x error "
+            f"{x(flat)} -> {x(hm[-1])} px), below what PCK@0.05 can see."]
+
+
 def step_control_findings(result, reg: list) -> list:
-    """More images, or the optimiser steps they bring? Each step control against the curve's points."""
+    """More images, or the optimiser steps they bring? The step controls against the curve's points, in one
+    bullet: each control's x error and PCK@0.05 beside those of the images whose steps it matches."""
     at = {p.train_images: p for p in reg}
-    out = []
-    for c in result.step_controls:
-        if not c.summary["pck@0.05"][2] or c.steps_of not in at or c.train_images not in at:
-            continue
-        base, big = at[c.train_images].summary, at[c.steps_of].summary
-        out.append(f"- **More images, or more steps?** On the same {c.train_images} images for {c.epochs} epochs (the "
-                   f"optimiser steps of {c.steps_of} images) RegressionNet's x error goes {f1(base['x_abs_px'][0])} -> "
-                   f"{f1(c.summary['x_abs_px'][0])} px and its PCK@0.05 {f3(base['pck@0.05'][0])} -> "
-                   f"{f3(c.summary['pck@0.05'][0])}; with {c.steps_of} images (same steps) they reach "
-                   f"{f1(big['x_abs_px'][0])} px and {f3(big['pck@0.05'][0])} "
-                   f"(n = {c.summary['pck@0.05'][2]} seed for the control).")
-    return out
+    controls = [c for c in result.step_controls
+                if c.summary["pck@0.05"][2] and c.steps_of in at and c.train_images in at]
+    if not controls:
+        return []
+    parts, shares = [], {}
+    for c in controls:
+        base, big, own = at[c.train_images].summary, at[c.steps_of].summary, c.summary
+        parts.append(f"{c.epochs} epochs: x error {f1(own['x_abs_px'][0])} px and PCK@0.05 {f3(own['pck@0.05'][0])}, "
+                     f"against {f1(big['x_abs_px'][0])} px and {f3(big['pck@0.05'][0])} with {c.steps_of} images")
+        gain = base["x_abs_px"][0] - big["x_abs_px"][0]
+        if gain > 0:
+            shares[c.steps_of] = (base["x_abs_px"][0] - own["x_abs_px"][0]) / gain
+    base = at[controls[0].train_images].summary
+    verdict = ("most of it is longer training, and new images add the rest" if min(shares.values(), default=0) > 0.5
+               else "new images give more than the steps they bring")
+    return [f"- **More images, or more steps?** RegressionNet on its {controls[0].train_images} images for more "
+            f"epochs, as many optimiser steps as a larger set gives (from x error {f1(base['x_abs_px'][0])} px, "
+            f"PCK@0.05 {f3(base['pck@0.05'][0])}): " + "; ".join(parts) + "."
+            + (" The steps alone give " + " and ".join(f"{100 * v:.0f}% ({n})" for n, v in shares.items())
+               + f" of the x gain that the larger set gives: {verdict}" if shares else "")
+            + " (n = 1 seed per control)."]
 
 
 def curve_sentence(result) -> str:

@@ -230,8 +230,8 @@ class Robustness(JsonResult):
     metrics: list
     rows: list[RobustnessRow]            # the first is 'clean'
     clean_seeds: dict | None = None      # {label: {runs: {seed: run}, per_seed, summary: {metric: [mean, sd, n]}}}
-    augmentation: dict | None = None     # augment.AugmentConfig of the augmented models, when they are scored
-    cutout_hide_rate: float | None = None  # share of augmented training items whose cutout hides a keypoint
+    augmentation: dict | None = None     # {augmented model: its augment.AugmentConfig as its log records it}
+    cutout_hide_rate: dict | None = None  # {augmented model: share of its training items whose cutout hides a keypoint}
 
     def clean(self, model: str, metric: str) -> float:
         return self.rows[0].scores[model][metric]

@@ -108,13 +108,16 @@ def score_perturbation(perturbation: P.Perturbation, models: dict, images, keypo
     return row, (images_p, gt, preds)
 
 
-AUGMENTED_RUNS = {"augment_heatmap": "HeatmapNet augmented", "augment_regression": "RegressionNet augmented"}
+AUGMENTED_RUNS = {"augment_heatmap": "HeatmapNet augmented", "augment_regression": "RegressionNet augmented",
+                  "augment_aimed_heatmap": "HeatmapNet augmented, aimed cutout"}
 SEED_RUNS = {  # each model kind over seeds 0, 1, 2: the clean scores' spread (clean_over_seeds)
     "HeatmapNet": {"0": "main_heatmap", "1": "seed1_heatmap", "2": "seed2_heatmap"},
     "RegressionNet": {"0": "main_regression", "1": "seed1_regression", "2": "seed2_regression"},
     "HeatmapNet augmented": {"0": "augment_heatmap", "1": "augment_heatmap_seed1", "2": "augment_heatmap_seed2"},
     "RegressionNet augmented": {"0": "augment_regression", "1": "augment_regression_seed1",
                                 "2": "augment_regression_seed2"},
+    "HeatmapNet augmented, aimed cutout": {"0": "augment_aimed_heatmap", "1": "augment_aimed_heatmap_seed1",
+                                           "2": "augment_aimed_heatmap_seed2"},
 }
 
 
@@ -156,11 +159,13 @@ def run_robustness(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, models: 
         examples[perturbation.family] = (perturbation.name, images_p[0], gt[0], {k: p[0] for k, p in preds.items()})
     result.clean_seeds = clean_over_seeds(data_dir, results_dir, {label: SEED_RUNS[label] for label in models
                                                                   if label in SEED_RUNS})
-    augmented = [run for run, label in AUGMENTED_RUNS.items() if label in models and run_finished(run, results_dir)]
-    if augmented:  # the augmentation the scored models were trained with, from their log
-        result.augmentation = run_log(augmented[0], results_dir)["data"]["train"]["augment"]
+    augmented = {label: run for run, label in AUGMENTED_RUNS.items() if label in models and run_finished(run, results_dir)}
+    if augmented:  # the augmentation each scored model was trained with, from its log
+        result.augmentation = {label: run_log(run, results_dir)["data"]["train"]["augment"]
+                               for label, run in augmented.items()}
         train = load_split(data_dir, "train", "heatmap")
-        result.cutout_hide_rate = cutout_hide_rate(train.keypoints, AugmentConfig(**result.augmentation))
+        result.cutout_hide_rate = {label: cutout_hide_rate(train.keypoints, AugmentConfig(**config))
+                                   for label, config in result.augmentation.items()}
     result.save(results_dir / "robustness.json")
     vis = results_dir / "visualizations"
     plots.plot_robustness(result, vis / "robustness.png")

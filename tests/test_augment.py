@@ -122,3 +122,12 @@ def test_a_new_augmentation_field_at_its_old_value_leaves_the_fingerprint_unchan
     committed = REFERENCE_DIR / "runs" / "augment_heatmap" / "training_log.json"
     recorded = json.loads(committed.read_text())["models"]["heatmap"]["data"]["train"]["augment"]
     assert recorded == json.loads(json.dumps(config_record(AugmentConfig())))
+
+
+def test_the_share_of_deeply_buried_keypoints_is_exact():
+    from problem2.augment import aimed_depth_share
+    one_side = AugmentConfig(cutout=(3, 1.0), aimed_cutout=1.0)  # 3 x 3 squares, always aimed
+    assert aimed_depth_share(one_side, 0) == 1.0
+    assert aimed_depth_share(one_side, 1) == pytest.approx(1 / 9)  # only the centred square of the 9 places
+    assert aimed_depth_share(one_side, 2) == 0.0
+    assert aimed_depth_share(AugmentConfig(), 1) == 0.0  # nothing aimed by default

@@ -102,7 +102,8 @@ def test_a_step_control_is_set_against_the_point_whose_steps_it_matches(tiny_dat
     assert (control.train_images, control.steps_of, control.summary["x_abs_px"]) == (1000, 2000, [5.0, 0.0, 1])
     assert result.step_controls[1].summary["x_abs_px"] == [None, None, 0]  # steps4x: not trained
     text = section_data_efficiency(result)
-    assert "x error goes 6.0 -> 5.0 px" in text and "with 2000 images (same steps) they reach 3.0 px" in text
+    assert "(from x error 6.0 px" in text and "x error 5.0 px" in text and "against 3.0 px" in text
+    assert "The steps alone give 33% (2000) of the x gain" in text and "new images give more than the steps" in text
 
 
 def test_the_curves_plan_every_size_and_seed():
@@ -111,3 +112,14 @@ def test_the_curves_plan_every_size_and_seed():
     assert ids[-2:] == ["steps2x_regression", "steps4x_regression"]  # 1000 images, 2x and 4x the epochs
     assert "data4000_regression_seed1" in ids and not any(i.startswith("data1000") for i in ids)
     assert np.all([ids.count(i) == 1 for i in ids])
+
+
+def test_heatmapnet_levels_off_where_it_first_comes_within_0015_of_its_best():
+    from problem2.report_robustness import heatmap_plateau
+    from problem2.results import LearningPoint
+    point = lambda n, pck, x: LearningPoint("heatmap", n, {}, {}, {"pck@0.05": [pck, 0, 2], "x_abs_px": [x, 0, 2]})  # noqa: E731
+    curve = [point(125, 0.57, 1.4), point(500, 0.830, 0.43), point(1000, 0.843, 0.21), point(4000, 0.846, 0.10)]
+    (text,) = heatmap_plateau(curve, 0.859)
+    assert "levels off at 1000 images**: PCK@0.05 0.843 there and 0.846 with 4000, close to the 0.859" in text
+    assert "0.21 -> 0.10 px" in text
+    assert heatmap_plateau(curve[:2], None) == []  # still rising at the last size: nothing to say
