@@ -7,8 +7,9 @@ pair, then encoded by the dataset's codec, so heatmap targets are drawn at the m
 Geometry: one random affine map per item (rotation, scale, shift, a horizontal flip that swaps the
 left/right labels), redrawn up to `tries` times until every keypoint stays inside the image, else the item
 keeps its geometry. Then, each with its own probability and in this order: cutout (a background square at a
-random place, or, for a share `aimed_cutout` of them, over a keypoint), contrast, a darker background, Gaussian blur, inversion, pixel noise. The primitives are
-perturb.py's, so a transform means the same thing in training as in the robustness suite.
+random place, or, for a share `aimed_cutout` of them, over a keypoint), contrast, a darker background,
+Gaussian blur, inversion, pixel noise. The primitives are perturb.py's, so a transform means the same thing
+in training as in the robustness suite.
 
 Randomness: item i in epoch e draws from rng(seed, e, i); `fit` calls set_epoch(e) before each epoch,
 so a resumed run sees the same augmented images as an uninterrupted one.

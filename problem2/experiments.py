@@ -298,7 +298,8 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
     from problem2.evaluate import evaluation_split, predict_keypoints
     split = evaluation_split(data_dir)
     ds = load_split(data_dir, split, "heatmap")
-    model, run_codec = load_model(checkpoint_path(run_id, results_dir)), load_codec(checkpoint_path(run_id, results_dir))
+    checkpoint = checkpoint_path(run_id, results_dir)
+    model, run_codec = load_model(checkpoint), load_codec(checkpoint)
     outputs = predict_keypoints(model, ds.image_tensor())[1]
     decodings = DECODE_METHODS if model.output_type == "heatmap" else ("argmax",)
     preds = {d: run_codec.decode(outputs, d).numpy().round(3).tolist() for d in decodings}  # the run's own sigma

@@ -257,8 +257,9 @@ def plot_axis_scatter(predictions: dict, gt, keypoints, save_path):
 
 
 def plot_seeded_ablations(seeded, save_path):
-    """Per ablation: labelled and swap-invariant PCK@0.05, and head+feet error under both decodings, mean ± sd over the seeds each
-    setting has (n under each setting's name); settings without any seed are left out. seeded: SeededAblations."""
+    """Per ablation: labelled and swap-invariant PCK@0.05, and head+feet error under both decodings, mean ± sd
+    over the seeds each setting has (n under each setting's name); settings without any seed are left out.
+    seeded: SeededAblations."""
     names = list(seeded.ablations)
     fig, axes = plt.subplots(len(names), 2, figsize=(9, 2.8 * len(names)), squeeze=False)
     for row, name in zip(axes, names):
