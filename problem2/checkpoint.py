@@ -208,7 +208,11 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def load_codec(path: str | Path):
     """The codec a checkpoint's model was trained with (older checkpoints: from their training data record)."""
-    ckpt = load_checkpoint(path)
+    return codec_of(load_checkpoint(path))
+
+
+def codec_of(ckpt: dict):
+    """load_codec for a checkpoint already read."""
     if ckpt.get("codec"):
         return codec.codec_from_dict(ckpt["codec"])
     output_type = MODEL_CLASSES[ckpt["model_class"]].output_type
@@ -217,12 +221,14 @@ def load_codec(path: str | Path):
 
 
 def load_model(path: str | Path, expected_class: type | None = None) -> nn.Module:
-    """Rebuild a model from a checkpoint and load its weights (eval mode, on the CPU)."""
+    """Rebuild a model from a checkpoint and load its weights (eval mode, on the CPU). The model carries the codec
+    it was trained with (model.trained_codec), so that engine.model_codec decodes with its own sigma."""
     ckpt = load_checkpoint(path)
     if expected_class is not None and ckpt["model_class"] != expected_class.__name__:
         raise CheckpointError(f"{path} holds a {ckpt['model_class']}, expected a {expected_class.__name__}")
     model = build_model(ckpt["model_class"], **ckpt["model_config"])
     load_weights(model, ckpt, source=str(path))
+    model.trained_codec = codec_of(ckpt)
     return model.eval()
 
 

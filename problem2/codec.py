@@ -166,8 +166,7 @@ def window_fit_refine(heatmaps: torch.Tensor, radius: int) -> torch.Tensor:
     step but reading the curvature over the Gaussian's width rather than between neighbours: for a target of
     sigma heatmap px the curvature between neighbours is 1 / sigma^2, so map noise moves the 3x3 step's peak in
     proportion to sigma^2. A fit that is not a maximum, or whose peak lies more than radius px from the argmax,
-    keeps the argmax; a map
-    smaller than the window falls back to subpixel_refine."""
+    keeps the argmax; a map smaller than the window falls back to subpixel_refine."""
     b, k, h, w = heatmaps.shape
     if h < 2 * radius + 1 or w < 2 * radius + 1:
         return subpixel_refine(heatmaps)

@@ -55,8 +55,10 @@ LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 
 
 def model_codec(model: nn.Module):
-    """The codec of a model's output when the data does not say (heatmaps: the model's size, sigma 2)."""
-    return codec.make_codec(model.output_type, getattr(model, "config", {}).get("heatmap_size", 64))
+    """The codec of a model's output when the data does not say: the one it was trained with for a model read
+    from a checkpoint (checkpoint.load_model), else the model's size and sigma 2 for heatmaps."""
+    return getattr(model, "trained_codec", None) or \
+        codec.make_codec(model.output_type, getattr(model, "config", {}).get("heatmap_size", 64))
 
 
 def objective_for(model: nn.Module, loss: str = "mse", run_codec=None) -> Objective:

@@ -292,17 +292,17 @@ def predictions_path(run_id: str, results_dir: Path) -> Path:
 def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
     """RUN/test_predictions.json: the run's best model on the evaluation split, so that it can be scored
     with any metric after its checkpoint is gone ({decoding: [N, K, 2] image px}, data fingerprint)."""
-    from problem2.checkpoint import load_codec, load_model
+    from problem2.checkpoint import load_model
     from problem2.codec import DECODE_METHODS
+    from problem2.engine import model_codec, predict
     from problem2.dataset import dataset_fingerprint, load_split
-    from problem2.evaluate import evaluation_split, predict_keypoints
+    from problem2.evaluate import evaluation_split
     split = evaluation_split(data_dir)
     ds = load_split(data_dir, split, "heatmap")
-    checkpoint = checkpoint_path(run_id, results_dir)
-    model, run_codec = load_model(checkpoint), load_codec(checkpoint)
-    outputs = predict_keypoints(model, ds.image_tensor())[1]
+    model = load_model(checkpoint_path(run_id, results_dir))
+    outputs = predict(model, ds.image_tensor())  # one forward pass, decoded every way (with the run's own sigma)
     decodings = DECODE_METHODS if model.output_type == "heatmap" else ("argmax",)
-    preds = {d: run_codec.decode(outputs, d).numpy().round(3).tolist() for d in decodings}  # the run's own sigma
+    preds = {d: model_codec(model).decode(outputs, d).numpy().round(3).tolist() for d in decodings}
     path = predictions_path(run_id, results_dir)
     runtime.save_json({"run": run_id, "split": split, "data": dataset_fingerprint(ds), "keypoints": preds}, path)
     return path

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from problem2 import cli, codec, plots, runtime
-from problem2.checkpoint import load_codec, load_model
+from problem2.checkpoint import load_model
 from problem2.cli import UserError
 from problem2.dataset import images_to_tensor, load_image
 from problem2.evaluate import predict_keypoints
@@ -60,8 +60,7 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str =
     files = find_images(source)
     images = read_inputs(files)
     tensor = images_to_tensor(images)
-    outputs = predict_keypoints(model, tensor)[1]
-    points = load_codec(checkpoint).decode(outputs, decoding).numpy()  # the run's own sigma (the fit's window)
+    points, _ = predict_keypoints(model, tensor, decoding if model.output_type == "heatmap" else "argmax")
     points = np.clip(points, -0.5, codec.IMAGE_SIZE - 0.5)
     records = [{"id": i, "file_name": f.name, "keypoints": np.round(p.astype(np.float64), 2).tolist()}
                for i, (f, p) in enumerate(zip(files, points))]

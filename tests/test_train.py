@@ -213,6 +213,10 @@ def test_checkpoints_carry_their_codec(tiny_data, tmp_path):
     loaders = make_loaders(tiny_data, "heatmap", 8, heatmap_size=32, sigma=1.5)
     fit(HeatmapNet(heatmap_size=32), *loaders, TrainConfig(epochs=1, **CFG), tmp_path, "heatmap", progress=False)
     assert load_codec(tmp_path / "heatmap_model.pth") == HeatmapCodec(32, 1.5)
+    from problem2.checkpoint import load_model
+    from problem2.engine import model_codec
+    assert model_codec(load_model(tmp_path / "heatmap_model.pth")) == HeatmapCodec(32, 1.5)  # decodes with sigma 1.5
+    assert model_codec(HeatmapNet(heatmap_size=32)) == HeatmapCodec(32, 2.0)  # a fresh model: the default sigma
     if (REFERENCE_DIR / "heatmap_model.pth").exists():  # written before checkpoints held a codec: derived
         assert load_codec(REFERENCE_DIR / "heatmap_model.pth") == HeatmapCodec(64, 2.0)
         assert load_codec(REFERENCE_DIR / "regression_model.pth") == RegressionCodec()
