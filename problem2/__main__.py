@@ -8,7 +8,8 @@ training-speed benchmark -> report, ending with a reproduction table against the
 
 Nothing but --update-reference writes into the committed reference run. Training runs are reused
 when finished and resumed when interrupted (train.fit); every other stage records a key of its
-inputs (settings and checkpoint hashes) in pipeline.json and is skipped when it is unchanged.
+inputs (settings, and the hash of every file it read) in provenance.json and is skipped while they are unchanged
+(`python -m problem2 verify` checks a results directory against them).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ if __package__ in (None, ""):
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
 import argparse
+import contextlib
 import shlex
 import sys
 import time
@@ -28,6 +30,7 @@ from problem2.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README,
 from problem2.engine import TrainConfig
 from problem2.executor import add_executor_options, executor_from_args
 from problem2.generate import ensure_data
+from problem2.provenance import ANALYSIS_STAGES
 
 MIN_QUICK_IMAGES = 16  # the smallest --quick configuration the test suite runs end to end
 
@@ -44,26 +47,33 @@ def prepare_data(args, results: Path) -> Path:
     return data_dir
 
 
-STAGES = ("evaluate", "ablations", "failures", "diagnosis", "robustness", "data_efficiency", "studies", "bench",
-          "course_eval")
+STAGES = ANALYSIS_STAGES  # declared once, in provenance.STAGES
 
 
 def planned_runs(stages: list, ablation_seeds=(0, 1, 2), curve=None) -> list:
     """The trainings the given stages need, the main pair first."""
     from problem2.ablation_seeds import seeded_run_ids
     from problem2.baseline import ABLATIONS
-    from problem2.diagnosis import VARIANT_RUNS
+    from problem2.diagnosis import DROPOUT_SEEDS, VARIANT_RUNS
     from problem2.data_efficiency import data_run_ids
     from problem2.robustness import seed_run_ids
     from problem2.studies import STUDY_RUNS
     runs = ["main_heatmap", "main_regression"]
     runs += [r for variants in ABLATIONS.values() for _, r in variants] if "ablations" in stages else []
     runs += seeded_run_ids(ablation_seeds) if "ablations" in stages else []
-    runs += VARIANT_RUNS if "diagnosis" in stages else []
+    runs += VARIANT_RUNS + [r for seeds in DROPOUT_SEEDS.values() for r in seeds] if "diagnosis" in stages else []
     runs += seed_run_ids(ablation_seeds) if "robustness" in stages else []
     runs += data_run_ids(*(curve or ())) if "data_efficiency" in stages else []
     runs += STUDY_RUNS if "studies" in stages else []
     return list(dict.fromkeys(runs))
+
+
+def weights_needed(stages: list) -> set:
+    """The runs whose checkpoints the stages load (the others are scored from their stored test predictions)."""
+    from problem2.diagnosis import VARIANT_RUNS
+    from problem2.robustness import AUGMENTED_RUNS
+    return ({"main_heatmap", "main_regression"} | (set(VARIANT_RUNS) if "diagnosis" in stages else set())
+            | (set(AUGMENTED_RUNS) if "robustness" in stages else set()))
 
 
 def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: list, stages: list):
@@ -97,7 +107,8 @@ def run_all(args) -> None:
               and not (s == "course_eval" and not course)]
     seeds = (0,) if args.quick else (0, 1, 2)  # of every ablation setting
     curve = ((125, 250), (0,)) if args.quick else None  # learning-curve sizes and seeds (None: all)
-    run_ids = planned_runs(stages, seeds, curve)
+    from problem2.experiments import runs_to_train
+    run_ids = runs_to_train(planned_runs(stages, seeds, curve), results, weights_needed(stages))
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
     if args.plan_only:
@@ -106,48 +117,36 @@ def run_all(args) -> None:
 
     from problem2 import (ablation_seeds, baseline, bench, data_efficiency, diagnosis, evaluate, report, robustness,
                           studies)
-    from problem2.data_efficiency import data_run_ids
     from problem2.experiments import train_runs
-    from problem2.pipeline import Pipeline, duration, reproduction, reproduction_table
+    from problem2.pipeline import Pipeline, duration, reproduction, reproduction_table, run_stage
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
-    pipe = Pipeline(results, settings, plan)
+    pipe = Pipeline(results, settings, plan, data_dir)
     pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
     plan.start(not args.no_progress)
     try:
         t0 = time.perf_counter()
-        train_runs(run_ids, data_dir, cfg, results, plan=plan, executor=executor)  # every training first: one ETA
+        train_runs(run_ids, data_dir, cfg, results, plan=plan, executor=executor,  # every training first: one ETA
+                   weights=weights_needed(stages))
         pipe.state["executor"] = asdict(executor) | {"kind": "ray"} if executor else {"kind": "sequential"}
         pipe.state["stages"]["train"] = {"seconds": time.perf_counter() - t0}
-        main_ckpts = [results / "heatmap_model.pth", results / "regression_model.pth"]
-        stage = lambda name, *a: pipe.stage(name, *a) if name in stages else None  # noqa: E731
-        stage("evaluate", lambda: evaluate.evaluate_checkpoints(results, data_dir), main_ckpts,
-              [results / "metrics.json"], settings)
+        stage = lambda name, fn: pipe.stage(name, fn, settings) if name in stages else None  # noqa: E731
+        stage("evaluate", lambda: evaluate.evaluate_checkpoints(results, data_dir))
         stage("ablations", lambda: (baseline.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
-                                    ablation_seeds.seeded_ablations(data_dir, results, seeds)),
-              main_ckpts + list(results.glob("runs/*/heatmap_model.pth")) + list(results.glob("runs/*/test_predictions.json")),
-              [results / "ablation.json", results / "ablation_seeds.json"], settings)
-        stage("failures", lambda: baseline.failure_analysis(data_dir, results), main_ckpts,
-              [results / "failure_cases.json"], settings)
-        stage("diagnosis", lambda: diagnosis.run_diagnosis(data_dir, results),
-              main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "diagnosis.json"], settings)
+                                    ablation_seeds.seeded_ablations(data_dir, results, seeds)))
+        stage("failures", lambda: baseline.failure_analysis(data_dir, results))
+        stage("diagnosis", lambda: diagnosis.run_diagnosis(data_dir, results))
         perturbations = robustness.strongest(robustness.suite()) if args.quick else None
-        stage("robustness", lambda: robustness.run_robustness(data_dir, results, perturbations=perturbations),
-              main_ckpts + list(results.glob("runs/augment_*/*_model.pth"))
-              + list(results.glob("runs/seed*/test_predictions.json"))
-              + list(results.glob("runs/augment_*/test_predictions.json")), [results / "robustness.json"], settings)
-        stage("data_efficiency", lambda: data_efficiency.learning_curves(data_dir, results, *(curve or ())),
-              run_outputs(results, data_run_ids(*(curve or ()))), [results / "data_efficiency.json"], settings)
+        stage("robustness", lambda: robustness.run_robustness(data_dir, results, perturbations=perturbations))
+        stage("data_efficiency", lambda: data_efficiency.learning_curves(data_dir, results, *(curve or ())))
         latency_repeats = 3 if args.quick else 20
-        stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats),
-              main_ckpts + list(results.glob("runs/*/*_model.pth")), [results / "studies.json"], settings)
+        stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats))
         repeats, rounds = (2, 1) if args.quick else (10, 3)
         stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
-                                                 results / "bench_train.json"),
-              [], [results / "bench_train.json"], settings)
+                                                 results / "bench_train.json"))
         if "course_eval" in stages:
             pipe.stage("course_eval", lambda: evaluate.evaluate_checkpoints(results, course, "val",
                                                                             results / "course_eval", figures=False),
-                       main_ckpts, [results / "course_eval" / "metrics.json"], settings | {"course": portable(course)})
+                       settings | {"course": portable(course)})
     finally:
         plan.close()
     total = time.perf_counter() - t_start
@@ -155,7 +154,7 @@ def run_all(args) -> None:
     pipe.state["estimate_seconds_this_invocation"] = plan.left_at_start
     pipe.state["environment"] = runtime.environment(runtime.pick_device(args.device))
     runtime.save_json(pipe.state, pipe.state_path)
-    path = report.write_report(results)
+    path = run_stage(results, "report", lambda: report.write_report(results), {})
     if writes_reference:  # the reference run also refreshes the README's numbers
         report.update_readme(README, results)
     else:
@@ -168,12 +167,6 @@ def run_all(args) -> None:
     print(f"total {duration(total)} (estimated before starting: {duration(plan.left_at_start)} of work "
           f"left); output {runtime.human_size(runtime.directory_size(results))} "
           f"in {results}")
-
-
-def run_outputs(results: Path, run_ids: list) -> list:
-    """What a stage reads of each run: its best checkpoint and its stored test predictions (present or not)."""
-    from problem2.experiments import checkpoint_path, predictions_path
-    return [f for r in run_ids for f in (checkpoint_path(r, results), predictions_path(r, results))]
 
 
 def prune_runs(results: Path, run_ids: list) -> None:
@@ -191,7 +184,8 @@ def render_only(args) -> None:
     results = Path(args.results)
     if results.resolve() == REFERENCE_DIR.resolve() and not args.update_reference:
         raise UserError(f"{results} is the committed reference run: pass --update-reference to re-render it")
-    print(report.write_report(results))
+    from problem2.pipeline import run_stage
+    print(run_stage(results, "report", lambda: report.write_report(results), {}))
     if args.update_reference:
         report.update_readme(README, results)
 
@@ -240,7 +234,7 @@ def stage_list(text: str) -> list:
 MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs problem2.MODULE's command line
     "generate": "generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline", "studies": "studies",
     "diagnosis": "diagnosis", "robustness": "robustness", "data_efficiency": "data_efficiency", "bench": "bench",
-    "predict": "predict",
+    "predict": "predict", "verify": "verify",
     "runs": "experiments",
 }
 
@@ -255,14 +249,31 @@ def main(argv=None):
     args.argv = argv
     if args.quick and args.quick_images < MIN_QUICK_IMAGES:
         raise UserError(f"--quick-images must be at least {MIN_QUICK_IMAGES}, got {args.quick_images}")
+    if not args.quick and "--quick-images" in argv:
+        raise UserError("--quick-images only applies with --quick")
+    if args.update_reference:
+        refuse_non_reference_run(args)
     if args.results is None:
         args.results = REFERENCE_DIR if args.update_reference else QUICK_RESULTS if args.quick else DEFAULT_RESULTS
     if args.epochs is None:
         args.epochs = 2 if args.quick else TrainConfig.epochs
-    if args.command == "report":
-        render_only(args)
-    else:
-        run_all(args)
+    with runtime.writing_reference() if args.update_reference else contextlib.nullcontext():
+        if args.command == "report":
+            render_only(args)
+        else:
+            run_all(args)
+
+
+def refuse_non_reference_run(args) -> None:
+    """--update-reference regenerates the reference as the reference is made: refuse any option that changes that."""
+    conflicts = {"--quick": args.quick, "--skip-studies": args.skip_studies,
+                 "--epochs": args.epochs not in (None, TrainConfig.epochs),
+                 "--data-dir": args.data_dir is not None,
+                 "--results": args.results is not None and Path(args.results).resolve() != REFERENCE_DIR.resolve()}
+    given = [option for option, conflict in conflicts.items() if conflict]
+    if given:
+        raise UserError(f"--update-reference regenerates {portable(REFERENCE_DIR)}/ with the reference's own settings: "
+                        f"drop {', '.join(given)} (or leave out --update-reference to write elsewhere)")
 
 
 def cli_main():

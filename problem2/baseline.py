@@ -20,13 +20,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from problem2 import cli, metrics, plots, report_ablations, runtime
-from problem2.dataset import KeypointDataset, load_split
+from problem2.dataset import KeypointDataset, dataset_fingerprint, load_split
 from problem2.evaluate import evaluation_split, predict_keypoints
-from problem2.experiments import run_dir, run_parser, train_runs
+from problem2.experiments import all_runs, run_log, run_parser, run_predictions, train_runs
 from problem2.results import AblationRun, Ablations, tkey
 from problem2.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
 from problem2.model import HeatmapNet, RegressionNet
-from problem2.checkpoint import load_codec, load_model
+from problem2.checkpoint import load_model
 from problem2.engine import TrainConfig, model_codec
 from problem2.generate import ensure_data
 
@@ -62,29 +62,31 @@ def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = No
     train_runs(run_ids, data_dir, cfg, results_dir, progress)
     split = evaluation_split(data_dir)
     test = load_split(data_dir, split, "heatmap")
-    scores = {run_id: score_heatmap_run(run_dir(run_id, results_dir), test) for run_id in run_ids}
+    scores = {run_id: score_heatmap_run(run_id, results_dir, test) for run_id in run_ids}
     result = Ablations(split=split, n_images=len(test), protocol=cfg.__dict__ | {"snapshot_epochs": None},
                        ablations={name: [AblationRun.from_dict({"setting": s, "run": r, **scores[r]}) for s, r in variants]
                                   for name, variants in ablations.items()})
     result.save(Path(results_dir) / "ablation.json")
-    (Path(results_dir) / "ablation.md").write_text(report_ablations.ablation_markdown(result))
+    runtime.save_text(report_ablations.ablation_markdown(result), Path(results_dir) / "ablation.md")
     for name, rows in result.ablations.items():
         plot_ablation(name, rows, Path(results_dir) / "visualizations" / f"ablation_{name}.png")
     return result
 
 
-def score_heatmap_run(directory: Path, test: KeypointDataset) -> dict:
-    """PCK, pixel errors (standard and hand-swap-invariant) of a run's best heatmap model per decoding."""
-    ckpt_path = directory / "heatmap_model.pth"
-    model = load_model(ckpt_path, HeatmapNet)
-    log = runtime.load_json(directory / "training_log.json")["models"]["heatmap"]
-    images = test.image_tensor()
-    _, heatmaps = predict_keypoints(model, images)
-    out = {"heatmap_size": model.heatmap_size, "sigma": load_codec(ckpt_path).sigma,
-           "skip_connections": model.skip_connections, "best_epoch": log["best_epoch"],
+def score_heatmap_run(run_id: str, results_dir: Path, test: KeypointDataset) -> dict:
+    """PCK, pixel errors (standard and hand-swap-invariant) of a run's best heatmap model per decoding, from its
+    stored test predictions (made from its checkpoint when they are not stored yet)."""
+    spec = all_runs(TrainConfig())[run_id]
+    log = run_log(run_id, results_dir)
+    fingerprint = dataset_fingerprint(test)
+    out = {"heatmap_size": spec.model_config.get("heatmap_size", 64), "sigma": spec.sigma,
+           "skip_connections": spec.model_config.get("skip_connections", True), "best_epoch": log["best_epoch"],
            "epochs": log["config"]["epochs"], "train_seconds": sum(e["epoch_seconds"] for e in log["epochs"])}
     for decoding in DECODINGS:
-        pred = model_codec(model).decode(heatmaps, decoding).numpy()
+        pred = run_predictions(run_id, results_dir, test.annotation_file.parent, fingerprint, decoding)
+        if pred is None:
+            raise cli.UserError(f"run {run_id} in {results_dir} has neither its checkpoint nor stored predictions "
+                                f"on these images: train it (python -m problem2 runs run {run_id})")
         report = metrics.localization_report(pred, test.keypoints)
         for kind in ("standard", "hand_swap_invariant"):
             out[f"{decoding}_{kind}"] = {"pck": report[kind]["pck"], "mean_px": report[kind]["mean_px"],

@@ -3,16 +3,21 @@
 A run named NAME in directory OUT owns these files (each written atomically):
   NAME_last.pth       the commit point: weights, optimiser and RunState after the last completed epoch;
                       deleted once the run has finished (it is 3x the model's size)
-  NAME_model.pth      the best epoch by validation loss (a self-describing checkpoint, see checkpoint_dict)
+  NAME_model.pth      the best epoch by validation loss: a plain state_dict, so that
+                      model.load_state_dict(torch.load(path)) works as the assignment's code expects
+  NAME_model.json     what the weights are (class, config, codec, epoch, training settings and data) and the
+                      SHA-256 of NAME_model.pth, written right after it (see save_checkpoint)
   NAME_snapshots.pt   raw outputs on fixed validation images after selected epochs
   training_log.json   {'models': {NAME: log}}, derived from the RunState
-Each epoch writes NAME_last.pth first, then NAME_model.pth (when the epoch is a new best), the snapshots
-and the log. An interruption between two writes leaves files that `open_run` repairs from the commit
+Each epoch writes NAME_last.pth first, then NAME_model.pth and NAME_model.json (when the epoch is a new
+best), the snapshots and the log. An interruption between two writes leaves files that `open_run` repairs from the commit
 point (the weights in NAME_last.pth are the newest best ones whenever NAME_model.pth lags behind);
 files that disagree in any other way are refused with the mismatch named.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +29,8 @@ from problem2 import codec, runtime
 from problem2.cli import UserError
 from problem2.model import MODEL_CLASSES, build_model
 
-CHECKPOINT_FORMAT = "problem2-checkpoint-v1"
+CHECKPOINT_FORMAT = "problem2-checkpoint-v2"  # a plain state_dict + a JSON sidecar
+LEGACY_FORMAT = "problem2-checkpoint-v1"      # one self-describing dict (read, no longer written)
 NOT_IN_SIGNATURE = ("epochs", "device", "workers", "resolved_device", "resolved_precision")
 
 
@@ -52,6 +58,7 @@ class RunFiles:
     def __post_init__(self):
         self.out_dir = Path(self.out_dir)
         self.model = self.out_dir / f"{self.name}_model.pth"
+        self.model_meta = sidecar_path(self.model)
         self.last = self.out_dir / f"{self.name}_last.pth"
         self.snapshots = self.out_dir / f"{self.name}_snapshots.pt"
         self.log = self.out_dir / "training_log.json"
@@ -68,7 +75,7 @@ class RunFiles:
         self._delete(lambda models: models.pop(self.name))
 
     def _delete(self, edit_log) -> None:
-        for path in (self.model, self.last, self.snapshots):
+        for path in (self.model, self.model_meta, self.last, self.snapshots):
             path.unlink(missing_ok=True)
         data = runtime.load_json(self.log)
         if data and self.name in data.get("models", {}):
@@ -144,7 +151,8 @@ def _resume(files: RunFiles, signature: dict, epochs: int, device) -> OpenedRun:
     best_on_disk = _checkpoint_epoch(files.model)
     if state.best_epoch and best_on_disk != state.best_epoch:
         if state.best_epoch != len(state.history):
-            raise RunDirectoryError(f"{files.model} holds epoch {best_on_disk} but {files.last} says the best epoch "
+            held = "no readable checkpoint" if best_on_disk is None else f"epoch {best_on_disk}"
+            raise RunDirectoryError(f"{files.model} holds {held} but {files.last} says the best epoch "
                                     f"is {state.best_epoch}; the files disagree: delete the run's files to retrain")
         opened.repaired.append(files.model.name)  # cut between the commit point and the best-model write
     if files.snapshots.exists():
@@ -162,7 +170,8 @@ def _reuse(files: RunFiles, signature: dict, epochs: int, logged: dict) -> Opene
                                 f"state was dropped when it finished), not {epochs}; train into another directory")
     on_disk = _checkpoint_epoch(files.model)
     if on_disk != logged["best_epoch"]:
-        raise RunDirectoryError(f"{files.model} holds epoch {on_disk} but {files.log} records best epoch "
+        held = "no readable checkpoint" if on_disk is None else f"epoch {on_disk}"
+        raise RunDirectoryError(f"{files.model} holds {held} but {files.log} records best epoch "
                                 f"{logged['best_epoch']}; the files disagree: delete the run's files to retrain")
     state = RunState(history=logged["epochs"], best_val_loss=logged["best_val_loss"], best_epoch=logged["best_epoch"])
     snapshots = torch.load(files.snapshots, weights_only=True)["epochs"] if files.snapshots.exists() else {}
@@ -170,9 +179,13 @@ def _reuse(files: RunFiles, signature: dict, epochs: int, logged: dict) -> Opene
 
 
 def _checkpoint_epoch(path: Path) -> int | None:
+    """The epoch a best checkpoint holds; None when it is missing or torn (weights and sidecar disagree)."""
     if not path.exists():
         return None
-    return load_checkpoint(path)["epoch"]
+    try:
+        return load_checkpoint(path)["epoch"]
+    except CheckpointError:
+        return None
 
 
 def save_resume_state(files: RunFiles, model: nn.Module, optimizer, state: RunState, signature: dict) -> None:
@@ -181,29 +194,96 @@ def save_resume_state(files: RunFiles, model: nn.Module, optimizer, state: RunSt
                         "state": asdict(state)}, files.last)
 
 
-def checkpoint_dict(model: nn.Module, epoch: int, val_loss: float, signature: dict, run_codec=None) -> dict:
-    """A self-describing checkpoint (plain types and tensors: loads with weights_only=True), with the codec
-    (codec.HeatmapCodec / RegressionCodec as a dict) the model was trained with."""
-    return {"format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
-            "codec": run_codec.to_dict() if run_codec is not None else None,
-            "model_config": dict(model.config),
-            "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+def sidecar_path(path: str | Path) -> Path:
+    """NAME_model.pth -> NAME_model.json: what the weights in the .pth are."""
+    return Path(path).with_suffix(".json")
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, epoch: int, val_loss: float, signature: dict,
+                    run_codec=None) -> None:
+    """The best epoch: the plain state_dict at PATH, then its sidecar (class, config, codec, epoch, settings,
+    data, and the SHA-256 of PATH, so that a .pth and a .json from different epochs are caught)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    digest = runtime.save_torch(state, path)
+    meta = {"format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
+            "model_config": dict(model.config), "codec": run_codec.to_dict() if run_codec is not None else None,
             "epoch": epoch, "val_loss": val_loss, "train_config": signature["train"],
-            "train_data": signature["train_data"]}
+            "train_data": signature["train_data"], "weights_sha256": digest}
+    runtime.save_json(meta, sidecar_path(path))
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint written by train.fit; clear errors for a missing or unreadable file."""
+    """A best checkpoint as one dict: {'model_class', 'model_config', 'codec', 'epoch', 'val_loss',
+    'train_config', 'train_data', 'state_dict', 'format'}.
+
+    Reads the three forms: a plain state_dict with its sidecar (what training writes), a plain state_dict
+    alone (anyone's HeatmapNet()/RegressionNet(): the class is recognised by its parameter names and shapes;
+    epoch, codec and settings are then None), and the older self-describing dict (problem2-checkpoint-v1).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path} (train first: python -m problem2.train)")
+    raw = path.read_bytes()
+    runtime.traced("read", path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a zip, not a torch file, unsafe pickle ...
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
-    return ckpt
+    if isinstance(obj, dict) and obj.get("format") == LEGACY_FORMAT:
+        return obj
+    if not _is_state_dict(obj):
+        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (a state_dict of tensors, with "
+                              f"{sidecar_path(path).name} beside it) nor a {LEGACY_FORMAT} one")
+    meta_path = sidecar_path(path)
+    if not meta_path.exists():
+        return {**_recognise(path, obj), "state_dict": obj}
+    runtime.traced("read", meta_path)
+    meta = runtime.load_json(meta_path)
+    missing = [k for k in ("model_class", "model_config", "weights_sha256") if k not in (meta or {})]
+    if not isinstance(meta, dict) or missing:
+        raise CheckpointError(f"{meta_path} is not a checkpoint sidecar (missing {missing}); delete it and "
+                              f"{path.name} to retrain, or restore both")
+    if meta["weights_sha256"] != hashlib.sha256(raw).hexdigest():
+        raise CheckpointError(f"{meta_path} describes other weights than {path} (SHA-256 differs): the two were "
+                              f"not written together; restore both, or delete both to retrain")
+    return {**meta, "state_dict": obj}
+
+
+def upgrade_checkpoint(path: str | Path) -> bool:
+    """Rewrite a problem2-checkpoint-v1 file as the plain state_dict + sidecar (same weights, same metadata);
+    False when it is already in the current form."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("format") != LEGACY_FORMAT:
+        return False
+    digest = runtime.save_torch(ckpt["state_dict"], path)
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    meta["codec"] = codec_of(ckpt).to_dict()  # the oldest checkpoints recorded it only through their data's sigma
+    runtime.save_json({**meta, "format": CHECKPOINT_FORMAT, "weights_sha256": digest}, sidecar_path(path))
+    return True
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                       for k, v in obj.items())
+
+
+def _recognise(path: Path, state_dict: dict) -> dict:
+    """The metadata of a bare state_dict: the first model in KNOWN_CONFIGS whose parameters it fits exactly."""
+    shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
+    for name, config in KNOWN_CONFIGS:
+        model = build_model(name, **config)
+        if {k: tuple(v.shape) for k, v in model.state_dict().items()} == shapes:
+            return {"format": "state_dict", "model_class": name, "model_config": dict(model.config), "codec": None,
+                    "epoch": None, "val_loss": None, "train_config": None, "train_data": None}
+    raise CheckpointError(f"{path} is a state_dict of no model this project builds ({len(shapes)} tensors); "
+                          f"put a {sidecar_path(path).name} beside it, or load it into your own model")
+
+
+# the models a bare state_dict is matched against, in order (the specified ones first)
+KNOWN_CONFIGS = (("HeatmapNet", {}), ("RegressionNet", {}), ("HeatmapNet", {"heatmap_size": 32}),
+                 ("HeatmapNet", {"heatmap_size": 128}), ("HeatmapNet", {"skip_connections": False}),
+                 ("RegressionNet", {"pooling": "flatten"}), ("RegressionNet", {"coord_channels": True}),
+                 ("SoftArgmaxNet", {}))
 
 
 def load_codec(path: str | Path):
@@ -216,7 +296,7 @@ def codec_of(ckpt: dict):
     if ckpt.get("codec"):
         return codec.codec_from_dict(ckpt["codec"])
     output_type = MODEL_CLASSES[ckpt["model_class"]].output_type
-    sigma = (ckpt.get("train_data") or {}).get("sigma", 2.0)
+    sigma = (ckpt.get("train_data") or {}).get("sigma", 2.0)  # older checkpoints; a bare state_dict: 2
     return codec.make_codec(output_type, ckpt["model_config"].get("heatmap_size", 64), sigma)
 
 

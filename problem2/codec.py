@@ -271,6 +271,10 @@ class HeatmapCodec:
     def __post_init__(self):
         object.__setattr__(self, "heatmap_size", check_heatmap_size(self.heatmap_size))
         object.__setattr__(self, "sigma", check_sigma(self.sigma))
+        if self.sigma > self.heatmap_size / 4:
+            raise ValueError(f"sigma must be at most a quarter of heatmap_size ({self.heatmap_size / 4:g} heatmap px "
+                             f"at {self.heatmap_size}): a wider Gaussian covers the map and marks no place; "
+                             f"got {self.sigma:g}")
 
     def encode(self, keypoints) -> np.ndarray:
         size = self.heatmap_size

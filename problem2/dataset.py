@@ -1,7 +1,8 @@
 """KeypointDataset: the course's stick-figure files -> (image, heatmap or regression target).
 
     ds = KeypointDataset("data/keypoints/train", "data/keypoints/train_annotations.json")
-    image, heatmaps = ds[0]   # [1, 128, 128] in [0, 1], [5, 64, 64] with peaks 1
+    image, heatmaps = ds[0]   # [1, 128, 128] in [0, 1], [5, 64, 64]: a Gaussian (sigma 2) per keypoint
+    ds.heatmap_size = 32      # targets follow: [5, 32, 32]
 
 Images are decoded once and kept in memory (uint8); targets are computed per item by the codec
 (problem2/codec.py owns every coordinate convention). Bad files raise DatasetError naming the
@@ -38,26 +39,63 @@ class KeypointDataset(Dataset):
     """Stick-figure images and their K keypoints in the course layout (K from the file: 5 in the course's).
 
     image_dir: folder of the split's PNGs; annotation_file: its {split}_annotations.json.
-    output_type 'heatmap': targets float32 [K, heatmap_size, heatmap_size] (Gaussians, peak 1);
+    output_type 'heatmap': targets float32 [K, heatmap_size, heatmap_size], one Gaussian of width sigma
+    (heatmap pixels) per keypoint, 1 at its centre: the peak pixel reads 1 when the keypoint falls on a
+    heatmap pixel centre and less otherwise (0.939 half a pixel off in x and y at sigma 2);
     output_type 'regression': targets float32 [2K] = (x0, y0, x1, y1, ...) / 128 in [0, 1].
+    output_type, heatmap_size and sigma can be changed after construction (validated as in the
+    constructor): the targets, and self.codec that makes them, follow.
     """
 
     def __init__(self, image_dir, annotation_file, output_type='heatmap', heatmap_size=64, sigma=2.0):
-        if output_type not in OUTPUT_TYPES:
-            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
-        self.codec = codec.make_codec(output_type, heatmap_size, sigma)  # validates size and sigma
-        self.heatmap_size = codec.check_heatmap_size(heatmap_size)
-        self.sigma = codec.check_sigma(sigma)
+        self._retarget(output_type, heatmap_size, sigma)
         self.image_dir = Path(image_dir)
         self.annotation_file = Path(annotation_file)
-        self.output_type = output_type
         annotations = read_annotations(self.annotation_file)
         self.keypoint_names = list(annotations["keypoint_names"])
         self.file_names = [r["file_name"] for r in annotations["images"]]
         self.ids = [r.get("id") for r in annotations["images"]]
         # [N, 5, 2] float32 (x, y) in image pixels
         self.keypoints = np.array([r["keypoints"] for r in annotations["images"]], dtype=np.float32)
-        self.images = np.stack([load_image(self.image_dir / f) for f in self.file_names])
+        self.images = np.stack([load_image(self.image_dir / f, self.image_dir) for f in self.file_names])
+        warn_unusual_images(self.images, self.file_names, self.image_dir)
+
+    def _retarget(self, output_type, heatmap_size, sigma) -> None:
+        """Validate the three target settings together, then switch the codec to them (all or nothing)."""
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        heatmap_size, sigma = codec.check_heatmap_size(heatmap_size), codec.check_sigma(sigma)
+        self._targets = (output_type, heatmap_size, sigma)
+        self._codec = codec.make_codec(output_type, heatmap_size, sigma)
+
+    @property
+    def codec(self):
+        """The codec that turns keypoints into this dataset's targets (codec.HeatmapCodec or RegressionCodec)."""
+        return self._codec
+
+    @property
+    def output_type(self) -> str:
+        return self._targets[0]
+
+    @output_type.setter
+    def output_type(self, value) -> None:
+        self._retarget(value, self.heatmap_size, self.sigma)
+
+    @property
+    def heatmap_size(self) -> int:
+        return self._targets[1]
+
+    @heatmap_size.setter
+    def heatmap_size(self, value) -> None:
+        self._retarget(self.output_type, value, self.sigma)
+
+    @property
+    def sigma(self) -> float:
+        return self._targets[2]
+
+    @sigma.setter
+    def sigma(self, value) -> None:
+        self._retarget(self.output_type, self.heatmap_size, value)
 
     def __len__(self):
         return len(self.file_names)
@@ -104,6 +142,8 @@ def read_annotations(path: Path) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DatasetError(f"{path}: invalid JSON ({e})") from None
+    except RecursionError:
+        raise DatasetError(f"{path}: JSON nested too deeply to be an annotation file") from None
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: expected a JSON object with keys {REQUIRED_KEYS}")
     missing = [k for k in REQUIRED_KEYS if k not in data]
@@ -151,6 +191,7 @@ def _check_record(path: Path, i: int, record, num_keypoints: int) -> None:
     parts = PurePosixPath(name.replace("\\", "/")).parts
     if PurePosixPath(name).is_absolute() or ".." in parts or not parts:
         raise DatasetError(f"{where}: 'file_name' {name!r} must be a relative path inside the image folder")
+    record["file_name"] = PurePosixPath(*parts).as_posix()  # './a.png' and 'a.png' name one file (duplicates)
     if "id" in record and (isinstance(record["id"], bool) or not isinstance(record["id"], (int, str))):
         raise DatasetError(f"{where}: 'id' must be an integer or a string, got {record['id']!r}")
     where = f"{where} ({name})"
@@ -170,26 +211,60 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def load_image(path: Path) -> np.ndarray:
-    """A 128x128 image as uint8 [128, 128]; other modes are converted to grayscale with a warning."""
+def load_image(path: Path, image_dir: Path | None = None) -> np.ndarray:
+    """A 128x128 image as uint8 [128, 128], 0 black .. 255 white.
+
+    The size is checked before any pixel is decoded. Transparent pixels are composited on white; 16-bit
+    grayscale is scaled to 8 bits; a float image (TIFF mode F) in [0, 1] is scaled by 255 (other float
+    ranges are refused); other modes are converted to grayscale with a warning. image_dir: the folder the
+    image must lie in once links are resolved (a link pointing outside it is refused).
+    """
+    path = Path(path)
+    if image_dir is not None and not path.resolve().is_relative_to(Path(image_dir).resolve()):
+        raise DatasetError(f"{path} resolves to {path.resolve()}, outside the image folder {image_dir} (a link?)")
     try:
         with Image.open(path) as im:
+            if im.size != (codec.IMAGE_SIZE, codec.IMAGE_SIZE):
+                raise DatasetError(f"{path}: image is {im.size[0]}x{im.size[1]}, expected "
+                                   f"{codec.IMAGE_SIZE}x{codec.IMAGE_SIZE}")
             im.load()
-            if im.mode in SIXTEEN_BIT_MODES:  # 16-bit grayscale: scale 0..65535 to 0..255
-                array = np.asarray(im).astype(np.float64) / 257.0
-                im = Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8))
-            if im.mode != "L":
-                warnings.warn(f"{path}: mode {im.mode} converted to grayscale (L)", stacklevel=3)
-                im = im.convert("L")
-            array = np.asarray(im)
+            array = _grayscale(path, im)
     except FileNotFoundError:
         raise DatasetError(f"image not found: {path}") from None
-    except OSError as e:
+    except (OSError, Image.DecompressionBombError) as e:
         raise DatasetError(f"cannot read image {path}: {e}") from None
-    if array.shape != (codec.IMAGE_SIZE, codec.IMAGE_SIZE):
-        raise DatasetError(f"{path}: image is {array.shape[1]}x{array.shape[0]}, expected "
-                           f"{codec.IMAGE_SIZE}x{codec.IMAGE_SIZE}")
     return array
+
+
+def warn_unusual_images(images: np.ndarray, names: list, where: Path) -> None:
+    """Warn, naming the files, about images unlike the stick figures: a dark background (inverted, or black
+    where a transparent background was read without its alpha) or an almost uniform image (nothing drawn)."""
+    flat = images.reshape(len(images), -1)
+    for problem, bad in (("a dark background (the figures are dark lines on white)", np.median(flat, axis=1) < 128),
+                         ("almost no contrast (nothing drawn?)", flat.std(axis=1) < 2.0)):
+        if bad.any():
+            listed = [names[i] for i in np.flatnonzero(bad)]
+            warnings.warn(f"{where}: {len(listed)} image(s) with {problem}: {', '.join(listed[:5])}"
+                          + (" ..." if len(listed) > 5 else ""), stacklevel=3)
+
+
+def _grayscale(path: Path, im: Image.Image) -> np.ndarray:
+    """uint8 [H, W] of a decoded image in any mode (see load_image)."""
+    if im.mode in SIXTEEN_BIT_MODES:  # 16-bit grayscale: scale 0..65535 to 0..255
+        return np.clip(np.rint(np.asarray(im).astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    if im.mode == "F":
+        values = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 255:
+            raise DatasetError(f"{path}: a float image must hold finite values in [0, 1] or [0, 255]")
+        scale = 255.0 if values.max() <= 1.0 else 1.0
+        return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im.convert("RGBA"))  # transparent -> the white background
+    if im.mode != "L":
+        warnings.warn(f"{path}: mode {im.mode} converted to grayscale (L)", stacklevel=4)
+        im = im.convert("L")
+    return np.asarray(im)
 
 
 def load_split(data_dir, split: str, output_type: str = "heatmap", heatmap_size: int = 64,

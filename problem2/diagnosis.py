@@ -34,8 +34,12 @@ from problem2.evaluate import evaluation_split, predict_keypoints
 from problem2.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, UNAMBIGUOUS
 
 AXES = ("x", "y")
-VARIANT_RUNS = ["main_regression", "axis_regression_nodropout", "axis_regression_flatten",
-                "axis_regression_coordconv", "softargmax"]
+VARIANT_RUNS = ["main_regression", "axis_regression_nodropout", "axis_regression_nodropout_seed1",
+                "axis_regression_nodropout_seed2", "axis_regression_flatten", "axis_regression_coordconv", "softargmax"]
+DROPOUT_SEEDS = {  # does the head's dropout cost x? the specified RegressionNet and its no-dropout twin, seeds 0-2
+    "with dropout": ["main_regression", "seed1_regression", "seed2_regression"],
+    "without dropout": ["axis_regression_nodropout", "axis_regression_nodropout_seed1",
+                        "axis_regression_nodropout_seed2"]}
 
 
 def axis_stats(pred: np.ndarray, true: np.ndarray) -> dict:
@@ -216,10 +220,29 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
             result["variants"][run_id] = {"all": axis_report(pred, gt, UNAMBIGUOUS)["all"],
                                           "shift": shift_gain(variant, images, gt),
                                           "pck@0.05": metrics.compute_pck(pred, gt, [0.05])[0.05]}
+    result["dropout_seeds"] = dropout_seeds(results_dir, data_dir, test)
     runtime.save_json(result, results_dir / "diagnosis.json")
     vis = results_dir / "visualizations"
     plots.plot_axis_scatter({n: p["test"] for n, p in preds.items()}, gt, UNAMBIGUOUS, vis / "axis_scatter.png")
     return result
+
+
+def dropout_seeds(results_dir: Path, data_dir: Path, test) -> dict:
+    """{label: {run id: {x_abs_px, y_abs_px, pck@0.05}}} of DROPOUT_SEEDS' finished runs on the evaluation split,
+    from their stored predictions; per-axis errors pooled over head and feet as in axis_report."""
+    from problem2.dataset import dataset_fingerprint
+    from problem2.experiments import run_predictions
+    fingerprint = dataset_fingerprint(test)
+    out = {}
+    for label, runs in DROPOUT_SEEDS.items():
+        out[label] = {}
+        for run_id in runs:
+            pred = run_predictions(run_id, results_dir, data_dir, fingerprint, "argmax")
+            if pred is not None:
+                axes = axis_report(pred, test.keypoints, UNAMBIGUOUS)["all"]
+                out[label][run_id] = {"x_abs_px": axes["x"]["mean_abs_err"], "y_abs_px": axes["y"]["mean_abs_err"],
+                                      "pck@0.05": metrics.compute_pck(pred, test.keypoints, [0.05])[0.05]}
+    return out
 
 
 def main(argv=None):

@@ -9,6 +9,7 @@ how a cut between two writes is repaired: checkpoint.py.
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,11 +55,34 @@ class Objective:
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 
 
-def model_codec(model: nn.Module):
+def model_codec(model: nn.Module, outputs: torch.Tensor | None = None):
     """The codec of a model's output when the data does not say: the one it was trained with for a model read
-    from a checkpoint (checkpoint.load_model), else the model's size and sigma 2 for heatmaps."""
-    return getattr(model, "trained_codec", None) or \
-        codec.make_codec(model.output_type, getattr(model, "config", {}).get("heatmap_size", 64))
+    from a checkpoint (checkpoint.load_model), else by the model's output_type (sigma 2 for heatmaps); a model
+    without output_type (anyone's nn.Module) is read by the shape of its outputs (output_kind)."""
+    trained = getattr(model, "trained_codec", None)
+    if trained is not None:
+        return trained
+    output_type = getattr(model, "output_type", None)
+    size = getattr(model, "config", {}).get("heatmap_size", 64)
+    if outputs is not None:
+        kind, shown_size = output_kind(outputs)
+        output_type, size = output_type or kind, shown_size or size
+    if output_type is None:
+        raise ValueError(f"{type(model).__name__} has no output_type ('heatmap' or 'regression'): set it, or pass "
+                         f"its outputs so that their shape tells")
+    return codec.make_codec(output_type, size)
+
+
+def output_kind(outputs: torch.Tensor) -> tuple:
+    """What a batch of raw outputs is by its shape: ('heatmap', S) for [B, K, S, S], ('regression', None) for
+    [B, 2K]; ValueError naming the shape otherwise."""
+    shape = tuple(outputs.shape)
+    if len(shape) == 4 and shape[2] == shape[3]:
+        return "heatmap", shape[-1]
+    if len(shape) == 2 and shape[1] % 2 == 0:
+        return "regression", None
+    raise ValueError(f"cannot read model outputs of shape {list(shape)} as keypoints: expected heatmaps "
+                     f"[B, K, S, S] or coordinates [B, 2K] = (x0, y0, x1, y1, ...) / 128")
 
 
 def objective_for(model: nn.Module, loss: str = "mse", run_codec=None) -> Objective:
@@ -107,15 +131,19 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
         if opened.optimizer is not None:
             optimizer.load_state_dict(opened.optimizer)
         if opened.finished:
+            print(f"note: reusing the finished run '{name}' in {files.out_dir} (best epoch {state.best_epoch} of "
+                  f"{len(state.history)}, loaded into the model; nothing trained)", file=sys.stderr)
             return _log(name, cfg, device, precision, signature, state)
+        if state.history:
+            print(f"note: resuming the run '{name}' in {files.out_dir} after epoch {len(state.history)} of "
+                  f"{cfg.epochs}", file=sys.stderr)
         val_gt = validation_keypoints(val_loader)
         check_output_fits(model, val_loader, device, mem_format)
         val_targets = _all_targets(val_loader)  # fixed: computed once, not every epoch
         snapshot_images = _first_images(val_loader, cfg.num_snapshot_images)
         if opened.repaired:  # cut after the commit point: the weights loaded are the newest best epoch's
-            runtime.save_torch(checkpoint.checkpoint_dict(model, state.best_epoch, state.best_val_loss, signature,
-                                                          run_codec),
-                               files.model)
+            checkpoint.save_checkpoint(files.model, model, state.best_epoch, state.best_val_loss, signature,
+                                       run_codec)
         if state.history and len(state.history) in cfg.snapshot_epochs and len(state.history) not in snapshots:
             snapshots[len(state.history)] = predict(model, snapshot_images, device, precision).half()
             _save_snapshots(files, snapshots)
@@ -165,8 +193,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
                 state.best_val_loss, state.best_epoch = val_loss, epoch
             checkpoint.save_resume_state(files, model, optimizer, state, signature)
             if is_best:
-                runtime.save_torch(checkpoint.checkpoint_dict(model, epoch, val_loss, signature, run_codec),
-                                   files.model)
+                checkpoint.save_checkpoint(files.model, model, epoch, val_loss, signature, run_codec)
             if epoch in cfg.snapshot_epochs:
                 snapshots[epoch] = predict(model, snapshot_images, device, precision).half()
                 _save_snapshots(files, snapshots)

@@ -42,9 +42,10 @@ def extract_keypoints_from_heatmaps(heatmaps, method='argmax'):
 
 
 def predict_keypoints(model, images: torch.Tensor, method: str = "argmax", precision: str = "fp32"):
-    """[N, 1, 128, 128] -> ([N, K, 2] image (x, y), raw outputs)."""
+    """[N, 1, 128, 128] -> ([N, K, 2] image (x, y), raw outputs). Any model: heatmaps [N, K, S, S] or
+    coordinates [N, 2K] / 128 are told apart by the output's shape (engine.model_codec)."""
     outputs = predict(model, images, precision=precision)
-    return model_codec(model).decode(outputs, method).numpy(), outputs
+    return model_codec(model, outputs).decode(outputs, method).numpy(), outputs
 
 
 def evaluation_split(data_dir: Path) -> str:
@@ -127,6 +128,7 @@ def draw_evaluation_figures(result: Metrics, dataset: KeypointDataset, predictio
     snapshots_file = results_dir / "heatmap_snapshots.pt"
     if snapshots_file.exists():
         snap = torch.load(snapshots_file, weights_only=True)
+        runtime.traced("read", snapshots_file)
         val = load_split(dataset.annotation_file.parent, "val", "heatmap")
         first = snap["val_indices"][0]
         plots.plot_heatmap_stages(val.images[first], {e: s[0].float() for e, s in snap["epochs"].items()},

@@ -112,6 +112,11 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         "side_softargmax": spec("regression", "SoftArgmaxNet", hand_labels="side"),
         # where RegressionNet loses x (diagnosis.py): the single changes again, on the assignment's labels
         "axis_regression_nodropout": spec("regression", REGRESSION, model_config={"dropout": 0.0}),
+        # ... over two more seeds: is dropout what costs x, beyond seed noise? (the seed0 run is the one above)
+        "axis_regression_nodropout_seed1": spec("regression", REGRESSION, seed=cfg.seed + 1,
+                                                model_config={"dropout": 0.0}),
+        "axis_regression_nodropout_seed2": spec("regression", REGRESSION, seed=cfg.seed + 2,
+                                                model_config={"dropout": 0.0}),
         "axis_regression_flatten": spec("regression", REGRESSION, model_config={"pooling": "flatten"}),
         "axis_regression_coordconv": spec("regression", REGRESSION, model_config={"coord_channels": True}),
         "softargmax": spec("regression", "SoftArgmaxNet"),
@@ -188,9 +193,20 @@ def run_log(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> dict:
     return runtime.load_json(run_dir(run_id, results_dir) / "training_log.json")["models"][name]
 
 
+def runs_to_train(run_ids, results_dir: Path, weights=()) -> list:
+    """The runs of run_ids that need training: all but those scored from stored predictions without their
+    checkpoint (run_scored: a committed reference run), unless their weights are needed (`weights`: run ids,
+    or True for every run)."""
+    needed = set(run_ids) if weights is True else set(weights)
+    return [r for r in run_ids if r in needed or checkpoint_path(r, results_dir).exists()
+            or not run_scored(r, results_dir)]
+
+
 def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = DEFAULT_RESULTS,
-               progress: bool = True, plan=None, executor=None) -> dict:
-    """Train the runs in order (finished ones are reused, interrupted ones resume); {id: log}.
+               progress: bool = True, plan=None, executor=None, weights=()) -> dict:
+    """Train the runs in order (finished ones are reused, interrupted ones resume); {id: log} of those trained
+    or reused. A finished run whose checkpoint is gone but whose test predictions are stored is not trained
+    again unless its weights are needed (runs_to_train).
 
     plan: a pipeline.Plan that shows one progress bar for all runs (then no bar per run).
     executor: None trains here, one run after another; an executor.RayExecutor trains as Ray tasks.
@@ -199,6 +215,7 @@ def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = DEFAULT_
     unknown = [r for r in run_ids if r not in runs]
     if unknown:
         raise ValueError(f"unknown run id(s) {unknown}; known: {sorted(runs)}")
+    run_ids = runs_to_train(run_ids, results_dir, weights)
     if executor is not None:
         return executor.train({r: runs[r] for r in run_ids}, data_dir, results_dir, plan)
     logs = {}
@@ -253,10 +270,10 @@ def main(argv=None):
     data_dir = ensure_data(args.data_dir)
     run_ids = args.ids or list(runs)
     if executor is not None:
-        train_runs(run_ids, data_dir, cfg, args.results, not args.no_progress, executor=executor)
+        train_runs(run_ids, data_dir, cfg, args.results, not args.no_progress, executor=executor, weights=True)
     for run_id in run_ids:
         if executor is None:
-            train_runs([run_id], data_dir, cfg, args.results, not args.no_progress)
+            train_runs([run_id], data_dir, cfg, args.results, not args.no_progress, weights=True)
         if args.predictions:
             save_predictions(run_id, args.results, data_dir)
 
@@ -271,8 +288,10 @@ def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint:
         return None
     path = predictions_path(run_id, results_dir)
     stored = runtime.load_json(path)
+    best = run_log(run_id, results_dir)
     usable = lambda s: (s and s["data"]["sha1"] == fingerprint["sha1"] and s.get("run") == run_id  # noqa: E731
-                        and (decoding in s["keypoints"] or "subpixel" not in s["keypoints"]))
+                        and (decoding in s["keypoints"] or "subpixel" not in s["keypoints"])
+                        and from_logged_training(s, best))
     if not usable(stored):
         if not checkpoint_path(run_id, results_dir).exists():
             return None
@@ -280,6 +299,22 @@ def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint:
         stored = runtime.load_json(path)
     keypoints = stored["keypoints"]
     return np.asarray(keypoints[decoding] if "subpixel" in keypoints else keypoints["argmax"])
+
+
+def from_logged_training(stored: dict, log: dict) -> bool:
+    """True when stored predictions came from the best epoch that the run's log records (files that record the
+    checkpoint they came from; older files, which do not, are taken as they are)."""
+    made_by = stored.get("checkpoint")
+    return made_by is None or (made_by["epoch"] == log["best_epoch"] and made_by["val_loss"] == log["best_val_loss"])
+
+
+def run_scored(run_id: str, results_dir: Path) -> bool:
+    """Finished, with stored test predictions from its logged best epoch: every stage that scores the run can
+    do so without its checkpoint (which a committed reference run does not keep)."""
+    if not run_finished(run_id, results_dir):
+        return False
+    stored = runtime.load_json(predictions_path(run_id, results_dir))
+    return bool(stored) and from_logged_training(stored, run_log(run_id, results_dir))
 
 
 def predictions_path(run_id: str, results_dir: Path) -> Path:
@@ -292,19 +327,22 @@ def predictions_path(run_id: str, results_dir: Path) -> Path:
 def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
     """RUN/test_predictions.json: the run's best model on the evaluation split, so that it can be scored
     with any metric after its checkpoint is gone ({decoding: [N, K, 2] image px}, data fingerprint)."""
-    from problem2.checkpoint import load_model
+    from problem2.checkpoint import load_checkpoint, load_model
     from problem2.codec import DECODE_METHODS
     from problem2.engine import model_codec, predict
     from problem2.dataset import dataset_fingerprint, load_split
     from problem2.evaluate import evaluation_split
     split = evaluation_split(data_dir)
     ds = load_split(data_dir, split, "heatmap")
+    ckpt = load_checkpoint(checkpoint_path(run_id, results_dir))
     model = load_model(checkpoint_path(run_id, results_dir))
     outputs = predict(model, ds.image_tensor())  # one forward pass, decoded every way (with the run's own sigma)
-    decodings = DECODE_METHODS if model.output_type == "heatmap" else ("argmax",)
+    decodings = DECODE_METHODS if model_codec(model).output_type == "heatmap" else ("argmax",)
     preds = {d: model_codec(model).decode(outputs, d).numpy().round(3).tolist() for d in decodings}
     path = predictions_path(run_id, results_dir)
-    runtime.save_json({"run": run_id, "split": split, "data": dataset_fingerprint(ds), "keypoints": preds}, path)
+    made_by = {k: ckpt.get(k) for k in ("epoch", "val_loss", "weights_sha256")}
+    runtime.save_json({"run": run_id, "split": split, "data": dataset_fingerprint(ds), "checkpoint": made_by,
+                       "keypoints": preds}, path)
     return path
 
 

@@ -77,6 +77,7 @@ class HeatmapNet(nn.Module):
             raise ValueError(f"heatmap_size must be 32, 64 or 128, got {heatmap_size}")
         self.config = dict(num_keypoints=num_keypoints, heatmap_size=heatmap_size,
                            skip_connections=skip_connections)
+        self.num_keypoints = num_keypoints
         self.heatmap_size = heatmap_size
         self.skip_connections = skip_connections
         self.encoder = Encoder()
@@ -121,6 +122,7 @@ class RegressionNet(nn.Module):
             raise ValueError(f"pooling must be 'avg' or 'flatten', got {pooling!r}")
         self.config = dict(num_keypoints=num_keypoints, pooling=pooling, dropout=dropout,
                            coord_channels=coord_channels)
+        self.num_keypoints = num_keypoints
         self.pooling, self.coord_channels = pooling, coord_channels
         self.encoder = Encoder(in_channels=3 if coord_channels else 1)
         c = ENCODER_CHANNELS[-1]
@@ -152,6 +154,7 @@ class SoftArgmaxNet(nn.Module):
     def __init__(self, num_keypoints: int = 5, heatmap_size: int = 64):
         super().__init__()
         self.config = dict(num_keypoints=num_keypoints, heatmap_size=heatmap_size)
+        self.num_keypoints = num_keypoints
         self.backbone = HeatmapNet(num_keypoints, heatmap_size=heatmap_size)
         stride = IMAGE_SIZE / heatmap_size
         # Heatmap pixel u is image position u * stride (codec convention), normalised by 128.

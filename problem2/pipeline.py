@@ -9,15 +9,13 @@ stays right after a restart.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from problem2 import runtime
+from problem2 import provenance, runtime
 from problem2.checkpoint import RunFiles
 from problem2.experiments import all_runs, run_dir
 from problem2.model import HeatmapNet, RegressionNet, build_model, count_flops
@@ -117,36 +115,27 @@ def stage_estimates(reference: Path, n_eval: int, quick: bool, stages: list) -> 
     return {s: recorded.get(s, {}).get("seconds", 10.0) * scale.get(s, n_eval / ref_eval) for s in stages}
 
 
-def file_digest(paths) -> str:
-    digest = hashlib.sha1()
-    for path in sorted(Path(p) for p in paths):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes() if path.exists() else b"missing")
-    return digest.hexdigest()[:16]
-
-
 class Pipeline:
-    """Runs named stages in order, skipping one whose input key and outputs are unchanged."""
+    """Runs named stages in order, reusing one that provenance.py finds current with the same settings and data;
+    each stage that runs is traced and recorded in RESULTS/provenance.json."""
 
-    def __init__(self, results_dir: Path, settings: dict, plan: Plan | None = None):
+    def __init__(self, results_dir: Path, settings: dict, plan: Plan | None = None, data_dir: Path | None = None):
         self.results_dir = results_dir
+        self.data_dir = data_dir
         self.state_path = results_dir / "pipeline.json"
         self.state = runtime.load_json(self.state_path, {}) or {}
         self.state["settings"] = settings
         self.state.setdefault("stages", {})
         self.plan = plan
 
-    def stage(self, name: str, fn, inputs: list, outputs: list, settings: dict | None = None):
-        key = hashlib.sha1(json.dumps([settings or {}, file_digest(inputs)], sort_keys=True,
-                                      default=str).encode()).hexdigest()[:16]
+    def stage(self, name: str, fn, settings: dict):
         record = self.state["stages"].get(name, {})
-        if record.get("key") == key and all(Path(o).exists() for o in outputs):
+        if provenance.stage_is_current(self.results_dir, name, settings, self.data_dir):
             self._say(f"== {name}: unchanged, reused ({record.get('seconds', 0):.0f} s when computed)")
         else:
             self._say(f"== {name}")
-            t0 = time.perf_counter()
-            fn()
-            self.state["stages"][name] = {"key": key, "seconds": time.perf_counter() - t0}
+            run_stage(self.results_dir, name, fn, settings, self.data_dir)
+            self.state["stages"][name] = {"seconds": provenance.load(self.results_dir)["stages"][name]["seconds"]}
             runtime.save_json(self.state, self.state_path)
         if self.plan:
             self.plan.stage_finished(name)
@@ -156,6 +145,15 @@ class Pipeline:
             self.plan.bar.write(text)
         else:
             print(text, flush=True)
+
+
+def run_stage(results: Path, name: str, fn, settings: dict, data_dir: Path | None = None):
+    """fn() traced, then recorded in RESULTS/provenance.json as stage `name`; returns what fn returned."""
+    t0 = time.perf_counter()
+    with runtime.trace_files() as trace:
+        out = fn()
+    provenance.record(results, name, settings, trace, data_dir, time.perf_counter() - t0)
+    return out
 
 
 # ---------------------------------------------------------------- reproduction against the reference

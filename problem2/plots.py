@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from problem2 import runtime  # noqa: E402
 from problem2.schema import KEYPOINT_NAMES, SKELETON  # noqa: E402
 from problem2.metrics import ASSIGNMENT_THRESHOLDS, as_array  # noqa: E402
 
@@ -27,9 +28,11 @@ COLORS = {"gt": "#1a9850", "heatmap": "#d73027", "regression": "#4575b4", "subpi
 
 def _save(fig, save_path) -> Path:
     save_path = Path(save_path)
+    runtime.check_writable(save_path)
     save_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(save_path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+    runtime.traced("write", save_path)
     return save_path
 
 

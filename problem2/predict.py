@@ -60,7 +60,9 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str =
     files = find_images(source)
     images = read_inputs(files)
     tensor = images_to_tensor(images)
-    points, _ = predict_keypoints(model, tensor, decoding if model.output_type == "heatmap" else "argmax")
+    points, outputs = predict_keypoints(model, tensor, decoding if model.output_type == "heatmap" else "argmax")
+    if not np.isfinite(outputs.numpy()).all():
+        raise UserError(f"{checkpoint} gives non-finite outputs (NaN or inf weights?): no keypoints written")
     points = np.clip(points, -0.5, codec.IMAGE_SIZE - 0.5)
     records = [{"id": i, "file_name": f.name, "keypoints": np.round(p.astype(np.float64), 2).tolist()}
                for i, (f, p) in enumerate(zip(files, points))]
@@ -70,9 +72,15 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str =
     runtime.save_json(result, Path(out_dir) / "predictions.json")
     if overlays:
         for f, image, p in zip(files, images, points):
-            plots.visualize_predictions(image, p, None, Path(out_dir) / "overlays" / f"{f.stem}.png",
+            plots.visualize_predictions(image, p, None, Path(out_dir) / "overlays" / overlay_name(f, files),
                                         title=f"{f.name}: {type(model).__name__}")
     return result
+
+
+def overlay_name(path: Path, files: list) -> str:
+    """STEM.png, or NAME.png (e.g. x.jpg.png) when another input has the same stem (x.png and x.jpg)."""
+    twins = sum(f.stem == path.stem for f in files) > 1
+    return f"{path.name if twins else path.stem}.png"
 
 
 def main(argv=None):

@@ -8,9 +8,9 @@ pure function of the JSON files, so the committed report can be checked against 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from problem2 import runtime
 from problem2 import report_mechanism as why
 from problem2.report_mechanism import row, single_changes
 from problem2.markdown import T, f2, f3, fig, table
@@ -31,8 +31,7 @@ def probe_x_px(diagnosis: dict | None) -> float | None:
 
 
 def load(results: Path, name: str):
-    path = Path(results) / name
-    return json.loads(path.read_text()) if path.exists() else None
+    return runtime.load_json(Path(results) / name)
 
 
 def pck_rows(methods: dict, kind: str) -> list:
@@ -214,7 +213,7 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
     env = p.get("environment", {})
     stages = [[k, f"{v.get('seconds', 0) / 60:.1f}"] for k, v in p["stages"].items()]
     train_min = sum(e["epoch_seconds"] for l in (log or {"models": {}})["models"].values() for e in l["epochs"]) / 60
-    run_logs = [log for log in (json.loads(f.read_text()) for f in sorted((Path(results) / "runs").glob("*/training_log.json")))
+    run_logs = [log for log in (runtime.load_json(f) for f in sorted((Path(results) / "runs").glob("*/training_log.json")))
                 if all(len(m["epochs"]) == m["config"]["epochs"] for m in log["models"].values())]  # finished runs
     runs_min = sum(e["epoch_seconds"] for r in run_logs for l in r["models"].values() for e in l["epochs"]) / 60
     return "\n\n".join([
@@ -262,19 +261,35 @@ def render_report(results: Path) -> str:
 README_MARKERS = ("<!-- results:start (written by python -m problem2 report) -->", "<!-- results:end -->")
 
 
-def update_readme(readme: Path, results: Path) -> bool:
-    """Replace the README's results block (between README_MARKERS) by readme_summary(results)."""
+def _readme_parts(readme: Path) -> tuple | None:
+    """(text before the results block, the block, text after it), or None without README_MARKERS."""
     text = Path(readme).read_text()
     start, end = README_MARKERS
     if start not in text or end not in text:
-        return False
+        return None
     head, rest = text.split(start, 1)
-    tail = rest.split(end, 1)[1]
+    block, tail = rest.split(end, 1)
+    return head, block, tail
+
+
+def update_readme(readme: Path, results: Path) -> bool:
+    """Replace the README's results block (between README_MARKERS) by readme_summary(results)."""
+    parts = _readme_parts(readme)
+    if parts is None:
+        return False
+    head, _, tail = parts
+    start, end = README_MARKERS
     Path(readme).write_text(f"{head}{start}\n{readme_summary(results)}\n{end}{tail}")
     return True
 
 
+def readme_is_current(readme: Path, results: Path) -> bool:
+    """True when the README's results block is what readme_summary(results) renders now (or it has none)."""
+    parts = _readme_parts(readme)
+    return parts is None or parts[1] == f"\n{readme_summary(results)}\n"
+
+
 def write_report(results: Path) -> Path:
     path = Path(results) / "REPORT.md"
-    path.write_text(render_report(results))
+    runtime.save_text(render_report(results), path)
     return path

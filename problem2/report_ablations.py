@@ -2,8 +2,7 @@
 the noise band and the confounds of each ablation. Rendered from JSON only."""
 from __future__ import annotations
 
-import math
-
+from problem2 import stats
 from problem2.markdown import T, f2, f3, fig, mean_sd, table
 from problem2.results import AblationRun, Ablations, SeededAblations
 
@@ -39,8 +38,8 @@ def noise_band(m, s: dict | None) -> str:
                      f"labelled PCK@0.05 and {f2(sd['standard']['mean_px'][1])} px in mean error")
     if not parts:
         return ""
-    return ("**Noise band.** Each setting below is one seed: " + "; ".join(parts) + ". A difference between two "
-            "settings smaller than about twice the larger of these is not evidence of an effect.")
+    return ("**Noise.** How much a number moves with no real change: " + "; ".join(parts) + ". The single-seed "
+            "tables at the end of this section carry no verdict; the table over seeds below does.")
 
 
 ABLATION_CAVEATS = {
@@ -54,27 +53,43 @@ ABLATION_CAVEATS = {
 }
 
 
-def compare(a, b, metric: str) -> tuple[float, float] | None:
-    """(mean of a - mean of b, 2 x its standard error) over seeds, for two SeededSetting rows; None unless both
-    have at least two seeds (one seed has no spread to compare with)."""
-    (ma, sa, na), (mb, sb, nb) = a.summary[metric], b.summary[metric]
-    if na < 2 or nb < 2:
-        return None
-    return ma - mb, 2 * math.sqrt(sa ** 2 / na + sb ** 2 / nb)
+COMPARED_METRICS = ("pck@0.05", "pck@0.2", "head_feet_px", "head_feet_px_fit")
 
 
-def verdict(diff: tuple[float, float] | None, fmt=f3, unit: str = "") -> str:
-    if diff is None:
+def default_row(rows: list):
+    """The setting that is the main model (64 x 64, sigma 2, skips), or None."""
+    return next((r for r in rows if set(r.runs.values()) & {"main_heatmap"}), None)
+
+
+def seed_values(row, metric: str) -> list:
+    return [v[metric] for v in row.per_seed.values() if v.get(metric) is not None]
+
+
+def ablation_comparisons(seeded: SeededAblations) -> dict:
+    """{(ablation, setting, metric): stats.Comparison or None}: every setting against its ablation's default point
+    in each of COMPARED_METRICS, one family for the Holm correction."""
+    pairs = {}
+    for name, rows in seeded.ablations.items():
+        default = default_row(rows)
+        for r in rows if default is not None else []:
+            if r is not default:
+                pairs |= {(name, r.setting, m): (seed_values(r, m), seed_values(default, m)) for m in COMPARED_METRICS}
+    return stats.compare_family(pairs)
+
+
+def verdict(c, fmt=f3, unit: str = "") -> str:
+    """'+0.012 [-0.004, 0.028], within seed noise' for a stats.Comparison (decided by Welch + Holm)."""
+    if c is None:
         return "(fewer than two seeds on a side: not compared)"
-    d, band = diff
-    return f"{'+' if d >= 0 else '-'}{fmt(abs(d))}{unit} ± {fmt(band)}, " + \
-        ("beyond" if abs(d) > band else "within") + " seed noise"
+    return (f"{'+' if c.diff >= 0 else '-'}{fmt(abs(c.diff))}{unit} [{fmt(c.low)}, {fmt(c.high)}], "
+            + ("beyond" if c.beyond_noise else "within") + " seed noise")
 
 
 # why each ablation moves what it moves: said only when the data show the pattern the sentence explains
 SEEDED_WHY = {
     "sigma (heatmap px, at 64x64)": (
-        "Sigma trades fine against gross errors. The narrowest target (1 heatmap px = 2 image px) is the hardest to "
+        "A reading of these numbers, a hypothesis wherever the verdicts above say within noise: sigma trades fine "
+        "against gross errors. The narrowest target (1 heatmap px = 2 image px) is the hardest to "
         "fit (the loss is almost all background); the widest (4 heatmap px = 8 image "
         "px) flattens the peak, so the 3 x 3 Newton step reads its position less precisely (the head+feet error grows; "
         "fitted over the Gaussian's width it grows far less: see 'The decoder, not the grid') while its wide "
@@ -85,17 +100,19 @@ SEEDED_WHY = {
     "resolution (Gaussian fixed at 4 image px)": (
         "With the target width fixed in image pixels, what remains is the output stride and the decoder's depth."),
     "skip connections": (
-        "Without skip connections the decoder must rebuild position from the 8 x 8 bottleneck alone; the skips "
-        "hand it the encoder's higher-resolution features, which is where the finer peaks come from."),
+        "Without skip connections the decoder must rebuild position from the 8 x 8 bottleneck alone. A hypothesis "
+        "these runs do not test: the skips hand it the encoder's higher-resolution features, from which the finer "
+        "peaks come."),
 }
 
 
 def seeded_findings(seeded: SeededAblations) -> list:
     """One paragraph per ablation: each setting against the default point (64 x 64, sigma 2, skips), in labelled
-    PCK@0.05, PCK@0.2 and head+feet error, with 2 x the standard error of the difference as the noise band."""
+    PCK@0.05, PCK@0.2 and head+feet error, with the 95% Welch interval and the Holm-corrected verdict."""
+    family = ablation_comparisons(seeded)
     out = []
     for name, rows in seeded.ablations.items():
-        default = next((r for r in rows if set(r.runs.values()) & {"main_heatmap"}), None)
+        default = default_row(rows)
         others = [r for r in rows if r is not default and r.n_seeds()]
         if default is None or not default.n_seeds():
             continue
@@ -103,17 +120,18 @@ def seeded_findings(seeded: SeededAblations) -> list:
             out.append(f"- **{name}**: no seed of {', '.join(r.setting for r in rows if r is not default)} "
                        f"trained yet.")
             continue
-        parts = [f"{r.setting}: PCK@0.05 {verdict(compare(r, default, 'pck@0.05'))}; PCK@0.2 "
-                 f"{verdict(compare(r, default, 'pck@0.2'))}; head+feet error "
-                 f"{verdict(compare(r, default, 'head_feet_px'), f2, ' px')}"
-                 + (f" (window fit: {verdict(compare(r, default, 'head_feet_px_fit'), f2, ' px')})"
+        c = lambda r, m: family.get((name, r.setting, m))  # noqa: E731
+        parts = [f"{r.setting}: PCK@0.05 {verdict(c(r, 'pck@0.05'))}; PCK@0.2 "
+                 f"{verdict(c(r, 'pck@0.2'))}; head+feet error "
+                 f"{verdict(c(r, 'head_feet_px'), f2, ' px')}"
+                 + (f" (window fit: {verdict(c(r, 'head_feet_px_fit'), f2, ' px')})"
                     if "head_feet_px_fit" in r.summary else "") if r.n_seeds() > 1 else
                  f"{r.setting}: one seed so far, not compared" for r in others]
         missing = [r.setting for r in rows if not r.n_seeds()]
         out.append(f"- **{name}**, against {default.setting} ({default.n_seeds()} seeds): " + "; ".join(parts) + "."
                    + (f" Not yet trained: {', '.join(missing)}." if missing else "")
                    + (f" {SEEDED_WHY[name]}" if name in SEEDED_WHY else ""))
-    return out + [line for line in (resolution_confound(seeded), decoder_finding(seeded)) if line]
+    return out + [line for line in (resolution_confound(seeded, family), decoder_finding(seeded)) if line]
 
 
 def decoder_finding(seeded: SeededAblations) -> str:
@@ -132,27 +150,24 @@ def decoder_finding(seeded: SeededAblations) -> str:
             f"and 128 is {listed(newton)} px with the 3 x 3 Newton step and {listed(fit)} px when the log-heatmap is "
             f"fitted over a window of one sigma (codec.window_fit_refine).")
     if newton[0] < newton[1] < newton[2] and fit[2] <= fit[0]:
-        line += (" The 3 x 3 step reads the peak's curvature between neighbouring pixels, which for a Gaussian of "
+        line += (" Our reading, a hypothesis at this number of seeds (see the verdicts above): the 3 x 3 step reads "
+                 "the peak's curvature between neighbouring pixels, which for a Gaussian of "
                  "sigma heatmap px is 1 / sigma^2: at a fixed width in the image, sigma is 1, 2 and 4 heatmap px, so "
                  "the same ripple in a predicted map moves the decoded peak about sigma^2 x stride = 4, 8 and 16 "
-                 "times as far (image px). Fitted over the Gaussian's width, the finest grid is the most precise: "
-                 "what looked like a cost of resolution is a cost of the decoder.")
+                 "times as far (image px). Fitted over the Gaussian's width, the finest grid has the lowest mean "
+                 "error: what looks like a cost of resolution would be a cost of the decoder.")
     return line
 
 
-def resolution_confound(seeded: SeededAblations) -> str:
+def resolution_confound(seeded: SeededAblations, family: dict) -> str:
     """Whether the 32 x 32 loss of the sigma-2 resolution ablation is the grid or the wider Gaussian."""
-    rows = {name: {r.setting: r for r in settings} for name, settings in seeded.ablations.items()}
-    wide, fixed = rows.get("resolution (sigma 2 heatmap px)", {}), rows.get("resolution (Gaussian fixed at 4 image px)", {})
-    if not {"32", "64"} <= set(wide) or not {"32, sigma 1", "64, sigma 2"} <= set(fixed):
-        return ""
-    loss_wide = compare(wide["32"], wide["64"], "pck@0.05")
-    loss_fixed = compare(fixed["32, sigma 1"], fixed["64, sigma 2"], "pck@0.05")
+    loss_wide = family.get(("resolution (sigma 2 heatmap px)", "32", "pck@0.05"))
+    loss_fixed = family.get(("resolution (Gaussian fixed at 4 image px)", "32, sigma 1", "pck@0.05"))
     if loss_wide is None or loss_fixed is None:
         return ""
-    if loss_wide[0] < -loss_wide[1] and abs(loss_fixed[0]) <= loss_fixed[1]:
+    if loss_wide.beyond_noise and loss_wide.diff < 0 and not loss_fixed.beyond_noise:
         return (f"- **Resolution or Gaussian width?** At 32 x 32 with sigma 2 (an 8 image px Gaussian) PCK@0.05 "
-                f"drops by {f3(-loss_wide[0])}; at 32 x 32 with sigma 1 (4 image px, as at 64 x 64) it is within seed "
+                f"drops by {f3(-loss_wide.diff)}; at 32 x 32 with sigma 1 (4 image px, as at 64 x 64) it is within seed "
                 f"noise of 64 x 64 ({verdict(loss_fixed)}). The loss in the first resolution ablation is the wider "
                 "target, not the coarser grid: sub-pixel decoding recovers what the stride of 4 px loses.")
     return (f"- **Resolution or Gaussian width?** 32 x 32 against 64 x 64: {verdict(loss_wide)} with sigma 2, "
@@ -174,8 +189,10 @@ def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
         f"fit of its log over a window of one target sigma instead of the 3 x 3 Newton step.",
         table(["ablation", "setting", "seeds", "PCK@0.05", "PCK@0.2", "swap-inv. PCK@0.05", "head+feet px",
                "head+feet px, window fit"][:3 + len(seeded.metrics)], rows),
-        "**What each ablation shows** (difference from the default point ± 2 standard errors over seeds; "
-        "'beyond seed noise' when the difference is larger):",
+        f"**What each ablation shows**: each setting minus the default point, mean over seeds with its 95% Welch "
+        f"interval in brackets. 'Beyond seed noise' is said only where the test rejects equal means after the "
+        f"correction ({stats.METHOD_NOTE}; one family of {len(ablation_comparisons(seeded))} comparisons); "
+        f"with 3 seeds a side only large, consistent differences pass.",
         "\n".join(seeded_findings(seeded)),
         fig("ablation_seeds.png", "Ablations over seeds: mean ± sd, the number of seeds n under each setting")])
 

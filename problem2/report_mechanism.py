@@ -2,6 +2,9 @@
 rows of the headline table and the swap/localisation split of the failures. Rendered from JSON only."""
 from __future__ import annotations
 
+import statistics
+
+from problem2 import stats
 from problem2.markdown import T, f1, f2, f3, fig, table
 SOFTARGMAX_LABEL = "HeatmapNet trunk + soft-argmax, coordinate loss"
 
@@ -38,14 +41,49 @@ def mechanism_sentence(d: dict) -> str:
             f"recovers y to {f1(probes['after_pooling']['y']['mean_abs_err'])} px), but little of x "
             f"({f1(probes['after_pooling']['x']['mean_abs_err'])} px; neither axis survives once the border is out "
             f"of the features' reach)")
-    no_dropout = (d.get("variants") or {}).get("axis_regression_nodropout")
-    if no_dropout:
-        text += (f", and the dropout in its small head drowns the little x that is left (without dropout the same "
-                 f"network follows x with gain {no_dropout['shift']['x']:.2f} and "
-                 f"{f1(no_dropout['all']['x']['mean_abs_err'])} px error, one seed)")
+    text += dropout_clause(d)
     return text + (f"; HeatmapNet never encodes position as a number, it marks it as the place of a peak "
                    f"(gain {d['shift']['heatmap']['x']:.2f}, {f1(hm['x']['mean_abs_err'])} px x error against "
                    f"RegressionNet's {f1(reg['x']['mean_abs_err'])}).")
+
+
+def dropout_comparisons(d: dict) -> dict:
+    """{metric: stats.Comparison or None}: without dropout minus with it over seeds (diagnosis.json dropout_seeds),
+    x and y error and PCK@0.05, one family."""
+    seeds = d.get("dropout_seeds") or {}
+    values = lambda label, m: [r[m] for r in seeds.get(label, {}).values()]  # noqa: E731
+    return stats.compare_family({m: (values("without dropout", m), values("with dropout", m))
+                                 for m in ("x_abs_px", "y_abs_px", "pck@0.05")})
+
+
+def dropout_paragraph(d: dict) -> str:
+    """The no-dropout twin against the specified RegressionNet over seeds, each difference with its verdict."""
+    family = dropout_comparisons(d)
+    if all(c is None for c in family.values()):
+        return ""
+    words = {"x_abs_px": ("head-and-feet x error", " px"), "y_abs_px": ("y error", " px"), "pck@0.05": ("PCK@0.05", "")}
+    parts = [f"{words[m][0]} {c.diff:+.2f}{words[m][1]} [{c.low:+.2f}, {c.high:+.2f}], "
+             f"{'beyond' if c.beyond_noise else 'within'} seed noise" for m, c in family.items() if c is not None]
+    n = {label: len(runs) for label, runs in d["dropout_seeds"].items()}
+    return (f"**Dropout, over seeds.** Without dropout minus with it ({n['without dropout']} and {n['with dropout']} "
+            f"seeds, course labels, from the runs' stored test predictions): " + "; ".join(parts)
+            + f" ({stats.METHOD_NOTE}).")
+
+
+def dropout_clause(d: dict) -> str:
+    """What the no-dropout twin says about the head's dropout, worded by the corrected test over seeds."""
+    c = dropout_comparisons(d).get("x_abs_px")
+    if c is None:
+        return ""
+    seeds = d["dropout_seeds"]
+    mean = lambda label: statistics.fmean(r["x_abs_px"] for r in seeds[label].values())  # noqa: E731
+    numbers = (f"head-and-feet x error {f1(mean('without dropout'))} px without dropout against "
+               f"{f1(mean('with dropout'))} px with it, {len(seeds['without dropout'])} and "
+               f"{len(seeds['with dropout'])} seeds, difference {c.diff:+.1f} px [{c.low:+.1f}, {c.high:+.1f}]")
+    if c.beyond_noise and c.diff < 0:
+        return f", and the dropout in its small head costs part of the little x that is left ({numbers})"
+    return (f"; whether the dropout in its small head costs x is not settled by these runs ({numbers}, within seed "
+            f"noise)")
 
 
 def summary(m, s: dict | None, d: dict | None) -> str:
@@ -70,8 +108,13 @@ def summary(m, s: dict | None, d: dict | None) -> str:
                      f"{f3(side['regression']['standard']['pck']['0.05'])}: regression's failure is not label noise.")
         rows = {r["run"]: r for r in s["regression_variants"]["rows"]}
         if "side_softargmax" in rows:
+            course = ((d or {}).get("variants") or {}).get("softargmax")
+            on_course = (f"; on the course's labels, the assignment's metric, the same model reaches "
+                         f"{f3(course['pck@0.05'])} against HeatmapNet's {f3(sub.pck['0.05'])}, since the hand labels "
+                         f"cap it too" if course else "")
             parts.append(f"**What fixes regression.** Reading coordinates off a spatial map: the {SOFTARGMAX_LABEL} "
-                         f"reaches PCK@0.05 {f3(rows['side_softargmax']['pck']['0.05'])} (side labels). Keeping the "
+                         f"reaches PCK@0.05 {f3(rows['side_softargmax']['pck']['0.05'])} on side labels{on_course}. "
+                         f"Keeping the "
                          f"spatial layout in the head (flatten: {f3(rows['side_regression_flatten']['pck']['0.05'])}) "
                          f"or adding coordinate channels (CoordConv: "
                          f"{f3(rows['side_regression_coordconv']['pck']['0.05'])}) recovers far less.")
@@ -135,22 +178,25 @@ def section_mechanism(d: dict | None) -> str:
         f"see {d['receptive_field_px']} px; every test figure comes within {f1(br['y']['max_gap_px'])} px of the top or "
         f"bottom border (mean {f1(br['y']['mean_gap_px'])} px) but only within {f1(br['x']['mean_gap_px'])} px of a side "
         f"border on average (up to {f1(br['x']['max_gap_px'])}), so y leaks through pooling almost intact and x only "
-        f"in part. RegressionNet's head, trained with dropout 0.5 on these pooled features, learns none of that part "
-        f"(see the single changes below: without dropout it learns about as much x as the linear probe finds).",
+        f"in part. RegressionNet's head, trained with dropout 0.5 on these pooled features, learns little of that "
+        f"part; the single changes below and the no-dropout twin over seeds say how much of that is the dropout.",
     ]
     variants = d.get("variants") or {}
     if variants:
         names = {"main_regression": "RegressionNet (specified)", "axis_regression_nodropout": "no dropout",
+                 "axis_regression_nodropout_seed1": "no dropout, seed 1",
+                 "axis_regression_nodropout_seed2": "no dropout, seed 2",
                  "axis_regression_flatten": "flatten instead of pooling", "axis_regression_coordconv": "CoordConv input",
                  "softargmax": SOFTARGMAX_LABEL}
         vrows = [[names.get(r, r)] + [f"{v['all'][a]['corr']:.2f}" for a in ("x", "y")]
                  + [f"{v['all'][a]['mean_abs_err']:.2f}" for a in ("x", "y")]
                  + [f"{v['shift'][a]:.2f}" for a in ("x", "y")] + [f3(v["pck@0.05"])] for r, v in variants.items()]
-        out += ["**Single changes, read per axis** (trained on the course labels, one seed each (0), so differences "
-                "of a few hundredths are within seed noise; statistics over head and feet of the test images, "
-                "PCK@0.05 labelled over all five keypoints):",
+        out += ["**Single changes, read per axis** (trained on the course labels, seed 0 unless named: a single "
+                "seed carries no verdict; statistics over head and feet of the test images, PCK@0.05 labelled over "
+                "all five keypoints):",
                 table(["model", "x corr", "y corr", "x |err|", "y |err|", "x shift gain", "y shift gain", "PCK@0.05"],
                       vrows)]
+    out += [dropout_paragraph(d)]
     return "\n\n".join(out)
 
 

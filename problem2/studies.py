@@ -11,7 +11,7 @@ studies.json:
                two_hand_decoder: {standard, hand_swap_invariant}}
   regression_variants: {rows: [{label, run, method, pck, mean_px, pck_auc}]}  (side-labelled data)
   precision:  {rows: [{group, precision, seed, model, run, best_epoch, val_loss, ...}],
-               summary: {model: {metric: {fast, fp32, diff, seed_std, within_seed_noise}}}}
+               summary: {model: {metric: {fast, fp32, diff, low, high, p, seed_std, within_seed_noise}}}}
   cost:       {rows: [{label, parameters, gflops_per_image, latency_batch1_ms, latency_batch32_ms,
                train_img_per_s}], environment}
 Methods: 'regression', 'heatmap_argmax', 'heatmap_subpixel'; kinds: 'standard', 'hand_swap_invariant'.
@@ -27,16 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from problem2 import ambiguity, cli, metrics, plots, runtime
+from problem2 import ambiguity, cli, metrics, plots, runtime, stats
 from problem2.bench import inference_latency
-from problem2.dataset import load_split
-from problem2.evaluate import METHODS, evaluate_pair, evaluation_split, method_reports, predict_keypoints
-from problem2.experiments import checkpoint_path, run_log, run_parser, train_runs
+from problem2.dataset import dataset_fingerprint, load_split
+from problem2.evaluate import METHODS, evaluate_pair, evaluation_split, method_reports
+from problem2.experiments import all_runs, checkpoint_path, run_log, run_parser, run_predictions, train_runs
 from problem2.checkpoint import load_codec, load_model
 from problem2.engine import TrainConfig
 from problem2.generate import ensure_data
 from problem2.metrics import ASSIGNMENT_KEYS, ASSIGNMENT_THRESHOLDS
-from problem2.model import model_summary
+from problem2.model import build_model, model_summary
 from problem2.schema import DEFAULT_RESULTS
 
 SEED_RUNS = {0: ("main_heatmap", "main_regression"), 1: ("seed1_heatmap", "seed1_regression"),
@@ -62,8 +62,27 @@ def eval_set(data_dir: Path, hand_labels: str = "assignment"):
 
 
 def pair_predictions(results_dir: Path, heatmap_run: str, regression_run: str, ds) -> dict:
+    """Every method's predictions [N, K, 2] and the heatmaps [N, K, S, S], from the two runs' checkpoints."""
     return evaluate_pair(load_model(checkpoint_path(heatmap_run, results_dir)),
                          load_model(checkpoint_path(regression_run, results_dir)), ds)
+
+
+def stored_pair(results_dir: Path, data_dir: Path, heatmap_run: str, regression_run: str) -> dict:
+    """Every method's predictions [N, K, 2] on the evaluation split, from the two runs' stored test predictions
+    (experiments.run_predictions: a run whose checkpoint is gone is scored from what it stored)."""
+    fingerprint = dataset_fingerprint(eval_set(data_dir))  # stored on the split as labelled in the files
+    runs = {"regression": (regression_run, "argmax"), "heatmap_argmax": (heatmap_run, "argmax"),
+            "heatmap_subpixel": (heatmap_run, "subpixel")}
+    return {method: stored_run(results_dir, data_dir, fingerprint, run_id, decoding)
+            for method, (run_id, decoding) in runs.items()}
+
+
+def stored_run(results_dir: Path, data_dir: Path, fingerprint: dict, run_id: str, decoding: str) -> np.ndarray:
+    pred = run_predictions(run_id, results_dir, data_dir, fingerprint, decoding)
+    if pred is None:
+        raise cli.UserError(f"run {run_id} in {results_dir} has neither its checkpoint nor stored test predictions "
+                            f"from its logged best epoch: train it (python -m problem2 runs run {run_id})")
+    return pred
 
 
 # ---------------------------------------------------------------- 1. seeds and intervals
@@ -77,11 +96,12 @@ def mean_std(values) -> list:
     return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
 
 
-def seed_study(results_dir: Path, ds, seed0_preds: dict) -> dict:
-    """seed0_preds: pair_predictions of the main pair on ds (shared with the ambiguity study)."""
+def seed_study(results_dir: Path, data_dir: Path, ds, seed0_preds: dict) -> dict:
+    """seed0_preds: pair_predictions of the main pair on ds (shared with the ambiguity study); the other seeds
+    from their stored predictions."""
     per_seed, per_image = {}, {"heatmap_subpixel": [], "regression": []}
     for seed, (hm_run, reg_run) in SEED_RUNS.items():
-        preds = seed0_preds if seed == 0 else pair_predictions(results_dir, hm_run, reg_run, ds)
+        preds = seed0_preds if seed == 0 else stored_pair(results_dir, data_dir, hm_run, reg_run)
         per_seed[seed] = method_reports(preds, ds.keypoints)
         for m in per_image:
             per_image[m].append(per_image_pck(preds[m], ds.keypoints))
@@ -112,17 +132,16 @@ def pooled_std(a: list, b: list) -> float:
     return (ss / dof) ** 0.5 if dof > 0 else float("nan")
 
 
-def precision_study(results_dir: Path, ds, seed_reports: dict) -> dict:
+def precision_study(results_dir: Path, data_dir: Path, ds, seed_reports: dict) -> dict:
     """Does the fast path (precision 'auto') move results beyond seed-to-seed noise? Runs of SEED_RUNS
     (fast) against FP32_RUNS (plain fp32), compared on the best epoch's validation numbers from the
     training logs and on the evaluation split. seed_reports: seed_study()['per_seed'] (the fast runs).
-    A difference of group means counts as within seed noise when it is at most twice the pooled
-    within-group standard deviation."""
+    Verdicts by stats.compare_family (Welch, Holm over the 10 comparisons)."""
     rows = []
     for group, runs in (("fast", SEED_RUNS), ("fp32", FP32_RUNS)):
         for seed, (hm_run, reg_run) in runs.items():
             reports = seed_reports[seed] if group == "fast" else method_reports(
-                pair_predictions(results_dir, hm_run, reg_run, ds), ds.keypoints)
+                stored_pair(results_dir, data_dir, hm_run, reg_run), ds.keypoints)
             for model, run_id, method in (("heatmap", hm_run, "heatmap_subpixel"), ("regression", reg_run, "regression")):
                 log = run_log(run_id, results_dir)
                 best = log["epochs"][log["best_epoch"] - 1]
@@ -132,29 +151,31 @@ def precision_study(results_dir: Path, ds, seed_reports: dict) -> dict:
                              "val_loss": best["val_loss"], "val_mean_px": best["val_mean_px"],
                              "val_pck@0.05": best["val_pck@0.05"], "eval_pck@0.05": scored["pck"]["0.05"],
                              "eval_mean_px": scored["mean_px"]})
-    summary = {}
-    for model in ("heatmap", "regression"):
-        summary[model] = {}
-        for key in PRECISION_METRICS:
-            fast = [r[key] for r in rows if r["model"] == model and r["group"] == "fast"]
-            fp32 = [r[key] for r in rows if r["model"] == model and r["group"] == "fp32"]
-            diff, noise = statistics.fmean(fast) - statistics.fmean(fp32), pooled_std(fast, fp32)
-            summary[model][key] = {"fast": mean_std(fast), "fp32": mean_std(fp32), "diff": diff,
-                                   "seed_std": noise, "within_seed_noise": abs(diff) <= 2 * noise}
+    values = {(model, key, group): [r[key] for r in rows if r["model"] == model and r["group"] == group]
+              for model in ("heatmap", "regression") for key in PRECISION_METRICS for group in ("fast", "fp32")}
+    family = stats.compare_family({(model, key): (values[model, key, "fast"], values[model, key, "fp32"])
+                                   for model in ("heatmap", "regression") for key in PRECISION_METRICS})
+    summary = {model: {} for model in ("heatmap", "regression")}
+    for (model, key), c in family.items():
+        fast, fp32 = values[model, key, "fast"], values[model, key, "fp32"]
+        summary[model][key] = {"fast": mean_std(fast), "fp32": mean_std(fp32), "diff": c.diff, "low": c.low,
+                               "high": c.high, "p": c.p, "seed_std": pooled_std(fast, fp32),
+                               "within_seed_noise": not c.beyond_noise}
     return {"rows": rows, "summary": summary,
             "note": "fast = precision 'auto' (the project's default path), fp32 = plain fp32; best epoch by "
                     "validation loss; eval = the evaluation split (heatmap decoded sub-pixel); diff = mean(fast) - "
-                    "mean(fp32); within seed noise when |diff| <= 2 x seed_std (pooled within-group std)"}
+                    f"mean(fp32) with its 95% interval [low, high]; within seed noise unless {stats.METHOD_NOTE} "
+                    f"(one family of {len(family)}) rejects equal means"}
 
 
 # ---------------------------------------------------------------- 3. regression variants
 
 def regression_variants(results_dir: Path, data_dir: Path) -> dict:
     ds = eval_set(data_dir, "side")
+    fingerprint = dataset_fingerprint(eval_set(data_dir))  # predictions are stored on the split as labelled
     rows = []
     for label, run_id, decoding in VARIANT_RUNS:
-        model = load_model(checkpoint_path(run_id, results_dir))
-        pred, _ = predict_keypoints(model, ds.image_tensor(), decoding or "argmax")
+        pred = stored_run(results_dir, data_dir, fingerprint, run_id, decoding or "argmax")
         rep = metrics.localization_report(pred, ds.keypoints)["standard"]
         rows.append({"label": label, "run": run_id, "decoding": decoding, "pck": rep["pck"],
                      "mean_px": rep["mean_px"], "pck_auc": rep["pck_auc"]})
@@ -171,8 +192,10 @@ def cost_study(results_dir: Path, repeats: int = 20) -> dict:
     device = torch.device("cpu")
     precision = runtime.resolve_precision("auto", device)
     rows = []
-    for run_id in COST_RUNS:
-        model = load_model(checkpoint_path(run_id, results_dir))
+    specs = all_runs(TrainConfig())
+    for run_id in COST_RUNS:  # cost and speed depend on the architecture, not on the trained weights
+        torch.manual_seed(0)
+        model = build_model(specs[run_id].model, **specs[run_id].model_config).eval()
         log = run_log(run_id, results_dir)
         summary = model_summary(model)
         latency = inference_latency(model, device, precision, repeats=repeats)
@@ -189,7 +212,7 @@ def cost_study(results_dir: Path, repeats: int = 20) -> dict:
 def ambiguity_study(results_dir: Path, data_dir: Path, ds, main_preds: dict, vis_dir: Path) -> dict:
     """ambiguity.ambiguity_study on the main pair and the side-label pair."""
     side_ds = eval_set(data_dir, "side")
-    side_preds = pair_predictions(results_dir, "side_heatmap", "side_regression", side_ds)
+    side_preds = stored_pair(results_dir, data_dir, "side_heatmap", "side_regression")
     heatmap_codec = load_codec(checkpoint_path(SEED_RUNS[0][0], results_dir))
     return ambiguity.ambiguity_study(ds, main_preds, heatmap_codec, side_ds, side_preds, vis_dir)
 
@@ -199,15 +222,15 @@ def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Pat
     cfg = cfg or TrainConfig()
     results_dir = Path(results_dir)
     vis_dir = results_dir / "visualizations"
-    train_runs(STUDY_RUNS, data_dir, cfg, results_dir, progress)
+    train_runs(STUDY_RUNS, data_dir, cfg, results_dir, progress, weights=SEED_RUNS[0])
     ds = eval_set(data_dir)
     main_preds = pair_predictions(results_dir, *SEED_RUNS[0], ds)
     result = {"split": ds.annotation_file.name.split("_")[0], "n_images": len(ds),
-              "seeds": seed_study(results_dir, ds, main_preds),
+              "seeds": seed_study(results_dir, data_dir, ds, main_preds),
               "ambiguity": ambiguity_study(results_dir, data_dir, ds, main_preds, vis_dir),
               "regression_variants": regression_variants(results_dir, data_dir),
               "cost": cost_study(results_dir, latency_repeats)}
-    result["precision"] = precision_study(results_dir, ds, result["seeds"]["per_seed"])
+    result["precision"] = precision_study(results_dir, data_dir, ds, result["seeds"]["per_seed"])
     runtime.save_json(result, results_dir / "studies.json")
     draw_study_figures(result, vis_dir)
     return result

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from problem2 import cli, runtime
-from problem2.checkpoint import load_checkpoint, load_model  # noqa: F401 (the library's entry points)
+from problem2.checkpoint import RunFiles, load_checkpoint, load_model  # noqa: F401 (the library's entry points)
 from problem2.dataset import make_loaders  # noqa: F401 (the library's entry points)
 from problem2.engine import TrainConfig, fit, predict  # noqa: F401 (the library's entry points)
 from problem2.experiments import train_both
@@ -27,20 +27,31 @@ from problem2.schema import DEFAULT_RESULTS
 
 
 def train_heatmap_model(model, train_loader, val_loader, num_epochs=30, config: TrainConfig | None = None,
-                        out_dir=DEFAULT_RESULTS, resume: bool = True):
-    """The assignment's entry point: MSE on heatmaps; best epoch saved as OUT/heatmap_model.pth.
+                        out_dir=DEFAULT_RESULTS, resume: bool = False):
+    """The assignment's entry point: train `model` with MSE on heatmaps; best epoch saved as OUT/heatmap_model.pth.
 
-    Any DataLoaders whose datasets yield (image, heatmaps) work; see `fit` for resume and out_dir.
+    Any DataLoaders whose datasets yield (image, heatmaps) work. The model given is the one trained: a run
+    'heatmap' already in out_dir is replaced (a note says so). resume=True instead continues an interrupted
+    run with the same settings, or loads a finished one into `model` without training (also said).
+    Returns the training log (see engine.fit).
     """
-    cfg = replace(config or TrainConfig(), epochs=num_epochs)
-    return fit(model, train_loader, val_loader, cfg, out_dir, "heatmap", resume)
+    return _train(model, train_loader, val_loader, num_epochs, config, out_dir, "heatmap", resume)
 
 
 def train_regression_model(model, train_loader, val_loader, num_epochs=30, config: TrainConfig | None = None,
-                           out_dir=DEFAULT_RESULTS, resume: bool = True):
-    """The assignment's entry point: MSE on normalised coordinates; best epoch as OUT/regression_model.pth."""
+                           out_dir=DEFAULT_RESULTS, resume: bool = False):
+    """The assignment's entry point: MSE on normalised coordinates; best epoch as OUT/regression_model.pth.
+    Replacing, resuming and reusing as in train_heatmap_model."""
+    return _train(model, train_loader, val_loader, num_epochs, config, out_dir, "regression", resume)
+
+
+def _train(model, train_loader, val_loader, num_epochs, config, out_dir, name: str, resume: bool) -> dict:
     cfg = replace(config or TrainConfig(), epochs=num_epochs)
-    return fit(model, train_loader, val_loader, cfg, out_dir, "regression", resume)
+    files = RunFiles(out_dir, name)
+    if not resume and (files.model.exists() or files.last.exists() or files.logged() is not None):
+        print(f"note: replacing the run '{name}' in {out_dir} with this model's training (resume=True would "
+              f"continue or reuse it instead)", file=sys.stderr)
+    return fit(model, train_loader, val_loader, cfg, out_dir, name, resume=resume, overwrite=not resume)
 
 
 def build_parser() -> cli.Parser:
@@ -79,6 +90,9 @@ def main(argv=None):
     t0 = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.resume and args.overwrite:
+        raise cli.UserError("--resume and --overwrite contradict each other: --resume continues the runs in --out, "
+                            "--overwrite deletes them first; pass one")
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       device=args.device, precision=args.precision, workers=args.workers)
     data_dir = ensure_data(args.data_dir)

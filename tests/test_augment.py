@@ -79,8 +79,8 @@ def test_an_augmented_run_resumes_to_the_weights_of_an_uninterrupted_one(tiny_da
     strip = lambda log: [{k: v for k, v in e.items() if k not in ("epoch_seconds", "train_img_per_s")}  # noqa: E731
                          for e in log["epochs"]]
     assert strip(resumed) == strip(whole) and whole["data"]["train"]["augment"]["flip"] == 0.5
-    ours = torch.load(tmp_path / "cut" / "regression_model.pth", weights_only=True)["state_dict"]
-    theirs = torch.load(tmp_path / "whole" / "regression_model.pth", weights_only=True)["state_dict"]
+    ours = torch.load(tmp_path / "cut" / "regression_model.pth", weights_only=True)
+    theirs = torch.load(tmp_path / "whole" / "regression_model.pth", weights_only=True)
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
 
 

@@ -204,3 +204,129 @@ def test_generated_data_dir_without_annotations(tmp_path):
     shutil.rmtree(tmp_path)
     with pytest.raises(UserError, match="has no train_annotations.json"):
         train_main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
+
+
+# ---------------------------------------------------------------- the committed reference is written on purpose only
+
+def reference_snapshot():
+    from problem2.schema import REFERENCE_DIR
+    return {p: p.stat().st_mtime_ns for p in REFERENCE_DIR.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("main, argv, message", [
+    (train_main, ["--out", "problem2/results", "--overwrite", "--epochs", "1"],
+     "is in the committed reference run problem2/results/: nothing writes there but"),
+    (pipeline_main, ["all", "--quick", "--update-reference"], "drop --quick"),
+    (pipeline_main, ["report", "--update-reference", "--results", "outputs/elsewhere"], "drop --results"),
+    (pipeline_main, ["all", "--update-reference", "--epochs", "3", "--skip-studies"], "drop --skip-studies, --epochs"),
+    (train_main, ["--resume", "--overwrite"], "--resume and --overwrite contradict each other"),
+    (pipeline_main, ["all", "--quick-images", "3"], "--quick-images only applies with --quick"),
+])
+def test_nothing_writes_into_the_reference_without_update_reference(main, argv, message, capsys):
+    before = reference_snapshot()
+    code, err = run_command(main, argv, capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert reference_snapshot() == before
+
+
+def test_the_library_refuses_the_reference_too(tiny_data):
+    from problem2.schema import REFERENCE_DIR
+    with pytest.raises(UserError, match="committed reference run"):
+        fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), TrainConfig(epochs=1), REFERENCE_DIR,
+            "regression", progress=False, overwrite=True)
+    with pytest.raises(UserError, match="committed reference run"):
+        runtime.save_json({}, REFERENCE_DIR / "metrics.json")
+
+
+# ---------------------------------------------------------------- images and files that would be read silently wrong
+
+def save_png(path, array, mode):
+    Image.fromarray(array, mode).save(path)
+    return path
+
+
+def test_a_transparent_background_is_white_and_a_float_image_is_scaled(tmp_path):
+    figure = np.full((128, 128), 255, np.uint8)
+    figure[60:68, 20:100] = 0
+    rgba = np.zeros((128, 128, 4), np.uint8)  # transparent black everywhere ...
+    rgba[60:68, 20:100] = [0, 0, 0, 255]      # ... but the opaque figure
+    with pytest.warns(UserWarning, match="converted to grayscale"):
+        assert np.array_equal(load_image(save_png(tmp_path / "a.png", rgba, "RGBA")), figure)
+    Image.fromarray(figure.astype(np.float32) / 255.0, "F").save(tmp_path / "f.tif")
+    assert np.array_equal(load_image(tmp_path / "f.tif"), figure)
+    Image.fromarray(np.full((128, 128), 300.0, np.float32), "F").save(tmp_path / "g.tif")
+    with pytest.raises(DatasetError, match="finite values in"):
+        load_image(tmp_path / "g.tif")
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares its size and holds no pixels: what a decompression bomb looks like before decoding."""
+    import struct
+    import zlib
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    chunk = lambda body: struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))  # noqa: E731
+    return b"\x89PNG\r\n\x1a\n" + chunk(ihdr) + chunk(b"IDAT") + chunk(b"IEND")
+
+
+def test_a_huge_image_is_refused_by_its_size_before_decoding(tmp_path):
+    (tmp_path / "big.png").write_bytes(png_header(1000, 1000))
+    with pytest.raises(DatasetError, match="image is 1000x1000, expected 128x128"):
+        load_image(tmp_path / "big.png")  # refused by its header: no pixel data is there to decode
+    (tmp_path / "bomb.png").write_bytes(png_header(20000, 20000))
+    with pytest.raises(DatasetError, match=r"cannot read image .*bomb.png: Image size \(400000000 pixels\) exceeds"):
+        load_image(tmp_path / "bomb.png")
+
+
+def test_a_link_out_of_the_image_folder_and_a_dotted_duplicate_are_refused(tiny_data, tmp_path):
+    images = tmp_path / "train"
+    shutil.copytree(tiny_data / "train", images)
+    first = sorted(images.iterdir())[0]
+    first.unlink()
+    first.symlink_to(tiny_data / "val" / sorted(p.name for p in (tiny_data / "val").iterdir())[0])
+    with pytest.raises(DatasetError, match="outside the image folder"):
+        KeypointDataset(images, tiny_data / "train_annotations.json")
+    data = json.loads((tiny_data / "train_annotations.json").read_text())
+    data["images"][1]["file_name"] = "./" + data["images"][0]["file_name"]
+    (tmp_path / "dup.json").write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match="repeats file_name"):
+        KeypointDataset(tiny_data / "train", tmp_path / "dup.json")
+
+
+def test_dark_and_blank_training_images_are_warned_about_by_name(tiny_data, tmp_path):
+    images = tmp_path / "train"
+    shutil.copytree(tiny_data / "train", images)
+    names = sorted(p.name for p in images.iterdir())
+    save_png(images / names[0], 255 - np.asarray(Image.open(images / names[0])), "L")  # inverted
+    save_png(images / names[1], np.zeros((128, 128), np.uint8), "L")                 # all black
+    with pytest.warns(UserWarning) as caught:
+        KeypointDataset(images, tiny_data / "train_annotations.json")
+    text = " ".join(str(w.message) for w in caught)
+    assert f"2 image(s) with a dark background (the figures are dark lines on white): {names[0]}, {names[1]}" in text
+    assert f"1 image(s) with almost no contrast (nothing drawn?): {names[1]}" in text
+
+
+def test_a_target_wider_than_a_quarter_of_the_map_and_deep_json_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="sigma must be at most a quarter of heatmap_size"):
+        codec.HeatmapCodec(64, 1e6)
+    (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(UserError, match="nested too deeply"):
+        runtime.load_json(tmp_path / "deep.json")
+
+
+def test_a_garbage_lock_says_how_to_clear_it(tmp_path):
+    (tmp_path / ".lock").write_text("garbage")
+    with pytest.raises(UserError, match=r"holds 'garbage', not a writer's 'PID HOST'; .*rm .*\.lock"):
+        with runtime.DirectoryLock(tmp_path):
+            pass
+
+
+def test_predict_refuses_a_model_with_nan_weights(tmp_path):
+    from problem2.predict import predict_files
+    model = HeatmapNet()
+    with torch.no_grad():
+        model.final.bias.fill_(float("nan"))
+    torch.save(model.state_dict(), tmp_path / "nan_model.pth")
+    Image.new("L", (128, 128), 255).save(tmp_path / "x.png")
+    with pytest.raises(UserError, match="non-finite outputs"):
+        predict_files(tmp_path / "nan_model.pth", tmp_path / "x.png", tmp_path / "out", overlays=False)
+    assert not (tmp_path / "out" / "predictions.json").exists()

@@ -39,7 +39,7 @@ def logged_epochs(out: Path) -> int:
 
 
 def weights(out: Path) -> dict:
-    return torch.load(out / "heatmap_model.pth", weights_only=True)["state_dict"]
+    return torch.load(out / "heatmap_model.pth", weights_only=True)
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +96,16 @@ def test_a_cut_between_commit_point_and_best_model_is_repaired(tiny_data, tmp_pa
     rewrites the best model from the commit point and ends like an uninterrupted run."""
     copies = {}
 
-    def stop_after_two(entry):
-        copies[entry["epoch"]] = (tmp_path / "heatmap_model.pth").read_bytes()
+    def stop_after_two(entry):  # the best checkpoint as each epoch left it: weights and sidecar
+        copies[entry["epoch"]] = [(tmp_path / f"heatmap_model.{ext}").read_bytes() for ext in ("pth", "json")]
         if entry["epoch"] == 2:
             raise KeyboardInterrupt
     spec = RunSpec("heatmap", "HeatmapNet", train=TrainConfig(epochs=EPOCHS, batch_size=8))
     with pytest.raises(KeyboardInterrupt):
         run_training(spec, tiny_data, tmp_path, progress=False, on_epoch=stop_after_two)
     assert torch.load(tmp_path / "heatmap_last.pth", weights_only=True)["state"]["best_epoch"] == 2
-    (tmp_path / "heatmap_model.pth").write_bytes(copies[1])  # as if epoch 2's best-model write never happened
+    for ext, data in zip(("pth", "json"), copies[1]):  # as if epoch 2's best-model write never happened
+        (tmp_path / f"heatmap_model.{ext}").write_bytes(data)
     run_training(spec, tiny_data, tmp_path, progress=False)
     ours, theirs = weights(tmp_path), weights(uninterrupted)
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
@@ -113,13 +114,20 @@ def test_a_cut_between_commit_point_and_best_model_is_repaired(tiny_data, tmp_pa
 def test_files_that_disagree_are_refused_with_the_mismatch_named(tiny_data, tmp_path, capsys):
     spec = RunSpec("heatmap", "HeatmapNet", train=TrainConfig(epochs=2, batch_size=8))
     first = {}
+    files = [tmp_path / "heatmap_model.pth", tmp_path / "heatmap_model.json"]
     run_training(spec, tiny_data, tmp_path, progress=False,
-                 on_epoch=lambda e: first.setdefault("bytes", (tmp_path / "heatmap_model.pth").read_bytes()))
-    best = (tmp_path / "heatmap_model.pth").read_bytes()
-    (tmp_path / "heatmap_model.pth").write_bytes(first["bytes"])  # epoch 1's model beside a log that says 2
+                 on_epoch=lambda e: first.setdefault("bytes", [f.read_bytes() for f in files]))
+    best = files[0].read_bytes()
+    for f, data in zip(files, first["bytes"]):  # epoch 1's checkpoint beside a log that says 2
+        f.write_bytes(data)
     with pytest.raises(RunDirectoryError, match=r"heatmap_model.pth holds epoch 1 but .*records best epoch 2"):
         run_training(spec, tiny_data, tmp_path, progress=False)
-    os.remove(tmp_path / "heatmap_model.pth")  # a log without any checkpoint (as committed): trained again
+    files[1].write_bytes(b"{}")  # a sidecar that does not describe the weights
+    with pytest.raises(RunDirectoryError, match=r"heatmap_model.pth holds no readable checkpoint but .*records "
+                                                r"best epoch 2"):
+        run_training(spec, tiny_data, tmp_path, progress=False)
+    for f in files:  # a log without any checkpoint (as committed): trained again
+        os.remove(f)
     run_training(spec, tiny_data, tmp_path, progress=False)
     assert "is not there: training it again" in capsys.readouterr().err
     assert (tmp_path / "heatmap_model.pth").read_bytes() == best

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from problem2 import provenance
 from problem2.__main__ import main
+from problem2.verify import stale_lines
 from problem2.robustness import suite
 from problem2.report import readme_summary, render_report
 from problem2.schema import REFERENCE_DIR as RESULTS_DIR
@@ -67,6 +69,15 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     main(args + ["--only", "evaluate"])  # a second run reuses a finished stage (one stage: the suite's time)
     assert "== evaluate: unchanged, reused" in capsys.readouterr().out
+    # provenance: every stage recorded what it read; a changed stored prediction makes its readers stale
+    assert stale_lines(tmp_path) == []
+    curve_inputs = provenance.load(tmp_path)["stages"]["data_efficiency"]["inputs"]
+    assert {"runs/data125_heatmap/test_predictions.json", "runs/steps2x_regression/test_predictions.json",
+            "runs/data250_regression/training_log.json"} <= set(curve_inputs)
+    path = tmp_path / "runs" / "seed1_regression" / "test_predictions.json"
+    path.write_text(path.read_text().replace("[", "[ ", 1))
+    stale = {s.file for s in provenance.stale_files(tmp_path)}
+    assert {"studies.json", "REPORT.md"} <= stale and "metrics.json" not in stale
 
 
 def test_plan_only_prints_the_estimate_and_trains_nothing(tmp_path, capsys):
@@ -74,23 +85,6 @@ def test_plan_only_prints_the_estimate_and_trains_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(r"estimate: .* of work left of .* \(2 trainings: ", out) and "nothing trained" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # --quick data only: no runs, JSON or report
-
-
-def test_the_learning_curve_stage_reads_every_curve_run_and_step_control(tmp_path):
-    """Its reuse key covers the checkpoint and the stored predictions of each run it scores."""
-    from problem2.__main__ import run_outputs
-    from problem2.data_efficiency import data_run_ids
-    files = run_outputs(tmp_path, data_run_ids((125, 1000), (0,)))
-    runs = tmp_path / "runs"
-    assert files == [runs / "data125_heatmap" / "heatmap_model.pth", runs / "data125_heatmap" / "test_predictions.json",
-                     runs / "data125_regression" / "regression_model.pth",
-                     runs / "data125_regression" / "test_predictions.json",
-                     tmp_path / "heatmap_model.pth", tmp_path / "heatmap_test_predictions.json",
-                     tmp_path / "regression_model.pth", tmp_path / "regression_test_predictions.json",
-                     runs / "steps2x_regression" / "regression_model.pth",
-                     runs / "steps2x_regression" / "test_predictions.json",
-                     runs / "steps4x_regression" / "regression_model.pth",
-                     runs / "steps4x_regression" / "test_predictions.json"]
 
 
 def test_committed_report_matches_committed_json():

@@ -88,8 +88,8 @@ def test_a_killed_worker_resumes_and_the_sweep_matches_the_sequential_one(tiny_d
         ours, theirs = run_log(run_id, tmp_path / "ray"), run_log(run_id, sequential)
         assert comparable(ours) == comparable(theirs), run_id
         assert len(ours["epochs"]) == EPOCHS and comparable(logs[run_id]) == comparable(theirs)
-        a = torch.load(checkpoint_path(run_id, tmp_path / "ray"), weights_only=True)["state_dict"]
-        b = torch.load(checkpoint_path(run_id, sequential), weights_only=True)["state_dict"]
+        a = torch.load(checkpoint_path(run_id, tmp_path / "ray"), weights_only=True)
+        b = torch.load(checkpoint_path(run_id, sequential), weights_only=True)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in b), run_id
     assert not (run_dir(KILLED, tmp_path / "ray") / ".lock").exists()
 

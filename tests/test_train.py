@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import numpy as np
@@ -33,10 +34,11 @@ def test_tiny_training_lowers_loss_and_writes_loadable_files(tiny_data, tmp_path
     log, model = train(tiny_data, tmp_path, epochs=3)
     losses = [e["train_loss"] for e in log["epochs"]]
     assert losses[-1] < losses[0]
-    ckpt = torch.load(tmp_path / "heatmap_model.pth", weights_only=True)
-    assert ckpt["model_class"] == "HeatmapNet" and ckpt["epoch"] == log["best_epoch"]
+    meta = json.loads((tmp_path / "heatmap_model.json").read_text())  # the sidecar says what the weights are
+    assert meta["model_class"] == "HeatmapNet" and meta["epoch"] == log["best_epoch"]
+    assert meta["weights_sha256"] == hashlib.sha256((tmp_path / "heatmap_model.pth").read_bytes()).hexdigest()
     plain = HeatmapNet()
-    plain.load_state_dict(ckpt["state_dict"])  # the plain load_state_dict path
+    plain.load_state_dict(torch.load(tmp_path / "heatmap_model.pth"))  # the assignment's way: a plain state_dict
     rebuilt = load_model(tmp_path / "heatmap_model.pth")
     x = torch.rand(2, 1, 128, 128)
     assert torch.allclose(rebuilt(x), plain.eval()(x))
@@ -113,8 +115,11 @@ def test_checkpoint_errors(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "bad.pth")
     runtime.save_torch({"weights": torch.zeros(1)}, tmp_path / "foreign.pth")
-    with pytest.raises(ValueError, match="not a problem2-checkpoint-v1"):
+    with pytest.raises(ValueError, match="is a state_dict of no model this project builds"):
         load_checkpoint(tmp_path / "foreign.pth")
+    runtime.save_torch([1, 2], tmp_path / "list.pth")
+    with pytest.raises(ValueError, match="not a problem2-checkpoint-v2 checkpoint"):
+        load_checkpoint(tmp_path / "list.pth")
     train(tiny_data, tmp_path, epochs=1)
     with pytest.raises(ValueError, match="holds a HeatmapNet, expected a RegressionNet"):
         load_model(tmp_path / "heatmap_model.pth", expected_class=RegressionNet)

@@ -1,0 +1,72 @@
+"""Provenance: what each stage read and wrote, `verify`, and the committed reference held to it."""
+import json
+
+import pytest
+
+from problem2 import provenance, runtime
+from problem2.cli import UserError
+from problem2.pipeline import run_stage
+from problem2.verify import main as verify_main
+from problem2.verify import stale_lines
+
+
+def toy_results(root):
+    """evaluate reads a run's log and writes metrics.json; report reads metrics.json and writes REPORT.md."""
+    runtime.save_json({"models": {"heatmap": {"best_epoch": 3}}}, root / "training_log.json")
+    run_stage(root, "evaluate", lambda: runtime.save_json(
+        {"best": runtime.load_json(root / "training_log.json")["models"]["heatmap"]["best_epoch"]},
+        root / "metrics.json"), {"epochs": 30})
+    run_stage(root, "report", lambda: runtime.save_text(f"best {runtime.load_json(root / 'metrics.json')['best']}",
+                                                        root / "REPORT.md"), {})
+    return root
+
+
+def test_a_stage_records_the_hash_of_what_it_read_and_wrote(tmp_path):
+    toy_results(tmp_path)
+    stages = json.loads((tmp_path / "provenance.json").read_text())["stages"]
+    assert stages["evaluate"]["inputs"] == {"training_log.json": provenance.sha256(tmp_path / "training_log.json")}
+    assert stages["evaluate"]["outputs"] == {"metrics.json": provenance.sha256(tmp_path / "metrics.json")}
+    assert stages["report"]["inputs"] == {"metrics.json": provenance.sha256(tmp_path / "metrics.json")}
+    assert stages["evaluate"]["settings"] == {"epochs": 30}
+    assert provenance.stale_files(tmp_path) == []
+    assert provenance.stage_is_current(tmp_path, "evaluate", {"epochs": 30})
+    assert not provenance.stage_is_current(tmp_path, "evaluate", {"epochs": 2})  # other settings: computed again
+
+
+def test_a_changed_input_makes_its_stage_and_everything_downstream_stale(tmp_path):
+    toy_results(tmp_path)
+    runtime.save_json({"models": {"heatmap": {"best_epoch": 4}}}, tmp_path / "training_log.json")  # a retrain
+    stale = {s.file: s.reason for s in provenance.stale_files(tmp_path)}
+    assert stale == {"metrics.json": "its input training_log.json changed", "REPORT.md": "its input metrics.json is stale"}
+    lines = stale_lines(tmp_path)
+    assert lines[0] == (f"stale: metrics.json (stage evaluate): its input training_log.json changed; refresh: "
+                        f"python -m problem2 all --results {tmp_path} --only evaluate")
+
+
+def test_a_hand_edited_output_and_a_missing_input_are_named(tmp_path):
+    toy_results(tmp_path)
+    (tmp_path / "metrics.json").write_text('{"best": 9}')
+    assert {s.file: s.reason for s in provenance.stale_files(tmp_path)}["metrics.json"] == \
+        "metrics.json was changed after the stage wrote it"
+    toy_results(tmp_path)
+    (tmp_path / "training_log.json").unlink()
+    assert provenance.stale_files(tmp_path)[0].reason == "its input training_log.json is gone"
+
+
+def test_an_output_without_a_record_is_stale(tmp_path):
+    runtime.save_json({}, tmp_path / "studies.json")
+    runtime.save_json({"stages": {}}, tmp_path / "provenance.json")
+    assert [s.line().split(";")[0] for s in provenance.stale_files(tmp_path)] == \
+        ["stale: studies.json (stage studies): studies.json has no provenance record"]
+
+
+def test_verify_exit_codes(tmp_path, capsys):
+    with pytest.raises(UserError, match="has no provenance.json"):
+        verify_main(["--results", str(tmp_path)])
+    toy_results(tmp_path)
+    verify_main(["--results", str(tmp_path)])
+    assert "current (2 stages, 2 derived files" in capsys.readouterr().out
+    (tmp_path / "REPORT.md").write_text("best 5")
+    with pytest.raises(SystemExit) as done:
+        verify_main(["--results", str(tmp_path)])
+    assert done.value.code == 1 and "stale: REPORT.md (stage report)" in capsys.readouterr().out
