@@ -34,6 +34,24 @@ LEGACY_FORMAT = "problem2-checkpoint-v1"      # one self-describing dict (read, 
 NOT_IN_SIGNATURE = ("epochs", "device", "workers", "resolved_device", "resolved_precision")
 
 
+LOG_KEYS = ("model", "model_config", "config", "data", "best_epoch", "best_val_loss", "epochs")
+EPOCH_KEYS = {"epoch", "train_loss", "val_loss", "val_mean_px", "val_pck@0.05"}
+
+
+def load_run_file(path: Path, device="cpu") -> dict:
+    """NAME_last.pth or NAME_snapshots.pt (tensors and plain types only); RunDirectoryError naming the file and
+    the way out when it is truncated, foreign or unsafe."""
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # truncated, not a torch file, a pickle that is not plain data ...
+        raise RunDirectoryError(f"{path} is not readable ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                                f"delete it: a resume state then restarts the run, snapshots are drawn again"
+                                ) from None
+    if not isinstance(obj, dict):
+        raise RunDirectoryError(f"{path} does not hold a run's state; delete it to train the run again")
+    return obj
+
+
 class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, unreadable, or not the model that was expected."""
 
@@ -64,7 +82,18 @@ class RunFiles:
         self.log = self.out_dir / "training_log.json"
 
     def logged(self) -> dict | None:
-        return (runtime.load_json(self.log, {}) or {}).get("models", {}).get(self.name)
+        """This run's entry in the log (None when it has none); RunDirectoryError naming a damaged entry."""
+        data = runtime.load_json(self.log, {}) or {}
+        entry = data.get("models", {}).get(self.name) if isinstance(data, dict) else None
+        if entry is None:
+            return None
+        missing = [k for k in LOG_KEYS if k not in entry] if isinstance(entry, dict) else list(LOG_KEYS)
+        if missing or not isinstance(entry["epochs"], list) or not all(
+                isinstance(e, dict) and EPOCH_KEYS <= set(e) for e in entry["epochs"]):
+            raise RunDirectoryError(f"{self.log}: the entry of run '{self.name}' is damaged (missing "
+                                    f"{missing or 'epoch fields'}); restore the file, or delete the run's files "
+                                    f"in {self.out_dir} to train it again")
+        return entry
 
     def prune(self) -> None:
         """Delete the run's checkpoints but keep its log, marked 'pruned' (a later run retrains it)."""
@@ -139,7 +168,9 @@ def open_run(files: RunFiles, signature: dict, epochs: int, resume: bool, device
 
 
 def _resume(files: RunFiles, signature: dict, epochs: int, device) -> OpenedRun:
-    saved = torch.load(files.last, map_location=device, weights_only=True)
+    saved = load_run_file(files.last, device)
+    if not {"signature", "model", "optimizer", "state"} <= set(saved):
+        raise RunDirectoryError(f"{files.last} is not a resume state; delete it to train the run again")
     if not same_run(saved["signature"], signature):
         raise RunDirectoryError(f"{files.last} was made with other settings or data; delete it, or train into "
                                 f"another directory.\n saved:   {saved['signature']}\n current: {signature}")
@@ -156,7 +187,7 @@ def _resume(files: RunFiles, signature: dict, epochs: int, device) -> OpenedRun:
                                     f"is {state.best_epoch}; the files disagree: delete the run's files to retrain")
         opened.repaired.append(files.model.name)  # cut between the commit point and the best-model write
     if files.snapshots.exists():
-        opened.snapshots = torch.load(files.snapshots, weights_only=True)["epochs"]
+        opened.snapshots = load_run_file(files.snapshots).get("epochs", {})
     return opened
 
 
@@ -174,7 +205,7 @@ def _reuse(files: RunFiles, signature: dict, epochs: int, logged: dict) -> Opene
         raise RunDirectoryError(f"{files.model} holds {held} but {files.log} records best epoch "
                                 f"{logged['best_epoch']}; the files disagree: delete the run's files to retrain")
     state = RunState(history=logged["epochs"], best_val_loss=logged["best_val_loss"], best_epoch=logged["best_epoch"])
-    snapshots = torch.load(files.snapshots, weights_only=True)["epochs"] if files.snapshots.exists() else {}
+    snapshots = load_run_file(files.snapshots).get("epochs", {}) if files.snapshots.exists() else {}
     return OpenedRun(state, load_checkpoint(files.model)["state_dict"], None, snapshots, finished=True)
 
 
@@ -317,4 +348,8 @@ def load_weights(model: nn.Module, ckpt: dict, source: str = "checkpoint") -> No
     if ckpt["model_class"] != type(model).__name__ or ckpt["model_config"] != getattr(model, "config", None):
         raise CheckpointError(f"{source} holds a {ckpt['model_class']}({ckpt['model_config']}), which does not "
                               f"fit a {type(model).__name__}({getattr(model, 'config', '?')})")
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:  # the recorded config does not match the weights
+        raise CheckpointError(f"{source}: its weights do not fit the {ckpt['model_class']}({ckpt['model_config']}) it "
+                              f"records ({str(e).splitlines()[0][:160]})") from None

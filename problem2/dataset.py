@@ -23,7 +23,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from problem2 import codec
 from problem2.cli import UserError
-from problem2.schema import portable
+from problem2.schema import KEYPOINT_NAMES, portable
 from problem2.generate import label_hands_by_side, split_paths
 
 OUTPUT_TYPES = ("heatmap", "regression")
@@ -57,6 +57,10 @@ class KeypointDataset(Dataset):
         self.ids = [r.get("id") for r in annotations["images"]]
         # [N, 5, 2] float32 (x, y) in image pixels
         self.keypoints = np.array([r["keypoints"] for r in annotations["images"]], dtype=np.float32)
+        if sorted(self.keypoint_names) == sorted(KEYPOINT_NAMES) and self.keypoint_names != KEYPOINT_NAMES:
+            # the course's keypoints listed in another order: matched by name, so that output k is always the same
+            self.keypoints = self.keypoints[:, [self.keypoint_names.index(n) for n in KEYPOINT_NAMES]]
+            self.keypoint_names = list(KEYPOINT_NAMES)
         self.images = np.stack([load_image(self.image_dir / f, self.image_dir) for f in self.file_names])
         warn_unusual_images(self.images, self.file_names, self.image_dir)
 
@@ -346,4 +350,8 @@ def make_loaders(data_dir, output_type: str, batch_size: int = 32, workers: int 
     for split, shuffle in (("train", True), (val_split, False)):
         ds = load_split(data_dir, split, output_type, heatmap_size, sigma, hand_labels)
         loaders.append(loader(ds, batch_size, workers, shuffle))
+    train_names, val_names = (ld.dataset.keypoint_names for ld in loaders)
+    if train_names != val_names:
+        raise DatasetError(f"{data_dir}: the train split names keypoints {train_names} but {val_split} names "
+                           f"{val_names}: a model's output k must mean one keypoint in both")
     return tuple(loaders)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import platform
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ class RayExecutor:
         if pending:
             prepare_shared_data([specs[r] for r in pending], data_dir)
             with ray_session(self.address):
+                check_feasible(self.num_cpus, self.num_gpus)
                 logs.update(self._train_on_ray(pending, specs, Path(data_dir), Path(results_dir), plan))
         return {run_id: logs[run_id] for run_id in specs}
 
@@ -191,6 +193,35 @@ def check_device(specs: dict, num_gpus: float) -> None:
                             "one GPU between two runs); a task without GPUs sees none")
 
 
+CONNECT_TIMEOUT_S = 10
+
+
+def check_reachable(address: str | None) -> None:
+    """UserError, within CONNECT_TIMEOUT_S, when HOST:PORT does not accept a connection (ray.init would wait on)."""
+    if not address or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise cli.UserError(f"--address must be 'auto' or HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise cli.UserError(f"no Ray cluster answers at {address} ({e.strerror or type(e).__name__}); start one with "
+                            f"`ray start --head`, or leave out --address to start Ray here") from None
+
+
+def check_feasible(num_cpus: float, num_gpus: float) -> None:
+    """UserError when no node of the connected cluster can ever offer what one run asks for (Ray would queue
+    the task for ever)."""
+    import ray
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if not any(r.get("CPU", 0) >= num_cpus and r.get("GPU", 0) >= num_gpus for r in nodes):
+        most = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)), default={})
+        raise cli.UserError(f"each run asks for {num_cpus:g} CPU(s) and {num_gpus:g} GPU(s), but no node of this Ray "
+                            f"cluster has that many (the largest: {most.get('CPU', 0):g} CPUs, {most.get('GPU', 0):g} "
+                            f"GPUs); lower --num-cpus / --num-gpus")
+
+
 def prepare_shared_data(specs: list, data_dir: Path) -> None:
     """Draw the extra training images of the largest data-size run once, before parallel tasks need them."""
     from problem2.dataset import read_annotations
@@ -215,9 +246,18 @@ class ray_session:
         except ImportError:
             raise cli.UserError("--executor ray needs Ray: pip install -e '.[ray]'") from None
         if not ray.is_initialized():
+            check_reachable(self.address)
             handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=True,
-                     runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
+            env = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            if os.environ.get(runtime.UPDATE_REFERENCE_ENV):  # tasks write into the reference only when the driver may
+                env[runtime.UPDATE_REFERENCE_ENV] = os.environ[runtime.UPDATE_REFERENCE_ENV]
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=True,
+                         runtime_env={"env_vars": env})
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise cli.UserError(f"cannot connect to a Ray cluster at {self.address!r}: "
+                                    f"{str(e).splitlines()[0] if str(e) else type(e).__name__} (start one with "
+                                    f"`ray start --head`, or leave out --address to start Ray here)") from None
             for sig, handler in handlers.items():  # ray.init installs its own: keep the command's (cli.run), so
                 signal.signal(sig, handler)          # that SIGTERM still ends with 'interrupted ... resume with'
             self.started = True

@@ -330,3 +330,65 @@ def test_predict_refuses_a_model_with_nan_weights(tmp_path):
     with pytest.raises(UserError, match="non-finite outputs"):
         predict_files(tmp_path / "nan_model.pth", tmp_path / "x.png", tmp_path / "out", overlays=False)
     assert not (tmp_path / "out" / "predictions.json").exists()
+
+
+def test_keypoints_listed_in_another_order_are_matched_by_name(tiny_data, tmp_path):
+    data = json.loads((tiny_data / "train_annotations.json").read_text())
+    order = [4, 3, 2, 1, 0]
+    data["keypoint_names"] = [data["keypoint_names"][k] for k in order]
+    for record in data["images"]:
+        record["keypoints"] = [record["keypoints"][k] for k in order]
+    (tmp_path / "reversed.json").write_text(json.dumps(data))
+    as_given = KeypointDataset(tiny_data / "train", tiny_data / "train_annotations.json")
+    reversed_ = KeypointDataset(tiny_data / "train", tmp_path / "reversed.json")
+    assert reversed_.keypoint_names == as_given.keypoint_names
+    assert np.array_equal(reversed_.keypoints, as_given.keypoints)
+
+
+def test_train_and_val_naming_other_keypoints_are_refused(tiny_data, tmp_path):
+    for split in ("train", "val"):
+        data = json.loads((tiny_data / f"{split}_annotations.json").read_text())
+        if split == "val":
+            data["keypoint_names"][0] = "nose"
+        (tmp_path / f"{split}_annotations.json").write_text(json.dumps(data))
+        (tmp_path / split).symlink_to(tiny_data / split)
+    with pytest.raises(DatasetError, match="the train split names keypoints .* but val names"):
+        make_loaders(tmp_path, "heatmap", 8)
+
+
+# ---------------------------------------------------------------- every file of a run directory is read through one check
+
+def interrupted_run(tiny_data, out):
+    """A heatmap run stopped after its first epoch: NAME_last.pth, the best model, snapshots and the log."""
+    class StopAfterFirst(Exception):
+        pass
+
+    def stop(entry):
+        raise StopAfterFirst
+    cfg = TrainConfig(epochs=3, batch_size=8, snapshot_epochs=(1,))
+    with pytest.raises(StopAfterFirst):
+        fit(HeatmapNet(), *make_loaders(tiny_data, "heatmap", 8), cfg, out, "heatmap", progress=False, on_epoch=stop)
+    return cfg
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    ("heatmap_last.pth", lambda p: p.write_bytes(p.read_bytes()[:100]), r"heatmap_last.pth is not readable .*delete it"),
+    ("heatmap_snapshots.pt", lambda p: p.write_bytes(b"garbage"), r"heatmap_snapshots.pt is not readable"),
+    ("training_log.json", lambda p: p.write_text(json.dumps({"models": {"heatmap": {"epochs": []}}})),
+     r"the entry of run 'heatmap' is damaged \(missing \['model'"),
+])
+def test_a_damaged_run_file_is_named_with_the_way_out(tiny_data, tmp_path, name, damage, message):
+    cfg = interrupted_run(tiny_data, tmp_path)
+    damage(tmp_path / name)
+    with pytest.raises(UserError, match=message):
+        fit(HeatmapNet(), *make_loaders(tiny_data, "heatmap", 8), cfg, tmp_path, "heatmap", progress=False)
+
+
+def test_a_sidecar_whose_config_does_not_fit_the_weights_is_named(tmp_path):
+    from problem2.checkpoint import save_checkpoint
+    save_checkpoint(tmp_path / "heatmap_model.pth", HeatmapNet(), 1, 0.1, {"train": {}, "train_data": {}})
+    meta = json.loads((tmp_path / "heatmap_model.json").read_text())
+    meta["model_config"]["heatmap_size"] = 128  # a hand edit: another decoder depth than the weights have
+    (tmp_path / "heatmap_model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"its weights do not fit the HeatmapNet\(.*'heatmap_size': 128"):
+        load_model(tmp_path / "heatmap_model.pth")

@@ -163,3 +163,19 @@ def test_sigterm_ends_a_ray_sweep_with_the_resume_line(tiny_data, tmp_path, loca
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 143, err
     assert "interrupted (SIGTERM)" in err and "resume with:" in err and "Traceback" not in err
+
+
+def test_resources_no_node_has_are_refused_before_anything_is_submitted(tiny_data, tmp_path, local_cluster):
+    for executor, message in ((RayExecutor(num_cpus=16), "asks for 16 CPU(s) and 0 GPU(s), but no node"),
+                              (RayExecutor(num_cpus=1, num_gpus=1), "asks for 1 CPU(s) and 1 GPU(s), but no node")):
+        with pytest.raises(UserError, match=message):
+            train_runs(SWEEP[:1], tiny_data, TrainConfig(epochs=1), tmp_path, progress=False, executor=executor)
+        assert executor.events == []  # nothing was submitted
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once():
+    from problem2.executor import check_reachable
+    with pytest.raises(UserError, match=r"no Ray cluster answers at 127.0.0.1:1 .*ray start --head"):
+        check_reachable("127.0.0.1:1")
+    with pytest.raises(UserError, match="must be 'auto' or HOST:PORT"):
+        check_reachable("nowhere")
