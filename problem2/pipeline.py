@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from problem2 import provenance, runtime
+from problem2 import provenance, runtime, stats
 from problem2.checkpoint import RunFiles
 from problem2.experiments import all_runs, run_dir
 from problem2.model import HeatmapNet, RegressionNet, build_model, count_flops
@@ -163,12 +163,12 @@ HEADLINE = [("regression", "pck", "0.05"), ("regression", "pck", "0.2"), ("regre
             ("heatmap_subpixel", "mean_px", None), ("heatmap_argmax", "pck", "0.05")]
 
 
-def reproduction(results: Path, reference: Path, noise_factor: float = 2.0) -> dict:
+def reproduction(results: Path, reference: Path) -> dict:
     """Each headline number of this run next to the reference's, within seed noise or not.
 
-    Seed noise: the standard deviation over the reference's seeds (studies.json); a number is within
-    noise when |this - reference| <= noise_factor x that std. Runs on other data or protocols are
-    marked not comparable instead.
+    Seed noise: the 95% prediction interval of one more run from the reference's seeds (stats.prediction_interval
+    over the per-seed values in studies.json); a number outside it is flagged. Runs on other data or protocols
+    are marked not comparable instead.
     """
     ours, ref = load_optional(Metrics, results, "metrics.json"), load_optional(Metrics, reference, "metrics.json")
     studies = runtime.load_json(Path(reference) / "studies.json", {}) or {}
@@ -179,20 +179,22 @@ def reproduction(results: Path, reference: Path, noise_factor: float = 2.0) -> d
     same_protocol = (ours.n_images == ref.n_images and ours.split == ref.split
                      and ours_p.get("settings", {}).get("train", {}).get("epochs")
                      == ref_p.get("settings", {}).get("train", {}).get("epochs"))
-    summary = studies.get("seeds", {}).get("summary", {})
+    per_seed = studies.get("seeds", {}).get("per_seed", {})
     rows = []
     for method, metric, t in HEADLINE:
         this = getattr(ours.methods[method].standard, metric)
         that = getattr(ref.methods[method].standard, metric)
         this, that = (this[t], that[t]) if t else (this, that)
         key = f"pck@{t}" if t else "mean_px"
-        std = summary.get(method, {}).get("standard", {}).get(key, [None, None])[1]
-        verdict = ("not comparable" if not same_protocol else "no seed noise recorded" if std is None
-                   else "within seed noise" if abs(this - that) <= noise_factor * std else "OUTSIDE seed noise")
+        seeds = [r[method]["standard"][metric][t] if t else r[method]["standard"][metric] for r in per_seed.values()]
+        band = stats.prediction_interval(seeds)
+        verdict = ("not comparable" if not same_protocol else "no seed noise recorded" if band is None
+                   else "within seed noise" if band[0] <= this <= band[1] else "OUTSIDE seed noise")
         rows.append({"method": method, "metric": key, "this_run": this, "reference": that,
-                     "seed_std": std, "verdict": verdict})
-    return {"rows": rows, "comparable": same_protocol, "noise_factor": noise_factor,
-            "note": f"within seed noise: |this - reference| <= {noise_factor} x the std over the reference's seeds"}
+                     "seed_band": band, "verdict": verdict})
+    return {"rows": rows, "comparable": same_protocol,
+            "note": f"within seed noise: inside the 95% prediction interval of one more run from the reference's "
+                    f"{len(per_seed)} seeds (mean ± t · sd · sqrt(1 + 1/n))"}
 
 
 def reproduction_table(rep: dict) -> str:
@@ -200,7 +202,8 @@ def reproduction_table(rep: dict) -> str:
     if not rep["rows"]:
         return f"(no reproduction table: {rep['note']})"
     rows = [[r["method"], r["metric"], f"{r['this_run']:.3f}", f"{r['reference']:.3f}",
-             "-" if r["seed_std"] is None else f"{r['seed_std']:.3f}", r["verdict"]] for r in rep["rows"]]
+             "-" if r["seed_band"] is None else f"{r['seed_band'][0]:.3f} to {r['seed_band'][1]:.3f}", r["verdict"]]
+            for r in rep["rows"]]
     head = "" if rep["comparable"] else "(other data or epochs than the reference: the numbers are not expected to match)\n\n"
-    return head + table(["method", "metric", "this run", "reference", "seed std", "verdict"], rows) + \
+    return head + table(["method", "metric", "this run", "reference", "seeds' 95% band", "verdict"], rows) + \
         f"\n\n{rep['note']}."

@@ -26,11 +26,12 @@ def precision_table(pr: dict) -> str:
     for model, metrics_ in pr["summary"].items():
         for key, r in metrics_.items():
             fmt = (lambda v: f"{v:.2e}") if key == "val_loss" else (f3 if "pck" in key else f2)
+            interval = f"[{fmt(r['low'])}, {fmt(r['high'])}]" if "low" in r else "-"
             rows.append([model, PRECISION_METRIC_LABELS[key], f"{fmt(r['fast'][0])} ± {fmt(r['fast'][1])}",
-                         f"{fmt(r['fp32'][0])} ± {fmt(r['fp32'][1])}", fmt(r["diff"]), fmt(r["seed_std"]),
+                         f"{fmt(r['fp32'][0])} ± {fmt(r['fp32'][1])}", fmt(r["diff"]), interval,
                          "yes" if r["within_seed_noise"] else "**no**"])
-    return table(["model", "metric", "fast path", "plain fp32", "difference", "seed std",
-                  "no difference detected (|difference| <= 2 seed std)"], rows)
+    return table(["model", "metric", "fast path", "plain fp32", "difference", "95% interval",
+                  "no difference detected (Welch, Holm over the table)"], rows)
 
 
 def floor_sentence(bench: dict) -> str:

@@ -3,6 +3,7 @@
     c = welch(values_a, values_b)            # difference of means with a 95% Welch t interval and p value
     verdicts = holm([c1.p, c2.p, ...])       # which of a family of comparisons survive Holm's correction
     family = compare_family({name: (a, b)})  # both at once: {name: Comparison with .beyond_noise set}
+    low, high = prediction_interval(values)  # where one more run of the same kind should land
 
 A difference is called beyond seed noise only when Welch's two-sided t test rejects equal means at
 ALPHA after Holm's step-down correction over its family (all the comparisons one table or paragraph makes).
@@ -66,6 +67,17 @@ def compare_family(pairs: dict) -> dict:
     for name, rejected in zip(made, holm([out[name].p for name in made])):
         out[name].beyond_noise = rejected
     return out
+
+
+def prediction_interval(values, confidence: float = 1 - ALPHA) -> tuple | None:
+    """(low, high) that one more run from the same seed distribution falls in with `confidence`:
+    mean ± t(n - 1) · sd · sqrt(1 + 1/n); None for fewer than two values."""
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        return None
+    mean, sd, n = statistics.fmean(values), statistics.stdev(values), len(values)
+    half = t_quantile(0.5 + confidence / 2, n - 1) * sd * math.sqrt(1 + 1 / n)
+    return mean - half, mean + half
 
 
 # ---------------------------------------------------------------- the Student t distribution

@@ -36,3 +36,10 @@ def test_a_family_decides_each_verdict_after_the_correction():
     family = stats.compare_family({"clear": clear, "marginal": marginal, "one seed": ([0.9], [0.5, 0.6])})
     assert family["clear"].beyond_noise is True and family["marginal"].beyond_noise is False
     assert family["one seed"] is None
+
+
+def test_prediction_interval_by_hand():
+    # mean 2, sd 1, n 3: t(0.975, 2) = 4.3027, sqrt(1 + 1/3) = 1.1547 -> half width 4.9683
+    low, high = stats.prediction_interval([1.0, 2.0, 3.0])
+    assert (low, high) == pytest.approx((2 - 4.96832, 2 + 4.96832), abs=1e-4)
+    assert stats.prediction_interval([1.0]) is None
