@@ -131,6 +131,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
         if opened.optimizer is not None:
             optimizer.load_state_dict(opened.optimizer)
         if opened.finished:
+            check_logged_best(model, val_loader, objective, state, device, precision, files)
             print(f"note: reusing the finished run '{name}' in {files.out_dir} (best epoch {state.best_epoch} of "
                   f"{len(state.history)}, loaded into the model; nothing trained)", file=sys.stderr)
             return _log(name, cfg, device, precision, signature, state)
@@ -204,6 +205,25 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
         files.last.unlink(missing_ok=True)  # finished: the log and the best checkpoint are all a reuse needs
         model.load_state_dict(checkpoint.load_checkpoint(files.model)["state_dict"])  # leave the best epoch loaded
         return _log(name, cfg, device, precision, signature, state)
+
+
+LOGGED_LOSS_RTOL, LOGGED_PCK_ATOL = 0.02, 0.02  # other CPU kinds move the last digits (bf16), not more
+
+
+def check_logged_best(model, val_loader, objective: Objective, state: checkpoint.RunState, device, precision,
+                      files: checkpoint.RunFiles) -> None:
+    """Before a finished run is reused, its best checkpoint is scored on the validation split again: a log whose
+    best epoch's validation loss or PCK@0.05 the weights do not give is refused (hand-edited, or from another run)."""
+    logged = state.history[state.best_epoch - 1]
+    outputs = predict(model, val_loader, device, precision)
+    loss = float(objective.loss(outputs, _all_targets(val_loader)))
+    pck = metrics.compute_pck(objective.decode(outputs), validation_keypoints(val_loader), [0.05])[0.05]
+    if (abs(loss - logged["val_loss"]) > LOGGED_LOSS_RTOL * abs(logged["val_loss"]) + 1e-9
+            or abs(pck - logged["val_pck@0.05"]) > LOGGED_PCK_ATOL):
+        raise checkpoint.RunDirectoryError(
+            f"{files.log} records validation loss {logged['val_loss']:.6g} and PCK@0.05 {logged['val_pck@0.05']:.3f} "
+            f"for best epoch {state.best_epoch}, but {files.model.name} gives {loss:.6g} and {pck:.3f}: the log or "
+            f"the checkpoint was changed; restore them, or delete the run's files to train it again")
 
 
 def _save_snapshots(files: checkpoint.RunFiles, snapshots: dict) -> None:

@@ -392,3 +392,33 @@ def test_a_sidecar_whose_config_does_not_fit_the_weights_is_named(tmp_path):
     (tmp_path / "heatmap_model.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=r"its weights do not fit the HeatmapNet\(.*'heatmap_size': 128"):
         load_model(tmp_path / "heatmap_model.pth")
+
+
+def test_a_hand_edited_logged_metric_is_caught_before_the_run_is_reused(tiny_data, tmp_path):
+    cfg = TrainConfig(epochs=1, batch_size=8)
+    loaders = make_loaders(tiny_data, "regression", 8)
+    fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
+    log = json.loads((tmp_path / "training_log.json").read_text())
+    fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)  # as logged: reused
+    log["models"]["regression"]["epochs"][0]["val_pck@0.05"] += 0.5  # a better number, typed by hand
+    (tmp_path / "training_log.json").write_text(json.dumps(log))
+    with pytest.raises(UserError, match=r"records validation loss .* and PCK@0.05 .* for best epoch 1, but "
+                                        r"regression_model.pth gives"):
+        fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
+
+
+def test_a_sidecar_without_the_model_class_is_named(tmp_path):
+    from problem2.checkpoint import save_checkpoint
+    save_checkpoint(tmp_path / "regression_model.pth", RegressionNet(), 1, 0.1, {"train": {}, "train_data": {}})
+    meta = json.loads((tmp_path / "regression_model.json").read_text())
+    del meta["model_class"]
+    (tmp_path / "regression_model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"regression_model.json is not a checkpoint sidecar \(missing "
+                                              r"\['model_class'\]\); delete it and regression_model.pth"):
+        load_model(tmp_path / "regression_model.pth")
+
+
+def test_two_images_with_one_stem_get_two_overlays(tmp_path):
+    from problem2.predict import overlay_name
+    files = [tmp_path / "x.png", tmp_path / "x.jpg", tmp_path / "y.png"]
+    assert [overlay_name(f, files) for f in files] == ["x.png.png", "x.jpg.png", "y.png"]
