@@ -101,16 +101,16 @@ def plot_hand_ambiguity(ds, preds, save_path: Path, n: int = 4) -> None:
         ax.scatter(*gt[[LEFT_HAND, RIGHT_HAND]].T, c=plots.COLORS["gt"], s=30, label="true hands")
         ax.scatter(*preds["regression"][i][[LEFT_HAND, RIGHT_HAND]].T, c=plots.COLORS["regression"], marker="+",
                    s=60, label="regression hands")
-        ax.annotate("L", gt[LEFT_HAND], xytext=(4, 4), textcoords="offset points", color="green", fontsize=8)
+        ax.annotate("L", gt[LEFT_HAND], xytext=(4, 4), textcoords="offset points", color="green", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         if i == 0:
-            ax.legend(fontsize=6, loc="upper left")
+            ax.legend(fontsize=9, loc="upper left")
         for j, (k, name) in enumerate(((LEFT_HAND, "left_hand"), (RIGHT_HAND, "right_hand")), 1):
             ax = axes[i, j]
             ax.imshow(heatmaps[i, k].numpy(), cmap="magma", vmin=0, vmax=1, extent=extent)
             ax.scatter(*gt[k], s=80, facecolors="none", edgecolors=plots.COLORS["gt"], lw=1.5)
-            ax.set_title(f"{name} map (ring: its label)", fontsize=7)
+            ax.set_title(f"{name} map (ring: its label)", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle("The same test images: regression's two hands (+, left) and the heatmap model's\n"

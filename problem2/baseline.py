@@ -103,8 +103,12 @@ def plot_ablation(name: str, rows: list[AblationRun], save_path: Path) -> None:
             series[f"{decoding}"] = [metric(r.scores(decoding, "standard")) for r in rows]
             series[f"{decoding}, swap-inv."] = [metric(r.scores(decoding, "hand_swap_invariant")) for r in rows]
         panels.append((ylabel, series))
-    plots.plot_metric_vs_setting([r.setting for r in rows], panels, save_path, name.replace("_", " "),
-                                 f"Ablation: {name.replace('_', ' ')} (dashed: hand-swap-invariant)")
+    plots.plot_metric_vs_setting([r.setting for r in rows], panels, save_path, SETTING_AXES.get(name, name),
+                                 f"Ablation: {name.replace('_', ' ')}, seed 0 (over seeds: ablation_seeds.png)")
+
+
+SETTING_AXES = {"heatmap_resolution": "heatmap size (px per side; the image is 128)",
+                "sigma": "sigma of the target Gaussian (heatmap px)", "skip_connections": "skip connections"}
 
 
 # ---------------------------------------------------------------- failure cases
@@ -235,7 +239,7 @@ def _gallery(name, mask, dataset, gt, pred_hm, pred_reg, heatmaps, examples, thr
         if len(picked) == examples:
             break
     ii, kk = img_idx[picked], kp_idx[picked]
-    titles = [f"img {dataset.ids[i]}: {KEYPOINT_NAMES[k]}  hm {np.linalg.norm(pred_hm[i, k] - gt[i, k]):.1f} px, "
+    titles = [f"img {dataset.ids[i]}: {KEYPOINT_NAMES[k]}\nhm {np.linalg.norm(pred_hm[i, k] - gt[i, k]):.1f} px, "
               f"reg {np.linalg.norm(pred_reg[i, k] - gt[i, k]):.1f} px" for i, k in zip(ii, kk)]
     plots.plot_failure_gallery(dataset.images[ii], gt[ii], pred_hm[ii], pred_reg[ii],
                                heatmaps[torch.as_tensor(ii), torch.as_tensor(kk)], kk, save_path, titles,

@@ -118,7 +118,7 @@ def draw_evaluation_figures(result: Metrics, dataset: KeypointDataset, predictio
                                {"heatmap": predictions["heatmap_subpixel"][idx],
                                 "regression": predictions["regression"][idx]},
                                vis_dir / "sample_predictions.png",
-                               suptitle=f"First {n_samples} {result.split} images; green o: ground truth, "
+                               suptitle=f"First {n_samples} {result.split} images\ngreen o: ground truth, "
                                         "x: prediction (heatmap: sub-pixel)")
     visualize_predictions(dataset.images[0], predictions["heatmap_subpixel"][0], dataset.keypoints[0],
                           vis_dir / "single_prediction_heatmap.png", title="heatmap (sub-pixel)")

@@ -1,0 +1,89 @@
+"""Every figure the pipeline draws, rendered from fixtures: no text under 9 pt, no two texts overlapping.
+
+The typed results come from the committed reference (the figures the report shows); images and predictions are
+a few generated test images. Each figure is checked just before it is written (plots.BEFORE_SAVE).
+"""
+import numpy as np
+import pytest
+import torch
+
+from problem2 import ambiguity, baseline, plots, studies
+from problem2.dataset import load_split
+from problem2.results import Ablations, DataEfficiency, Robustness, SeededAblations
+from problem2.runtime import load_json
+from problem2.schema import REFERENCE_DIR, UNAMBIGUOUS
+
+
+@pytest.fixture
+def checked(monkeypatch):
+    """{file name: [problems]} of every figure saved while the test runs."""
+    found = {}
+    monkeypatch.setattr(plots, "BEFORE_SAVE", [lambda fig, path: found.setdefault(path.name, plots.text_problems(fig))])
+    return found
+
+
+@pytest.fixture
+def sample(tiny_data):
+    """Four test images, their keypoints, predictions near them and heatmaps [4, 5, 64, 64]."""
+    ds = load_split(tiny_data, "test", "heatmap")
+    rng = np.random.default_rng(0)
+    gt = ds.keypoints[:4]
+    return {"ds": ds, "images": ds.images[:4], "gt": gt, "near": gt + rng.normal(0, 2, gt.shape),
+            "far": gt + rng.normal(0, 12, gt.shape), "heatmaps": torch.rand(4, 5, 64, 64)}
+
+
+def assert_clean(found: dict, expected: set):
+    assert set(found) == expected
+    assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+def test_evaluation_and_failure_figures(checked, sample, tmp_path):
+    curve = {t: min(1.0, 4 * t) for t in np.round(np.linspace(0, 0.5, 51), 3)}
+    plots.plot_pck_curves(curve, {t: v / 2 for t, v in curve.items()}, tmp_path / "pck_curves.png",
+                          extra={"heatmap subpixel": curve, "heatmap swap-invariant": curve,
+                                 "regression swap-invariant": curve}, title="PCK on test (200 images)")
+    plots.plot_prediction_grid(sample["images"], sample["gt"], {"heatmap": sample["near"], "regression": sample["far"]},
+                               tmp_path / "sample_predictions.png",
+                               suptitle="First 4 test images\ngreen o: ground truth, x: prediction (heatmap: sub-pixel)")
+    plots.visualize_predictions(sample["images"][0], sample["near"][0], sample["gt"][0], tmp_path / "single.png",
+                                title="heatmap (sub-pixel)")
+    plots.plot_heatmap_stages(sample["images"][0], {e: torch.rand(5, 64, 64) for e in (1, 2, 5, 10, 20, 30)},
+                              tmp_path / "heatmap_training_stages.png")
+    plots.plot_training_curves(load_json(REFERENCE_DIR / "training_log.json"), tmp_path / "training_curves.png")
+    titles = [f"img {i}: right_hand\nhm 31.2 px, reg 14.8 px" for i in range(4)]
+    plots.plot_failure_gallery(sample["images"], sample["gt"], sample["near"], sample["far"], sample["heatmaps"][:, 2],
+                               [2, 2, 1, 3], tmp_path / "failures_both_fail.png", titles,
+                               "both fail (threshold 0.1 x bbox diagonal); worst first")
+    plots.plot_axis_scatter({"regression": sample["far"], "heatmap": sample["near"]}, sample["gt"], UNAMBIGUOUS,
+                            tmp_path / "axis_scatter.png")
+    ambiguity.plot_hand_ambiguity(sample["ds"], {"regression": sample["far"], "heatmaps": sample["heatmaps"]},
+                                  tmp_path / "hand_ambiguity.png")
+    assert_clean(checked, {"pck_curves.png", "sample_predictions.png", "single.png", "heatmap_training_stages.png",
+                           "training_curves.png", "failures_both_fail.png", "axis_scatter.png", "hand_ambiguity.png"})
+
+
+def test_study_figures_from_the_committed_results(checked, tmp_path):
+    ablations = Ablations.load(REFERENCE_DIR / "ablation.json")
+    for name, rows in ablations.ablations.items():
+        baseline.plot_ablation(name, rows, tmp_path / f"ablation_{name}.png")
+    plots.plot_seeded_ablations(SeededAblations.load(REFERENCE_DIR / "ablation_seeds.json"),
+                                tmp_path / "ablation_seeds.png")
+    studies.draw_study_figures(load_json(REFERENCE_DIR / "studies.json"), tmp_path)
+    plots.plot_robustness(Robustness.load(REFERENCE_DIR / "robustness.json"), tmp_path / "robustness.png")
+    plots.plot_learning_curves(DataEfficiency.load(REFERENCE_DIR / "data_efficiency.json"),
+                               tmp_path / "learning_curves.png")
+    assert_clean(checked, {f"ablation_{name}.png" for name in ablations.ablations}
+                 | {"ablation_seeds.png", "seeds_pck.png", "ambiguity_ceiling.png", "regression_variants.png",
+                    "robustness.png", "learning_curves.png"})
+
+
+def test_robustness_examples(checked, sample, tmp_path):
+    models = ["HeatmapNet", "RegressionNet", "HeatmapNet augmented", "RegressionNet augmented",
+              "HeatmapNet augmented, aimed cutout"]
+    examples = [(f"{family} {strength}", sample["images"][i % 4], sample["gt"][i % 4],
+                 {m: sample["near"][i % 4] for m in models})
+                for i, (family, strength) in enumerate([("shift", "12 px"), ("rotation", "30 deg"), ("scale", "0.8"),
+                                                        ("contrast", "0.3"), ("blur", "sigma 2"),
+                                                        ("occlusion", "15 px"), ("invert", "")])]
+    plots.plot_robustness_examples(examples, tmp_path / "robustness_examples.png")
+    assert_clean(checked, {"robustness_examples.png"})
