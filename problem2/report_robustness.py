@@ -250,7 +250,7 @@ def section_robustness(result) -> str:
                          where=False) if any(aug in result.models for _, aug in AUGMENTED_PAIRS) else "",
         "\n".join(augmentation_findings(result)),
         "**Occlusion, by keypoint** (PCK@0.05):", occlusion_table(result),
-        fig("robustness.png", "PCK@0.05 and mean error under each perturbation; dashed: the clean score"),
+        fig("robustness.png", "PCK@0.05 and mean error under each perturbation, the clean images first"),
         fig("robustness_examples.png", "The first test image under the strongest setting of each perturbation"),
     ] if p)
 

@@ -236,17 +236,23 @@ def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Pat
     return result
 
 
+METHOD_NAMES = {"regression": "RegressionNet", "heatmap_argmax": "HeatmapNet, argmax",
+                "heatmap_subpixel": "HeatmapNet, sub-pixel"}
+
+
 def draw_study_figures(result: dict, vis_dir: Path) -> None:
     labels = [f"PCK@{t}" for t in ASSIGNMENT_KEYS]
     summary = result["seeds"]["summary"]
-    plots.plot_bars(labels, {m: [summary[m]["standard"][f"pck@{t}"][0] for t in ASSIGNMENT_KEYS] for m in METHODS},
-                    vis_dir / "seeds_pck.png", "PCK (mean of 3 seeds)", "Mean and std over seeds",
-                    ylim=(0, 1.1), errors={m: [summary[m]["standard"][f"pck@{t}"][1] for t in ASSIGNMENT_KEYS]
-                                           for m in METHODS})
+    n = len(result["seeds"]["seeds"])
+    plots.plot_bars(labels, {METHOD_NAMES[m]: [summary[m]["standard"][f"pck@{t}"][0] for t in ASSIGNMENT_KEYS]
+                             for m in METHODS},
+                    vis_dir / "seeds_pck.png", f"PCK (mean over {n} seeds)", f"Mean ± sd over {n} seeds",
+                    ylim=(0, 1.1), errors={METHOD_NAMES[m]: [summary[m]["standard"][f"pck@{t}"][1]
+                                                             for t in ASSIGNMENT_KEYS] for m in METHODS})
     amb = result["ambiguity"]
     series = {"ceiling (image only)": [amb["ceiling"][t] for t in ASSIGNMENT_KEYS]}
-    series |= {m: [amb["models"][m]["pck"][t] for t in ASSIGNMENT_KEYS] for m in METHODS}
-    series["heatmap two-hand decoder"] = [amb["two_hand_decoder"]["standard"]["pck"][t] for t in ASSIGNMENT_KEYS]
+    series |= {METHOD_NAMES[m]: [amb["models"][m]["pck"][t] for t in ASSIGNMENT_KEYS] for m in METHODS}
+    series["HeatmapNet, two-hand decoder"] = [amb["two_hand_decoder"]["standard"]["pck"][t] for t in ASSIGNMENT_KEYS]
     plots.plot_bars(labels, series, vis_dir / "ambiguity_ceiling.png", "PCK (labelled hands)",
                     "Models against the best PCK reachable with ambiguous hand labels", ylim=(0, 1.1))
     rows = result["regression_variants"]["rows"]
