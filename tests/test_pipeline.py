@@ -41,6 +41,7 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     assert not missing
     report = (tmp_path / "REPORT.md").read_text()
     assert report == render_report(tmp_path)
+    assert "A `--quick` smoke test" in report.split("## Summary")[0]  # said before any number
     for section in ("## Summary", "**Mechanism.**", "## 1. Main comparison", "## 2. Why: RegressionNet does not see",
                     "**Where x is lost: linear probes.**", "**Label swaps or localisation failures?**",
                     "*mean pose (train mean, ignores the image)*", "## 3. Ablations", "## 5. Failure cases", "### Label ambiguity",
