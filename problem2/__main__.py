@@ -235,7 +235,7 @@ MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs problem2.MODULE's com
     "generate": "generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline", "studies": "studies",
     "diagnosis": "diagnosis", "robustness": "robustness", "data_efficiency": "data_efficiency", "bench": "bench",
     "predict": "predict", "verify": "verify",
-    "runs": "experiments",
+    "runs": "runs",
 }
 
 

@@ -255,6 +255,15 @@ def decode_hand_pair(heatmaps: torch.Tensor, sigma: float = 2.0, hands=HAND_PAIR
     return heatmap_to_image(points, hm.shape[-1])
 
 
+def label_hands_by_side(keypoints: np.ndarray) -> np.ndarray:
+    """[..., 5, 2] -> copy where left_hand is the hand with the smaller x (ties keep the order): the side labels."""
+    keypoints = np.asarray(keypoints)
+    out = keypoints.copy()
+    swap = out[..., 1, 0] > out[..., 2, 0]
+    out[swap, 1], out[swap, 2] = keypoints[swap, 2], keypoints[swap, 1]
+    return out
+
+
 # ---------------------------------------------------------------- codec objects: one representation, both ways
 
 @dataclass(frozen=True)

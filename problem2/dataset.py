@@ -23,8 +23,8 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from problem2 import codec
 from problem2.cli import UserError
-from problem2.schema import KEYPOINT_NAMES, portable
-from problem2.generate import label_hands_by_side, split_paths
+from problem2.codec import label_hands_by_side
+from problem2.schema import KEYPOINT_NAMES, portable, split_paths
 
 OUTPUT_TYPES = ("heatmap", "regression")
 REQUIRED_KEYS = ("images", "keypoint_names", "num_keypoints")

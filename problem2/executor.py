@@ -90,8 +90,7 @@ class RayExecutor:
 
     def _train_on_ray(self, pending: list, specs: dict, data_dir: Path, results_dir: Path, plan) -> dict:
         import ray
-        from problem2.experiments import run_dir, run_finished
-        from problem2.pipeline import epochs_done
+        from problem2.experiments import epochs_done, run_dir, run_finished
         task = ray.remote(train_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)
         t0, logs, in_flight, retries = time.perf_counter(), {}, {}, {}
         epochs_seen = {r: epochs_done(r, results_dir) for r in pending}  # the plan has counted these already
@@ -163,7 +162,7 @@ class RayExecutor:
         """Advance the plan's bar by the epochs that the runs' logs gained (tasks cannot reach the driver's bar)."""
         if plan is None:
             return
-        from problem2.pipeline import epochs_done
+        from problem2.experiments import epochs_done
         for run_id in run_ids:
             n = epochs_done(run_id, results_dir)
             for _ in range(seen[run_id], n):

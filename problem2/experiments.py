@@ -1,7 +1,7 @@
 """Every training run the project makes, by id, and a runner that reuses finished ones.
 
-    python -m problem2.experiments list
-    python -m problem2.experiments run ablation_sigma1 seed1_heatmap ...
+    python -m problem2 runs list                          # (the command line is runs.py)
+    python -m problem2 runs run ablation_sigma1 seed1_heatmap ...
 
 The main pair trains into results/ itself; every other run trains into results/runs/<id>/.
 All share the main protocol (TrainConfig: 30 epochs, batch 32, Adam 1e-3, seed 0) unless the
@@ -18,10 +18,10 @@ from typing import Callable
 
 from problem2 import cli, runtime
 from problem2.augment import AugmentConfig, AugmentedDataset
+from problem2.checkpoint import RunFiles
 from problem2.dataset import loader, make_loaders
 from problem2.engine import TrainConfig, fit, objective_for
-from problem2.executor import add_executor_options, executor_from_args
-from problem2.generate import ensure_data, training_pool
+from problem2.generate import training_pool
 from problem2.model import build_model
 from problem2.schema import DEFAULT_RESULTS
 
@@ -173,6 +173,14 @@ def checkpoint_path(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> Path:
     return run_dir(run_id, results_dir) / f"{all_runs(TrainConfig())[run_id].name}_model.pth"
 
 
+def epochs_done(run_id: str, results: Path) -> int:
+    """Completed epochs of a run in results (0 when it has not started, or has nothing to reuse or resume)."""
+    files = RunFiles(run_dir(run_id, results), all_runs(TrainConfig())[run_id].name)
+    if not (files.model.exists() or files.last.exists()):  # nothing to reuse or resume: it trains from scratch
+        return 0
+    return len((files.logged() or {}).get("epochs", []))
+
+
 def run_finished(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> bool:
     """True when the run's log holds all its epochs and no resume state is left (it is not training)."""
     spec = all_runs(TrainConfig())[run_id]
@@ -247,37 +255,6 @@ def run_parser(description: str) -> cli.Parser:
     return p
 
 
-def main(argv=None):
-    p = run_parser("List or train the project's runs (finished ones are reused).")
-    p.add_argument("command", choices=["list", "run"])
-    p.add_argument("ids", nargs="*", help="run ids (default for 'run': all)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--predictions", action="store_true",
-                   help="after each run, store its keypoints on the evaluation split (RUN/test_predictions.json)")
-    add_executor_options(p)
-    p.add_argument("--device", type=cli.device_name, default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda")
-    args = p.parse_args(argv)
-    executor = executor_from_args(args)
-    cfg = TrainConfig(epochs=args.epochs, device=args.device)
-    runs = all_runs(cfg)
-    if args.command == "list":
-        for run_id, spec in runs.items():
-            print(f"{run_id:28s} {spec.model:14s} {spec.model_config} sigma={spec.sigma} "
-                  f"hands={spec.hand_labels} seed={spec.train.seed} loss={spec.train.loss} "
-                  f"precision={spec.train.precision}" + (f" augmented {augment_changes(spec.augment) or ''}"
-                                                         if spec.augment else ""))
-        return
-    data_dir = ensure_data(args.data_dir)
-    run_ids = args.ids or list(runs)
-    if executor is not None:
-        train_runs(run_ids, data_dir, cfg, args.results, not args.no_progress, executor=executor, weights=True)
-    for run_id in run_ids:
-        if executor is None:
-            train_runs([run_id], data_dir, cfg, args.results, not args.no_progress, weights=True)
-        if args.predictions:
-            save_predictions(run_id, args.results, data_dir)
-
-
 def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint: dict, decoding: str = "subpixel"):
     """[N, K, 2] predictions of a finished run on the evaluation split (heatmap models: by `decoding`; regression
     models: their one output), from its stored file, or stored now from its checkpoint (so that it can be scored
@@ -345,6 +322,3 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
                        "keypoints": preds}, path)
     return path
 
-
-if __name__ == "__main__":
-    cli.run(main)

@@ -24,7 +24,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from problem2 import cli
-from problem2.schema import DEFAULT_DATA_ROOT, IMAGE_SIZE, KEYPOINT_NAMES
+from problem2.codec import label_hands_by_side  # noqa: F401 (also part of the generator's interface)
+from problem2.schema import DEFAULT_DATA_ROOT, IMAGE_SIZE, KEYPOINT_NAMES, split_paths
 
 LINE_WIDTH = 3
 SPLITS = ("train", "val", "test")
@@ -53,15 +54,6 @@ def sample_keypoints(rng: np.random.Generator, centre: tuple[int, int] | None = 
     ])
 
 
-def label_hands_by_side(keypoints: np.ndarray) -> np.ndarray:
-    """[..., 5, 2] -> copy where left_hand is the hand with the smaller x (ties keep the order)."""
-    keypoints = np.asarray(keypoints)
-    out = keypoints.copy()
-    swap = out[..., 1, 0] > out[..., 2, 0]
-    out[swap, 1], out[swap, 2] = keypoints[swap, 2], keypoints[swap, 1]
-    return out
-
-
 def render_figure(keypoints: np.ndarray, line_width: int = LINE_WIDTH) -> np.ndarray:
     """Keypoints [5, 2] (course labelling or side labelling) -> uint8 image [128, 128]."""
     (hx, hy), left_hand, right_hand, left_foot, right_foot = (tuple(int(v) for v in p) for p in keypoints)
@@ -74,12 +66,6 @@ def render_figure(keypoints: np.ndarray, line_width: int = LINE_WIDTH) -> np.nda
                        ((cx, cy + 12), left_foot), ((cx, cy + 12), right_foot)]:
         draw.line([start, end], fill=0, width=line_width)
     return np.asarray(image)
-
-
-def split_paths(data_dir: str | Path, split: str) -> tuple[Path, Path]:
-    """(image_dir, annotation_file) of a split in the course layout under data_dir."""
-    data_dir = Path(data_dir)
-    return data_dir / split, data_dir / f"{split}_annotations.json"
 
 
 def generate_dataset(out_root: str | Path, seed: int = 641, sizes: dict | None = None,

@@ -16,8 +16,7 @@ import torch
 from tqdm import tqdm
 
 from problem2 import provenance, runtime, stats
-from problem2.checkpoint import RunFiles
-from problem2.experiments import all_runs, run_dir
+from problem2.experiments import all_runs, epochs_done
 from problem2.model import HeatmapNet, RegressionNet, build_model, count_flops
 from problem2.engine import TrainConfig
 from problem2.results import Metrics, load_optional
@@ -37,14 +36,6 @@ def speed_probe(device: torch.device, precision: str, batch_size: int = 32, step
         seconds = median_seconds(train_step_fn(model, batch_size, precision, device), steps, warmup=1)
         out[cls.__name__] = seconds / (flops * batch_size)
     return out
-
-
-def epochs_done(run_id: str, results: Path) -> int:
-    """Completed epochs of a run in results (0 when it has not started)."""
-    files = RunFiles(run_dir(run_id, results), all_runs(TrainConfig())[run_id].name)
-    if not (files.model.exists() or files.last.exists()):  # nothing to reuse or resume: it trains from scratch
-        return 0
-    return len((files.logged() or {}).get("epochs", []))
 
 
 class Plan:

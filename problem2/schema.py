@@ -32,6 +32,12 @@ DEFAULT_RESULTS = OUTPUT_ROOT / "reproduction"  # all, train, ablations, studies
 QUICK_RESULTS = OUTPUT_ROOT / "quick"
 
 
+def split_paths(data_dir, split: str) -> tuple[Path, Path]:
+    """(image_dir, annotation_file) of a split in the course layout: DIR/{split}/ and DIR/{split}_annotations.json."""
+    data_dir = Path(data_dir)
+    return data_dir / split, data_dir / f"{split}_annotations.json"
+
+
 def portable(path) -> str:
     """A path as recorded in result files: relative to the repository, so no machine's layout is written down."""
     return os.path.relpath(Path(path).resolve(), REPO_DIR)
