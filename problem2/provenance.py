@@ -13,7 +13,9 @@ refreshes it.
 
 Run files (training logs, checkpoints and their sidecars, stored test predictions) are the primary record of
 the trainings: a stage that writes one (a run trained or scored on demand) does not own it; reading it makes it
-an input like any other.
+an input like any other. Most runs' checkpoints are not kept (not committed): a checkpoint input that is gone is
+vouched for by its run's training log, recorded beside it; a retrain rewrites the log, so it still makes the
+stage stale.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ UNTRACKED_READS = ("pipeline.json", PROVENANCE_FILE)  # bookkeeping: never a sta
 RUN_FILE_SUFFIXES = ("training_log.json", "_model.pth", "_model.json", "_last.pth", "_snapshots.pt",
                      "test_predictions.json", ".lock")
 MISSING = "missing"
+LOG_NAME = "training_log.json"
+CHECKPOINT_SUFFIXES = ("_model.pth", "_model.json")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,11 @@ def is_run_file(path: Path) -> bool:
     return path.name.endswith(RUN_FILE_SUFFIXES)
 
 
+def is_checkpoint(path) -> bool:
+    """A best checkpoint or its sidecar (NAME_model.pth / NAME_model.json)."""
+    return Path(path).name.endswith(CHECKPOINT_SUFFIXES)
+
+
 def data_hashes(data_dir: Path | None) -> dict:
     """{annotation file name: SHA-256} of a course-layout data directory (the images are drawn from them)."""
     if data_dir is None:
@@ -97,6 +106,7 @@ def record(results: Path, stage: str, settings: dict, trace: dict, data_dir: Pat
     inside = lambda paths: {p for p in paths if p.is_relative_to(root)}  # noqa: E731
     owned = {p for p in inside(trace["write"]) if not is_run_file(p) and p.name != PROVENANCE_FILE}
     inputs = {p for p in inside(trace["read"]) - owned if p.name not in UNTRACKED_READS}
+    inputs |= {p.with_name(LOG_NAME) for p in inputs if is_checkpoint(p)}  # what vouches for a checkpoint not kept
     rel = lambda p: p.relative_to(root).as_posix()  # noqa: E731
     entry = {"settings": json.loads(json.dumps(settings or {}, default=str)),
              "data": data_hashes(data_dir),
@@ -154,10 +164,21 @@ def _stage_reason(results: Path, entry: dict, stale_outputs: set) -> str | None:
         if name in stale_outputs:
             return f"its input {name} is stale"
         now = sha256(results / name)
+        if now == MISSING and is_checkpoint(name) and (Path(name).parent / LOG_NAME).as_posix() in entry["inputs"]:
+            log = (Path(name).parent / LOG_NAME).as_posix()  # most runs' checkpoints are not kept: the log stands in
+            if _vouched(results, entry, name):
+                continue
+            return f"its input {log} changed (the run whose checkpoint it read was trained again)"
         if now != digest:
             return (f"its input {name} changed" if MISSING not in (now, digest)
                     else f"its input {name} is {'gone' if now == MISSING else 'there now'}")
     return None
+
+
+def _vouched(results: Path, entry: dict, checkpoint: str) -> bool:
+    """True when the log of the run a missing checkpoint belonged to was recorded and is unchanged."""
+    log = (Path(checkpoint).parent / LOG_NAME).as_posix()
+    return log in entry["inputs"] and sha256(results / log) == entry["inputs"][log] != MISSING
 
 
 def stage_is_current(results: Path, stage: str, settings: dict, data_dir: Path | None = None) -> bool:

@@ -70,3 +70,20 @@ def test_verify_exit_codes(tmp_path, capsys):
     with pytest.raises(SystemExit) as done:
         verify_main(["--results", str(tmp_path)])
     assert done.value.code == 1 and "stale: REPORT.md (stage report)" in capsys.readouterr().out
+
+
+def test_a_checkpoint_not_kept_is_vouched_for_by_its_runs_log(tmp_path):
+    run = tmp_path / "runs" / "side_regression"
+    runtime.save_json({"models": {"regression": {"best_epoch": 3}}}, run / "training_log.json")
+    runtime.save_torch({"w": 1}, run / "regression_model.pth")
+    def diagnosis():  # loads the run's checkpoint (checkpoint.load_checkpoint reports the read the same way)
+        runtime.traced("read", run / "regression_model.pth")
+        runtime.save_json({}, tmp_path / "diagnosis.json")
+    run_stage(tmp_path, "diagnosis", diagnosis, {})
+    inputs = provenance.load(tmp_path)["stages"]["diagnosis"]["inputs"]
+    assert set(inputs) == {"runs/side_regression/regression_model.pth", "runs/side_regression/training_log.json"}
+    (run / "regression_model.pth").unlink()  # as in a clone: checkpoints of most runs are not committed
+    assert provenance.stale_files(tmp_path) == []
+    runtime.save_json({"models": {"regression": {"best_epoch": 4}}}, run / "training_log.json")  # retrained
+    assert provenance.stale_files(tmp_path)[0].reason.startswith("its input runs/side_regression/training_log.json "
+                                                                  "changed")
