@@ -214,6 +214,7 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
     result["variants"] = {}
     for run_id in VARIANT_RUNS:
         path = checkpoint_path(run_id, results_dir)
+        runtime.traced("read", path)  # looked for: one that appears later makes the stage stale (provenance.py)
         if path.exists() and run_finished(run_id, results_dir):
             variant = load_model(path)
             pred, _ = predict_keypoints(variant, images, "subpixel")

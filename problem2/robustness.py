@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from problem2 import cli, metrics, perturb as P, plots
+from problem2 import cli, metrics, perturb as P, plots, runtime
 from problem2.augment import AugmentConfig, cutout_hide_rate
 from problem2.checkpoint import load_model
 from problem2.dataset import dataset_fingerprint, images_to_tensor, load_split
@@ -131,6 +131,8 @@ def default_models(results_dir: Path) -> dict:
     candidates = {"HeatmapNet": "heatmap_model.pth", "RegressionNet": "regression_model.pth"}
     candidates |= {label: str(checkpoint_path(run, results_dir).relative_to(results_dir))
                    for run, label in AUGMENTED_RUNS.items()}
+    for path in candidates.values():  # looked for: one that appears later makes the stage stale (provenance.py)
+        runtime.traced("read", Path(results_dir) / path)
     return {label: path for label, path in candidates.items() if (Path(results_dir) / path).exists()}
 
 
