@@ -141,22 +141,26 @@ def test_suite_end_to_end_on_the_committed_models(tiny_data, tmp_path):
 
 
 def test_the_report_judges_augmentation_by_seed_noise_and_lists_the_misses():
-    from problem2.report_robustness import augmentation_findings, seed_difference
+    from problem2 import stats
+    from problem2.report_robustness import augmentation_findings, clean_comparisons
     from problem2.results import RobustnessRow
     labels = ("HeatmapNet", "HeatmapNet augmented")
     row = lambda name, a, b: RobustnessRow(name, "-", "photometric", 0.0, {  # noqa: E731
         labels[0]: {"pck@0.05": a}, labels[1]: {"pck@0.05": b}})
-    seeds = {labels[0]: {"summary": {"pck@0.05": [0.84, 0.02, 3]}},
-             labels[1]: {"summary": {"pck@0.05": [0.80, 0.01, 3]}}}
+    per_seed = lambda values: {str(i): {"pck@0.05": v} for i, v in enumerate(values)}  # noqa: E731
+    seeds = {labels[0]: {"summary": {"pck@0.05": [0.84, 0.02, 3]}, "per_seed": per_seed([0.82, 0.84, 0.86])},
+             labels[1]: {"summary": {"pck@0.05": [0.80, 0.01, 3]}, "per_seed": per_seed([0.79, 0.80, 0.81])}}
     result = Robustness("test", 4, 0, dict.fromkeys(labels, "x.pth"), ["pck@0.05"],
                         [row("clean", 0.84, 0.80), row("blur", 0.60, 0.78), row("invert", 0.02, 0.70),
                          row("line width", 0.80, 0.81)], clean_seeds=seeds,
                         augmentation={labels[1]: {"blur": [2.0, 0.3]}})
-    diff, two_se = seed_difference(result, labels[1], labels[0])
-    assert diff == pytest.approx(-0.04) and two_se == pytest.approx(2 * ((0.01 ** 2 + 0.02 ** 2) / 3) ** 0.5)
+    c = clean_comparisons(result)[(labels[1], labels[0])]
+    expected = stats.welch([0.79, 0.80, 0.81], [0.82, 0.84, 0.86])
+    assert (c.diff, c.low, c.high, c.p) == pytest.approx((-0.04, expected.low, expected.high, expected.p))
+    assert 0.05 < c.p < 0.06 and not c.beyond_noise  # -0.04 with 3 seeds a side: not beyond seed noise
     seen, judged = augmentation_findings(result)
     assert "families blur" in seen and "only invert and line width are new" in seen
-    assert "a difference of -0.040 (beyond two standard errors, 0.026)" in judged
+    assert f"a difference of -0.040 [{c.low:+.3f}, {c.high:+.3f}] (within seed noise)" in judged
     assert "within 0.05 of its clean score under 2 of 3 perturbations; not under invert (-0.100)" in judged
 
 
