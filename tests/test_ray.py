@@ -2,6 +2,7 @@
 weights of the sequential path (one thread per run on both sides), although one worker is killed mid-run;
 its options fail clearly."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -168,7 +169,7 @@ def test_sigterm_ends_a_ray_sweep_with_the_resume_line(tiny_data, tmp_path, loca
 def test_resources_no_node_has_are_refused_before_anything_is_submitted(tiny_data, tmp_path, local_cluster):
     for executor, message in ((RayExecutor(num_cpus=16), "asks for 16 CPU(s) and 0 GPU(s), but no node"),
                               (RayExecutor(num_cpus=1, num_gpus=1), "asks for 1 CPU(s) and 1 GPU(s), but no node")):
-        with pytest.raises(UserError, match=message):
+        with pytest.raises(UserError, match=re.escape(message)):
             train_runs(SWEEP[:1], tiny_data, TrainConfig(epochs=1), tmp_path, progress=False, executor=executor)
         assert executor.events == []  # nothing was submitted
 
