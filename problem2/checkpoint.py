@@ -268,8 +268,7 @@ def load_checkpoint(path: str | Path) -> dict:
     meta_path = sidecar_path(path)
     if not meta_path.exists():
         return {**_recognise(path, obj), "state_dict": obj}
-    runtime.traced("read", meta_path)
-    meta = runtime.load_json(meta_path)
+    meta = runtime.load_json(meta_path)  # traced as read, like every JSON file
     missing = [k for k in ("model_class", "model_config", "weights_sha256") if k not in (meta or {})]
     if not isinstance(meta, dict) or missing:
         raise CheckpointError(f"{meta_path} is not a checkpoint sidecar (missing {missing}); delete it and "
@@ -334,11 +333,15 @@ def codec_of(ckpt: dict):
 def load_model(path: str | Path, expected_class: type | None = None) -> nn.Module:
     """Rebuild a model from a checkpoint and load its weights (eval mode, on the CPU). The model carries the codec
     it was trained with (model.trained_codec), so that engine.model_codec decodes with its own sigma."""
-    ckpt = load_checkpoint(path)
+    return model_from_checkpoint(load_checkpoint(path), str(path), expected_class)
+
+
+def model_from_checkpoint(ckpt: dict, source: str, expected_class: type | None = None) -> nn.Module:
+    """load_model for a checkpoint already read (load_checkpoint), so that its file is read and hashed once."""
     if expected_class is not None and ckpt["model_class"] != expected_class.__name__:
-        raise CheckpointError(f"{path} holds a {ckpt['model_class']}, expected a {expected_class.__name__}")
+        raise CheckpointError(f"{source} holds a {ckpt['model_class']}, expected a {expected_class.__name__}")
     model = build_model(ckpt["model_class"], **ckpt["model_config"])
-    load_weights(model, ckpt, source=str(path))
+    load_weights(model, ckpt, source=source)
     model.trained_codec = codec_of(ckpt)
     return model.eval()
 

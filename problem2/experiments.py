@@ -304,15 +304,16 @@ def predictions_path(run_id: str, results_dir: Path) -> Path:
 def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
     """RUN/test_predictions.json: the run's best model on the evaluation split, so that it can be scored
     with any metric after its checkpoint is gone ({decoding: [N, K, 2] image px}, data fingerprint)."""
-    from problem2.checkpoint import load_checkpoint, load_model
+    from problem2.checkpoint import load_checkpoint, model_from_checkpoint
     from problem2.codec import DECODE_METHODS
     from problem2.engine import model_codec, predict
     from problem2.dataset import dataset_fingerprint, load_split
     from problem2.evaluate import evaluation_split
     split = evaluation_split(data_dir)
     ds = load_split(data_dir, split, "heatmap")
-    ckpt = load_checkpoint(checkpoint_path(run_id, results_dir))
-    model = load_model(checkpoint_path(run_id, results_dir))
+    ckpt_path = checkpoint_path(run_id, results_dir)
+    ckpt = load_checkpoint(ckpt_path)
+    model = model_from_checkpoint(ckpt, str(ckpt_path))
     outputs = predict(model, ds.image_tensor())  # one forward pass, decoded every way (with the run's own sigma)
     decodings = DECODE_METHODS if model_codec(model).output_type == "heatmap" else ("argmax",)
     preds = {d: model_codec(model).decode(outputs, d).numpy().round(3).tolist() for d in decodings}

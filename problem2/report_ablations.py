@@ -106,10 +106,10 @@ SEEDED_WHY = {
 }
 
 
-def seeded_findings(seeded: SeededAblations) -> list:
+def seeded_findings(seeded: SeededAblations, family: dict) -> list:
     """One paragraph per ablation: each setting against the default point (64 x 64, sigma 2, skips), in labelled
-    PCK@0.05, PCK@0.2 and head+feet error, with the 95% Welch interval and the Holm-corrected verdict."""
-    family = ablation_comparisons(seeded)
+    PCK@0.05, PCK@0.2 and head+feet error, with the 95% Welch interval and the Holm-corrected verdict (family:
+    ablation_comparisons(seeded))."""
     out = []
     for name, rows in seeded.ablations.items():
         default = default_row(rows)
@@ -178,6 +178,7 @@ def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
     """ablation_seeds.json as one table: mean ± sd over the seeds each setting has (n)."""
     if not seeded:
         return ""
+    family = ablation_comparisons(seeded)
     rows = [[name, r.setting, ", ".join(r.per_seed) or "none"]
             + [mean_sd(r.summary[m], f2 if "_px" in m else f3) for m in seeded.metrics]
             for name, settings in seeded.ablations.items() for r in settings]
@@ -191,9 +192,9 @@ def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
                "head+feet px, window fit"][:3 + len(seeded.metrics)], rows),
         f"**What each ablation shows**: each setting minus the default point, mean over seeds with its 95% Welch "
         f"interval in brackets. 'Beyond seed noise' is said only where the test rejects equal means after the "
-        f"correction ({stats.METHOD_NOTE}; one family of {len(ablation_comparisons(seeded))} comparisons); "
+        f"correction ({stats.METHOD_NOTE}; one family of {len(family)} comparisons); "
         f"with 3 seeds a side only large, consistent differences pass.",
-        "\n".join(seeded_findings(seeded)),
+        "\n".join(seeded_findings(seeded, family)),
         fig("ablation_seeds.png", "Ablations over seeds: mean ± sd, the number of seeds n under each setting")])
 
 

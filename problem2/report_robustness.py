@@ -134,6 +134,7 @@ def augmentation_findings(result) -> list:
                    f"{' and '.join(unseen)} are new to the augmented models, so for the other families the suite "
                    "measures whether the augmentation was learnt, not whether it generalises.")
     out += occlusion_findings(result)
+    family = clean_comparisons(result)
     for plain, aug in AUGMENTED_PAIRS:
         if aug not in result.models or plain not in result.models:
             continue
@@ -144,7 +145,7 @@ def augmentation_findings(result) -> list:
         clean = (f"Clean PCK@0.05 {mean_sd(seeds)} over {plural(seeds[2], 'seed')} against {mean_sd(plain_seeds)} "
                  f"({plural(plain_seeds[2], 'seed')}) without augmentation" if seeds and plain_seeds and seeds[2] else
                  f"Clean PCK@0.05 {f3(result.clean(aug, 'pck@0.05'))} against {f3(result.clean(plain, 'pck@0.05'))}")
-        clean += difference_words(clean_comparisons(result).get((aug, plain)))
+        clean += difference_words(family.get((aug, plain)))
         gap = ", ".join(f"{r.name} ({drop(result, r, aug):+.3f})" for r in misses)
         out.append(f"- **{aug}.** {clean}. At seed 0 it stays within 0.05 of its clean score under "
                    f"{len(perturbed) - len(misses)} of {len(perturbed)} perturbations"
@@ -219,13 +220,14 @@ def robustness_sentence(result) -> str:
 def augmented_sentence(result) -> str:
     """' Trained with augmentation, HeatmapNet ...': the README's lines on the augmented HeatmapNets, or ''."""
     out = ""
+    family = clean_comparisons(result)
     for aug, how in ((AUGMENTED[HEATMAP], "Trained with augmentation (`augment.py`)"),
                      (AIMED, "With half of its cutouts aimed at keypoints")):
         if aug not in result.models:
             continue
         perturbed = result.rows[1:]
         misses = [r.name for r in perturbed if abs(drop(result, r, aug)) > 0.05]
-        change = difference_words(clean_comparisons(result).get((aug, HEATMAP)),
+        change = difference_words(family.get((aug, HEATMAP)),
                                   "and its clean PCK@0.05 changes on average over seeds by")
         out += (f" {how}, HeatmapNet stays within 0.05 of its clean score under {len(perturbed) - len(misses)} of "
                 f"them" + (f" (not under {', '.join(misses)})" if misses else "") + change + ".")

@@ -67,10 +67,11 @@ def pair_predictions(results_dir: Path, heatmap_run: str, regression_run: str, d
                          load_model(checkpoint_path(regression_run, results_dir)), ds)
 
 
-def stored_pair(results_dir: Path, data_dir: Path, heatmap_run: str, regression_run: str) -> dict:
-    """Every method's predictions [N, K, 2] on the evaluation split, from the two runs' stored test predictions
-    (experiments.run_predictions: a run whose checkpoint is gone is scored from what it stored)."""
-    fingerprint = dataset_fingerprint(eval_set(data_dir))  # stored on the split as labelled in the files
+def stored_pair(results_dir: Path, data_dir: Path, ds, heatmap_run: str, regression_run: str) -> dict:
+    """Every method's predictions [N, K, 2] on the evaluation split ds (as labelled in the files: eval_set),
+    from the two runs' stored test predictions (experiments.run_predictions: a run whose checkpoint is gone is
+    scored from what it stored)."""
+    fingerprint = dataset_fingerprint(ds)
     runs = {"regression": (regression_run, "argmax"), "heatmap_argmax": (heatmap_run, "argmax"),
             "heatmap_subpixel": (heatmap_run, "subpixel")}
     return {method: stored_run(results_dir, data_dir, fingerprint, run_id, decoding)
@@ -101,7 +102,7 @@ def seed_study(results_dir: Path, data_dir: Path, ds, seed0_preds: dict) -> dict
     from their stored predictions."""
     per_seed, per_image = {}, {"heatmap_subpixel": [], "regression": []}
     for seed, (hm_run, reg_run) in SEED_RUNS.items():
-        preds = seed0_preds if seed == 0 else stored_pair(results_dir, data_dir, hm_run, reg_run)
+        preds = seed0_preds if seed == 0 else stored_pair(results_dir, data_dir, ds, hm_run, reg_run)
         per_seed[seed] = method_reports(preds, ds.keypoints)
         for m in per_image:
             per_image[m].append(per_image_pck(preds[m], ds.keypoints))
@@ -141,7 +142,7 @@ def precision_study(results_dir: Path, data_dir: Path, ds, seed_reports: dict) -
     for group, runs in (("fast", SEED_RUNS), ("fp32", FP32_RUNS)):
         for seed, (hm_run, reg_run) in runs.items():
             reports = seed_reports[seed] if group == "fast" else method_reports(
-                stored_pair(results_dir, data_dir, hm_run, reg_run), ds.keypoints)
+                stored_pair(results_dir, data_dir, ds, hm_run, reg_run), ds.keypoints)
             for model, run_id, method in (("heatmap", hm_run, "heatmap_subpixel"), ("regression", reg_run, "regression")):
                 log = run_log(run_id, results_dir)
                 best = log["epochs"][log["best_epoch"] - 1]
@@ -212,7 +213,7 @@ def cost_study(results_dir: Path, repeats: int = 20) -> dict:
 def ambiguity_study(results_dir: Path, data_dir: Path, ds, main_preds: dict, vis_dir: Path) -> dict:
     """ambiguity.ambiguity_study on the main pair and the side-label pair."""
     side_ds = eval_set(data_dir, "side")
-    side_preds = stored_pair(results_dir, data_dir, "side_heatmap", "side_regression")
+    side_preds = stored_pair(results_dir, data_dir, ds, "side_heatmap", "side_regression")
     heatmap_codec = load_codec(checkpoint_path(SEED_RUNS[0][0], results_dir))
     return ambiguity.ambiguity_study(ds, main_preds, heatmap_codec, side_ds, side_preds, vis_dir)
 
