@@ -27,6 +27,7 @@ import torch.nn as nn
 
 from problem2 import codec, runtime
 from problem2.cli import UserError
+import problem2.heads  # noqa: F401 (registers the heads' models and codecs, so their checkpoints load)
 from problem2.model import MODEL_CLASSES, build_model
 
 CHECKPOINT_FORMAT = "problem2-checkpoint-v2"  # a plain state_dict + a JSON sidecar
@@ -332,7 +333,7 @@ def codec_of(ckpt: dict):
 
 def load_model(path: str | Path, expected_class: type | None = None) -> nn.Module:
     """Rebuild a model from a checkpoint and load its weights (eval mode, on the CPU). The model carries the codec
-    it was trained with (model.trained_codec), so that engine.model_codec decodes with its own sigma."""
+    it was trained with (model.codec), so that engine.model_codec decodes with its own sigma."""
     return model_from_checkpoint(load_checkpoint(path), str(path), expected_class)
 
 
@@ -342,7 +343,7 @@ def model_from_checkpoint(ckpt: dict, source: str, expected_class: type | None =
         raise CheckpointError(f"{source} holds a {ckpt['model_class']}, expected a {expected_class.__name__}")
     model = build_model(ckpt["model_class"], **ckpt["model_config"])
     load_weights(model, ckpt, source=source)
-    model.trained_codec = codec_of(ckpt)
+    model.codec = codec_of(ckpt)
     return model.eval()
 
 

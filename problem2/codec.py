@@ -13,8 +13,9 @@ Conventions (used by dataset, training, evaluation and plots; nowhere else re-de
     |du| <= 3 sigma, |dv| <= 3 sigma (so a keypoint far outside the map gives all zeros).
   * Regression target: (x0, y0, x1, y1, ...) / 128, in [0, 1].
 
-HeatmapCodec(heatmap_size, sigma) and RegressionCodec() (at the end) bundle a representation's encode
-and decode; datasets, training, evaluation and checkpoints use them.
+Codec (at the end) is what a representation provides: its targets, its loss and its decoding. HeatmapCodec and
+RegressionCodec are the assignment's two; the heads of problem2/heads/ bring their own. A model carries its codec
+(model.codec), and datasets, training, evaluation, prediction and checkpoints take it from there.
 """
 from __future__ import annotations
 
@@ -266,8 +267,49 @@ def label_hands_by_side(keypoints: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- codec objects: one representation, both ways
 
+class Codec:
+    """What every representation provides (HeatmapCodec and RegressionCodec below; the heads in problem2/heads/):
+
+      name                      its type in checkpoints and logs (to_dict()['type'])
+      encode(keypoints)         [K, 2] image (x, y) -> float32 numpy target of one image
+      loss_per_image(out, t)    [B] the training loss of each image of a batch (raw outputs, targets)
+      decode(out, method)       raw outputs [B, ...] -> [B, K, 2] image (x, y); method one of `decodings`
+      swap_keypoints(t, i, j)   targets (or outputs) with keypoints i and j exchanged
+      output_shape(shape)       one image's raw output shape for a target of `shape`
+      to_dict()                 {'type': name, ...settings}: enough to rebuild it (zoo.codec_from_dict)
+    Targets and outputs hold keypoints on dimension 1 ([B, K, ...]) unless a codec says otherwise.
+    """
+    name = "codec"
+    decodings: tuple = ("argmax",)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The batch loss: the mean of loss_per_image."""
+        return self.loss_per_image(outputs, targets).mean()
+
+    def loss_per_image(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of each image (the assignment's loss for both of its models)."""
+        return ((outputs.float() - targets) ** 2).flatten(1).mean(1)
+
+    def output_shape(self, target_shape: tuple) -> tuple:
+        """The shape of one image's raw outputs for targets of target_shape (the same, unless a codec says)."""
+        return tuple(target_shape)
+
+    def swap_keypoints(self, targets: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        order = list(range(targets.shape[1]))
+        order[i], order[j] = j, i
+        return targets[:, order]
+
+    @property
+    def output_type(self) -> str:
+        return self.name
+
+    def check_decoding(self, method: str) -> None:
+        if method not in self.decodings:
+            raise ValueError(f"decoding must be one of {self.decodings} for {self.name} outputs, got {method!r}")
+
+
 @dataclass(frozen=True)
-class HeatmapCodec:
+class HeatmapCodec(Codec):
     """Keypoints <-> K Gaussian heatmaps of size S (stride 128 / S); sigma in heatmap pixels.
 
     encode: [K, 2] image (x, y) -> float32 [K, S, S]; decode: [B, K, S, S] -> [B, K, 2] image (x, y).
@@ -275,7 +317,8 @@ class HeatmapCodec:
     """
     heatmap_size: int = 64
     sigma: float = 2.0
-    output_type = "heatmap"
+    name = "heatmap"
+    decodings = DECODE_METHODS
 
     def __post_init__(self):
         object.__setattr__(self, "heatmap_size", check_heatmap_size(self.heatmap_size))
@@ -301,10 +344,10 @@ class HeatmapCodec:
 
 
 @dataclass(frozen=True)
-class RegressionCodec:
+class RegressionCodec(Codec):
     """Keypoints <-> normalised coordinates: encode [K, 2] image (x, y) -> float32 [2K] = (x0, y0, ...) / 128;
-    decode [B, 2K] -> [B, K, 2] image (x, y)."""
-    output_type = "regression"
+    decode [B, 2K] -> [B, K, 2] image (x, y) (its one decoding is called 'argmax' in stored files)."""
+    name = "regression"
 
     def encode(self, keypoints) -> np.ndarray:
         return encode_regression(keypoints)
@@ -312,20 +355,39 @@ class RegressionCodec:
     def decode(self, outputs: torch.Tensor, method: str = "argmax") -> torch.Tensor:
         return decode_regression(outputs)
 
+    def swap_keypoints(self, targets: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        b = targets.shape[0]
+        return Codec.swap_keypoints(self, targets.reshape(b, -1, 2), i, j).reshape(b, -1)
+
     def to_dict(self) -> dict:
         return {"type": "regression"}
 
 
+CODEC_TYPES: dict = {}  # name -> codec class; the heads of problem2/heads/ add theirs (register_codec)
+
+
+def register_codec(cls):
+    """Class decorator: make a codec class rebuildable from its to_dict() (codec_from_dict)."""
+    CODEC_TYPES[cls.name] = cls
+    return cls
+
+
+register_codec(HeatmapCodec)
+register_codec(RegressionCodec)
+
+
 def codec_from_dict(d: dict):
-    """The codec a checkpoint or log describes: {'type': 'heatmap', 'heatmap_size', 'sigma'} or {'type': 'regression'}."""
-    if d.get("type", d.get("output_type")) == "heatmap":
-        return HeatmapCodec(d["heatmap_size"], d["sigma"])
-    if d.get("type", d.get("output_type")) == "regression":
-        return RegressionCodec()
-    raise ValueError(f"unknown codec {d!r}")
+    """The codec a checkpoint or log describes ({'type': name, ...settings}, as to_dict writes it)."""
+    d = dict(d)
+    name = d.pop("type", d.pop("output_type", None))
+    if name not in CODEC_TYPES:
+        raise ValueError(f"unknown codec {name!r}; known: {sorted(CODEC_TYPES)} (a head's codec is known once "
+                         f"problem2.heads is imported)")
+    return CODEC_TYPES[name](**d)
 
 
 def make_codec(output_type: str, heatmap_size: int = 64, sigma: float = 2.0):
+    """The assignment's two representations by name (KeypointDataset's output_type)."""
     if output_type == "heatmap":
         return HeatmapCodec(heatmap_size, sigma)
     if output_type == "regression":

@@ -74,8 +74,17 @@ class KeypointDataset(Dataset):
 
     @property
     def codec(self):
-        """The codec that turns keypoints into this dataset's targets (codec.HeatmapCodec or RegressionCodec)."""
+        """The codec that turns keypoints into this dataset's targets (codec.HeatmapCodec, RegressionCodec, or the
+        codec of any head: setting it, e.g. ds.codec = model.codec, makes the targets that model trains on)."""
         return self._codec
+
+    @codec.setter
+    def codec(self, value) -> None:
+        if not callable(getattr(value, "encode", None)):
+            raise ValueError(f"a codec needs an encode(keypoints) method, got {value!r}")
+        self._targets = (value.name, getattr(value, "heatmap_size", self.heatmap_size),
+                         getattr(value, "sigma", self.sigma))
+        self._codec = value
 
     @property
     def output_type(self) -> str:
@@ -271,14 +280,20 @@ def _grayscale(path: Path, im: Image.Image) -> np.ndarray:
     return np.asarray(im)
 
 
-def load_split(data_dir, split: str, output_type: str = "heatmap", heatmap_size: int = 64,
+def load_split(data_dir, split: str, output_type="heatmap", heatmap_size: int = 64,
                sigma: float = 2.0, hand_labels: str = "assignment") -> KeypointDataset:
     """The dataset of one split of a course-layout directory (DIR/{split}/, DIR/{split}_annotations.json).
 
-    hand_labels='side' relabels the hands by image side (left_hand = smaller x) in memory.
+    output_type: 'heatmap' or 'regression' (with heatmap_size and sigma), or a codec object (a model's
+    model.codec), whose targets the dataset then makes. hand_labels='side' relabels the hands by image side
+    (left_hand = smaller x) in memory.
     """
     image_dir, annotation_file = split_paths(data_dir, split)
-    ds = KeypointDataset(image_dir, annotation_file, output_type, heatmap_size, sigma)
+    if isinstance(output_type, str):
+        ds = KeypointDataset(image_dir, annotation_file, output_type, heatmap_size, sigma)
+    else:
+        ds = KeypointDataset(image_dir, annotation_file)
+        ds.codec = output_type
     if hand_labels == "side":
         ds.keypoints = label_hands_by_side(ds.keypoints)
     elif hand_labels != "assignment":
@@ -329,8 +344,9 @@ def dataset_fingerprint(ds) -> dict:
     if isinstance(ds, KeypointDataset):
         digest = hashlib.sha1(ds.images.tobytes())
         digest.update(ds.keypoints.tobytes())
-        return {"n": len(ds), "output_type": ds.output_type, "heatmap_size": ds.heatmap_size,
-                "sigma": ds.sigma, "sha1": digest.hexdigest()[:16], "annotation_file": portable(ds.annotation_file)}
+        targets = ({"output_type": ds.output_type, "heatmap_size": ds.heatmap_size, "sigma": ds.sigma}
+                   if ds.output_type in OUTPUT_TYPES else {"codec": ds.codec.to_dict()})
+        return {"n": len(ds), **targets, "sha1": digest.hexdigest()[:16], "annotation_file": portable(ds.annotation_file)}
     digest = hashlib.sha1()
     for i in range(len(ds)):
         for tensor in ds[i][:2]:
@@ -339,10 +355,11 @@ def dataset_fingerprint(ds) -> dict:
             "note": "hash of every (image, target) item: the dataset is not a KeypointDataset"}
 
 
-def make_loaders(data_dir, output_type: str, batch_size: int = 32, workers: int = 0,
+def make_loaders(data_dir, output_type, batch_size: int = 32, workers: int = 0,
                  heatmap_size: int = 64, sigma: float = 2.0, hand_labels: str = "assignment",
                  val_split: str = "val"):
-    """(train_loader, val_loader) over DATA_DIR/train and DATA_DIR/{val_split}.
+    """(train_loader, val_loader) over DATA_DIR/train and DATA_DIR/{val_split}; output_type as in load_split
+    (a name, or a model's codec).
 
     hand_labels='side' relabels the hands by image side (left_hand = smaller x) in memory.
     """

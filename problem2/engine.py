@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from problem2 import checkpoint, codec, metrics, runtime
 from problem2.dataset import dataset_codec, dataset_fingerprint, dataset_keypoints
-from problem2.schema import DEFAULT_RESULTS
+from problem2.schema import DEFAULT_RESULTS, HAND_PAIR
 
 LOG_SCHEMA = ("{'models': {NAME: log}}; each log: config, environment, data, best_epoch and 'epochs': [{epoch, "
               "train_loss, val_loss, val_mean_px, val_pck@0.05, lr, epoch_seconds, train_img_per_s}]; "
@@ -52,24 +52,24 @@ class Objective:
     decode: Callable[[torch.Tensor], torch.Tensor]
 
 
-LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+LOSSES = {"mse": None, "l1": F.l1_loss}  # 'mse': the codec's own loss (MSE for the assignment's two models)
 
 
 def model_codec(model: nn.Module, outputs: torch.Tensor | None = None):
-    """The codec of a model's output when the data does not say: the one it was trained with for a model read
-    from a checkpoint (checkpoint.load_model), else by the model's output_type (sigma 2 for heatmaps); a model
-    without output_type (anyone's nn.Module) is read by the shape of its outputs (output_kind)."""
-    trained = getattr(model, "trained_codec", None)
-    if trained is not None:
-        return trained
+    """The codec of a model's output: the one it carries (model.codec: every project model, and a model read from
+    a checkpoint carries the one it was trained with); for anyone's nn.Module without one, by its output_type
+    (sigma 2 for heatmaps) or by the shape of its outputs (output_kind)."""
+    carried = getattr(model, "codec", None)
+    if carried is not None:
+        return carried
     output_type = getattr(model, "output_type", None)
     size = getattr(model, "config", {}).get("heatmap_size", 64)
     if outputs is not None:
         kind, shown_size = output_kind(outputs)
         output_type, size = output_type or kind, shown_size or size
     if output_type is None:
-        raise ValueError(f"{type(model).__name__} has no output_type ('heatmap' or 'regression'): set it, or pass "
-                         f"its outputs so that their shape tells")
+        raise ValueError(f"{type(model).__name__} has no codec and no output_type ('heatmap' or 'regression'): set "
+                         f"one, or pass its outputs so that their shape tells")
     return codec.make_codec(output_type, size)
 
 
@@ -86,11 +86,29 @@ def output_kind(outputs: torch.Tensor) -> tuple:
 
 
 def objective_for(model: nn.Module, loss: str = "mse", run_codec=None) -> Objective:
-    """The model's objective: the loss, and decoding by the run's codec (argmax for heatmaps)."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    """The model's objective: the codec's loss ('mse', the default: MSE for heatmaps and coordinates, a head's own
+    loss otherwise) or L1 on coordinates ('l1'); '+swapmin' after either takes, per image, the smaller loss of
+    the two hand assignments (hand_swap_min). Validation decodes by the codec's first decoding (argmax)."""
+    base, _, swap = loss.partition("+")
+    if base not in LOSSES or swap not in ("", "swapmin"):
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, optionally followed by '+swapmin', got {loss!r}")
     run_codec = run_codec or model_codec(model)
-    return Objective(loss=LOSSES[loss], decode=lambda out: run_codec.decode(out, "argmax"))
+    per_image = run_codec.loss_per_image if LOSSES[base] is None else (
+        lambda out, t: LOSSES[base](out.float(), t, reduction="none").flatten(1).mean(1))
+    if swap:
+        per_image = hand_swap_min(per_image, run_codec)
+    return Objective(loss=lambda out, t: per_image(out, t).mean(),
+                     decode=lambda out: run_codec.decode(out, run_codec.decodings[0]))
+
+
+def hand_swap_min(per_image: Callable, run_codec, hands=HAND_PAIR) -> Callable:
+    """A per-image loss that scores each image against its targets and against its targets with the two hands
+    exchanged, and keeps the smaller: the ambiguous course labels cost nothing when the model names the hands the
+    other way round. [B] like per_image."""
+    def loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        swapped = run_codec.swap_keypoints(targets, *hands)
+        return torch.minimum(per_image(outputs, targets), per_image(outputs, swapped))
+    return loss
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -111,6 +129,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
     """
     files = checkpoint.RunFiles(out_dir, name)
     run_codec = dataset_codec(train_loader.dataset) or model_codec(model)
+    model.codec = run_codec  # the model carries the representation it is trained on
     objective = objective or objective_for(model, cfg.loss, run_codec)
     device = runtime.pick_device(cfg.device)
     precision = runtime.resolve_precision(cfg.precision, device)
@@ -139,7 +158,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
             print(f"note: resuming the run '{name}' in {files.out_dir} after epoch {len(state.history)} of "
                   f"{cfg.epochs}", file=sys.stderr)
         val_gt = validation_keypoints(val_loader)
-        check_output_fits(model, val_loader, device, mem_format)
+        check_output_fits(model, val_loader, device, mem_format, run_codec)
         val_targets = _all_targets(val_loader)  # fixed: computed once, not every epoch
         snapshot_images = _first_images(val_loader, cfg.num_snapshot_images)
         if opened.repaired:  # cut after the commit point: the weights loaded are the newest best epoch's
@@ -251,16 +270,17 @@ def predict(model: nn.Module, source, device: torch.device | None = None, precis
 
 
 @torch.no_grad()
-def check_output_fits(model: nn.Module, loader: DataLoader, device, mem_format) -> None:
+def check_output_fits(model: nn.Module, loader: DataLoader, device, mem_format, run_codec=None) -> None:
     """ValueError naming both shapes when the model's output cannot be compared with the loader's targets."""
     image, target = loader.dataset[0][:2]
     was_training = model.training
     model.eval()
     shape = tuple(model(image[None].to(device, memory_format=mem_format)).shape[1:])
     model.train(was_training)
-    if shape != tuple(target.shape):
+    expected = tuple(run_codec.output_shape(tuple(target.shape)) if run_codec else target.shape)
+    if shape != expected:
         raise ValueError(f"the model outputs {list(shape)} per image but the data's targets are "
-                         f"{list(target.shape)}: check num_keypoints (and heatmap_size) against the data")
+                         f"{list(target.shape)} (outputs {list(expected)} expected): check num_keypoints (and heatmap_size) against the data")
 
 
 def _all_targets(loader: DataLoader) -> torch.Tensor:

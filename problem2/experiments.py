@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from problem2 import cli, runtime
+from problem2 import cli, heads, runtime  # noqa: F401 (heads: registers the heads' models and codecs)
 from problem2.augment import AugmentConfig, AugmentedDataset
 from problem2.checkpoint import RunFiles
 from problem2.dataset import loader, make_loaders
@@ -28,7 +28,10 @@ from problem2.schema import DEFAULT_RESULTS
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 DATA_SIZES = (125, 250, 500, 1000, 2000, 4000)  # training images of the learning curves
 STEP_CONTROLS = (2, 4)  # 1000 images for k x the epochs: the steps of the curves' k x 1000 points
-AIMED_OCCLUSION = AugmentConfig(aimed_cutout=0.5)  # the default augmentation, half of its cutouts over a keypoint
+AIMED_OCCLUSION = AugmentConfig(aimed_cutout=0.5)
+# the heatmap-free heads (problem2/heads/): short name -> (model class, config); 'mse' below is each codec's own loss
+HEADS = {"integral": ("IntegralNet", {}), "simcc": ("SimCCNet", {}), "simcc_gap": ("SimCCNet", {"pooling": "avg"}),
+         "rle": ("RLENet", {})}  # the default augmentation, half of its cutouts over a keypoint
 
 
 @dataclass
@@ -49,9 +52,10 @@ def run_training(spec: RunSpec, data_dir, out_dir, resume: bool = True, progress
     """Build the spec's model and loaders, seed, and `fit`; a finished identical run is reused."""
     runtime.seed_everything(spec.train.seed)
     model = build_model(spec.model, **spec.model_config)
-    heatmap_size = model.config.get("heatmap_size", 64)
-    train_loader, val_loader = make_loaders(data_dir, model.output_type, spec.train.batch_size,
-                                            spec.train.workers, heatmap_size, spec.sigma, spec.hand_labels)
+    if spec.sigma != RunSpec.sigma:  # a heatmap run's own target width
+        model.codec = replace(model.codec, sigma=spec.sigma)
+    train_loader, val_loader = make_loaders(data_dir, model.codec, spec.train.batch_size, spec.train.workers,
+                                            hand_labels=spec.hand_labels)
     train_set = train_loader.dataset
     if spec.train_images:
         train_set = training_pool(data_dir, train_set, spec.train_images)
@@ -121,6 +125,20 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         "axis_regression_coordconv": spec("regression", REGRESSION, model_config={"coord_channels": True}),
         "softargmax": spec("regression", "SoftArgmaxNet"),
     }
+    # heads on RegressionNet's encoder (problem2/heads/): the representation or the architecture? Each over three
+    # seeds, on the course labels and on side labels; then trained with the hand-swap-min loss
+    for head, (model, config) in HEADS.items():
+        for seed in (0, 1, 2):
+            suffix = f"_seed{seed}" if seed else ""
+            runs[f"head_{head}{suffix}"] = spec(head, model, seed=cfg.seed + seed, model_config=config)
+            runs[f"side_head_{head}{suffix}"] = spec(head, model, seed=cfg.seed + seed, model_config=config,
+                                                     hand_labels="side")
+        runs[f"swapmin_head_{head}"] = spec(head, model, model_config=config, loss="mse+swapmin")
+    runs["swapmin_regression"] = spec("regression", REGRESSION, loss="mse+swapmin")
+    runs["swapmin_heatmap"] = spec("heatmap", HEATMAP, loss="mse+swapmin")
+    for seed in (1, 2):  # the side-label rows over three seeds (seed 0: side_regression, side_heatmap)
+        runs[f"side_regression_seed{seed}"] = spec("regression", REGRESSION, seed=cfg.seed + seed, hand_labels="side")
+        runs[f"side_heatmap_seed{seed}"] = spec("heatmap", HEATMAP, seed=cfg.seed + seed, hand_labels="side")
     # learning curves (data_efficiency.py): the main protocol on the first N training images; N = 1000 is the
     # main pair (seed 0) and seed1_* (seed 1)
     for n in DATA_SIZES:
@@ -305,7 +323,6 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
     """RUN/test_predictions.json: the run's best model on the evaluation split, so that it can be scored
     with any metric after its checkpoint is gone ({decoding: [N, K, 2] image px}, data fingerprint)."""
     from problem2.checkpoint import load_checkpoint, model_from_checkpoint
-    from problem2.codec import DECODE_METHODS
     from problem2.engine import model_codec, predict
     from problem2.dataset import dataset_fingerprint, load_split
     from problem2.evaluate import evaluation_split
@@ -315,8 +332,8 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
     ckpt = load_checkpoint(ckpt_path)
     model = model_from_checkpoint(ckpt, str(ckpt_path))
     outputs = predict(model, ds.image_tensor())  # one forward pass, decoded every way (with the run's own sigma)
-    decodings = DECODE_METHODS if model_codec(model).output_type == "heatmap" else ("argmax",)
-    preds = {d: model_codec(model).decode(outputs, d).numpy().round(3).tolist() for d in decodings}
+    run_codec = model_codec(model)
+    preds = {d: run_codec.decode(outputs, d).numpy().round(3).tolist() for d in run_codec.decodings}
     path = predictions_path(run_id, results_dir)
     made_by = {k: ckpt.get(k) for k in ("epoch", "val_loss", "weights_sha256")}
     runtime.save_json({"run": run_id, "split": split, "data": dataset_fingerprint(ds), "checkpoint": made_by,

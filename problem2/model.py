@@ -1,7 +1,7 @@
 """HeatmapNet (U-Net style) and RegressionNet (global pooling) for 5-keypoint stick figures.
 
 Both take images [B, 1, 128, 128] in [0, 1] and share the same encoder architecture
-(separate weights). Every constructor default is exactly the assignment's specification;
+(separate weights). Each model carries the codec of its output (model.codec: targets, loss, decoding). Every constructor default is exactly the assignment's specification;
 the other options exist for the ablations and the regression studies.
 
     >>> HeatmapNet()(torch.zeros(2, 1, 128, 128)).shape
@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from problem2.codec import HeatmapCodec, RegressionCodec
 from problem2.schema import IMAGE_SIZE
 
 ENCODER_CHANNELS = (32, 64, 128, 256)  # Conv1..Conv4; each stage halves the resolution
@@ -91,6 +92,7 @@ class HeatmapNet(nn.Module):
             c_in = self.DECODER_CHANNELS[i]
         self.decoder = nn.ModuleList(stages)
         self.final = nn.Conv2d(c_in, num_keypoints, 1)
+        self.codec = HeatmapCodec(heatmap_size)  # sigma 2; a run with another target width sets its own
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, 1, 128, 128] -> heatmaps [B, K, S, S], S = heatmap_size."""
@@ -132,6 +134,7 @@ class RegressionNet(nn.Module):
             nn.Linear(128, 64), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(64, 2 * num_keypoints), nn.Sigmoid(),
         )
+        self.codec = RegressionCodec()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, 1, 128, 128] -> [B, 2K] = (x0, y0, x1, y1, ...) / 128."""
@@ -160,14 +163,21 @@ class SoftArgmaxNet(nn.Module):
         # Heatmap pixel u is image position u * stride (codec convention), normalised by 128.
         grid = torch.arange(heatmap_size, dtype=torch.float32) * stride / IMAGE_SIZE
         self.register_buffer("grid", grid, persistent=False)
+        self.codec = RegressionCodec()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.backbone(x).float()  # [B, K, S, S]
-        b, k, s, _ = logits.shape
-        prob = F.softmax(logits.reshape(b, k, s * s), dim=-1).reshape(b, k, s, s)
-        ex = (prob.sum(dim=2) * self.grid).sum(dim=-1)  # marginal over rows -> x
-        ey = (prob.sum(dim=3) * self.grid).sum(dim=-1)
-        return torch.stack([ex, ey], dim=-1).reshape(b, 2 * k)
+        return spatial_expectation(self.backbone(x), self.grid, self.grid)
+
+
+def spatial_expectation(logits: torch.Tensor, grid_x: torch.Tensor, grid_y: torch.Tensor) -> torch.Tensor:
+    """Soft-argmax: logits [B, K, H, W] -> [B, 2K] interleaved (x, y), the expectation of the grid positions
+    (grid_x [W], grid_y [H], normalised image coordinates) under each map's spatial softmax."""
+    logits = logits.float()
+    b, k, h, w = logits.shape
+    prob = F.softmax(logits.reshape(b, k, h * w), dim=-1).reshape(b, k, h, w)
+    ex = (prob.sum(dim=2) * grid_x).sum(dim=-1)  # marginal over rows -> x
+    ey = (prob.sum(dim=3) * grid_y).sum(dim=-1)
+    return torch.stack([ex, ey], dim=-1).reshape(b, 2 * k)
 
 
 def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
@@ -182,10 +192,18 @@ def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
 MODEL_CLASSES = {cls.__name__: cls for cls in (HeatmapNet, RegressionNet, SoftArgmaxNet)}
 
 
+def register_model(cls):
+    """Class decorator: make a model class buildable by name (build_model, checkpoints). The heads of
+    problem2/heads/ register themselves when that package is imported."""
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
 def build_model(name: str, **config) -> nn.Module:
     """Rebuild a model from its class name and its `.config` dict (as stored in checkpoints)."""
     if name not in MODEL_CLASSES:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_CLASSES)}")
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_CLASSES)} (the heads of "
+                         f"problem2.heads once that package is imported)")
     return MODEL_CLASSES[name](**config)
 
 
