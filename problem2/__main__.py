@@ -57,6 +57,7 @@ def planned_runs(stages: list, ablation_seeds=(0, 1, 2), curve=None) -> list:
     from problem2.diagnosis import DROPOUT_SEEDS, VARIANT_RUNS
     from problem2.data_efficiency import data_run_ids
     from problem2.robustness import seed_run_ids
+    from problem2.heads_study import run_ids as head_run_ids
     from problem2.studies import STUDY_RUNS
     runs = ["main_heatmap", "main_regression"]
     runs += [r for variants in ABLATIONS.values() for _, r in variants] if "ablations" in stages else []
@@ -65,6 +66,7 @@ def planned_runs(stages: list, ablation_seeds=(0, 1, 2), curve=None) -> list:
     runs += seed_run_ids(ablation_seeds) if "robustness" in stages else []
     runs += data_run_ids(*(curve or ())) if "data_efficiency" in stages else []
     runs += STUDY_RUNS if "studies" in stages else []
+    runs += head_run_ids(ablation_seeds) if "heads" in stages else []
     return list(dict.fromkeys(runs))
 
 
@@ -115,8 +117,8 @@ def run_all(args) -> None:
         print(f"--plan-only: nothing trained, nothing written to {results}")
         return
 
-    from problem2 import (ablation_seeds, baseline, bench, data_efficiency, diagnosis, evaluate, report, robustness,
-                          studies)
+    from problem2 import (ablation_seeds, baseline, bench, data_efficiency, diagnosis, evaluate, heads_study, report,
+                          robustness, studies)
     from problem2.experiments import train_runs
     from problem2.pipeline import Pipeline, duration, reproduction, reproduction_table, run_stage
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
@@ -140,6 +142,7 @@ def run_all(args) -> None:
         stage("data_efficiency", lambda: data_efficiency.learning_curves(data_dir, results, *(curve or ())))
         latency_repeats = 3 if args.quick else 20
         stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats))
+        stage("heads", lambda: heads_study.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds))
         repeats, rounds = (2, 1) if args.quick else (10, 3)
         stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
                                                  results / "bench_train.json"))
@@ -234,7 +237,7 @@ def stage_list(text: str) -> list:
 MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs problem2.MODULE's command line
     "generate": "generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline", "studies": "studies",
     "diagnosis": "diagnosis", "robustness": "robustness", "data_efficiency": "data_efficiency", "bench": "bench",
-    "predict": "predict", "verify": "verify",
+    "predict": "predict", "verify": "verify", "heads": "heads_study",
     "runs": "runs",
 }
 

@@ -303,6 +303,11 @@ class Codec:
     def output_type(self) -> str:
         return self.name
 
+    @property
+    def default_decoding(self) -> str:
+        """The decoding results and predictions use unless told otherwise (validation uses decodings[0])."""
+        return self.decodings[0]
+
     def check_decoding(self, method: str) -> None:
         if method not in self.decodings:
             raise ValueError(f"decoding must be one of {self.decodings} for {self.name} outputs, got {method!r}")
@@ -319,6 +324,7 @@ class HeatmapCodec(Codec):
     sigma: float = 2.0
     name = "heatmap"
     decodings = DECODE_METHODS
+    default_decoding = "subpixel"
 
     def __post_init__(self):
         object.__setattr__(self, "heatmap_size", check_heatmap_size(self.heatmap_size))

@@ -29,9 +29,36 @@ HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 DATA_SIZES = (125, 250, 500, 1000, 2000, 4000)  # training images of the learning curves
 STEP_CONTROLS = (2, 4)  # 1000 images for k x the epochs: the steps of the curves' k x 1000 points
 AIMED_OCCLUSION = AugmentConfig(aimed_cutout=0.5)
-# the heatmap-free heads (problem2/heads/): short name -> (model class, config); 'mse' below is each codec's own loss
-HEADS = {"integral": ("IntegralNet", {}), "simcc": ("SimCCNet", {}), "simcc_gap": ("SimCCNet", {"pooling": "avg"}),
-         "rle": ("RLENet", {})}  # the default augmentation, half of its cutouts over a keypoint
+
+
+@dataclass(frozen=True)
+class Head:
+    """A heatmap-free head on RegressionNet's encoder (problem2/heads/), as the runs and the heads study name it."""
+    model: str              # class in problem2.heads
+    config: dict            # its model_config
+    label: str              # human name in tables and figures
+    features: str           # 'global pooling' or 'spatial'
+    loss: str               # 'coordinate' or 'distribution'
+
+
+# one line per head: its runs (head_*, side_head_*, swapmin_head_*) and its rows in the heads study follow
+HEADS = {
+    "rle": Head("RLENet", {}, "RLE (Laplace likelihood), pooled", "global pooling", "distribution"),
+    "simcc_gap": Head("SimCCNet", {"pooling": "avg"}, "SimCC, pooled features", "global pooling", "distribution"),
+    "integral": Head("IntegralNet", {}, "Integral (soft-argmax, 8 x 8)", "spatial", "coordinate"),
+    "simcc": Head("SimCCNet", {}, "SimCC, spatial features", "spatial", "distribution"),
+}
+
+
+def seeded(run_id: str, seed: int) -> str:
+    """The id of run_id's twin from another seed (seed 0 is run_id itself): run_id + '_seedN'."""
+    return run_id + (f"_seed{seed}" if seed else "")
+
+
+def head_runs(head: str, hand_labels: str = "assignment", seeds=(0, 1, 2)) -> list:
+    """Run ids of a head over seeds, trained on the course labels or on side labels."""
+    prefix = "side_head_" if hand_labels == "side" else "head_"
+    return [seeded(prefix + head, s) for s in seeds]  # the default augmentation, half of its cutouts over a keypoint
 
 
 @dataclass
@@ -127,13 +154,11 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
     }
     # heads on RegressionNet's encoder (problem2/heads/): the representation or the architecture? Each over three
     # seeds, on the course labels and on side labels; then trained with the hand-swap-min loss
-    for head, (model, config) in HEADS.items():
-        for seed in (0, 1, 2):
-            suffix = f"_seed{seed}" if seed else ""
-            runs[f"head_{head}{suffix}"] = spec(head, model, seed=cfg.seed + seed, model_config=config)
-            runs[f"side_head_{head}{suffix}"] = spec(head, model, seed=cfg.seed + seed, model_config=config,
-                                                     hand_labels="side")
-        runs[f"swapmin_head_{head}"] = spec(head, model, model_config=config, loss="mse+swapmin")
+    for head, h in HEADS.items():
+        for labels in ("assignment", "side"):
+            for seed, run_id in enumerate(head_runs(head, labels)):
+                runs[run_id] = spec(head, h.model, seed=cfg.seed + seed, model_config=h.config, hand_labels=labels)
+        runs[f"swapmin_head_{head}"] = spec(head, h.model, model_config=h.config, loss="mse+swapmin")
     runs["swapmin_regression"] = spec("regression", REGRESSION, loss="mse+swapmin")
     runs["swapmin_heatmap"] = spec("heatmap", HEATMAP, loss="mse+swapmin")
     for seed in (1, 2):  # the side-label rows over three seeds (seed 0: side_regression, side_heatmap)
@@ -293,7 +318,7 @@ def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint:
         save_predictions(run_id, results_dir, data_dir)
         stored = runtime.load_json(path)
     keypoints = stored["keypoints"]
-    return np.asarray(keypoints[decoding] if "subpixel" in keypoints else keypoints["argmax"])
+    return np.asarray(keypoints.get(decoding, keypoints["argmax"]))
 
 
 def from_logged_training(stored: dict, log: dict) -> bool:

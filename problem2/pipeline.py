@@ -21,7 +21,6 @@ from problem2.model import HeatmapNet, RegressionNet, build_model, count_flops
 from problem2.engine import TrainConfig
 from problem2.results import Metrics, load_optional
 
-PROBE_FAMILIES = {"HeatmapNet": "HeatmapNet", "SoftArgmaxNet": "HeatmapNet", "RegressionNet": "RegressionNet"}
 OVERHEAD = 1.08  # data loading, checkpoint writes and the optimiser beyond the probed step (reference logs)
 
 
@@ -38,6 +37,12 @@ def speed_probe(device: torch.device, precision: str, batch_size: int = 32, step
     return out
 
 
+def speed_family(model) -> str:
+    """Which probed model a model's seconds per FLOP are taken from: with a decoder (HeatmapNet's layers) or an
+    encoder only (RegressionNet and the heads on its encoder)."""
+    return "HeatmapNet" if any(isinstance(m, HeatmapNet) for m in model.modules()) else "RegressionNet"
+
+
 class Plan:
     """Estimated seconds of every planned epoch and stage; one progress bar over them."""
 
@@ -49,7 +54,7 @@ class Plan:
             spec = specs[run_id]
             model = build_model(spec.model, **spec.model_config)
             flops = count_flops(model, training=True) * n_train + count_flops(model) * n_val
-            self.epoch_cost[run_id] = OVERHEAD * flops * probe[PROBE_FAMILIES[spec.model]]
+            self.epoch_cost[run_id] = OVERHEAD * flops * probe[speed_family(model)]
             self.done += min(epochs_done(run_id, results), epochs) * self.epoch_cost[run_id]
         self.stage_cost = stage_seconds
         self.training = sum(c * epochs for c in self.epoch_cost.values())

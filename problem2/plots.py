@@ -460,3 +460,25 @@ def plot_learning_curves(result, save_path):
     fig.suptitle(f"Learning curves (mean ± sd over seeds {result.seeds}; {result.split} split, "
                  f"{result.n_images} images)", fontsize=10)
     return _save(fig, save_path)
+
+
+def plot_accuracy_vs_flops(study, save_path):
+    """heads.json: PCK@0.05 (mean ± sd over seeds) against forward GFLOPs per image, one marker per model; one panel
+    for side labels, one for the course labels scored hand-swap-invariant. Filled markers: no decoder."""
+    markers = "osD^v<>ph*"
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
+    panels = (("side", "trained and scored on side labels"), ("course_swap", "course labels, hand-swap-invariant"))
+    for ax, (labels, title) in zip(axes, panels):
+        for i, row in enumerate(study.rows):
+            values = row.scores[labels]
+            if not values:
+                continue
+            ax.errorbar(row.gflops_forward, np.mean(values), yerr=np.std(values, ddof=1) if len(values) > 1 else 0,
+                        marker=markers[i % len(markers)], ms=8, capsize=3, ls="none", label=row.label,
+                        mfc="white" if row.decoder else None, color=f"C{i}")
+        ax.set(title=title, xlabel="forward GFLOPs per 128 x 128 image", xlim=(0.35, 0.9), ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"{study.metric} (mean ± sd over seeds)")
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=9, loc="outside right center", title="open marker: decoder")
+    return _save(fig, save_path)

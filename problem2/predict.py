@@ -24,6 +24,7 @@ from problem2 import cli, codec, plots, runtime
 from problem2.checkpoint import load_model
 from problem2.cli import UserError
 from problem2.dataset import images_to_tensor, load_image
+from problem2.engine import model_codec
 from problem2.evaluate import predict_keypoints
 from problem2.schema import KEYPOINT_NAMES, OUTPUT_ROOT
 
@@ -53,14 +54,21 @@ def read_inputs(files: list) -> np.ndarray:
     return images
 
 
-def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str = "subpixel",
+def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str | None = None,
                   overlays: bool = True) -> dict:
-    """Predict keypoints for every image; write OUT/predictions.json (course schema) and OUT/overlays/*.png."""
+    """Predict keypoints for every image; write OUT/predictions.json (course schema) and OUT/overlays/*.png.
+    decoding: one of the model's codec's decodings (default: its own default, sub-pixel for heatmaps); a heatmap
+    decoding asked of a model whose outputs have no such decoding falls back to that default."""
     model = load_model(checkpoint)
+    run_codec = model_codec(model)
+    if decoding not in run_codec.decodings:
+        if decoding is not None and decoding not in codec.DECODE_METHODS:
+            raise UserError(f"--decode {decoding}: a {type(model).__name__} decodes by {', '.join(run_codec.decodings)}")
+        decoding = run_codec.default_decoding
     files = find_images(source)
     images = read_inputs(files)
     tensor = images_to_tensor(images)
-    points, outputs = predict_keypoints(model, tensor, decoding if model.output_type == "heatmap" else "argmax")
+    points, outputs = predict_keypoints(model, tensor, decoding)
     if not np.isfinite(outputs.numpy()).all():
         raise UserError(f"{checkpoint} gives non-finite outputs (NaN or inf weights?): no keypoints written")
     points = np.clip(points, -0.5, codec.IMAGE_SIZE - 0.5)
@@ -68,7 +76,7 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str =
                for i, (f, p) in enumerate(zip(files, points))]
     result = {"images": records, "keypoint_names": KEYPOINT_NAMES, "num_keypoints": len(KEYPOINT_NAMES),
               "model": type(model).__name__, "checkpoint": Path(checkpoint).name,
-              "decoding": decoding if model.output_type == "heatmap" else "regression"}
+              "decoding": decoding if len(run_codec.decodings) > 1 else run_codec.name}
     runtime.save_json(result, Path(out_dir) / "predictions.json")
     if overlays:
         for f, image, p in zip(files, images, points):
@@ -88,7 +96,8 @@ def main(argv=None):
     p.add_argument("checkpoint", type=Path, help="a *_model.pth written by training")
     p.add_argument("images", type=Path, help="an image file or a folder of images")
     p.add_argument("--out", type=Path, default=OUTPUT_ROOT / "predict", help="where predictions.json and overlays go")
-    p.add_argument("--decode", choices=codec.DECODE_METHODS, default="subpixel", help="heatmap decoding")
+    p.add_argument("--decode", default=None, help="decoding: for heatmaps argmax, subpixel (default) or fit; for "
+                   "SimCC argmax (default) or expectation; other models have one")
     p.add_argument("--no-overlays", action="store_true", help="only the JSON")
     args = p.parse_args(argv)
     result = predict_files(args.checkpoint, args.images, args.out, args.decode, not args.no_overlays)

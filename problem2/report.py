@@ -14,8 +14,10 @@ from problem2 import runtime
 from problem2 import report_mechanism as why
 from problem2.report_mechanism import row, single_changes
 from problem2.markdown import T, f2, f3, fig, table
-from problem2.results import Ablations, DataEfficiency, Metrics, Robustness, SeededAblations, load_optional
+from problem2.results import (Ablations, DataEfficiency, HeadStudy, Metrics, Robustness, SeededAblations,
+                              load_optional)
 from problem2.report_ablations import section_ablations
+from problem2.report_heads import section_heads
 from problem2.report_robustness import (curve_sentence, robustness_sentence, section_data_efficiency,
                                         section_robustness)
 from problem2.report_studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
@@ -252,6 +254,7 @@ def render_report(results: Path) -> str:
     ]
     parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
         ["## 6-8. Studies\n\n(skipped in this run)"]
+    parts += [section_heads(load_optional(HeadStudy, results, "heads.json"))]
     parts += [section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
               section_reproduce(load(results, "pipeline.json"), log, results),
               section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json"))]

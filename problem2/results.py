@@ -272,3 +272,53 @@ class DataEfficiency(JsonResult):
 def load_optional(cls, results: Path, name: str):
     """RESULTS/name as cls, or None when the file is not there (a skipped stage)."""
     return cls.load(Path(results) / name, missing_ok=True)
+
+
+# ------------------------------------------------------------------------ heads.json (heads_study.py)
+
+@dataclass
+class HeadRow(JsonResult):
+    """One model in the representation-or-architecture table: its runs over seeds and their scores (PCK@0.05)."""
+    key: str                             # 'regression', 'heatmap', or a head of experiments.HEADS
+    label: str
+    features: str                        # 'global pooling' or 'spatial'
+    loss: str                            # 'coordinate' or 'distribution'
+    decoder: bool                        # an upsampling decoder (HeatmapNet's layers)
+    runs: dict[str, list]                # {'course' | 'side': [run id per seed]}
+    missing: list                        # runs with neither stored predictions nor a checkpoint
+    scores: dict[str, list]              # {'course' | 'course_swap' | 'side': [PCK@0.05 per seed scored]}
+    mean_px: dict[str, list]             # the same keys: [mean px error per seed]
+    parameters: int
+    gflops_forward: float                # per 128 x 128 image
+    gflops_train: float                  # forward + backward per image
+    train_img_per_s: float | None        # measured here, side by side (HeadStudy.environment)
+    swapmin: dict | None = None          # {'run', 'course', 'course_swap'}: one seed with the hand-swap-min loss
+
+
+@dataclass
+class HeadContrast(JsonResult):
+    """mean(a) - mean(b) over seeds on one label set, Welch interval, Holm verdict over the study's family."""
+    a: str
+    b: str
+    labels: str                          # 'side' or 'course_swap'
+    question: str
+    diff: float
+    low: float
+    high: float
+    p: float
+    beyond_noise: bool
+
+
+@dataclass
+class HeadStudy(JsonResult):
+    """heads.json: is it the representation or the architecture? (heads_study.py)"""
+    split: str
+    n_images: int
+    metric: str
+    rows: list[HeadRow]
+    contrasts: list[HeadContrast]
+    environment: dict                    # CPU, threads and load while img/s was measured
+    note: str
+
+    def row(self, key: str) -> HeadRow:
+        return next(r for r in self.rows if r.key == key)

@@ -52,7 +52,8 @@ class SimCCCodec(Codec):
 
     def loss_per_image(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         log_p = F.log_softmax(outputs.float(), dim=-1)
-        kl = (targets * (torch.log(targets.clamp_min(1e-12)) - log_p)).sum(-1)  # [B, K, 2]
+        terms = targets * (torch.log(targets.clamp_min(1e-12)) - log_p)
+        kl = torch.where(targets > 0, terms, torch.zeros_like(terms)).sum(-1)  # [B, K, 2]; bins without mass add 0
         return kl.flatten(1).mean(1)
 
     def decode(self, outputs: torch.Tensor, method: str = "argmax") -> torch.Tensor:
