@@ -24,13 +24,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from problem2 import cli, runtime
-from problem2.cli import UserError
-from problem2.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README, REFERENCE_DIR, portable
-from problem2.engine import TrainConfig
-from problem2.executor import add_executor_options, executor_from_args
-from problem2.generate import ensure_data
-from problem2.provenance import ANALYSIS_STAGES
+from problem2.core import cli, runtime
+from problem2.core.cli import UserError
+from problem2.core.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README, REFERENCE_DIR, portable
+from problem2.data.generate import ensure_data
+from problem2.pipeline.provenance import ANALYSIS_STAGES
+from problem2.training.engine import TrainConfig
+from problem2.training.executor import add_executor_options, executor_from_args
 
 MIN_QUICK_IMAGES = 16  # the smallest --quick configuration the test suite runs end to end
 
@@ -38,7 +38,7 @@ MIN_QUICK_IMAGES = 16  # the smallest --quick configuration the test suite runs 
 def prepare_data(args, results: Path) -> Path:
     if not args.quick:
         return ensure_data(args.data_dir)
-    from problem2.generate import generate_dataset
+    from problem2.data.generate import generate_dataset
     data_dir = Path(args.data_dir) if args.data_dir else results / "data" / "keypoints"
     if not args.data_dir and not (data_dir / "test_annotations.json").exists():
         n = args.quick_images
@@ -52,13 +52,13 @@ STAGES = ANALYSIS_STAGES  # declared once, in provenance.STAGES
 
 def planned_runs(stages: list, ablation_seeds=(0, 1, 2), curve=None) -> list:
     """The trainings the given stages need, the main pair first."""
-    from problem2.ablation_seeds import seeded_run_ids
-    from problem2.baseline import ABLATIONS
-    from problem2.diagnosis import DROPOUT_SEEDS, VARIANT_RUNS
-    from problem2.data_efficiency import data_run_ids
-    from problem2.robustness import seed_run_ids
-    from problem2.heads_study import run_ids as head_run_ids
-    from problem2.studies import STUDY_RUNS
+    from problem2.studies.ablation_seeds import seeded_run_ids
+    from problem2.studies.ablations import ABLATIONS
+    from problem2.studies.data_efficiency import data_run_ids
+    from problem2.studies.diagnosis import DROPOUT_SEEDS, VARIANT_RUNS
+    from problem2.studies.gap import STUDY_RUNS
+    from problem2.studies.heads import run_ids as head_run_ids
+    from problem2.studies.robustness import seed_run_ids
     runs = ["main_heatmap", "main_regression"]
     runs += [r for variants in ABLATIONS.values() for _, r in variants] if "ablations" in stages else []
     runs += seeded_run_ids(ablation_seeds) if "ablations" in stages else []
@@ -72,16 +72,15 @@ def planned_runs(stages: list, ablation_seeds=(0, 1, 2), curve=None) -> list:
 
 def weights_needed(stages: list) -> set:
     """The runs whose checkpoints the stages load (the others are scored from their stored test predictions)."""
-    from problem2.diagnosis import VARIANT_RUNS
-    from problem2.robustness import AUGMENTED_RUNS
+    from problem2.studies.diagnosis import VARIANT_RUNS
+    from problem2.studies.robustness import AUGMENTED_RUNS
     return ({"main_heatmap", "main_regression"} | (set(VARIANT_RUNS) if "diagnosis" in stages else set())
             | (set(AUGMENTED_RUNS) if "robustness" in stages else set()))
 
 
 def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: list, stages: list):
-    from problem2.dataset import read_annotations
-    from problem2.evaluate import evaluation_split
-    from problem2.pipeline import Plan, speed_probe, stage_estimates
+    from problem2.data.keypoints import evaluation_split, read_annotations
+    from problem2.pipeline.plan import Plan, speed_probe, stage_estimates
     sizes = {s: len(read_annotations(data_dir / f"{s}_annotations.json")["images"])
              for s in ("train", "val", evaluation_split(data_dir))}
     device = runtime.pick_device(cfg.device)
@@ -109,7 +108,7 @@ def run_all(args) -> None:
               and not (s == "course_eval" and not course)]
     seeds = (0,) if args.quick else (0, 1, 2)  # of every ablation setting
     curve = ((125, 250), (0,)) if args.quick else None  # learning-curve sizes and seeds (None: all)
-    from problem2.experiments import runs_to_train
+    from problem2.training.experiments import runs_to_train
     run_ids = runs_to_train(planned_runs(stages, seeds, curve), results, weights_needed(stages))
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
@@ -117,10 +116,12 @@ def run_all(args) -> None:
         print(f"--plan-only: nothing trained, nothing written to {results}")
         return
 
-    from problem2 import (ablation_seeds, baseline, bench, data_efficiency, diagnosis, evaluate, heads_study, report,
-                          robustness, studies)
-    from problem2.experiments import train_runs
-    from problem2.pipeline import Pipeline, duration, reproduction, reproduction_table, run_stage
+    from problem2.report import document as report
+    from problem2.report.ablations import write_ablation_markdown
+    from problem2.studies import (ablation_seeds, ablations, bench, data_efficiency, diagnosis, evaluation, failures,
+                                  gap, heads, robustness)
+    from problem2.pipeline.plan import Pipeline, duration, reproduction, reproduction_table, run_stage
+    from problem2.training.experiments import train_runs
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
     pipe = Pipeline(results, settings, plan, data_dir)
     pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
@@ -132,22 +133,23 @@ def run_all(args) -> None:
         pipe.state["executor"] = asdict(executor) | {"kind": "ray"} if executor else {"kind": "sequential"}
         pipe.state["stages"]["train"] = {"seconds": time.perf_counter() - t0}
         stage = lambda name, fn: pipe.stage(name, fn, settings) if name in stages else None  # noqa: E731
-        stage("evaluate", lambda: evaluate.evaluate_checkpoints(results, data_dir))
-        stage("ablations", lambda: (baseline.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
+        stage("evaluate", lambda: evaluation.evaluate_checkpoints(results, data_dir))
+        stage("ablations", lambda: (ablations.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
+                                    write_ablation_markdown(results),
                                     ablation_seeds.seeded_ablations(data_dir, results, seeds)))
-        stage("failures", lambda: baseline.failure_analysis(data_dir, results))
+        stage("failures", lambda: failures.failure_analysis(data_dir, results))
         stage("diagnosis", lambda: diagnosis.run_diagnosis(data_dir, results))
         perturbations = robustness.strongest(robustness.suite()) if args.quick else None
         stage("robustness", lambda: robustness.run_robustness(data_dir, results, perturbations=perturbations))
         stage("data_efficiency", lambda: data_efficiency.learning_curves(data_dir, results, *(curve or ())))
         latency_repeats = 3 if args.quick else 20
-        stage("studies", lambda: studies.run_studies(data_dir, cfg, results, False, latency_repeats))
-        stage("heads", lambda: heads_study.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds))
+        stage("studies", lambda: gap.run_studies(data_dir, cfg, results, False, latency_repeats))
+        stage("heads", lambda: heads.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds))
         repeats, rounds = (2, 1) if args.quick else (10, 3)
         stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
                                                  results / "bench_train.json"))
         if "course_eval" in stages:
-            pipe.stage("course_eval", lambda: evaluate.evaluate_checkpoints(results, course, "val",
+            pipe.stage("course_eval", lambda: evaluation.evaluate_checkpoints(results, course, "val",
                                                                             results / "course_eval", figures=False),
                        settings | {"course": portable(course)})
     finally:
@@ -174,8 +176,8 @@ def run_all(args) -> None:
 
 def prune_runs(results: Path, run_ids: list) -> None:
     """Delete the checkpoints of every run but the main pair; their logs stay, marked 'pruned'."""
-    from problem2.checkpoint import RunFiles
-    from problem2.experiments import all_runs, run_dir
+    from problem2.training.checkpoint import RunFiles
+    from problem2.training.experiments import all_runs, run_dir
     specs = all_runs(TrainConfig())
     for run_id in run_ids:
         if not run_id.startswith("main_"):
@@ -183,11 +185,11 @@ def prune_runs(results: Path, run_ids: list) -> None:
 
 
 def render_only(args) -> None:
-    from problem2 import report
+    from problem2.report import document as report
     results = Path(args.results)
     if results.resolve() == REFERENCE_DIR.resolve() and not args.update_reference:
         raise UserError(f"{results} is the committed reference run: pass --update-reference to re-render it")
-    from problem2.pipeline import run_stage
+    from problem2.pipeline.plan import run_stage
     print(run_stage(results, "report", lambda: report.write_report(results), {}))
     if args.update_reference:
         report.update_readme(README, results)
@@ -234,11 +236,11 @@ def stage_list(text: str) -> list:
     return names
 
 
-MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs problem2.MODULE's command line
-    "generate": "generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline", "studies": "studies",
-    "diagnosis": "diagnosis", "robustness": "robustness", "data_efficiency": "data_efficiency", "bench": "bench",
-    "predict": "predict", "verify": "verify", "heads": "heads_study",
-    "runs": "runs",
+MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs that module's command line
+    "generate": "data.generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline",
+    "studies": "studies.gap", "diagnosis": "studies.diagnosis", "robustness": "studies.robustness",
+    "data_efficiency": "studies.data_efficiency", "bench": "studies.bench", "predict": "studies.predict",
+    "heads": "studies.heads", "verify": "pipeline.verify", "runs": "training.runs",
 }
 
 

@@ -1,262 +1,26 @@
-"""Ablations of HeatmapNet (resolution, sigma, skip connections) and failure-case analysis.
+"""The assignment's baseline module: ablations of HeatmapNet (resolution, sigma, skip connections) and the failure
+cases of both models, and the `ablations` command.
 
     python -m problem2.baseline                 # trains (or reuses) the variants in outputs/reproduction/
     python -m problem2.baseline --epochs 2      # a quick look; results record the settings
 
-Every variant uses the main protocol (same data, epochs, optimiser, seed) and is compared on the
-same evaluation images by PCK and mean pixel error, with argmax and sub-pixel decoding; never by
-training loss, which is not comparable across sigmas and resolutions. The main run's model is
-the 64x64 / sigma 2 / skip point.
+The assignment's front door onto problem2/studies/ablations.py and problem2/studies/failures.py.
 """
 from __future__ import annotations
 
 if __package__ in (None, ""):  # run as a script: `cd problem2 && python baseline.py`
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-from pathlib import Path
+from problem2.core import cli
+from problem2.data.generate import ensure_data
+from problem2.models.networks import HeatmapNet
+from problem2.report.ablations import write_ablation_markdown
+from problem2.studies.ablations import ablation_study
+from problem2.studies.failures import analyze_failure_cases, failure_analysis
+from problem2.training.engine import TrainConfig
+from problem2.training.experiments import run_parser
 
-import numpy as np
-import torch
-from torch.utils.data import DataLoader
-
-from problem2 import cli, metrics, plots, report_ablations, runtime
-from problem2.dataset import KeypointDataset, dataset_fingerprint, load_split
-from problem2.evaluate import evaluation_split, predict_keypoints
-from problem2.experiments import all_runs, run_log, run_parser, run_predictions, train_runs
-from problem2.results import AblationRun, Ablations, tkey
-from problem2.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
-from problem2.model import HeatmapNet, RegressionNet
-from problem2.checkpoint import load_model
-from problem2.engine import TrainConfig, model_codec
-from problem2.generate import ensure_data
-
-# ablation -> [(setting label, run id)]; the main run is the default point of each
-ABLATIONS = {
-    "heatmap_resolution": [("32", "ablation_res32"), ("64", "main_heatmap"), ("128", "ablation_res128")],
-    "sigma": [("1.0", "ablation_sigma1"), ("2.0", "main_heatmap"), ("3.0", "ablation_sigma3"),
-              ("4.0", "ablation_sigma4")],
-    "skip_connections": [("with", "main_heatmap"), ("without", "ablation_noskip")],
-}
-DECODINGS = ("argmax", "subpixel")
-
-
-def _data_dir(dataset) -> Path:
-    """A data directory from a path or a KeypointDataset (its annotation file's folder)."""
-    if isinstance(dataset, KeypointDataset):
-        return dataset.annotation_file.parent
-    return Path(dataset)
-
-
-def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = None,
-                   results_dir: Path = DEFAULT_RESULTS, progress: bool = True, ablations: dict = ABLATIONS):
-    """Train (or reuse) each variant of `model_class` and score it on the evaluation split.
-
-    dataset: a course-layout data directory, or a KeypointDataset of it. Writes ablation.json,
-    ablation.md and visualizations/ablation_<name>.png; returns what ablation.json holds (results.Ablations).
-    """
-    if model_class is not HeatmapNet:
-        raise ValueError("the ablations vary HeatmapNet's resolution, sigma and skip connections")
-    cfg = cfg or TrainConfig()
-    data_dir = _data_dir(dataset)
-    run_ids = list(dict.fromkeys(r for variants in ablations.values() for _, r in variants))
-    train_runs(run_ids, data_dir, cfg, results_dir, progress)
-    split = evaluation_split(data_dir)
-    test = load_split(data_dir, split, "heatmap")
-    scores = {run_id: score_heatmap_run(run_id, results_dir, test) for run_id in run_ids}
-    result = Ablations(split=split, n_images=len(test), protocol=cfg.__dict__ | {"snapshot_epochs": None},
-                       ablations={name: [AblationRun.from_dict({"setting": s, "run": r, **scores[r]}) for s, r in variants]
-                                  for name, variants in ablations.items()})
-    result.save(Path(results_dir) / "ablation.json")
-    runtime.save_text(report_ablations.ablation_markdown(result), Path(results_dir) / "ablation.md")
-    for name, rows in result.ablations.items():
-        plot_ablation(name, rows, Path(results_dir) / "visualizations" / f"ablation_{name}.png")
-    return result
-
-
-def score_heatmap_run(run_id: str, results_dir: Path, test: KeypointDataset) -> dict:
-    """PCK, pixel errors (standard and hand-swap-invariant) of a run's best heatmap model per decoding, from its
-    stored test predictions (made from its checkpoint when they are not stored yet)."""
-    spec = all_runs(TrainConfig())[run_id]
-    log = run_log(run_id, results_dir)
-    fingerprint = dataset_fingerprint(test)
-    out = {"heatmap_size": spec.model_config.get("heatmap_size", 64), "sigma": spec.sigma,
-           "skip_connections": spec.model_config.get("skip_connections", True), "best_epoch": log["best_epoch"],
-           "epochs": log["config"]["epochs"], "train_seconds": sum(e["epoch_seconds"] for e in log["epochs"])}
-    for decoding in DECODINGS:
-        pred = run_predictions(run_id, results_dir, test.annotation_file.parent, fingerprint, decoding)
-        if pred is None:
-            raise cli.UserError(f"run {run_id} in {results_dir} has neither its checkpoint nor stored predictions "
-                                f"on these images: train it (python -m problem2 runs run {run_id})")
-        report = metrics.localization_report(pred, test.keypoints)
-        for kind in ("standard", "hand_swap_invariant"):
-            out[f"{decoding}_{kind}"] = {"pck": report[kind]["pck"], "mean_px": report[kind]["mean_px"],
-                                         "pck_auc": report[kind]["pck_auc"]}
-    return out
-
-
-def plot_ablation(name: str, rows: list[AblationRun], save_path: Path) -> None:
-    """PCK@0.05 and mean pixel error against the setting: argmax and sub-pixel, labelled and swap-invariant."""
-    panels = []
-    for ylabel, metric in (("PCK@0.05 (bbox)", lambda s: s.pck["0.05"]), ("mean error (px)", lambda s: s.mean_px)):
-        series = {}
-        for decoding in DECODINGS:
-            series[f"{decoding}"] = [metric(r.scores(decoding, "standard")) for r in rows]
-            series[f"{decoding}, swap-inv."] = [metric(r.scores(decoding, "hand_swap_invariant")) for r in rows]
-        panels.append((ylabel, series))
-    plots.plot_metric_vs_setting([r.setting for r in rows], panels, save_path, SETTING_AXES.get(name, name),
-                                 f"Ablation: {name.replace('_', ' ')}, seed 0 (over seeds: ablation_seeds.png)")
-
-
-SETTING_AXES = {"heatmap_resolution": "heatmap size (px per side; the image is 128)",
-                "sigma": "sigma of the target Gaussian (heatmap px)", "skip_connections": "skip connections"}
-
-
-# ---------------------------------------------------------------- failure cases
-
-CATEGORIES = ("heatmap_ok_regression_fails", "regression_ok_heatmap_fails", "both_fail")
-
-
-def analyze_failure_cases(model, test_loader, threshold: float = 0.1, decoding: str = "subpixel",
-                          vis_dir: Path | None = None, examples: int = 6) -> dict:
-    """Keypoints where (1) heatmap succeeds and regression fails, (2) the reverse, (3) both fail.
-
-    model: {'heatmap': HeatmapNet, 'regression': RegressionNet} (both trained); test_loader: a
-    DataLoader over a KeypointDataset in order. 'Succeeds' = within threshold x bbox diagonal.
-    Returns counts per category (keypoint and image level, per keypoint) and what the failures
-    have in common (rates of hand swaps, border proximity, hand on the torso, hands close together).
-    """
-    dataset = test_loader.dataset
-    images, gt = dataset.image_tensor(), dataset.keypoints
-    pred_reg, _ = predict_keypoints(model["regression"], images)
-    hm_model = model["heatmap"]
-    _, heatmaps = predict_keypoints(hm_model, images)
-    pred_hm = model_codec(hm_model).decode(heatmaps, decoding).numpy()
-    ok_hm = metrics.correct(pred_hm, gt, [threshold])[0]  # [N, K]
-    ok_reg = metrics.correct(pred_reg, gt, [threshold])[0]
-    masks = {CATEGORIES[0]: ok_hm & ~ok_reg, CATEGORIES[1]: ~ok_hm & ok_reg, CATEGORIES[2]: ~ok_hm & ~ok_reg}
-    traits = failure_traits(gt, {"heatmap": pred_hm, "regression": pred_reg})
-    result = {"threshold": threshold, "normalize_by": "bbox", "heatmap_decoding": decoding,
-              "n_images": len(gt), "keypoint_names": KEYPOINT_NAMES,
-              "split_definitions": SPLIT_DEFINITIONS,
-              "swap_or_localisation": {"heatmap": failure_split(pred_hm, gt), "regression": failure_split(pred_reg, gt)},
-              "trait_definitions": TRAIT_DEFINITIONS,
-              "all_keypoints": {"count": int(gt.shape[0] * gt.shape[1]),
-                                "trait_rates": _trait_rates(traits, np.ones_like(ok_hm))},
-              "categories": {}}
-    image_ok = {"heatmap": ok_hm.all(1), "regression": ok_reg.all(1)}
-    image_masks = {CATEGORIES[0]: image_ok["heatmap"] & ~image_ok["regression"],
-                   CATEGORIES[1]: ~image_ok["heatmap"] & image_ok["regression"],
-                   CATEGORIES[2]: ~image_ok["heatmap"] & ~image_ok["regression"]}
-    for name, mask in masks.items():
-        result["categories"][name] = {
-            "keypoints": int(mask.sum()), "per_keypoint": mask.sum(0).tolist(),
-            "images_all_keypoints": int(image_masks[name].sum()),
-            "trait_rates": _trait_rates(traits, mask)}
-    if vis_dir is not None:
-        lost = failure_parts(pred_hm, gt, [SPLIT_THRESHOLDS[0]])["localisation"][0]
-        _gallery("heatmap_localisation_failures", lost, dataset, gt, pred_hm, pred_reg,
-                 heatmaps, examples, SPLIT_THRESHOLDS[0], Path(vis_dir) / "failures_heatmap_localisation.png")
-        for name, mask in masks.items():
-            _gallery(name, mask, dataset, gt, pred_hm, pred_reg, heatmaps, examples, threshold,
-                     Path(vis_dir) / f"failures_{name}.png")
-    return result
-
-
-SPLIT_THRESHOLDS = (0.05, 0.2)
-SPLIT_DEFINITIONS = {
-    "failures": "keypoints outside threshold x bbox diagonal with the labels as given (the assignment's PCK)",
-    "hand_swaps": "failures that are correct once the image's two hand predictions are exchanged "
-                  "(metrics.align_hands): the location was found, the label was the other hand's",
-    "other_hand": "hand failures that stay wrong after that exchange but lie within the threshold of the other "
-                  "hand: both hand predictions went to one hand (a decoding choice between two blobs, not a miss)",
-    "localisation": "every other failure: the prediction is near neither its own keypoint nor, for a hand, the other "
-                    "hand; the location itself was missed",
-}
-
-
-def failure_parts(pred, gt, thresholds=SPLIT_THRESHOLDS) -> dict:
-    """{part: [T, N, K] bool}: labelled PCK failures split as SPLIT_DEFINITIONS says."""
-    wrong = ~metrics.correct(pred, gt, thresholds)  # [T, N, K]
-    still_wrong = ~metrics.correct(metrics.align_hands(pred, gt), gt, thresholds)
-    on_other_hand = metrics.correct(pred, metrics.swap_hands(gt), thresholds)  # never true off the hands when wrong
-    return {"failures": wrong, "hand_swaps": wrong & ~still_wrong, "other_hand": still_wrong & on_other_hand,
-            "localisation": still_wrong & ~on_other_hand}
-
-
-def failure_split(pred, gt, thresholds=SPLIT_THRESHOLDS) -> dict:
-    """{tkey: {failures, hand_swaps, other_hand, localisation, per_keypoint: {...}}} (SPLIT_DEFINITIONS)."""
-    split = failure_parts(pred, gt, thresholds)
-    out = {}
-    for i, t in enumerate(thresholds):
-        parts = {k: v[i] for k, v in split.items()}
-        out[tkey(t)] = {k: int(v.sum()) for k, v in parts.items()} | \
-            {"per_keypoint": {k: v.sum(0).tolist() for k, v in parts.items()}}
-    return out
-
-
-TRAIT_DEFINITIONS = {
-    "hand_swapped": "hands only: the prediction is closer to the other hand's ground truth",
-    "near_border": "ground truth within 10 px of the image border",
-    "hand_on_torso": "hands only: |hand x - torso x| <= 4 px (the arm lies over the torso line)",
-    "hands_close": "hands only: the two hands are within 8 px of each other",
-}
-
-
-def failure_traits(gt: np.ndarray, preds: dict) -> dict:
-    """{trait: [N, K] bool} (hand_swapped per method); definitions in TRAIT_DEFINITIONS."""
-    n, k, _ = gt.shape
-    is_hand = np.zeros((n, k), bool)
-    is_hand[:, [LEFT_HAND, RIGHT_HAND]] = True
-    other = metrics.swap_hands(gt)
-    traits = {"near_border": (np.minimum(gt, 127 - gt).min(-1) < 10)}
-    for name, pred in preds.items():
-        closer_to_other = np.linalg.norm(pred - other, axis=-1) < np.linalg.norm(pred - gt, axis=-1)
-        traits[f"hand_swapped_{name}"] = closer_to_other & is_hand
-    torso_x = gt[:, HEAD, 0][:, None]
-    traits["hand_on_torso"] = (np.abs(gt[..., 0] - torso_x) <= 4) & is_hand
-    hand_gap = np.linalg.norm(gt[:, LEFT_HAND] - gt[:, RIGHT_HAND], axis=-1)[:, None]
-    traits["hands_close"] = (hand_gap < 8) & is_hand
-    return traits
-
-
-def _trait_rates(traits: dict, mask: np.ndarray) -> dict:
-    count = max(int(mask.sum()), 1)
-    return {name: float((t & mask).sum() / count) for name, t in traits.items()}
-
-
-def _gallery(name, mask, dataset, gt, pred_hm, pred_reg, heatmaps, examples, threshold, save_path):
-    img_idx, kp_idx = np.nonzero(mask)
-    if len(img_idx) == 0:
-        return
-    # the worst cases first: by the heatmap error for categories where it fails, else regression's
-    err = np.linalg.norm((pred_reg if name == CATEGORIES[0] else pred_hm) - gt, axis=-1)[img_idx, kp_idx]
-    order = np.argsort(-err)
-    picked, seen = [], set()
-    for o in order:  # one keypoint per image
-        if img_idx[o] not in seen:
-            picked.append(o)
-            seen.add(img_idx[o])
-        if len(picked) == examples:
-            break
-    ii, kk = img_idx[picked], kp_idx[picked]
-    titles = [f"img {dataset.ids[i]}: {KEYPOINT_NAMES[k]}\nhm {np.linalg.norm(pred_hm[i, k] - gt[i, k]):.1f} px, "
-              f"reg {np.linalg.norm(pred_reg[i, k] - gt[i, k]):.1f} px" for i, k in zip(ii, kk)]
-    plots.plot_failure_gallery(dataset.images[ii], gt[ii], pred_hm[ii], pred_reg[ii],
-                               heatmaps[torch.as_tensor(ii), torch.as_tensor(kk)], kk, save_path, titles,
-                               f"{name.replace('_', ' ')} (threshold {threshold} x bbox diagonal); worst first")
-
-
-def failure_analysis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, threshold: float = 0.1) -> dict:
-    """analyze_failure_cases on the main pair and the evaluation split; writes failure_cases.json."""
-    split = evaluation_split(data_dir)
-    test = load_split(data_dir, split, "heatmap")
-    models = {name: load_model(Path(results_dir) / f"{name}_model.pth", cls)
-              for name, cls in (("heatmap", HeatmapNet), ("regression", RegressionNet))}
-    result = analyze_failure_cases(models, DataLoader(test, batch_size=64), threshold,
-                                   vis_dir=Path(results_dir) / "visualizations")
-    result["split"] = split
-    runtime.save_json(result, Path(results_dir) / "failure_cases.json")
-    return result
+__all__ = ["ablation_study", "analyze_failure_cases"]
 
 
 def main(argv=None):
@@ -265,7 +29,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     data_dir = ensure_data(args.data_dir)
     ablation_study(data_dir, HeatmapNet, TrainConfig(epochs=args.epochs), args.results)
-    print((args.results / "ablation.md").read_text())
+    print(write_ablation_markdown(args.results).read_text())
     failures = failure_analysis(data_dir, args.results, args.threshold)
     print({k: v["keypoints"] for k, v in failures["categories"].items()})
 

@@ -17,13 +17,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from problem2 import cli, runtime
-from problem2.checkpoint import RunFiles, load_checkpoint, load_model  # noqa: F401 (the library's entry points)
-from problem2.dataset import make_loaders  # noqa: F401 (the library's entry points)
-from problem2.engine import TrainConfig, fit, predict  # noqa: F401 (the library's entry points)
-from problem2.experiments import train_both
-from problem2.generate import ensure_data
-from problem2.schema import DEFAULT_RESULTS
+from problem2.core import cli, runtime
+from problem2.core.schema import DEFAULT_RESULTS
+from problem2.data.generate import ensure_data
+from problem2.data.keypoints import make_loaders  # noqa: F401 (the library's entry points)
+from problem2.training.checkpoint import (load_checkpoint, load_model, RunFiles)  # noqa: F401 (the library's entry points)
+from problem2.training.engine import TrainConfig, fit, predict  # noqa: F401 (the library's entry points)
+from problem2.training.experiments import train_both
 
 
 def train_heatmap_model(model, train_loader, val_loader, num_epochs=30, config: TrainConfig | None = None,

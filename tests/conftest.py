@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from problem2.generate import generate_dataset
+from problem2.data.generate import generate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_FIXTURE = ROOT / "tests" / "fixtures" / "ee641_sample"

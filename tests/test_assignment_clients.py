@@ -12,13 +12,14 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from problem2.dataset import KeypointDataset, dataset_fingerprint
-from problem2.engine import TrainConfig
+from problem2.core.schema import REFERENCE_DIR
+from problem2.data.generate import generate_dataset
+from problem2.data.keypoints import dataset_fingerprint
+from problem2.dataset import KeypointDataset
 from problem2.evaluate import compute_pck, extract_keypoints_from_heatmaps, predict_keypoints
-from problem2.generate import generate_dataset
 from problem2.model import HeatmapNet, RegressionNet
-from problem2.schema import REFERENCE_DIR
 from problem2.train import train_heatmap_model, train_regression_model
+from problem2.training.engine import TrainConfig
 
 FAST = dict(batch_size=8, device="cpu", precision="fp32", snapshot_epochs=())
 
@@ -69,7 +70,7 @@ def test_a_deliverable_loads_with_plain_load_state_dict_and_scores_the_reference
 
 
 def test_the_deliverables_carry_their_metadata_in_a_sidecar():
-    from problem2.checkpoint import load_model
+    from problem2.training.checkpoint import load_model
     meta = json.loads((REFERENCE_DIR / "heatmap_model.json").read_text())
     assert meta["model_class"] == "HeatmapNet" and meta["codec"] == {"type": "heatmap", "heatmap_size": 64,
                                                                        "sigma": 2.0}
@@ -78,7 +79,7 @@ def test_the_deliverables_carry_their_metadata_in_a_sidecar():
 
 
 def test_a_bare_state_dict_of_the_specified_model_loads_through_the_projects_loader(tmp_path):
-    from problem2.checkpoint import load_model
+    from problem2.training.checkpoint import load_model
     torch.manual_seed(1)
     theirs = RegressionNet()
     torch.save(theirs.state_dict(), tmp_path / "their_model.pth")  # no sidecar: a classmate's file

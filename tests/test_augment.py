@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from problem2 import codec, perturb as P
-from problem2.augment import (AugmentConfig, AugmentedDataset, augment, config_record, cutout, cutout_hide_rate,
+from problem2.data import perturb as P
+from problem2.models import codec
+from problem2.data.augment import (AugmentConfig, AugmentedDataset, augment, config_record, cutout, cutout_hide_rate,
                               random_geometry)
-from problem2.dataset import dataset_fingerprint, load_split
-from problem2.engine import TrainConfig
-from problem2.experiments import RunSpec, run_training
-from problem2.schema import LEFT_FOOT, LEFT_HAND, REFERENCE_DIR, RIGHT_FOOT, RIGHT_HAND
+from problem2.core.schema import LEFT_FOOT, LEFT_HAND, REFERENCE_DIR, RIGHT_FOOT, RIGHT_HAND
+from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.training.engine import TrainConfig
+from problem2.training.experiments import RunSpec, run_training
 
 NO_PHOTOMETRY = AugmentConfig(contrast=(1, 1, 0), darken=(0, 0), blur=(1, 0), noise=(0, 0), invert=0, cutout=(3, 0))
 FLIP_ONLY = replace(NO_PHOTOMETRY, max_rotation=0, scale=(1, 1), max_shift=0, flip=1.0)
@@ -125,7 +126,7 @@ def test_a_new_augmentation_field_at_its_old_value_leaves_the_fingerprint_unchan
 
 
 def test_the_share_of_deeply_buried_keypoints_is_exact():
-    from problem2.augment import aimed_depth_share
+    from problem2.data.augment import aimed_depth_share
     one_side = AugmentConfig(cutout=(3, 1.0), aimed_cutout=1.0)  # 3 x 3 squares, always aimed
     assert aimed_depth_share(one_side, 0) == 1.0
     assert aimed_depth_share(one_side, 1) == pytest.approx(1 / 9)  # only the centred square of the 9 places

@@ -8,17 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-from problem2 import cli, codec, runtime
 from problem2.__main__ import main as pipeline_main
-from problem2.checkpoint import CheckpointError, load_model
-from problem2.cli import UserError
-from problem2.dataset import DatasetError, KeypointDataset, load_image
-from problem2.generate import main as generate_main
-from problem2.generate import render_figure
-from problem2.model import HeatmapNet, RegressionNet
-from problem2.dataset import make_loaders
-from problem2.engine import TrainConfig, fit
+from problem2.core import cli, runtime
+from problem2.core.cli import UserError
+from problem2.data.generate import main as generate_main, render_figure
+from problem2.data.keypoints import DatasetError, KeypointDataset, load_image, make_loaders
+from problem2.models import codec
+from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.train import main as train_main
+from problem2.training.checkpoint import CheckpointError, load_model
+from problem2.training.engine import TrainConfig, fit
 
 
 def annotation_copy(tiny_data, tmp_path, edit):
@@ -209,7 +208,7 @@ def test_generated_data_dir_without_annotations(tmp_path):
 # ---------------------------------------------------------------- the committed reference is written on purpose only
 
 def reference_snapshot():
-    from problem2.schema import REFERENCE_DIR
+    from problem2.core.schema import REFERENCE_DIR
     return {p: p.stat().st_mtime_ns for p in REFERENCE_DIR.rglob("*") if p.is_file()}
 
 
@@ -230,7 +229,7 @@ def test_nothing_writes_into_the_reference_without_update_reference(main, argv, 
 
 
 def test_the_library_refuses_the_reference_too(tiny_data):
-    from problem2.schema import REFERENCE_DIR
+    from problem2.core.schema import REFERENCE_DIR
     with pytest.raises(UserError, match="committed reference run"):
         fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), TrainConfig(epochs=1), REFERENCE_DIR,
             "regression", progress=False, overwrite=True)
@@ -321,7 +320,7 @@ def test_a_garbage_lock_says_how_to_clear_it(tmp_path):
 
 
 def test_predict_refuses_a_model_with_nan_weights(tmp_path):
-    from problem2.predict import predict_files
+    from problem2.studies.predict import predict_files
     model = HeatmapNet()
     with torch.no_grad():
         model.final.bias.fill_(float("nan"))
@@ -385,7 +384,7 @@ def test_a_damaged_run_file_is_named_with_the_way_out(tiny_data, tmp_path, name,
 
 
 def test_a_sidecar_whose_config_does_not_fit_the_weights_is_named(tmp_path):
-    from problem2.checkpoint import save_checkpoint
+    from problem2.training.checkpoint import save_checkpoint
     save_checkpoint(tmp_path / "heatmap_model.pth", HeatmapNet(), 1, 0.1, {"train": {}, "train_data": {}})
     meta = json.loads((tmp_path / "heatmap_model.json").read_text())
     meta["model_config"]["heatmap_size"] = 128  # a hand edit: another decoder depth than the weights have
@@ -408,7 +407,7 @@ def test_a_hand_edited_logged_metric_is_caught_before_the_run_is_reused(tiny_dat
 
 
 def test_a_sidecar_without_the_model_class_is_named(tmp_path):
-    from problem2.checkpoint import save_checkpoint
+    from problem2.training.checkpoint import save_checkpoint
     save_checkpoint(tmp_path / "regression_model.pth", RegressionNet(), 1, 0.1, {"train": {}, "train_data": {}})
     meta = json.loads((tmp_path / "regression_model.json").read_text())
     del meta["model_class"]
@@ -419,6 +418,6 @@ def test_a_sidecar_without_the_model_class_is_named(tmp_path):
 
 
 def test_two_images_with_one_stem_get_two_overlays(tmp_path):
-    from problem2.predict import overlay_name
+    from problem2.studies.predict import overlay_name
     files = [tmp_path / "x.png", tmp_path / "x.jpg", tmp_path / "y.png"]
     assert [overlay_name(f, files) for f in files] == ["x.png.png", "x.jpg.png", "y.png"]

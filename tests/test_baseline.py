@@ -6,14 +6,16 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from problem2 import codec
-from problem2.baseline import ABLATIONS, CATEGORIES, ablation_study, analyze_failure_cases
-from problem2.dataset import load_split
-from problem2.checkpoint import load_model
-from problem2.evaluate import predict_keypoints
-from problem2.experiments import run_dir, save_predictions
-from problem2.model import HeatmapNet
-from problem2.engine import TrainConfig
+from problem2.data.keypoints import load_split
+from problem2.models import codec
+from problem2.models.networks import HeatmapNet
+from problem2.report.ablations import write_ablation_markdown
+from problem2.studies.ablations import ABLATIONS, ablation_study
+from problem2.studies.failures import CATEGORIES, analyze_failure_cases
+from problem2.studies.evaluation import predict_keypoints
+from problem2.training.checkpoint import load_model
+from problem2.training.engine import TrainConfig
+from problem2.training.experiments import run_dir, save_predictions
 
 
 class Fixed(nn.Module):
@@ -66,7 +68,7 @@ def test_ablation_variants_train_evaluate_at_their_resolution_and_are_reused(tin
     assert saved["ablations"]["sigma"][0]["run"] == "ablation_sigma1"
     for name in ABLATIONS:
         assert (tmp_path / "visualizations" / f"ablation_{name}.png").exists()
-    assert "| 32 | argmax |" in (tmp_path / "ablation.md").read_text()
+    assert "| 32 | argmax |" in write_ablation_markdown(tmp_path).read_text()  # the report renders ablation.md
     ckpt = run_dir("ablation_res128", tmp_path) / "heatmap_model.pth"
     assert json.loads(ckpt.with_suffix(".json").read_text())["model_config"]["heatmap_size"] == 128
     stamp = ckpt.stat().st_mtime_ns

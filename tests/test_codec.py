@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from problem2 import codec
+from problem2.models import codec
 
 
 def test_gaussian_peak_and_values_are_exact():
@@ -98,7 +98,7 @@ def test_two_hand_decoder_separates_hands_that_both_maps_hold():
 
 @pytest.mark.parametrize("size, sigma", [(32, 1.0), (64, 2.0), (128, 4.0)])
 def test_heatmap_codec_round_trip(size, sigma):
-    from problem2.codec import HeatmapCodec, codec_from_dict
+    from problem2.models.codec import HeatmapCodec, codec_from_dict
     c = HeatmapCodec(size, sigma)
     points = np.array([[10.3, 20.7], [64.0, 64.0], [100.25, 3.5], [0.0, 127.0], [57.9, 88.1]])
     maps = c.encode(points)
@@ -109,7 +109,7 @@ def test_heatmap_codec_round_trip(size, sigma):
 
 
 def test_regression_codec_round_trip_and_bad_codecs():
-    from problem2.codec import HeatmapCodec, RegressionCodec, codec_from_dict
+    from problem2.models.codec import HeatmapCodec, RegressionCodec, codec_from_dict
     c = RegressionCodec()
     points = np.array([[10.5, 20.25], [64.0, 127.0]])
     assert np.allclose(c.encode(points), [10.5 / 128, 20.25 / 128, 0.5, 127 / 128])

@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
-from problem2.cli import UserError
-from problem2.data_efficiency import data_run_ids, learning_curves
-from problem2.dataset import dataset_fingerprint, load_split, make_loaders
-from problem2.engine import TrainConfig, fit
-from problem2.generate import training_pool
-from problem2.model import RegressionNet
-from problem2.report_robustness import section_data_efficiency
-from problem2.results import DataEfficiency
+from problem2.core.cli import UserError
+from problem2.core.results import DataEfficiency
+from problem2.data.generate import training_pool
+from problem2.data.keypoints import dataset_fingerprint, load_split, make_loaders
+from problem2.models.networks import RegressionNet
+from problem2.report.robustness import section_data_efficiency
+from problem2.studies.data_efficiency import data_run_ids, learning_curves
+from problem2.training.engine import TrainConfig, fit
 from conftest import COURSE_FIXTURE
 
 CFG = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=())
@@ -115,8 +115,8 @@ def test_the_curves_plan_every_size_and_seed():
 
 
 def test_heatmapnet_levels_off_where_it_first_comes_within_0015_of_its_best():
-    from problem2.report_robustness import heatmap_plateau
-    from problem2.results import LearningPoint
+    from problem2.core.results import LearningPoint
+    from problem2.report.robustness import heatmap_plateau
     point = lambda n, pck, x: LearningPoint("heatmap", n, {}, {}, {"pck@0.05": [pck, 0, 2], "x_abs_px": [x, 0, 2]})  # noqa: E731
     curve = [point(125, 0.57, 1.4), point(500, 0.830, 0.43), point(1000, 0.843, 0.21), point(4000, 0.846, 0.10)]
     (text,) = heatmap_plateau(curve, 0.859)

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from conftest import COURSE_FIXTURE
-from problem2.dataset import DatasetError, KeypointDataset, load_split
+from problem2.data.keypoints import DatasetError, KeypointDataset, load_split
 
 
 def fixture_dataset(**kw):

@@ -3,8 +3,9 @@ import pytest
 import torch
 from PIL import Image
 
-from problem2 import codec, plots
-from problem2.evaluate import extract_keypoints_from_heatmaps, plot_pck_curves, visualize_predictions
+from problem2.figures import plots
+from problem2.models import codec
+from problem2.studies.evaluation import extract_keypoints_from_heatmaps, plot_pck_curves, visualize_predictions
 
 
 def assert_not_blank(path):

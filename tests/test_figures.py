@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from problem2 import ambiguity, baseline, plots, studies
-from problem2.dataset import load_split
-from problem2.results import Ablations, DataEfficiency, Robustness, SeededAblations
-from problem2.runtime import load_json
-from problem2.schema import REFERENCE_DIR, UNAMBIGUOUS
+from problem2.core.results import Ablations, DataEfficiency, Robustness, SeededAblations
+from problem2.core.runtime import load_json
+from problem2.core.schema import REFERENCE_DIR, UNAMBIGUOUS
+from problem2.data.keypoints import load_split
+from problem2.figures import plots
+from problem2.studies import ambiguity, gap as studies
+from problem2.studies.ablations import plot_ablation
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def test_evaluation_and_failure_figures(checked, sample, tmp_path):
 def test_study_figures_from_the_committed_results(checked, tmp_path):
     ablations = Ablations.load(REFERENCE_DIR / "ablation.json")
     for name, rows in ablations.ablations.items():
-        baseline.plot_ablation(name, rows, tmp_path / f"ablation_{name}.png")
+        plot_ablation(name, rows, tmp_path / f"ablation_{name}.png")
     plots.plot_seeded_ablations(SeededAblations.load(REFERENCE_DIR / "ablation_seeds.json"),
                                 tmp_path / "ablation_seeds.png")
     studies.draw_study_figures(load_json(REFERENCE_DIR / "studies.json"), tmp_path)

@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import COURSE_FIXTURE
-from problem2.generate import (generate_dataset, keypoint_statistics, label_hands_by_side, load_keypoints,
+from problem2.data.generate import (generate_dataset, keypoint_statistics, label_hands_by_side, load_keypoints,
                                render_figure)
 
 

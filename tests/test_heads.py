@@ -10,15 +10,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from problem2 import codec, metrics
 from problem2.__main__ import main
-from problem2.checkpoint import load_model
-from problem2.codec import Codec, HeatmapCodec, RegressionCodec, codec_from_dict, register_codec
-from problem2.dataset import load_split, loader
-from problem2.engine import TrainConfig, fit, hand_swap_min, objective_for
-from problem2.evaluate import predict_keypoints
-from problem2.heads import IntegralNet, LaplaceCodec, RLENet, SimCCCodec, SimCCNet
-from problem2.model import register_model, spatial_expectation
+from problem2.core import metrics
+from problem2.data.keypoints import load_split, loader
+from problem2.models import codec
+from problem2.models.codec import Codec, HeatmapCodec, RegressionCodec, codec_from_dict, register_codec
+from problem2.models.heads import IntegralNet, LaplaceCodec, RLENet, SimCCCodec, SimCCNet
+from problem2.models.networks import register_model, spatial_expectation
+from problem2.studies.evaluation import predict_keypoints
+from problem2.training.checkpoint import load_model
+from problem2.training.engine import TrainConfig, fit, hand_swap_min, objective_for
 
 POINTS = np.array([[64, 20], [30.5, 60], [97, 61.5], [50, 120], [80, 125]], dtype=np.float32)  # [K, 2] image px
 
@@ -84,7 +85,7 @@ def test_integral_grid_reaches_the_image_edges():
 @pytest.mark.parametrize("model", [IntegralNet(), SimCCNet(), SimCCNet(pooling="avg"), RLENet()],
                          ids=["integral", "simcc", "simcc_gap", "rle"])
 def test_every_head_costs_what_regression_costs_and_decodes_to_points(model):
-    from problem2.model import RegressionNet, count_flops
+    from problem2.models.networks import RegressionNet, count_flops
     assert count_flops(model) <= 1.01 * count_flops(RegressionNet())  # the same encoder; heads are cheap
     out = model.eval()(torch.rand(3, 1, 128, 128))
     assert model.codec.decode(out).shape == (3, 5, 2)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from problem2.checkpoint import RunDirectoryError
-from problem2.engine import TrainConfig
-from problem2.experiments import RunSpec, run_training
 from problem2.train import main as train_main
+from problem2.training.checkpoint import RunDirectoryError
+from problem2.training.engine import TrainConfig
+from problem2.training.experiments import RunSpec, run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 8

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from problem2 import metrics
-from problem2.evaluate import compute_pck
-from problem2.ambiguity import ambiguity_ceiling
+from problem2.core import metrics
+from problem2.studies.ambiguity import ambiguity_ceiling
+from problem2.studies.evaluation import compute_pck
 
 
 def figure(dx=0.0):

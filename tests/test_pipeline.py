@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from problem2 import provenance
 from problem2.__main__ import main
-from problem2.verify import stale_lines
-from problem2.robustness import suite
-from problem2.report import readme_summary, render_report
-from problem2.schema import REFERENCE_DIR as RESULTS_DIR
+from problem2.core.schema import REFERENCE_DIR as RESULTS_DIR
+from problem2.pipeline import provenance
+from problem2.pipeline.verify import stale_lines
+from problem2.report.document import readme_summary, render_report
+from problem2.studies.robustness import suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def test_default_commands_in_a_clone_leave_git_status_clean(tiny_data, tmp_path)
     run = lambda *a: subprocess.run([sys.executable, *a], cwd=clone, env=env, capture_output=True, text=True,  # noqa: E731
                                     timeout=600)
     library = run("-c", "from problem2.train import make_loaders, train_regression_model\n"
-                        "from problem2.model import RegressionNet\n"
+                        "from problem2.models.networks import RegressionNet\n"
                         f"train_regression_model(RegressionNet(), *make_loaders({str(tiny_data)!r}, 'regression', 8),"
                         " num_epochs=1)")
     assert library.returncode == 0, library.stderr

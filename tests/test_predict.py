@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from problem2 import metrics
 from problem2.__main__ import main
-from problem2.dataset import DatasetError, KeypointDataset
-from problem2.schema import REFERENCE_DIR
+from problem2.core import metrics
+from problem2.core.schema import REFERENCE_DIR
+from problem2.data.keypoints import DatasetError, KeypointDataset
 
 CHECKPOINT = REFERENCE_DIR / "heatmap_model.pth"
 

@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-from problem2 import provenance, runtime
-from problem2.cli import UserError
-from problem2.pipeline import run_stage
-from problem2.verify import main as verify_main
-from problem2.verify import stale_lines
+from problem2.core import runtime
+from problem2.core.cli import UserError
+from problem2.pipeline import provenance
+from problem2.pipeline.plan import run_stage
+from problem2.pipeline.verify import main as verify_main, stale_lines
 
 
 def toy_results(root):

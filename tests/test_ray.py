@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from problem2.cli import UserError
-from problem2.engine import TrainConfig
-from problem2.executor import KillOnce, RayExecutor, executor_from_args
-from problem2.experiments import checkpoint_path, run_dir, run_log, train_runs
 from problem2.__main__ import build_parser
+from problem2.core.cli import UserError
+from problem2.training.engine import TrainConfig
+from problem2.training.executor import KillOnce, RayExecutor, executor_from_args
+from problem2.training.experiments import checkpoint_path, run_dir, run_log, train_runs
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 
@@ -138,7 +138,7 @@ def test_cuda_under_ray_needs_gpus_per_run(tiny_data, tmp_path):
 
 
 def test_the_benchmark_sweep_has_one_directory_per_run():
-    from problem2.bench_sweep import sweep_runs
+    from problem2.studies.bench_sweep import sweep_runs
     runs = sweep_runs(18)
     assert len({run_dir(r, Path("R")) for r in runs}) == 18 and runs[:2] == ["ablation_sigma1", "ablation_sigma3"]
     with pytest.raises(ValueError, match="at most 18"):
@@ -150,7 +150,7 @@ def test_sigterm_ends_a_ray_sweep_with_the_resume_line(tiny_data, tmp_path, loca
     import subprocess
     import sys
     import time
-    from problem2.executor import POLL_SECONDS
+    from problem2.training.executor import POLL_SECONDS
     cmd = [sys.executable, "-m", "problem2", "runs", "run", "main_regression", "--executor", "ray", "--address",
            local_cluster.address, "--data-dir", str(tiny_data), "--results", str(tmp_path), "--epochs", "200",
            "--no-progress"]
@@ -175,7 +175,7 @@ def test_resources_no_node_has_are_refused_before_anything_is_submitted(tiny_dat
 
 
 def test_an_address_where_no_cluster_answers_is_refused_at_once():
-    from problem2.executor import check_reachable
+    from problem2.training.executor import check_reachable
     with pytest.raises(UserError, match=r"no Ray cluster answers at 127.0.0.1:1 .*ray start --head"):
         check_reachable("127.0.0.1:1")
     with pytest.raises(UserError, match="must be 'auto' or HOST:PORT"):

@@ -2,9 +2,9 @@
 import json
 import shutil
 
-from problem2 import provenance
-from problem2.schema import REFERENCE_DIR
-from problem2.verify import stale_lines
+from problem2.core.schema import REFERENCE_DIR
+from problem2.pipeline import provenance
+from problem2.pipeline.verify import stale_lines
 
 
 def test_the_committed_reference_is_current():

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from problem2 import metrics
-from problem2.schema import REFERENCE_DIR
-from problem2.results import Ablations, MethodScores, Metrics, ResultFormatError, SeededAblations, tkey
+from problem2.core import metrics
+from problem2.core.results import Ablations, MethodScores, Metrics, ResultFormatError, SeededAblations, tkey
+from problem2.core.schema import REFERENCE_DIR
 
 
 def test_threshold_keys_have_one_spelling():

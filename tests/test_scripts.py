@@ -8,7 +8,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "problem2"
 
 
-@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "baseline.py", "generate.py", "studies.py"])
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "baseline.py"])
 def test_script_help_from_inside_the_package(script):
     out = subprocess.run([sys.executable, script, "--help"], cwd=PACKAGE, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

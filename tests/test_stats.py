@@ -2,7 +2,7 @@
 import pytest
 from scipy import stats as scipy_stats
 
-from problem2 import stats
+from problem2.core import stats
 
 
 @pytest.mark.parametrize("t, df", [(0.5, 2), (2.5, 2.3), (-3.0, 4), (10.0, 3.5), (0.01, 30)])

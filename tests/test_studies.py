@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from problem2.bench import inference_latency, train_step_fn
-from problem2.experiments import all_runs, run_dir, train_runs
-from problem2.ambiguity import hand_collapse
-from problem2.studies import VARIANT_RUNS, pooled_std
-from problem2.checkpoint import load_model
-from problem2.engine import TrainConfig
+from problem2.studies.ambiguity import hand_collapse
+from problem2.studies.bench import inference_latency, train_step_fn
+from problem2.studies.gap import VARIANT_RUNS, pooled_std
+from problem2.training.checkpoint import load_model
+from problem2.training.engine import TrainConfig
+from problem2.training.experiments import all_runs, run_dir, train_runs
 
 CFG = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=(1,), num_snapshot_images=1)
 
@@ -51,8 +51,8 @@ def test_pooled_std_by_hand():
 
 
 def test_default_training_flops_count_forward_and_backward():
-    from problem2.bench import default_training_tflop
-    from problem2.model import RegressionNet, count_flops
+    from problem2.models.networks import RegressionNet, count_flops
+    from problem2.studies.bench import default_training_tflop
     # per epoch: 10 training images x (forward + backward = 3 forwards) + 4 validation forwards
     assert default_training_tflop(epochs=2, n_train=10, n_val=4)["RegressionNet"] == pytest.approx(
         count_flops(RegressionNet()) * (3 * 10 + 4) * 2 / 1e12)

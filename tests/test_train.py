@@ -6,14 +6,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from problem2 import runtime
-from problem2.bench import train_step_fn
-from problem2.model import HeatmapNet, RegressionNet
-from problem2.checkpoint import RunDirectoryError, load_checkpoint, load_model, load_weights
-from problem2.dataset import make_loaders
-from problem2.engine import NonFiniteLossError, TrainConfig, fit, model_codec
-from problem2.train import train_heatmap_model
-from problem2.train import main as train_main
+from problem2.core import runtime
+from problem2.data.keypoints import make_loaders
+from problem2.models.networks import HeatmapNet, RegressionNet
+from problem2.studies.bench import train_step_fn
+from problem2.train import main as train_main, train_heatmap_model
+from problem2.training.checkpoint import RunDirectoryError, load_checkpoint, load_model, load_weights
+from problem2.training.engine import NonFiniteLossError, TrainConfig, fit, model_codec
 
 CFG = dict(batch_size=8, snapshot_epochs=(1, 3), num_snapshot_images=2)
 
@@ -179,9 +178,9 @@ def three_keypoint_data(tiny_data, root):
 
 
 def test_a_three_keypoint_dataset_trains_and_scores_end_to_end(tiny_data, tmp_path):
-    from problem2.metrics import compute_pck
-    from problem2.engine import predict
+    from problem2.core.metrics import compute_pck
     from problem2.train import train_regression_model
+    from problem2.training.engine import predict
     data = three_keypoint_data(tiny_data, tmp_path)
     cfg = TrainConfig(**CFG)
     for model, train_fn, output_type in ((HeatmapNet(num_keypoints=3), train_heatmap_model, "heatmap"),
@@ -201,7 +200,7 @@ def test_a_three_keypoint_dataset_trains_and_scores_end_to_end(tiny_data, tmp_pa
 
 
 def test_a_pruned_run_keeps_its_log_and_is_trained_again(tiny_data, tmp_path):
-    from problem2.checkpoint import RunFiles
+    from problem2.training.checkpoint import RunFiles
     first, _ = train(tiny_data, tmp_path, epochs=1, model_class=RegressionNet, name="regression")
     RunFiles(tmp_path, "regression").prune()
     saved = json.loads((tmp_path / "training_log.json").read_text())["models"]["regression"]
@@ -212,14 +211,14 @@ def test_a_pruned_run_keeps_its_log_and_is_trained_again(tiny_data, tmp_path):
 
 
 def test_checkpoints_carry_their_codec(tiny_data, tmp_path):
-    from problem2.checkpoint import load_codec
-    from problem2.codec import HeatmapCodec, RegressionCodec
-    from problem2.schema import REFERENCE_DIR
+    from problem2.core.schema import REFERENCE_DIR
+    from problem2.models.codec import HeatmapCodec, RegressionCodec
+    from problem2.training.checkpoint import load_codec
     loaders = make_loaders(tiny_data, "heatmap", 8, heatmap_size=32, sigma=1.5)
     fit(HeatmapNet(heatmap_size=32), *loaders, TrainConfig(epochs=1, **CFG), tmp_path, "heatmap", progress=False)
     assert load_codec(tmp_path / "heatmap_model.pth") == HeatmapCodec(32, 1.5)
-    from problem2.checkpoint import load_model
-    from problem2.engine import model_codec
+    from problem2.training.checkpoint import load_model
+    from problem2.training.engine import model_codec
     assert model_codec(load_model(tmp_path / "heatmap_model.pth")) == HeatmapCodec(32, 1.5)  # decodes with sigma 1.5
     assert model_codec(HeatmapNet(heatmap_size=32)) == HeatmapCodec(32, 2.0)  # a fresh model: the default sigma
     if (REFERENCE_DIR / "heatmap_model.pth").exists():  # written before checkpoints held a codec: derived

@@ -1,0 +1,324 @@
+"""Typed results: the JSON files the report reads, as dataclasses, and the one threshold-key convention.
+
+Typed here: metrics.json, ablation.json, ablation_seeds.json, robustness.json, data_efficiency.json. The
+remaining files (studies.json, diagnosis.json, failure_cases.json, bench_train.json) are nested dicts whose
+keys their writers' docstrings list; they follow the same threshold-key convention.
+
+Threshold keys: every result dict, in memory and on disk, keys a PCK threshold by `tkey(t)` ("0.05",
+"0.1", ...), and names a flat metric `pck@` + tkey(t). Only the assignment's `compute_pck` keeps float
+keys (its documented API); results convert its output with `by_tkey`.
+
+    m = Metrics.load(RESULTS / "metrics.json")        # ResultFormatError naming the file and field if malformed
+    m.methods["regression"].standard.pck["0.05"]
+    m.save(path)                                      # exactly the dict that load reads
+
+Loading is strict: a missing or unknown field is an error that names it, so a stale or hand-edited file
+cannot be read as something it is not.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from problem2.core import runtime
+from problem2.core.runtime import UserError
+
+
+class ResultFormatError(UserError):
+    """A results file whose content does not match its dataclass."""
+
+
+def tkey(threshold) -> str:
+    """The key of a PCK threshold: 0.05 -> '0.05', 0.1 -> '0.1', '0.10' -> '0.1'."""
+    return f"{float(threshold):g}"
+
+
+def by_tkey(per_threshold: dict) -> dict:
+    """{0.05: v} (float keys, as compute_pck returns) -> {'0.05': v}."""
+    return {tkey(t): v for t, v in per_threshold.items()}
+
+
+def from_dict(cls, data, where: str):
+    """Build dataclass cls from a JSON-shaped dict, recursively by its type hints; strict about field names."""
+    if not isinstance(data, dict):
+        raise ResultFormatError(f"{where}: expected an object for {cls.__name__}, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    missing = [n for n, f in fields.items() if n not in data
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    unknown = sorted(set(data) - set(fields))
+    if missing or unknown:
+        raise ResultFormatError(f"{where}: {cls.__name__} " + "; ".join(
+            part for part in (f"missing {missing}" if missing else "", f"unknown {unknown}" if unknown else "") if part)
+            + " (written by another version? re-run the stage that writes it)")
+    hints = typing.get_type_hints(cls)
+    return cls(**{name: _convert(hints[name], value, f"{where}.{name}") for name, value in data.items()})
+
+
+def _convert(tp, value, where: str):
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):  # X | None
+        if value is None:
+            return None
+        tp = next(a for a in args if a is not type(None))
+        return _convert(tp, value, where)
+    if origin is dict and args:
+        return {k: _convert(args[1], v, f"{where}[{k!r}]") for k, v in value.items()}
+    if origin is list and args:
+        return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class JsonResult:
+    """Mixin: save to and load from one JSON file."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path) -> None:
+        runtime.save_json(self.to_dict(), path)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = ""):
+        return from_dict(cls, data, where or cls.__name__)
+
+    @classmethod
+    def load(cls, path, missing_ok: bool = False):
+        """The file as cls; None for a missing file when missing_ok, else a UserError."""
+        data = runtime.load_json(path)
+        if data is None:
+            if missing_ok:
+                return None
+            raise UserError(f"{path} is missing: run the stage that writes it (python -m problem2 all --only ...)")
+        return from_dict(cls, data, str(path))
+
+
+# ------------------------------------------------------------------------- metrics.json (evaluate.py)
+
+@dataclass
+class Scores(JsonResult):
+    """One method scored one way (labelled, or hand-swap-invariant) on N images; see metrics.py for the rules."""
+    pck: dict[str, float]                     # {tkey: PCK, bbox normaliser}
+    pck_torso: dict[str, float]               # {tkey: PCK, torso normaliser}
+    pck_per_keypoint: dict[str, list]         # {tkey: [K] PCK per keypoint}
+    pck_curve: list                           # PCK at Metrics.curve_thresholds
+    pck_auc: float                            # area under pck_curve over its range, in [0, 1]
+    mean_px: float
+    median_px: float
+    mean_px_per_keypoint: list
+    median_px_per_keypoint: list
+
+
+@dataclass
+class MethodScores(JsonResult):
+    standard: Scores                          # the assignment's labelled metric
+    hand_swap_invariant: Scores               # per image, the better of the two hand labellings
+
+
+@dataclass
+class References(JsonResult):
+    """What a model must beat and what it cannot: evaluate.reference_points."""
+    mean_pose: MethodScores                   # the training split's mean keypoints for every image
+    coin_flip_hands: dict[str, list]          # {tkey: [expected PCK, std over coin flips]}, perfect localisation
+    notes: dict[str, str]
+
+
+@dataclass
+class Metrics(JsonResult):
+    """metrics.json: the main pair's methods, and the reference points, on one split."""
+    split: str
+    data_dir: str
+    n_images: int
+    keypoint_names: list
+    thresholds: list
+    curve_thresholds: list
+    pck_rule: str
+    methods: dict[str, MethodScores]          # 'regression', 'heatmap_argmax', 'heatmap_subpixel'
+    references: References | None = None      # absent in files written before the reference points
+
+
+# ------------------------------------------------------------------------- ablation.json (baseline.py)
+
+@dataclass
+class BriefScores(JsonResult):
+    pck: dict[str, float]                     # {tkey: PCK, bbox normaliser}
+    mean_px: float
+    pck_auc: float
+
+
+@dataclass
+class AblationRun(JsonResult):
+    """One setting of one ablation: the run that trained it and its scores per decoding and scoring."""
+    setting: str
+    run: str                                  # run id (experiments.all_runs)
+    heatmap_size: int
+    sigma: float                              # heatmap pixels
+    skip_connections: bool
+    best_epoch: int
+    epochs: int
+    train_seconds: float                      # sum of epoch times
+    argmax_standard: BriefScores
+    argmax_hand_swap_invariant: BriefScores
+    subpixel_standard: BriefScores
+    subpixel_hand_swap_invariant: BriefScores
+
+    def scores(self, decoding: str, kind: str) -> BriefScores:
+        return getattr(self, f"{decoding}_{kind}")
+
+
+@dataclass
+class Ablations(JsonResult):
+    """ablation.json: the assignment's ablations, one seed (seed 0) each."""
+    split: str
+    n_images: int
+    protocol: dict                            # engine.TrainConfig's fields
+    ablations: dict[str, list[AblationRun]]   # {ablation name: settings in table order}
+
+
+# ----------------------------------------------------------------- ablation_seeds.json (ablation_seeds.py)
+
+@dataclass
+class SeededSetting(JsonResult):
+    """One ablation setting over seeds."""
+    setting: str                              # the label the table prints
+    runs: dict[str, str]                      # {seed: run id}
+    per_seed: dict[str, dict]                 # {seed: {metric: value}} of the seeds that could be scored
+    summary: dict[str, list]                  # {metric: [mean, sd (0 for one seed), n seeds]}
+
+    def n_seeds(self) -> int:
+        return len(self.per_seed)
+
+
+@dataclass
+class SeededAblations(JsonResult):
+    split: str
+    n_images: int
+    seeds: list
+    metrics: list                             # metric names, e.g. 'pck@0.05', 'head_feet_px'
+    decoding: str
+    ablations: dict[str, list[SeededSetting]]  # {ablation name: settings in table order}
+
+
+# ------------------------------------------------------------------- robustness.json (robustness.py)
+
+@dataclass
+class RobustnessRow(JsonResult):
+    family: str
+    strength: str                        # '-' where the perturbation has no strength
+    group: str
+    outside: float                       # fraction of keypoints moved outside the image (not scored)
+    scores: dict[str, dict]              # {model: {metric: value}}
+    hidden: dict[str, dict] | None = None    # occlusion: {model: metrics on the hidden keypoint}
+    visible: dict[str, dict] | None = None   # occlusion: {model: metrics on the others}
+
+    @property
+    def name(self) -> str:
+        return self.family if self.strength == "-" else f"{self.family} {self.strength}"
+
+
+@dataclass
+class Robustness(JsonResult):
+    """robustness.json: every model under every perturbation of the evaluation split."""
+    split: str
+    n_images: int
+    seed: int
+    models: dict[str, str]               # {label: checkpoint, relative to the results directory}
+    metrics: list
+    rows: list[RobustnessRow]            # the first is 'clean'
+    clean_seeds: dict | None = None      # {label: {runs: {seed: run}, per_seed, summary: {metric: [mean, sd, n]}}}
+    augmentation: dict | None = None     # {augmented model: its augment.AugmentConfig as its log records it}
+    cutout_hide_rate: dict | None = None  # {augmented model: share of its training items whose cutout hides a keypoint}
+
+    def clean(self, model: str, metric: str) -> float:
+        return self.rows[0].scores[model][metric]
+
+    def row(self, name: str) -> RobustnessRow:
+        """The row of a perturbation by its name, e.g. 'rotate ±30°' or 'invert'."""
+        return next(r for r in self.rows if r.name == name)
+
+
+# ------------------------------------------------------------ data_efficiency.json (data_efficiency.py)
+
+@dataclass
+class LearningPoint(JsonResult):
+    """One model at one training-set size, over seeds."""
+    model: str                           # 'heatmap' or 'regression'
+    train_images: int
+    runs: dict[str, str]                 # {seed: run id}
+    per_seed: dict[str, dict]            # {seed: {metric: value}} of the seeds trained so far
+    summary: dict[str, list]             # {metric: [mean, sd (0 for one seed), n seeds]}
+    epochs: int | None = None            # a step control's epochs; None: the protocol's
+    steps_of: int | None = None          # a step control: the training-set size whose optimiser steps it matches
+
+
+@dataclass
+class DataEfficiency(JsonResult):
+    """data_efficiency.json: learning curves of both models on the evaluation split."""
+    split: str
+    n_images: int
+    seeds: list
+    metrics: list
+    points: list[LearningPoint]          # model-major, sizes ascending
+    step_controls: list[LearningPoint] = field(default_factory=list)  # 1000 images, k x the epochs
+
+    def curve(self, model: str) -> list[LearningPoint]:
+        return [p for p in self.points if p.model == model]
+
+
+def load_optional(cls, results: Path, name: str):
+    """RESULTS/name as cls, or None when the file is not there (a skipped stage)."""
+    return cls.load(Path(results) / name, missing_ok=True)
+
+
+# ------------------------------------------------------------------------ heads.json (heads_study.py)
+
+@dataclass
+class HeadRow(JsonResult):
+    """One model in the representation-or-architecture table: its runs over seeds and their scores (PCK@0.05)."""
+    key: str                             # 'regression', 'heatmap', or a head of experiments.HEADS
+    label: str
+    features: str                        # 'global pooling' or 'spatial'
+    loss: str                            # 'coordinate' or 'distribution'
+    decoder: bool                        # an upsampling decoder (HeatmapNet's layers)
+    runs: dict[str, list]                # {'course' | 'side': [run id per seed]}
+    missing: list                        # runs with neither stored predictions nor a checkpoint
+    scores: dict[str, list]              # {'course' | 'course_swap' | 'side': [PCK@0.05 per seed scored]}
+    mean_px: dict[str, list]             # the same keys: [mean px error per seed]
+    parameters: int
+    gflops_forward: float                # per 128 x 128 image
+    gflops_train: float                  # forward + backward per image
+    train_img_per_s: float | None        # measured here, side by side (HeadStudy.environment)
+    swapmin: dict | None = None          # {'run', 'course', 'course_swap'}: one seed with the hand-swap-min loss
+
+
+@dataclass
+class HeadContrast(JsonResult):
+    """mean(a) - mean(b) over seeds on one label set, Welch interval, Holm verdict over the study's family."""
+    a: str
+    b: str
+    labels: str                          # 'side' or 'course_swap'
+    question: str
+    diff: float
+    low: float
+    high: float
+    p: float
+    beyond_noise: bool
+
+
+@dataclass
+class HeadStudy(JsonResult):
+    """heads.json: is it the representation or the architecture? (heads_study.py)"""
+    split: str
+    n_images: int
+    metric: str
+    rows: list[HeadRow]
+    contrasts: list[HeadContrast]
+    environment: dict                    # CPU, threads and load while img/s was measured
+    note: str
+
+    def row(self, key: str) -> HeadRow:
+        return next(r for r in self.rows if r.key == key)

@@ -1,0 +1,379 @@
+"""KeypointDataset: the course's stick-figure files -> (image, heatmap or regression target).
+
+    ds = KeypointDataset("data/keypoints/train", "data/keypoints/train_annotations.json")
+    image, heatmaps = ds[0]   # [1, 128, 128] in [0, 1], [5, 64, 64]: a Gaussian (sigma 2) per keypoint
+    ds.heatmap_size = 32      # targets follow: [5, 32, 32]
+
+Images are decoded once and kept in memory (uint8); targets are computed per item by the codec
+(problem2/codec.py owns every coordinate convention). Bad files raise DatasetError naming the
+file and field; a non-grayscale image is converted to grayscale with a warning.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+
+from problem2.core.cli import UserError
+from problem2.core.schema import KEYPOINT_NAMES, portable, split_paths
+from problem2.models import codec
+from problem2.models.codec import label_hands_by_side
+
+OUTPUT_TYPES = ("heatmap", "regression")
+REQUIRED_KEYS = ("images", "keypoint_names", "num_keypoints")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L")
+
+
+class DatasetError(UserError, ValueError):
+    """A dataset file or field is missing or malformed; the message names which."""
+
+
+class KeypointDataset(Dataset):
+    """Stick-figure images and their K keypoints in the course layout (K from the file: 5 in the course's).
+
+    image_dir: folder of the split's PNGs; annotation_file: its {split}_annotations.json.
+    output_type 'heatmap': targets float32 [K, heatmap_size, heatmap_size], one Gaussian of width sigma
+    (heatmap pixels) per keypoint, 1 at its centre: the peak pixel reads 1 when the keypoint falls on a
+    heatmap pixel centre and less otherwise (0.939 half a pixel off in x and y at sigma 2);
+    output_type 'regression': targets float32 [2K] = (x0, y0, x1, y1, ...) / 128 in [0, 1].
+    output_type, heatmap_size and sigma can be changed after construction (validated as in the
+    constructor): the targets, and self.codec that makes them, follow.
+    """
+
+    def __init__(self, image_dir, annotation_file, output_type='heatmap', heatmap_size=64, sigma=2.0):
+        self._retarget(output_type, heatmap_size, sigma)
+        self.image_dir = Path(image_dir)
+        self.annotation_file = Path(annotation_file)
+        annotations = read_annotations(self.annotation_file)
+        self.keypoint_names = list(annotations["keypoint_names"])
+        self.file_names = [r["file_name"] for r in annotations["images"]]
+        self.ids = [r.get("id") for r in annotations["images"]]
+        # [N, 5, 2] float32 (x, y) in image pixels
+        self.keypoints = np.array([r["keypoints"] for r in annotations["images"]], dtype=np.float32)
+        if sorted(self.keypoint_names) == sorted(KEYPOINT_NAMES) and self.keypoint_names != KEYPOINT_NAMES:
+            # the course's keypoints listed in another order: matched by name, so that output k is always the same
+            self.keypoints = self.keypoints[:, [self.keypoint_names.index(n) for n in KEYPOINT_NAMES]]
+            self.keypoint_names = list(KEYPOINT_NAMES)
+        self.images = np.stack([load_image(self.image_dir / f, self.image_dir) for f in self.file_names])
+        warn_unusual_images(self.images, self.file_names, self.image_dir)
+
+    def _retarget(self, output_type, heatmap_size, sigma) -> None:
+        """Validate the three target settings together, then switch the codec to them (all or nothing)."""
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        heatmap_size, sigma = codec.check_heatmap_size(heatmap_size), codec.check_sigma(sigma)
+        self._targets = (output_type, heatmap_size, sigma)
+        self._codec = codec.make_codec(output_type, heatmap_size, sigma)
+
+    @property
+    def codec(self):
+        """The codec that turns keypoints into this dataset's targets (codec.HeatmapCodec, RegressionCodec, or the
+        codec of any head: setting it, e.g. ds.codec = model.codec, makes the targets that model trains on)."""
+        return self._codec
+
+    @codec.setter
+    def codec(self, value) -> None:
+        if not callable(getattr(value, "encode", None)):
+            raise ValueError(f"a codec needs an encode(keypoints) method, got {value!r}")
+        self._targets = (value.name, getattr(value, "heatmap_size", self.heatmap_size),
+                         getattr(value, "sigma", self.sigma))
+        self._codec = value
+
+    @property
+    def output_type(self) -> str:
+        return self._targets[0]
+
+    @output_type.setter
+    def output_type(self, value) -> None:
+        self._retarget(value, self.heatmap_size, self.sigma)
+
+    @property
+    def heatmap_size(self) -> int:
+        return self._targets[1]
+
+    @heatmap_size.setter
+    def heatmap_size(self, value) -> None:
+        self._retarget(self.output_type, value, self.sigma)
+
+    @property
+    def sigma(self) -> float:
+        return self._targets[2]
+
+    @sigma.setter
+    def sigma(self, value) -> None:
+        self._retarget(self.output_type, self.heatmap_size, value)
+
+    def __len__(self):
+        return len(self.file_names)
+
+    def generate_heatmap(self, keypoints, height, width):
+        """keypoints [K, 2] (x, y) in heatmap pixels -> float32 tensor [K, height, width]."""
+        return torch.from_numpy(codec.gaussian_heatmaps(keypoints, height, width, self.sigma))
+
+    def __getitem__(self, idx):
+        image = images_to_tensor(self.images[idx][None])[0]
+        return image, torch.from_numpy(self.codec.encode(self.keypoints[idx]))
+
+    def image_tensor(self) -> torch.Tensor:
+        """All images as one float32 tensor [N, 1, 128, 128] in [0, 1] (for batched evaluation)."""
+        return images_to_tensor(self.images)
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 images [N, H, W] -> float32 [N, 1, H, W] in [0, 1], as every model takes them."""
+    return torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
+
+
+def loader(ds, batch_size: int, workers: int = 0, shuffle: bool = False) -> DataLoader:
+    """A DataLoader with the project's settings (persistent workers when there are any)."""
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                      persistent_workers=workers > 0)
+
+
+def read_annotations(path: Path) -> dict:
+    """Load and validate an annotation file; DatasetError names the file and the bad field.
+
+    Refused: missing or mistyped fields, an empty image list, duplicate ids or file names, a
+    file name that is not a plain relative path inside the image folder, and keypoints that are
+    not finite or lie outside the image (x and y in [-0.5, 127.5], the area of the pixels).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DatasetError(f"annotation file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"cannot read annotation file {path}: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path}: invalid JSON ({e})") from None
+    except RecursionError:
+        raise DatasetError(f"{path}: JSON nested too deeply to be an annotation file") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: expected a JSON object with keys {REQUIRED_KEYS}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise DatasetError(f"{path}: missing key(s) {missing}")
+    names = data["keypoint_names"]
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise DatasetError(f"{path}: 'keypoint_names' must be a list of strings, got {names!r}")
+    count = data["num_keypoints"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1 or count != len(names):
+        raise DatasetError(f"{path}: 'num_keypoints' must be a positive integer equal to the number of "
+                           f"keypoint_names; file declares num_keypoints={count!r}, keypoint_names={names!r}")
+    if not isinstance(data["images"], list):
+        raise DatasetError(f"{path}: 'images' must be a list")
+    if not data["images"]:
+        raise DatasetError(f"{path}: 'images' is empty: a split needs at least one image")
+    for i, record in enumerate(data["images"]):
+        _check_record(path, i, record, count)
+    _check_unique(path, data["images"], "file_name")
+    _check_unique(path, data["images"], "id")
+    return data
+
+
+def _check_unique(path: Path, records: list, key: str) -> None:
+    seen = {}
+    for i, record in enumerate(records):
+        value = record.get(key)
+        if value is None:
+            continue
+        if value in seen:
+            raise DatasetError(f"{path}: images[{i}] repeats {key} {value!r} of images[{seen[value]}]")
+        seen[value] = i
+
+
+def _check_record(path: Path, i: int, record, num_keypoints: int) -> None:
+    where = f"{path}: images[{i}]"
+    if not isinstance(record, dict):
+        raise DatasetError(f"{where} must be an object")
+    for key in ("file_name", "keypoints"):
+        if key not in record:
+            raise DatasetError(f"{where}: missing key '{key}'")
+    name = record["file_name"]
+    if not isinstance(name, str) or not name:
+        raise DatasetError(f"{where}: 'file_name' must be a non-empty string, got {name!r}")
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if PurePosixPath(name).is_absolute() or ".." in parts or not parts:
+        raise DatasetError(f"{where}: 'file_name' {name!r} must be a relative path inside the image folder")
+    record["file_name"] = PurePosixPath(*parts).as_posix()  # './a.png' and 'a.png' name one file (duplicates)
+    if "id" in record and (isinstance(record["id"], bool) or not isinstance(record["id"], (int, str))):
+        raise DatasetError(f"{where}: 'id' must be an integer or a string, got {record['id']!r}")
+    where = f"{where} ({name})"
+    points = record["keypoints"]
+    if not isinstance(points, list) or len(points) != num_keypoints:
+        n = len(points) if isinstance(points, list) else type(points).__name__
+        raise DatasetError(f"{where}: 'keypoints' must hold {num_keypoints} (x, y) pairs, got {n}")
+    for j, p in enumerate(points):
+        if not (isinstance(p, list) and len(p) == 2 and all(_is_number(v) for v in p)):
+            raise DatasetError(f"{where}: keypoints[{j}] must be two finite numbers (x, y), got {p!r}")
+        if not all(-0.5 <= v <= codec.IMAGE_SIZE - 0.5 for v in p):
+            raise DatasetError(f"{where}: keypoints[{j}] = {p!r} lies outside the {codec.IMAGE_SIZE}x"
+                               f"{codec.IMAGE_SIZE} image (x and y must be in [-0.5, {codec.IMAGE_SIZE - 0.5}])")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def load_image(path: Path, image_dir: Path | None = None) -> np.ndarray:
+    """A 128x128 image as uint8 [128, 128], 0 black .. 255 white.
+
+    The size is checked before any pixel is decoded. Transparent pixels are composited on white; 16-bit
+    grayscale is scaled to 8 bits; a float image (TIFF mode F) in [0, 1] is scaled by 255 (other float
+    ranges are refused); other modes are converted to grayscale with a warning. image_dir: the folder the
+    image must lie in once links are resolved (a link pointing outside it is refused).
+    """
+    path = Path(path)
+    if image_dir is not None and not path.resolve().is_relative_to(Path(image_dir).resolve()):
+        raise DatasetError(f"{path} resolves to {path.resolve()}, outside the image folder {image_dir} (a link?)")
+    try:
+        with Image.open(path) as im:
+            if im.size != (codec.IMAGE_SIZE, codec.IMAGE_SIZE):
+                raise DatasetError(f"{path}: image is {im.size[0]}x{im.size[1]}, expected "
+                                   f"{codec.IMAGE_SIZE}x{codec.IMAGE_SIZE}")
+            im.load()
+            array = _grayscale(path, im)
+    except FileNotFoundError:
+        raise DatasetError(f"image not found: {path}") from None
+    except (OSError, Image.DecompressionBombError) as e:
+        raise DatasetError(f"cannot read image {path}: {e}") from None
+    return array
+
+
+def warn_unusual_images(images: np.ndarray, names: list, where: Path) -> None:
+    """Warn, naming the files, about images unlike the stick figures: a dark background (inverted, or black
+    where a transparent background was read without its alpha) or an almost uniform image (nothing drawn)."""
+    flat = images.reshape(len(images), -1)
+    for problem, bad in (("a dark background (the figures are dark lines on white)", np.median(flat, axis=1) < 128),
+                         ("almost no contrast (nothing drawn?)", flat.std(axis=1) < 2.0)):
+        if bad.any():
+            listed = [names[i] for i in np.flatnonzero(bad)]
+            warnings.warn(f"{where}: {len(listed)} image(s) with {problem}: {', '.join(listed[:5])}"
+                          + (" ..." if len(listed) > 5 else ""), stacklevel=3)
+
+
+def _grayscale(path: Path, im: Image.Image) -> np.ndarray:
+    """uint8 [H, W] of a decoded image in any mode (see load_image)."""
+    if im.mode in SIXTEEN_BIT_MODES:  # 16-bit grayscale: scale 0..65535 to 0..255
+        return np.clip(np.rint(np.asarray(im).astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    if im.mode == "F":
+        values = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 255:
+            raise DatasetError(f"{path}: a float image must hold finite values in [0, 1] or [0, 255]")
+        scale = 255.0 if values.max() <= 1.0 else 1.0
+        return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im.convert("RGBA"))  # transparent -> the white background
+    if im.mode != "L":
+        warnings.warn(f"{path}: mode {im.mode} converted to grayscale (L)", stacklevel=4)
+        im = im.convert("L")
+    return np.asarray(im)
+
+
+def evaluation_split(data_dir: Path) -> str:
+    """'test' where the data has a test split, else 'val' (the course data has train and val only)."""
+    return "test" if (Path(data_dir) / "test_annotations.json").exists() else "val"
+
+
+def load_split(data_dir, split: str, output_type="heatmap", heatmap_size: int = 64,
+               sigma: float = 2.0, hand_labels: str = "assignment") -> KeypointDataset:
+    """The dataset of one split of a course-layout directory (DIR/{split}/, DIR/{split}_annotations.json).
+
+    output_type: 'heatmap' or 'regression' (with heatmap_size and sigma), or a codec object (a model's
+    model.codec), whose targets the dataset then makes. hand_labels='side' relabels the hands by image side
+    (left_hand = smaller x) in memory.
+    """
+    image_dir, annotation_file = split_paths(data_dir, split)
+    if isinstance(output_type, str):
+        ds = KeypointDataset(image_dir, annotation_file, output_type, heatmap_size, sigma)
+    else:
+        ds = KeypointDataset(image_dir, annotation_file)
+        ds.codec = output_type
+    if hand_labels == "side":
+        ds.keypoints = label_hands_by_side(ds.keypoints)
+    elif hand_labels != "assignment":
+        raise ValueError(f"hand_labels must be 'assignment' or 'side', got {hand_labels!r}")
+    return ds
+
+
+def dataset_keypoints(ds) -> np.ndarray | None:
+    """[N, K, 2] ground-truth keypoints of a dataset, through Subset and ConcatDataset; None when the
+    dataset has no `keypoints` accessor (then callers decode the targets through the codec)."""
+    if isinstance(ds, Subset):
+        inner = dataset_keypoints(ds.dataset)
+        return None if inner is None else inner[np.asarray(ds.indices, dtype=np.int64)]
+    if isinstance(ds, ConcatDataset):
+        parts = [dataset_keypoints(d) for d in ds.datasets]
+        return None if any(p is None for p in parts) else np.concatenate(parts)
+    points = getattr(ds, "keypoints", None)
+    return None if points is None else np.asarray(points, dtype=np.float32)
+
+
+def dataset_codec(ds):
+    """The codec that made a dataset's targets (KeypointDataset.codec, through Subset and ConcatDataset); None
+    for a dataset that does not say."""
+    if isinstance(ds, Subset):
+        return dataset_codec(ds.dataset)
+    if isinstance(ds, ConcatDataset):
+        return dataset_codec(ds.datasets[0]) if ds.datasets else None
+    return getattr(ds, "codec", None)
+
+
+def dataset_fingerprint(ds) -> dict:
+    """What identifies a run's data: a KeypointDataset by its images, keypoints and target settings;
+    a dataset with a fingerprint() method (augment.AugmentedDataset) by what it returns; Subset and
+    ConcatDataset by their parts; any other dataset by a hash of every (image, target) item it yields."""
+    if hasattr(ds, "fingerprint"):
+        return ds.fingerprint()
+    if isinstance(ds, Subset):  # by composition: no pass over the items
+        indices = np.asarray(ds.indices, dtype=np.int64)
+        if isinstance(ds.dataset, KeypointDataset):  # by the items it selects (a grown pool keeps its prefix)
+            base = {k: v for k, v in dataset_fingerprint(ds.dataset).items() if k not in ("n", "sha1")}
+            digest = hashlib.sha1(ds.dataset.images[indices].tobytes())
+            digest.update(ds.dataset.keypoints[indices].tobytes())
+            return {"n": len(ds), "subset_of": base, "sha1": digest.hexdigest()[:16]}
+        return {"n": len(ds), "subset_of": dataset_fingerprint(ds.dataset),
+                "indices_sha1": hashlib.sha1(indices.tobytes()).hexdigest()[:16]}
+    if isinstance(ds, ConcatDataset):
+        return {"n": len(ds), "concat": [dataset_fingerprint(d) for d in ds.datasets]}
+    if isinstance(ds, KeypointDataset):
+        digest = hashlib.sha1(ds.images.tobytes())
+        digest.update(ds.keypoints.tobytes())
+        targets = ({"output_type": ds.output_type, "heatmap_size": ds.heatmap_size, "sigma": ds.sigma}
+                   if ds.output_type in OUTPUT_TYPES else {"codec": ds.codec.to_dict()})
+        return {"n": len(ds), **targets, "sha1": digest.hexdigest()[:16], "annotation_file": portable(ds.annotation_file)}
+    digest = hashlib.sha1()
+    for i in range(len(ds)):
+        for tensor in ds[i][:2]:
+            digest.update(torch.as_tensor(tensor).float().contiguous().numpy().tobytes())
+    return {"n": len(ds), "dataset": type(ds).__name__, "sha1": digest.hexdigest()[:16],
+            "note": "hash of every (image, target) item: the dataset is not a KeypointDataset"}
+
+
+def make_loaders(data_dir, output_type, batch_size: int = 32, workers: int = 0,
+                 heatmap_size: int = 64, sigma: float = 2.0, hand_labels: str = "assignment",
+                 val_split: str = "val"):
+    """(train_loader, val_loader) over DATA_DIR/train and DATA_DIR/{val_split}; output_type as in load_split
+    (a name, or a model's codec).
+
+    hand_labels='side' relabels the hands by image side (left_hand = smaller x) in memory.
+    """
+    loaders = []
+    for split, shuffle in (("train", True), (val_split, False)):
+        ds = load_split(data_dir, split, output_type, heatmap_size, sigma, hand_labels)
+        loaders.append(loader(ds, batch_size, workers, shuffle))
+    train_names, val_names = (ld.dataset.keypoint_names for ld in loaders)
+    if train_names != val_names:
+        raise DatasetError(f"{data_dir}: the train split names keypoints {train_names} but {val_split} names "
+                           f"{val_names}: a model's output k must mean one keypoint in both")
+    return tuple(loaders)

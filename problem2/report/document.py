@@ -1,0 +1,298 @@
+"""REPORT.md, rendered only from the JSON files in a results directory (never from typed numbers).
+
+    python -m problem2 report --results DIR           # re-render DIR/REPORT.md
+    python -m problem2 report --update-reference      # the committed reference and the README block
+
+Sections whose JSON is missing (e.g. studies skipped) say so instead of failing. Rendering is a
+pure function of the JSON files, so the committed report can be checked against them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from problem2.core import runtime
+from problem2.report import mechanism as why
+from problem2.report.markdown import T, f2, f3, fig, table
+from problem2.report.mechanism import row, single_changes
+from problem2.core.results import (Ablations, DataEfficiency, HeadStudy, Metrics, Robustness, SeededAblations,
+                              load_optional)
+from problem2.report.ablations import section_ablations
+from problem2.report.heads import section_heads
+from problem2.report.robustness import (curve_sentence, robustness_sentence, section_data_efficiency,
+                                        section_robustness)
+from problem2.report.speed import PRECISION_METRIC_LABELS, section_speed
+from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
+
+
+def probe_x_px(diagnosis: dict | None) -> float | None:
+    """x error of a linear probe on the main RegressionNet's pooled features (diagnosis.json), or None."""
+    try:
+        return diagnosis["probes"]["regression"]["after_pooling"]["x"]["mean_abs_err"]
+    except (KeyError, TypeError):
+        return None
+
+
+def load(results: Path, name: str):
+    return runtime.load_json(Path(results) / name)
+
+
+def pck_rows(methods: dict, kind: str) -> list:
+    """methods: Metrics.methods; kind 'standard' or 'hand_swap_invariant'."""
+    rows = []
+    for m in METHOD_LABELS:
+        scores = getattr(methods[m], kind)
+        rows.append([METHOD_LABELS[m]] + [f3(scores.pck[t]) for t in T] + [f2(scores.mean_px), f2(scores.median_px)])
+    return rows
+
+
+PCK_HEADER = ["method", "PCK@0.05", "PCK@0.1", "PCK@0.15", "PCK@0.2", "mean px", "median px"]
+
+
+def headline_table(results: Path, swap_invariant: bool = True) -> str:
+    """The PCK table of metrics.json (labelled hands, and hand-swap-invariant unless swap_invariant=False)."""
+    m = load_optional(Metrics, results, "metrics.json")
+    if m is None:
+        return "(no metrics.json yet)"
+    note = f"\n\n{why.REFERENCE_NOTE}" if m.references else ""
+    invariant = ("\n\nHand-swap-invariant:\n\n" + table(PCK_HEADER, pck_rows(m.methods, "hand_swap_invariant")
+                                                          + why.reference_rows(m, "hand_swap_invariant"))
+                 if swap_invariant else "")
+    return (f"{m.split} split, {m.n_images} images, PCK normalised by the bounding-box diagonal\n\n"
+            + table(PCK_HEADER, pck_rows(m.methods, "standard") + why.reference_rows(m, "standard")) + invariant
+            + note)
+
+
+def readme_summary(results: Path) -> str:
+    """The README's results block: the headline table and the numbers that answer the question."""
+    results = Path(results)
+    parts = ["### Headline (reference run)", headline_table(results, swap_invariant=False)]
+    d = load(results, "diagnosis.json")
+    if d:
+        parts.append("**Why (REPORT.md section 2).** " + why.mechanism_sentence(d))
+    s = load(results, "studies.json")
+    if s:
+        b = s["seeds"]["bootstrap"]
+        sub, reg = (s["seeds"]["summary"][k]["standard"] for k in ("heatmap_subpixel", "regression"))
+        parts.append(
+            f"Over seeds {s['seeds']['seeds']}: PCK@0.05 {f3(sub['pck@0.05'][0])} ± {f3(sub['pck@0.05'][1])} "
+            f"(heatmap, sub-pixel) against {f3(reg['pck@0.05'][0])} ± {f3(reg['pck@0.05'][1])} (regression); "
+            f"the heatmap - regression difference is {f3(b['0.05']['diff'])} "
+            f"(95% paired bootstrap interval [{f3(b['0.05']['low'])}, {f3(b['0.05']['high'])}]) at 0.05 and "
+            f"{f3(b['0.2']['diff'])} [{f3(b['0.2']['low'])}, {f3(b['0.2']['high'])}] at 0.2.")
+        a = s["ambiguity"]
+        parts.append(
+            f"Hand labels: the best labelled-hand PCK@0.05 any image-only predictor can expect is "
+            f"{f3(a['ceiling']['0.05'])}; with hands named by image side, PCK@0.05 is "
+            f"{f3(a['side_labels']['heatmap_subpixel']['standard']['pck']['0.05'])} (heatmap) and "
+            f"{f3(a['side_labels']['regression']['standard']['pck']['0.05'])} (regression). A decoder that knows "
+            f"there are two hands lifts the default heatmap model's hand-swap-invariant PCK@0.05 to "
+            f"{f3(a['two_hand_decoder']['hand_swap_invariant']['pck']['0.05'])}.")
+        rows = s["regression_variants"]["rows"]
+        best = max(single_changes(rows), key=lambda r: r["pck"]["0.05"])
+        soft = [r for r in rows if r["run"] == "side_softargmax"]
+        parts.append(f"Best single change to RegressionNet (side labels): {best['label']}, PCK@0.05 "
+                     f"{f3(row(rows, 'side_regression')['pck']['0.05'])} -> {f3(best['pck']['0.05'])}"
+                     + (f"; a different model, the {why.SOFTARGMAX_LABEL}, reaches {f3(soft[0]['pck']['0.05'])}."
+                        if soft else "."))
+    rob = load_optional(Robustness, results, "robustness.json")
+    if rob:
+        parts.append("**Beyond the training distribution (REPORT.md section 5b).** " + robustness_sentence(rob))
+    curves = load_optional(DataEfficiency, results, "data_efficiency.json")
+    if curves and curve_sentence(curves):
+        parts.append("**How much data (REPORT.md section 5c).** " + curve_sentence(curves))
+    if s and "precision" in s:
+        summary = s["precision"]["summary"]
+        moved = [f"{model} {PRECISION_METRIC_LABELS[k]}" for model, ms in summary.items() for k, r in ms.items()
+                 if not r["within_seed_noise"]]
+        parts.append(f"**Speed.** The project's training path (bf16 autocast and channels-last where the CPU is fast "
+                     f"at them) against plain fp32 over seeds ({sum(map(len, summary.values()))} comparisons, "
+                     f"REPORT.md appendix A): "
+                     + ("no difference detected (Welch, Holm-corrected; a failure to detect a difference, not a proof "
+                        "of equivalence)." if not moved
+                        else "differences beyond seed noise (Welch, Holm-corrected): " + "; ".join(moved) + ".")
+                     + " Measured speed: REPORT.md appendix A and docs/speed.md.")
+    return "\n\n".join(parts)
+
+
+def section_results(m: Metrics) -> str:
+    names, methods = m.keypoint_names, m.methods
+    per_kp = [[METHOD_LABELS[k]] + [f3(v) for v in methods[k].standard.pck_per_keypoint["0.05"]] for k in METHOD_LABELS]
+    per_kp_inv = [[METHOD_LABELS[k] + " (swap-inv.)"]
+                  + [f3(v) for v in methods[k].hand_swap_invariant.pck_per_keypoint["0.05"]] for k in METHOD_LABELS]
+    err = [[METHOD_LABELS[k]] + [f2(v) for v in methods[k].standard.mean_px_per_keypoint] for k in METHOD_LABELS]
+    auc = ", ".join(f"{METHOD_LABELS[k]} {f3(methods[k].standard.pck_auc)}" for k in METHOD_LABELS)
+    torso = [[METHOD_LABELS[k]] + [f3(methods[k].standard.pck_torso[t]) for t in T] for k in METHOD_LABELS]
+    return "\n\n".join(p for p in [
+        "## 1. Main comparison",
+        f"Both models trained with the specified protocol on the same data; scored on the {m.split} split "
+        f"({m.n_images} images). PCK rule: {m.pck_rule}.",
+        "**Labelled hands (the assignment's metric)**",
+        table(PCK_HEADER, pck_rows(methods, "standard") + why.reference_rows(m, "standard")),
+        "**Hand-swap-invariant** (per image, the better of the given and the swapped left/right hand assignment)",
+        table(PCK_HEADER, pck_rows(methods, "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant")),
+        why.REFERENCE_NOTE if m.references else "",
+        f"Area under the PCK curve (thresholds 0 to 0.3): {auc}.",
+        fig("pck_curves.png", "PCK against threshold; dotted lines mark 0.05, 0.1, 0.15 and 0.2"),
+        "**PCK@0.05 per keypoint**", table(["method"] + names, per_kp + per_kp_inv),
+        "**Mean error per keypoint (pixels)**", table(["method"] + names, err),
+        "**PCK with the torso normaliser** (head to the midpoint of the feet)",
+        table(["method"] + [f"PCK@{t}" for t in T], torso),
+        fig("sample_predictions.png", "Both methods on the same test images"),
+    ] if p)
+
+
+def command_timing(log: dict) -> str:
+    """One sentence on the wall time of the train command that wrote these logs (if it did)."""
+    c = log.get("last_command")
+    if not c:
+        return "(the logs were written by the pipeline, not by one train command: no start-to-finish time)"
+    return (f"`{' '.join(c['argv'])}` took **{c['wall_seconds'] / 60:.1f} min** from start to finish "
+            f"(epochs run: {', '.join(f'{k} {v}' for k, v in c['epochs_run'].items())}; validation, checkpoints "
+            "and data loading included; interpreter start-up and imports not).")
+
+
+def section_training(log: dict | None) -> str:
+    if log is None:
+        return ""
+    rows = []
+    for name, l in log["models"].items():
+        e = l["epochs"]
+        best = e[l["best_epoch"] - 1]
+        rows.append([name, len(e), l["best_epoch"], f"{best['val_loss']:.5f}", f2(best["val_mean_px"]),
+                     f3(best["val_pck@0.05"]), f"{sum(x['epoch_seconds'] for x in e) / 60:.1f}",
+                     f"{sorted(x['train_img_per_s'] for x in e)[len(e) // 2]:.0f}",
+                     l["config"]["resolved_precision"]])
+    return "\n\n".join([
+        "## 4. Training and learned heatmaps",
+        table(["model", "epochs", "best epoch", "val loss", "val mean px", "val PCK@0.05", "train min",
+               "median img/s", "precision"], rows),
+        command_timing(log),
+        fig("training_curves.png", "Training and validation curves of both models"),
+        fig("heatmap_training_stages.png", "Predicted heatmaps of one validation image after several epochs"),
+    ])
+
+
+def section_failures(fc: dict | None) -> str:
+    if fc is None:
+        return "## 5. Failure cases\n\n(not run)"
+    names = fc["keypoint_names"]
+    rows = [[c.replace("_", " "), v["keypoints"], v["images_all_keypoints"]] + v["per_keypoint"]
+            for c, v in fc["categories"].items()]
+    traits = list(fc["all_keypoints"]["trait_rates"])
+    trait_rows = [["all keypoints"] + [f3(fc["all_keypoints"]["trait_rates"][t]) for t in traits]]
+    trait_rows += [[c.replace("_", " ")] + [f3(v["trait_rates"][t]) for t in traits] for c, v in fc["categories"].items()]
+    defs = "\n".join(f"- `{k}`: {v}" for k, v in fc["trait_definitions"].items())
+    out = ["## 5. Failure cases",
+           f"A keypoint succeeds when it lies within {fc['threshold']} x the bounding-box diagonal "
+           f"(heatmap decoded by {fc['heatmap_decoding']}); {fc['n_images']} {fc.get('split', '')} images.",
+           table(["category", "keypoints", "images (all 5 keypoints)"] + names, rows),
+           "**What the failures have in common**: the fraction of keypoints in each category with each trait "
+           "(first row: the base rate over all keypoints).",
+           table(["category"] + traits, trait_rows), defs]
+    out += [fig(f"failures_{c}.png", c.replace("_", " ")) for c, v in fc["categories"].items() if v["keypoints"]]
+    out.append(why.failure_split_section(fc))
+    return "\n\n".join(p for p in out if p)
+
+
+def section_course(ce: Metrics | None) -> str:
+    if ce is None:
+        return "## 9. The course's own data\n\n(the course dataset was not available for this run)"
+    rows = [[METHOD_LABELS[m]] + [f3(ce.methods[m].standard.pck[t]) for t in T] for m in METHOD_LABELS]
+    return "\n\n".join([
+        "## 9. The course's own data",
+        f"The two main models (trained on this project's generated data) scored on the course's {ce.split} "
+        f"split ({ce.n_images} images), labelled hands:",
+        table(["method", *[f"PCK@{t}" for t in T]], rows),
+    ])
+
+
+def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
+    if p is None:
+        return ""
+    env = p.get("environment", {})
+    stages = [[k, f"{v.get('seconds', 0) / 60:.1f}"] for k, v in p["stages"].items()]
+    train_min = sum(e["epoch_seconds"] for l in (log or {"models": {}})["models"].values() for e in l["epochs"]) / 60
+    run_logs = [log for log in (runtime.load_json(f) for f in sorted((Path(results) / "runs").glob("*/training_log.json")))
+                if all(len(m["epochs"]) == m["config"]["epochs"] for m in log["models"].values())]  # finished runs
+    runs_min = sum(e["epoch_seconds"] for r in run_logs for l in r["models"].values() for e in l["epochs"]) / 60
+    return "\n\n".join([
+        "## 10. Reproduce",
+        "Everything in this report, from scratch, into `outputs/reproduction/` (ending with a table of each "
+        "headline number against this reference): `bash scripts/reproduce.sh`, which sets up `.venv` and runs "
+        "`python -m problem2 all`. This reference was last written by:",
+        f"```\n{p.get('command', 'python -m problem2 all')}\n```",
+        f"Device {env.get('device')}, torch {env.get('torch')}, Python {env.get('python')}, "
+        f"{env.get('cpu_threads')} CPU threads ({env.get('cpu', env.get('machine'))}). The main pair's training took "
+        f"{train_min:.1f} min (sum of epoch times); the {len(run_logs)} other finished trainings (ablations, studies, "
+        f"diagnosis) "
+        f"{runs_min:.1f} min. Stage wall times when last computed (minutes; 'train' is the last invocation's, which "
+        "reuses finished runs):",
+        table(["stage", "minutes"], stages),
+    ])
+
+
+def render_report(results: Path) -> str:
+    results = Path(results)
+    m = Metrics.load(results / "metrics.json")
+    s = load(results, "studies.json")
+    log = load(results, "training_log.json")
+    quick = ((load(results, "pipeline.json") or {}).get("settings") or {}).get("quick")
+    parts = [
+        "# Heatmap vs direct coordinate regression for keypoints: report",
+        "**A `--quick` smoke test: tiny generated data and a few epochs, to check that every stage runs. Its numbers "
+        "are not results; the reference report is `problem2/results/REPORT.md`.**" if quick else "",
+        "Generated by `python -m problem2 all` from the JSON files beside this report; no number is typed by hand.",
+        why.summary(m, s, load(results, "diagnosis.json")),
+        section_results(m), why.section_mechanism(load(results, "diagnosis.json")), why.section_why(m, s),
+        section_ablations(load_optional(Ablations, results, "ablation.json"), m, s,
+                          load_optional(SeededAblations, results, "ablation_seeds.json")),
+        section_training(log), section_failures(load(results, "failure_cases.json")),
+        section_robustness(load_optional(Robustness, results, "robustness.json")),
+        section_data_efficiency(load_optional(DataEfficiency, results, "data_efficiency.json"),
+                                probe_x_px(load(results, "diagnosis.json")),
+                                s["ambiguity"]["ceiling"]["0.05"] if s else None),
+    ]
+    parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
+        ["## 6-8. Studies\n\n(skipped in this run)"]
+    parts += [section_heads(load_optional(HeadStudy, results, "heads.json"))]
+    parts += [section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
+              section_reproduce(load(results, "pipeline.json"), log, results),
+              section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json"))]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+README_MARKERS = ("<!-- results:start (written by python -m problem2 report) -->", "<!-- results:end -->")
+
+
+def _readme_parts(readme: Path) -> tuple | None:
+    """(text before the results block, the block, text after it), or None without README_MARKERS."""
+    text = Path(readme).read_text()
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        return None
+    head, rest = text.split(start, 1)
+    block, tail = rest.split(end, 1)
+    return head, block, tail
+
+
+def update_readme(readme: Path, results: Path) -> bool:
+    """Replace the README's results block (between README_MARKERS) by readme_summary(results)."""
+    parts = _readme_parts(readme)
+    if parts is None:
+        return False
+    head, _, tail = parts
+    start, end = README_MARKERS
+    Path(readme).write_text(f"{head}{start}\n{readme_summary(results)}\n{end}{tail}")
+    return True
+
+
+def readme_is_current(readme: Path, results: Path) -> bool:
+    """True when the README's results block is what readme_summary(results) renders now (or it has none)."""
+    parts = _readme_parts(readme)
+    return parts is None or parts[1] == f"\n{readme_summary(results)}\n"
+
+
+def write_report(results: Path) -> Path:
+    path = Path(results) / "REPORT.md"
+    runtime.save_text(render_report(results), path)
+    return path

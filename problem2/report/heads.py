@@ -1,0 +1,122 @@
+"""The report's section on the heatmap-free heads (heads.json): representation or architecture? Rendered from JSON
+only; the answer's sentences are chosen by the numbers and the Holm verdicts, never typed."""
+from __future__ import annotations
+
+import statistics
+
+from problem2.core.results import HeadStudy
+from problem2.report.markdown import f2, f3, fig, table
+
+LABEL_SETS = {"side": "side labels", "course_swap": "course labels, hand-swap-invariant",
+              "course": "course labels as given"}
+GOAL_MARGIN, GOAL_GFLOPS = 0.05, 0.55  # the issue's goal: within 0.05 of HeatmapNet at <= 0.55 GFLOPs
+
+
+def mean(values: list) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def cell(values: list) -> str:
+    """'mean ± sd (n)' over seeds; '-' for none."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{f3(values[0])} (one seed)"
+    return f"{f3(statistics.fmean(values))} ± {f3(statistics.stdev(values))}" + (
+        "" if len(values) == 3 else f" (n={len(values)})")
+
+
+def shares(study: HeadStudy, labels: str = "side") -> dict:
+    """{row key: fraction of the HeatmapNet - RegressionNet gap that the row closes} on one label set."""
+    low, high = mean(study.row("regression").scores[labels]), mean(study.row("heatmap").scores[labels])
+    if low is None or high is None or high == low:
+        return {}
+    return {r.key: (mean(r.scores[labels]) - low) / (high - low) for r in study.rows if r.scores[labels]}
+
+
+def best_head(study: HeadStudy, labels: str = "side"):
+    """The row without a decoder (the specified models aside) with the highest mean PCK on `labels`."""
+    heads = [r for r in study.rows if not r.decoder and r.key not in ("regression", "regression_nodropout")
+             and r.scores[labels]]
+    return max(heads, key=lambda r: mean(r.scores[labels])) if heads else None
+
+
+def answer(study: HeadStudy) -> str:
+    """The section's opening paragraph: the best head against HeatmapNet, and what closes the gap."""
+    best, share = best_head(study), shares(study)
+    hm = study.row("heatmap")
+    if best is None or not share or not hm.scores["side"]:
+        return "(the heads' runs are not all scored yet: see the missing runs below)"
+    gap_hm = mean(hm.scores["side"]) - mean(best.scores["side"])
+    by_key = {r.key: r for r in study.rows}
+    spatial = [k for k in share if by_key[k].features == "spatial" and not by_key[k].decoder]
+    pooled = [k for k in share if by_key[k].features == "global pooling" and k not in ("regression",)]
+    best_spatial = max(spatial, key=share.get) if spatial else None
+    best_pooled = max(pooled, key=share.get) if pooled else None
+    contrast = {(c.a, c.b, c.labels): c for c in study.contrasts}
+    decoder = contrast.get(("heatmap", "simcc", "side"))
+    parts = [
+        f"**Mostly the architecture's handling of position, not the heatmap.** On RegressionNet's own encoder, with "
+        f"no upsampling decoder and at {f2(best.gflops_forward)} GFLOPs per image (HeatmapNet "
+        f"{f2(hm.gflops_forward)}), {best.label} reaches PCK@0.05 {f3(mean(best.scores['side']))} on side labels, "
+        f"{f3(gap_hm)} below HeatmapNet's {f3(mean(hm.scores['side']))} "
+        f"(course labels, hand-swap-invariant: {f3(mean(best.scores['course_swap']))} against "
+        f"{f3(mean(hm.scores['course_swap']))}).",
+    ]
+    if best_spatial and best_pooled:
+        parts.append(
+            f"Of the gap between the specified RegressionNet and HeatmapNet on side labels, keeping the encoder's "
+            f"8 x 8 map instead of pooling it closes {share[best_spatial]:.0%} ({by_key[best_spatial].label}); "
+            f"changing only the loss or the output representation on pooled features closes at most "
+            f"{share[best_pooled]:.0%} ({by_key[best_pooled].label}).")
+    if decoder:
+        parts.append(
+            f"The decoder and its 64 x 64 maps add {f3(decoder.diff)} [{f3(decoder.low)}, {f3(decoder.high)}] beyond "
+            f"SimCC on spatial features, " + ("beyond seed noise." if decoder.beyond_noise
+                                               else "within seed noise after Holm's correction."))
+    return " ".join(parts)
+
+
+def section_heads(study: HeadStudy | None) -> str:
+    if study is None:
+        return "## Representation or architecture?\n\n(not run: `python -m problem2 all --only heads`)"
+    header = ["model", "features", "loss", "decoder", "PCK@0.05 side labels", "course, swap-inv.",
+              "course as given", "GFLOPs fwd", "train img/s"]
+    rows = [[r.label, r.features, r.loss, "yes" if r.decoder else "no", cell(r.scores["side"]),
+             cell(r.scores["course_swap"]), cell(r.scores["course"]), f2(r.gflops_forward),
+             "-" if r.train_img_per_s is None else f"{r.train_img_per_s:.0f}"] for r in study.rows]
+    contrasts = [[c.question, LABEL_SETS[c.labels], f"{f3(c.diff)} [{f3(c.low)}, {f3(c.high)}]", f"{c.p:.2g}",
+                  "yes" if c.beyond_noise else "no"] for c in study.contrasts]
+    swap = [[r.label, f3(r.swapmin["course"]), f3(r.swapmin["course_swap"]),
+             f3(r.scores["course"][0]) if r.scores["course"] else "-",
+             f3(r.scores["course_swap"][0]) if r.scores["course_swap"] else "-"] for r in study.rows if r.swapmin]
+    env = study.environment
+    missing = sorted({m for r in study.rows for m in r.missing})
+    best = best_head(study)
+    hm = study.row("heatmap")
+    goal = (best is not None and hm.scores["side"] and best.gflops_forward <= GOAL_GFLOPS
+            and all(mean(hm.scores[k]) - mean(best.scores[k]) <= GOAL_MARGIN for k in ("side", "course_swap")))
+    return "\n\n".join(p for p in [
+        "## Representation or architecture?",
+        answer(study),
+        f"Every row over seeds 0, 1, 2 (mean ± sd; n given where fewer), scored on the {study.split} split "
+        f"({study.n_images} images). Features: 'global pooling' averages the encoder's 8 x 8 x 256 map to 256 "
+        f"numbers (RegressionNet's design); 'spatial' keeps the map. Loss: 'coordinate' is MSE on (x, y) / 128; "
+        f"'distribution' is a loss on a predicted distribution or map (SimCC's KL over bins, RLE's Laplace "
+        f"likelihood, HeatmapNet's MSE to Gaussian maps). All heads share RegressionNet's encoder (Conv1..Conv4).",
+        table(header, rows),
+        fig("heads_accuracy_flops.png", "PCK@0.05 against forward GFLOPs per image (mean ± sd over seeds)"),
+        f"**Does each change matter beyond seed noise?** {study.note}.",
+        table(["change", "labels", "difference [95% interval]", "p", "beyond noise"], contrasts),
+        (f"The goal (a head without a decoder within {GOAL_MARGIN} of HeatmapNet on side labels and on the course "
+         f"labels hand-swap-invariant, at <= {GOAL_GFLOPS} GFLOPs): "
+         + ("met by " + best.label + "." if goal else "not met; the closest is " + (best.label if best else "-") + ".")),
+        "**Training with the hand-swap-min loss** (per image, the smaller loss of the two hand assignments; seed 0, "
+        "course labels), against the same model trained on the labels as given (seed 0):" if swap else "",
+        table(["model", "swap-min: as given", "swap-min: swap-inv.", "plain: as given", "plain: swap-inv."], swap)
+        if swap else "",
+        f"Speed: training images per second at batch 32, {env.get('cpu', env.get('machine'))}, "
+        f"{env.get('torch_threads')} torch threads, 1-min load average {env.get('load_average_1min', 0):.1f} when "
+        f"measured; compare rows, not machines.",
+        ("Runs not scored (neither stored predictions nor a checkpoint): " + ", ".join(missing) + ".") if missing else "",
+    ] if p)

@@ -1,0 +1,116 @@
+"""The ablations over seeds: every setting scored on the metrics that are not hostage to the hand labels.
+
+    python -m problem2.ablation_seeds --results problem2/results     # -> RESULTS/ablation_seeds.json
+
+Each (setting, seed) run is read from its stored test predictions (RUN/test_predictions.json, written by
+`python -m problem2 runs run ID --predictions`) or, failing that, predicted from its checkpoint; runs
+with neither are counted as missing, so every cell says how many seeds it averages. Scores, sub-pixel
+decoding: labelled PCK@0.05 and @0.2 (the assignment's), hand-swap-invariant PCK@0.05, and the mean
+error in image pixels of head and feet (no label ambiguity); that error also with the window-fit decoding
+(codec.window_fit_refine), which separates what a setting does to the maps from what it does to the 3x3
+Newton step that reads them.
+
+ablation_seeds.json: results.SeededAblations (seed keys are strings, in memory as on disk).
+"""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from problem2.core import cli, metrics
+from problem2.core.results import SeededAblations, SeededSetting
+from problem2.core.schema import DEFAULT_RESULTS, UNAMBIGUOUS
+from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.figures import plots
+from problem2.studies.evaluation import evaluation_split
+from problem2.training.experiments import ablation_seed_runs, run_predictions
+
+SEEDED_ABLATIONS = {  # name -> [(label, setting in experiments.ablation_seed_runs)]
+    "sigma (heatmap px, at 64x64)": [("1", "sigma1"), ("2", "main"), ("3", "sigma3"), ("4", "sigma4")],
+    "resolution (sigma 2 heatmap px)": [("32", "res32"), ("64", "main"), ("128", "res128")],
+    "resolution (Gaussian fixed at 4 image px)": [("32, sigma 1", "res32_sigma1"), ("64, sigma 2", "main"),
+                                                  ("128, sigma 4", "res128_sigma4")],
+    "skip connections": [("with", "main"), ("without", "noskip")],
+}
+METRICS = ("pck@0.05", "pck@0.2", "swap_invariant_pck@0.05", "head_feet_px", "head_feet_px_fit")
+
+
+def seeded_run_ids(seeds=(0, 1, 2)) -> list:
+    """Every run the seeded ablations read, in table order (the main model's seeds included)."""
+    settings = dict.fromkeys(s for rows in SEEDED_ABLATIONS.values() for _, s in rows)
+    return list(dict.fromkeys(r for s in settings for r in ablation_seed_runs(s, seeds)))
+
+
+def score(pred, gt) -> dict:
+    return {"pck@0.05": metrics.compute_pck(pred, gt, [0.05])[0.05],
+            "pck@0.2": metrics.compute_pck(pred, gt, [0.2])[0.2],
+            "swap_invariant_pck@0.05": metrics.compute_pck(metrics.align_hands(pred, gt), gt, [0.05])[0.05],
+            "head_feet_px": head_feet_px(pred, gt)}
+
+
+def head_feet_px(pred, gt) -> float:
+    """Mean error (image px) of the keypoints without label ambiguity."""
+    return float(metrics.distances(pred, gt)[:, UNAMBIGUOUS].mean())
+
+
+def scored_seeds(runs: dict, results_dir: Path, data_dir: Path, fingerprint: dict, score_fn,
+                 decoding: str = "subpixel") -> dict:
+    """{seed: score_fn(predictions)} for the runs ({seed: run id}) that finished; the others are left out."""
+    per_seed = {}
+    for seed, run_id in runs.items():
+        pred = run_predictions(run_id, results_dir, data_dir, fingerprint, decoding)
+        if pred is not None:
+            per_seed[seed] = score_fn(pred)
+    return per_seed
+
+
+def summary_cells(summary: dict) -> str:
+    """'metric mean±sd (n=k)' for each metric of a summarise() result, for the command line."""
+    return "  ".join(f"{m} {v[0]:.3f}±{v[1]:.3f} (n={v[2]})" if v[2] else f"{m} -" for m, v in summary.items())
+
+
+def summarise(per_seed: dict, metric_names=METRICS) -> dict:
+    """{metric: [mean, sd (0 for one seed), n seeds]} of {seed: {metric: value}}."""
+    out = {}
+    for m in metric_names:
+        values = [v[m] for v in per_seed.values() if m in v]
+        out[m] = [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values)] \
+            if values else [None, None, 0]
+    return out
+
+
+def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=(0, 1, 2)) -> SeededAblations:
+    results_dir = Path(results_dir)
+    split = evaluation_split(data_dir)
+    test = load_split(data_dir, split, "heatmap")
+    fingerprint = dataset_fingerprint(test)
+    result = SeededAblations(split=split, n_images=len(test), seeds=list(seeds), metrics=list(METRICS),
+                             decoding="subpixel", ablations={})
+    for name, settings in SEEDED_ABLATIONS.items():
+        rows = []
+        for label, setting in settings:
+            runs = {str(seed): run_id for seed, run_id in zip(seeds, ablation_seed_runs(setting, seeds))}
+            per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: score(p, test.keypoints))
+            fitted = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
+                "head_feet_px_fit": head_feet_px(p, test.keypoints)}, decoding="fit")
+            per_seed = {seed: scores | fitted.get(seed, {}) for seed, scores in per_seed.items()}
+            rows.append(SeededSetting(label, runs, per_seed, summarise(per_seed)))
+        result.ablations[name] = rows
+    result.save(results_dir / "ablation_seeds.json")
+    plots.plot_seeded_ablations(result, results_dir / "visualizations" / "ablation_seeds.png")
+    return result
+
+
+def main(argv=None):
+    args = cli.analysis_parser("The ablations over seeds, from stored predictions or checkpoints (no training).",
+                               "results directory holding the runs").parse_args(argv)
+    from problem2.data.generate import ensure_data
+    result = seeded_ablations(ensure_data(args.data_dir), args.results)
+    for name, rows in result.ablations.items():
+        print(name)
+        for r in rows:
+            print(f"  {r.setting:14s} {summary_cells(r.summary)}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,128 @@
+"""Evaluate both trained models: keypoints from heatmaps, PCK, pixel errors and the figures.
+
+    python -m problem2.evaluate                    # the committed models on the test split -> outputs/evaluate/
+    python -m problem2.evaluate --results outputs/reproduction --data-dir ../shared/ee641_keypoints --split val
+
+Methods compared on the same images: 'regression', 'heatmap_argmax' and 'heatmap_subpixel'
+(DARK-style Taylor refinement, see codec.subpixel_refine). Each is scored as labelled and
+hand-swap-invariant (metrics.align_hands), since the course images do not say which hand is left.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from problem2.core import cli, metrics, runtime
+from problem2.core.metrics import ASSIGNMENT_THRESHOLDS, CURVE_THRESHOLDS, compute_pck  # noqa: F401 (API)
+from problem2.core.results import MethodScores, Metrics, References
+from problem2.core.schema import OUTPUT_ROOT, REFERENCE_DIR, portable
+from problem2.data.generate import ensure_data
+from problem2.data.keypoints import KeypointDataset, evaluation_split, load_split, read_annotations
+from problem2.figures import plots
+from problem2.figures.plots import plot_pck_curves, visualize_predictions  # noqa: F401 (the assignment's API)
+from problem2.models import codec
+from problem2.models.networks import HeatmapNet, RegressionNet
+from problem2.training.checkpoint import load_model
+from problem2.training.engine import model_codec, predict
+
+METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
+
+
+def extract_keypoints_from_heatmaps(heatmaps, method='argmax'):
+    """[B, K, H, W] -> [B, K, 2] (x, y) in heatmap pixels; method 'argmax' or 'subpixel' (refined)."""
+    heatmaps = torch.as_tensor(heatmaps)
+    if method == "argmax":
+        return codec.argmax_2d(heatmaps).float()
+    if method == "subpixel":
+        return codec.subpixel_refine(heatmaps)
+    raise ValueError(f"method must be 'argmax' or 'subpixel', got {method!r}")
+
+
+def predict_keypoints(model, images: torch.Tensor, method: str = "argmax", precision: str = "fp32"):
+    """[N, 1, 128, 128] -> ([N, K, 2] image (x, y), raw outputs). Any model: heatmaps [N, K, S, S] or
+    coordinates [N, 2K] / 128 are told apart by the output's shape (engine.model_codec)."""
+    outputs = predict(model, images, precision=precision)
+    return model_codec(model, outputs).decode(outputs, method).numpy(), outputs
+
+
+def evaluate_pair(heatmap_model, regression_model, dataset: KeypointDataset) -> dict:
+    """Predictions [N, K, 2] of every method on the dataset's images, plus the heatmaps [N, K, S, S]."""
+    images = dataset.image_tensor()
+    reg, _ = predict_keypoints(regression_model, images)
+    hm_argmax, heatmaps = predict_keypoints(heatmap_model, images, "argmax")
+    hm_subpixel = model_codec(heatmap_model).decode(heatmaps, "subpixel").numpy()
+    return {"regression": reg, "heatmap_argmax": hm_argmax, "heatmap_subpixel": hm_subpixel,
+            "heatmaps": heatmaps}
+
+
+def method_reports(predictions: dict, gt) -> dict:
+    """{method: metrics.localization_report} (JSON-shaped dicts)."""
+    return {m: metrics.localization_report(predictions[m], gt) for m in METHODS}
+
+
+def reference_points(data_dir: Path, gt) -> References:
+    """What a model must beat and what it cannot beat: the training set's mean pose for every image, and
+    perfect localisation with coin-flip hand labels (mean and spread over coin flips on these images)."""
+    train = read_annotations(Path(data_dir) / "train_annotations.json")["images"]
+    train_keypoints = [r["keypoints"] for r in train]
+    mean_pose = metrics.localization_report(metrics.mean_pose(train_keypoints, len(gt)), gt)
+    return References(
+        mean_pose=MethodScores.from_dict(mean_pose), coin_flip_hands=metrics.coin_flip_pck(gt),
+        notes={"mean_pose": "the training split's mean keypoints predicted for every image",
+               "coin_flip_hands": "every keypoint exact, hand labels a fair coin flip per image: "
+                                  "{threshold: [expected PCK, std over coin flips]}"})
+
+
+def evaluate_checkpoints(results_dir: Path, data_dir: Path, split: str | None = None,
+                         out_dir: Path | None = None, figures: bool = True) -> Metrics:
+    """Score results_dir/{heatmap,regression}_model.pth on a split; write metrics.json and figures."""
+    results_dir = Path(results_dir)
+    out_dir = Path(out_dir or results_dir)
+    split = split or evaluation_split(data_dir)
+    heatmap_model = load_model(results_dir / "heatmap_model.pth", HeatmapNet)
+    regression_model = load_model(results_dir / "regression_model.pth", RegressionNet)
+    dataset = load_split(data_dir, split, "heatmap", heatmap_model.heatmap_size)
+    predictions = evaluate_pair(heatmap_model, regression_model, dataset)
+    gt = dataset.keypoints
+    result = Metrics(
+        split=split, data_dir=portable(data_dir), n_images=len(dataset), keypoint_names=dataset.keypoint_names,
+        thresholds=list(ASSIGNMENT_THRESHOLDS), curve_thresholds=CURVE_THRESHOLDS.tolist(),
+        pck_rule="correct when distance < threshold x normaliser (strict); normalisers in metrics.py",
+        methods={m: MethodScores.from_dict(r) for m, r in method_reports(predictions, gt).items()},
+        references=reference_points(data_dir, gt))
+    result.save(out_dir / "metrics.json")
+    if figures:
+        draw_evaluation_figures(result, dataset, predictions, results_dir, out_dir / "visualizations")
+    return result
+
+
+def draw_evaluation_figures(result: Metrics, dataset: KeypointDataset, predictions: dict, results_dir: Path,
+                            vis_dir: Path, n_samples: int = 4) -> None:
+    curve = lambda m, kind="standard": dict(zip(result.curve_thresholds,  # noqa: E731
+                                                getattr(result.methods[m], kind).pck_curve))
+    plot_pck_curves(curve("heatmap_argmax"), curve("regression"), vis_dir / "pck_curves.png",
+                    extra={"heatmap subpixel": curve("heatmap_subpixel"),
+                           "heatmap swap-invariant": curve("heatmap_argmax", "hand_swap_invariant"),
+                           "regression swap-invariant": curve("regression", "hand_swap_invariant")},
+                    title=f"PCK on {result.split} ({result.n_images} images)")
+    idx = list(range(n_samples))
+    plots.plot_prediction_grid(dataset.images[idx], dataset.keypoints[idx],
+                               {"heatmap": predictions["heatmap_subpixel"][idx],
+                                "regression": predictions["regression"][idx]},
+                               vis_dir / "sample_predictions.png",
+                               suptitle=f"First {n_samples} {result.split} images\ngreen o: ground truth, "
+                                        "x: prediction (heatmap: sub-pixel)")
+    visualize_predictions(dataset.images[0], predictions["heatmap_subpixel"][0], dataset.keypoints[0],
+                          vis_dir / "single_prediction_heatmap.png", title="heatmap (sub-pixel)")
+    training_log = runtime.load_json(results_dir / "training_log.json")
+    if training_log:
+        plots.plot_training_curves(training_log, vis_dir / "training_curves.png")
+    snapshots_file = results_dir / "heatmap_snapshots.pt"
+    if snapshots_file.exists():
+        snap = torch.load(snapshots_file, weights_only=True)
+        runtime.traced("read", snapshots_file)
+        val = load_split(dataset.annotation_file.parent, "val", "heatmap")
+        first = snap["val_indices"][0]
+        plots.plot_heatmap_stages(val.images[first], {e: s[0].float() for e, s in snap["epochs"].items()},
+                                  vis_dir / "heatmap_training_stages.png")

@@ -1,0 +1,160 @@
+"""Is it the representation or the architecture? The heatmap-free heads (problem2/heads/) on RegressionNet's
+encoder, beside the two specified models, over three seeds, on the course labels and on side labels.
+
+    python -m problem2 heads [--results DIR]      # scores stored test predictions; writes RESULTS/heads.json
+
+Rows: the specified RegressionNet (global pooling, coordinate loss) and its no-dropout twin, one row per head of
+experiments.HEADS, HeatmapNet's layers with a soft-argmax (a decoder, coordinate loss), and HeatmapNet (a decoder,
+map loss). Scores: PCK@0.05 (bounding-box normaliser) on the evaluation split, labelled ('course'),
+hand-swap-invariant ('course_swap') for runs trained on the course labels, and for runs trained and scored on
+side labels ('side'). Contrasts: stats.compare_family (Welch over seeds, Holm over the family). Cost: FLOPs by
+torch's counter, training images/s measured here, each model one after the other in one process.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from problem2.core import cli, metrics, runtime, stats
+from problem2.core.results import HeadContrast, HeadRow, HeadStudy
+from problem2.core.schema import DEFAULT_RESULTS
+from problem2.data.generate import ensure_data
+from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.figures import plots
+from problem2.models.networks import build_model, count_flops, count_parameters
+from problem2.studies.bench import median_seconds, train_step_fn
+from problem2.studies.evaluation import evaluation_split
+from problem2.training.experiments import HEADS, head_runs, run_predictions, seeded
+
+SEEDS = (0, 1, 2)
+THRESHOLD = 0.05
+CONTRASTS = (  # (a, b, question): does changing b into a move PCK@0.05 beyond seed noise?
+    ("simcc_gap", "regression_nodropout", "a distribution loss on pooled features"),
+    ("rle", "regression", "a likelihood with a learned scale on pooled features"),
+    ("integral", "regression", "spatial features (8 x 8 soft-argmax) instead of global pooling"),
+    ("simcc", "integral", "a distribution loss on spatial features"),
+    ("heatmap", "simcc", "the decoder (64 x 64 maps) beyond the best head without one"),
+)
+
+
+def main_pair_run(model: str, seed: int) -> str:
+    """The main pair's run of one seed: main_MODEL, seed1_MODEL, seed2_MODEL."""
+    return f"main_{model}" if seed == 0 else f"seed{seed}_{model}"
+
+
+def row_specs(seeds=SEEDS) -> dict:
+    """{key: (label, features, loss, decoder, model, config, course runs, side runs, decoding, swap-min run)} in
+    table order, the heads' from experiments.HEADS; runs of the given seeds (the single-seed rows: seed 0 only)."""
+    first = (0,) if 0 in seeds else ()
+    specs = {
+        "regression": ("RegressionNet (specified)", "global pooling", "coordinate", False, "RegressionNet", {},
+                       [main_pair_run("regression", s) for s in seeds], [seeded("side_regression", s) for s in seeds],
+                       "argmax", "swapmin_regression"),
+        "regression_nodropout": ("RegressionNet without dropout", "global pooling", "coordinate", False,
+                                 "RegressionNet", {"dropout": 0.0},
+                                 [seeded("axis_regression_nodropout", s) for s in seeds],
+                                 ["side_regression_nodropout" for _ in first], "argmax", None),
+        **{k: (h.label, h.features, h.loss, False, h.model, h.config, head_runs(k, seeds=seeds),
+               head_runs(k, "side", seeds), "argmax", f"swapmin_head_{k}") for k, h in HEADS.items()},
+        "softargmax": ("HeatmapNet layers + soft-argmax", "spatial", "coordinate", True, "SoftArgmaxNet", {},
+                       ["softargmax" for _ in first], ["side_softargmax" for _ in first], "argmax", None),
+        "heatmap": ("HeatmapNet (specified), sub-pixel", "spatial", "distribution", True, "HeatmapNet", {},
+                    [main_pair_run("heatmap", s) for s in seeds], [seeded("side_heatmap", s) for s in seeds],
+                    "subpixel", "swapmin_heatmap"),
+    }
+    return specs
+
+
+def run_ids(seeds=SEEDS) -> list:
+    """Every run the study scores (for the pipeline's plan)."""
+    return list(dict.fromkeys(r for spec in row_specs(seeds).values() for r in [*spec[6], *spec[7], spec[9]] if r))
+
+
+def score(pred: np.ndarray, gt: np.ndarray) -> tuple:
+    """(PCK@0.05, hand-swap-invariant PCK@0.05, mean px) of [N, K, 2] predictions."""
+    pck = lambda p: metrics.compute_pck(p, gt, [THRESHOLD])[THRESHOLD]  # noqa: E731
+    return pck(pred), pck(metrics.align_hands(pred, gt)), float(metrics.distances(pred, gt).mean())
+
+
+def train_speed(model_name: str, config: dict, repeats: int) -> float:
+    """Training images per second of one optimiser step at batch 32 on random data (median of repeats)."""
+    torch.manual_seed(0)
+    device = torch.device("cpu")
+    step = train_step_fn(build_model(model_name, **config), 32, runtime.resolve_precision("auto", device), device)
+    return 32 / median_seconds(step, repeats, warmup=2)
+
+
+def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS) -> list[HeadRow]:
+    split = evaluation_split(data_dir)
+    course, side = load_split(data_dir, split), load_split(data_dir, split, hand_labels="side")
+    fingerprint = dataset_fingerprint(course)  # predictions are stored on the split as labelled in the files
+    rows = []
+    for key, (label, features, loss, decoder, model_name, config, course_runs, side_runs, decoding,
+              swapmin_run) in row_specs(seeds).items():
+        scores, mean_px, missing = {"course": [], "course_swap": [], "side": []}, {"course": [], "side": []}, []
+        for labels, runs, gt in (("course", course_runs, course.keypoints), ("side", side_runs, side.keypoints)):
+            for run_id in runs:
+                pred = run_predictions(run_id, results, data_dir, fingerprint, decoding)
+                if pred is None:
+                    missing.append(run_id)
+                    continue
+                pck, pck_swap, px = score(pred, gt)
+                scores[labels].append(pck)
+                mean_px[labels].append(px)
+                if labels == "course":
+                    scores["course_swap"].append(pck_swap)
+        swapmin = None
+        pred = run_predictions(swapmin_run, results, data_dir, fingerprint, decoding) if swapmin_run else None
+        if pred is not None:
+            pck, pck_swap, _ = score(pred, course.keypoints)
+            swapmin = {"run": swapmin_run, "course": pck, "course_swap": pck_swap}
+        elif swapmin_run:
+            missing.append(swapmin_run)
+        model = build_model(model_name, **config)
+        rows.append(HeadRow(key, label, features, loss, decoder, {"course": course_runs, "side": side_runs}, missing,
+                            scores, mean_px, count_parameters(model), count_flops(model) / 1e9,
+                            count_flops(model, training=True) / 1e9,
+                            train_speed(model_name, config, repeats) if repeats else None, swapmin))
+    return rows
+
+
+def contrasts(rows: list[HeadRow]) -> list[HeadContrast]:
+    by_key = {r.key: r for r in rows}
+    pairs = {(a, b, labels, q): (by_key[a].scores[labels], by_key[b].scores[labels])
+             for a, b, q in CONTRASTS for labels in ("side", "course_swap")}
+    family = stats.compare_family(pairs)
+    return [HeadContrast(a, b, labels, q, c.diff, c.low, c.high, c.p, bool(c.beyond_noise))
+            for (a, b, labels, q), c in family.items() if c is not None]
+
+
+def run_heads_study(data_dir: Path, results: Path = DEFAULT_RESULTS, repeats: int = 10, seeds=SEEDS) -> HeadStudy:
+    """Score every row from stored predictions, compare, measure speed; write heads.json and the figure."""
+    rows = score_rows(results, data_dir, repeats, seeds)
+    env = runtime.environment(torch.device("cpu")) | {"load_average_1min": os.getloadavg()[0],
+                                                      "torch_threads": torch.get_num_threads()}
+    study = HeadStudy(evaluation_split(data_dir), len(load_split(data_dir, evaluation_split(data_dir))),
+                      f"PCK@{THRESHOLD}", rows, contrasts(rows), env,
+                      f"per seed: PCK@{THRESHOLD} (bounding-box normaliser) of the run's best epoch; contrasts: "
+                      f"{stats.METHOD_NOTE}; img/s: one training step at batch 32 (median of {repeats}), the models "
+                      f"one after the other in one process")
+    study.save(Path(results) / "heads.json")
+    plots.plot_accuracy_vs_flops(study, Path(results) / "visualizations" / "heads_accuracy_flops.png")
+    return study
+
+
+def main(argv=None):
+    p = cli.Parser(description="Score the heatmap-free heads beside the specified models (heads.json).")
+    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory holding the runs")
+    p.add_argument("--repeats", type=cli.positive_int, default=10, help="timed training steps per model")
+    args = p.parse_args(argv)
+    study = run_heads_study(ensure_data(args.data_dir), args.results, args.repeats)
+    for r in study.rows:
+        print(f"{r.label:40s} " + "  ".join(f"{k} {np.mean(v):.3f}" if v else f"{k} -" for k, v in r.scores.items()))
+
+
+if __name__ == "__main__":
+    cli.run(main)
