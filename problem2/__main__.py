@@ -13,9 +13,6 @@ inputs (settings, and the hash of every file it read) in provenance.json and is 
 """
 from __future__ import annotations
 
-if __package__ in (None, ""):
-    import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
-
 import argparse
 import contextlib
 import shlex
@@ -116,11 +113,21 @@ def run_all(args) -> None:
         print(f"--plan-only: nothing trained, nothing written to {results}")
         return
 
+    from problem2.pipeline.plan import Pipeline, duration, reproduction, reproduction_table, run_stage
     from problem2.report import document as report
     from problem2.report.ablations import write_ablation_markdown
-    from problem2.studies import (ablation_seeds, ablations, bench, data_efficiency, diagnosis, evaluation, failures,
-                                  gap, heads, robustness)
-    from problem2.pipeline.plan import Pipeline, duration, reproduction, reproduction_table, run_stage
+    from problem2.studies import (
+        ablation_seeds,
+        ablations,
+        bench,
+        data_efficiency,
+        diagnosis,
+        evaluation,
+        failures,
+        gap,
+        heads,
+        robustness,
+    )
     from problem2.training.experiments import train_runs
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
     pipe = Pipeline(results, settings, plan, data_dir)

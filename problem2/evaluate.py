@@ -19,7 +19,8 @@ from problem2.core import cli
 from problem2.core.metrics import compute_pck
 from problem2.core.schema import OUTPUT_ROOT, REFERENCE_DIR
 from problem2.data.generate import ensure_data
-from problem2.figures.plots import plot_pck_curves, visualize_predictions
+from problem2.figures.charts import plot_pck_curves
+from problem2.figures.overlays import visualize_predictions
 from problem2.report.document import headline_table
 from problem2.studies.evaluation import evaluate_checkpoints, extract_keypoints_from_heatmaps, predict_keypoints
 

@@ -21,7 +21,7 @@ from problem2.core import cli, runtime
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import make_loaders  # noqa: F401 (the library's entry points)
-from problem2.training.checkpoint import (load_checkpoint, load_model, RunFiles)  # noqa: F401 (the library's entry points)
+from problem2.training.checkpoint import RunFiles, load_checkpoint, load_model  # noqa: F401 (the library's entry points)
 from problem2.training.engine import TrainConfig, fit, predict  # noqa: F401 (the library's entry points)
 from problem2.training.experiments import train_both
 

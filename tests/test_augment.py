@@ -7,12 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from problem2.data import perturb as P
-from problem2.models import codec
-from problem2.data.augment import (AugmentConfig, AugmentedDataset, augment, config_record, cutout, cutout_hide_rate,
-                              random_geometry)
 from problem2.core.schema import LEFT_FOOT, LEFT_HAND, REFERENCE_DIR, RIGHT_FOOT, RIGHT_HAND
+from problem2.data import perturb as P
+from problem2.data.augment import (
+    AugmentConfig,
+    AugmentedDataset,
+    augment,
+    config_record,
+    cutout,
+    cutout_hide_rate,
+    random_geometry,
+)
 from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.models import codec
 from problem2.training.engine import TrainConfig
 from problem2.training.experiments import RunSpec, run_training
 

@@ -11,7 +11,8 @@ from PIL import Image
 from problem2.__main__ import main as pipeline_main
 from problem2.core import cli, runtime
 from problem2.core.cli import UserError
-from problem2.data.generate import main as generate_main, render_figure
+from problem2.data.generate import main as generate_main
+from problem2.data.generate import render_figure
 from problem2.data.keypoints import DatasetError, KeypointDataset, load_image, make_loaders
 from problem2.models import codec
 from problem2.models.networks import HeatmapNet, RegressionNet

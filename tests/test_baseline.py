@@ -11,8 +11,8 @@ from problem2.models import codec
 from problem2.models.networks import HeatmapNet
 from problem2.report.ablations import write_ablation_markdown
 from problem2.studies.ablations import ABLATIONS, ablation_study
-from problem2.studies.failures import CATEGORIES, analyze_failure_cases
 from problem2.studies.evaluation import predict_keypoints
+from problem2.studies.failures import CATEGORIES, analyze_failure_cases
 from problem2.training.checkpoint import load_model
 from problem2.training.engine import TrainConfig
 from problem2.training.experiments import run_dir, save_predictions

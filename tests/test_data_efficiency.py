@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import COURSE_FIXTURE
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from problem2.core.cli import UserError
@@ -14,7 +15,6 @@ from problem2.models.networks import RegressionNet
 from problem2.report.robustness import section_data_efficiency
 from problem2.studies.data_efficiency import data_run_ids, learning_curves
 from problem2.training.engine import TrainConfig, fit
-from conftest import COURSE_FIXTURE
 
 CFG = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=())
 

@@ -4,9 +4,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import COURSE_FIXTURE
 from PIL import Image
 
-from conftest import COURSE_FIXTURE
 from problem2.data.keypoints import DatasetError, KeypointDataset, load_split
 
 

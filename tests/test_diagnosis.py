@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from problem2.core import metrics
-from problem2.studies.failures import failure_split
 from problem2.studies.diagnosis import axis_report, axis_stats, figure_offset, ridge_probe, shift_images
+from problem2.studies.failures import failure_split
 
 GT = np.array([[[64, 40], [50, 70], [78, 70], [44, 97], [84, 97]],   # bbox diagonal sqrt(40^2 + 57^2) = 69.6
                [[50, 30], [40, 50], [60, 50], [30, 87], [70, 87]]], dtype=float)
@@ -77,6 +77,7 @@ def test_failure_split_counts_swaps_and_localisation_failures():
 
 def test_seeded_ablations_read_stored_predictions_and_count_missing_seeds(tiny_data, tmp_path):
     import json as json_
+
     from problem2.core.results import SeededAblations
     from problem2.data.keypoints import dataset_fingerprint, load_split
     from problem2.studies.ablation_seeds import seeded_ablations, summarise

@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from problem2.figures import plots
+from problem2.figures import overlays
 from problem2.models import codec
 from problem2.studies.evaluation import extract_keypoints_from_heatmaps, plot_pck_curves, visualize_predictions
 
@@ -30,6 +30,6 @@ def test_plots_are_written_and_not_blank(tmp_path):
     image = np.full((128, 128), 255, np.uint8)
     visualize_predictions(image, gt + 3, gt, tmp_path / "pred.png")
     snaps = {e: torch.from_numpy(codec.gaussian_heatmaps(gt / 2, 64, 64, 2.0)) * e / 2 for e in (1, 2)}
-    plots.plot_heatmap_stages(image, snaps, tmp_path / "stages.png")
+    overlays.plot_heatmap_stages(image, snaps, tmp_path / "stages.png")
     for name in ("pck.png", "pred.png", "stages.png"):
         assert_not_blank(tmp_path / name)

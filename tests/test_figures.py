@@ -1,7 +1,7 @@
 """Every figure the pipeline draws, rendered from fixtures: no text under 9 pt, no two texts overlapping.
 
 The typed results come from the committed reference (the figures the report shows); images and predictions are
-a few generated test images. Each figure is checked just before it is written (plots.BEFORE_SAVE).
+a few generated test images. Each figure is checked just before it is written (style.BEFORE_SAVE).
 """
 import numpy as np
 import pytest
@@ -11,8 +11,9 @@ from problem2.core.results import Ablations, DataEfficiency, Robustness, SeededA
 from problem2.core.runtime import load_json
 from problem2.core.schema import REFERENCE_DIR, UNAMBIGUOUS
 from problem2.data.keypoints import load_split
-from problem2.figures import plots
-from problem2.studies import ambiguity, gap as studies
+from problem2.figures import charts, overlays, style
+from problem2.studies import ambiguity
+from problem2.studies import gap as studies
 from problem2.studies.ablations import plot_ablation
 
 
@@ -20,7 +21,7 @@ from problem2.studies.ablations import plot_ablation
 def checked(monkeypatch):
     """{file name: [problems]} of every figure saved while the test runs."""
     found = {}
-    monkeypatch.setattr(plots, "BEFORE_SAVE", [lambda fig, path: found.setdefault(path.name, plots.text_problems(fig))])
+    monkeypatch.setattr(style, "BEFORE_SAVE", [lambda fig, path: found.setdefault(path.name, style.text_problems(fig))])
     return found
 
 
@@ -41,22 +42,22 @@ def assert_clean(found: dict, expected: set):
 
 def test_evaluation_and_failure_figures(checked, sample, tmp_path):
     curve = {t: min(1.0, 4 * t) for t in np.round(np.linspace(0, 0.5, 51), 3)}
-    plots.plot_pck_curves(curve, {t: v / 2 for t, v in curve.items()}, tmp_path / "pck_curves.png",
+    charts.plot_pck_curves(curve, {t: v / 2 for t, v in curve.items()}, tmp_path / "pck_curves.png",
                           extra={"heatmap subpixel": curve, "heatmap swap-invariant": curve,
                                  "regression swap-invariant": curve}, title="PCK on test (200 images)")
-    plots.plot_prediction_grid(sample["images"], sample["gt"], {"heatmap": sample["near"], "regression": sample["far"]},
+    overlays.plot_prediction_grid(sample["images"], sample["gt"], {"heatmap": sample["near"], "regression": sample["far"]},
                                tmp_path / "sample_predictions.png",
                                suptitle="First 4 test images\ngreen o: ground truth, x: prediction (heatmap: sub-pixel)")
-    plots.visualize_predictions(sample["images"][0], sample["near"][0], sample["gt"][0], tmp_path / "single.png",
+    overlays.visualize_predictions(sample["images"][0], sample["near"][0], sample["gt"][0], tmp_path / "single.png",
                                 title="heatmap (sub-pixel)")
-    plots.plot_heatmap_stages(sample["images"][0], {e: torch.rand(5, 64, 64) for e in (1, 2, 5, 10, 20, 30)},
+    overlays.plot_heatmap_stages(sample["images"][0], {e: torch.rand(5, 64, 64) for e in (1, 2, 5, 10, 20, 30)},
                               tmp_path / "heatmap_training_stages.png")
-    plots.plot_training_curves(load_json(REFERENCE_DIR / "training_log.json"), tmp_path / "training_curves.png")
+    charts.plot_training_curves(load_json(REFERENCE_DIR / "training_log.json"), tmp_path / "training_curves.png")
     titles = [f"img {i}: right_hand\nhm 31.2 px, reg 14.8 px" for i in range(4)]
-    plots.plot_failure_gallery(sample["images"], sample["gt"], sample["near"], sample["far"], sample["heatmaps"][:, 2],
+    overlays.plot_failure_gallery(sample["images"], sample["gt"], sample["near"], sample["far"], sample["heatmaps"][:, 2],
                                [2, 2, 1, 3], tmp_path / "failures_both_fail.png", titles,
                                "both fail (threshold 0.1 x bbox diagonal); worst first")
-    plots.plot_axis_scatter({"regression": sample["far"], "heatmap": sample["near"]}, sample["gt"], UNAMBIGUOUS,
+    charts.plot_axis_scatter({"regression": sample["far"], "heatmap": sample["near"]}, sample["gt"], UNAMBIGUOUS,
                             tmp_path / "axis_scatter.png")
     ambiguity.plot_hand_ambiguity(sample["ds"], {"regression": sample["far"], "heatmaps": sample["heatmaps"]},
                                   tmp_path / "hand_ambiguity.png")
@@ -68,11 +69,11 @@ def test_study_figures_from_the_committed_results(checked, tmp_path):
     ablations = Ablations.load(REFERENCE_DIR / "ablation.json")
     for name, rows in ablations.ablations.items():
         plot_ablation(name, rows, tmp_path / f"ablation_{name}.png")
-    plots.plot_seeded_ablations(SeededAblations.load(REFERENCE_DIR / "ablation_seeds.json"),
+    charts.plot_seeded_ablations(SeededAblations.load(REFERENCE_DIR / "ablation_seeds.json"),
                                 tmp_path / "ablation_seeds.png")
     studies.draw_study_figures(load_json(REFERENCE_DIR / "studies.json"), tmp_path)
-    plots.plot_robustness(Robustness.load(REFERENCE_DIR / "robustness.json"), tmp_path / "robustness.png")
-    plots.plot_learning_curves(DataEfficiency.load(REFERENCE_DIR / "data_efficiency.json"),
+    charts.plot_robustness(Robustness.load(REFERENCE_DIR / "robustness.json"), tmp_path / "robustness.png")
+    charts.plot_learning_curves(DataEfficiency.load(REFERENCE_DIR / "data_efficiency.json"),
                                tmp_path / "learning_curves.png")
     assert_clean(checked, {f"ablation_{name}.png" for name in ablations.ablations}
                  | {"ablation_seeds.png", "seeds_pck.png", "ambiguity_ceiling.png", "regression_variants.png",
@@ -87,5 +88,5 @@ def test_robustness_examples(checked, sample, tmp_path):
                 for i, (family, strength) in enumerate([("shift", "12 px"), ("rotation", "30 deg"), ("scale", "0.8"),
                                                         ("contrast", "0.3"), ("blur", "sigma 2"),
                                                         ("occlusion", "15 px"), ("invert", "")])]
-    plots.plot_robustness_examples(examples, tmp_path / "robustness_examples.png")
+    overlays.plot_robustness_examples(examples, tmp_path / "robustness_examples.png")
     assert_clean(checked, {"robustness_examples.png"})

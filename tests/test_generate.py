@@ -1,11 +1,16 @@
 import json
 
 import numpy as np
+from conftest import COURSE_FIXTURE
 from PIL import Image
 
-from conftest import COURSE_FIXTURE
-from problem2.data.generate import (generate_dataset, keypoint_statistics, label_hands_by_side, load_keypoints,
-                               render_figure)
+from problem2.data.generate import (
+    generate_dataset,
+    keypoint_statistics,
+    label_hands_by_side,
+    load_keypoints,
+    render_figure,
+)
 
 
 def test_rendering_reproduces_course_images_pixel_for_pixel():

@@ -2,8 +2,15 @@ import pytest
 import torch
 import torch.nn as nn
 
-from problem2.models.networks import (HeatmapNet, RegressionNet, SoftArgmaxNet, build_model, count_flops, count_parameters,
-                            model_summary)
+from problem2.models.networks import (
+    HeatmapNet,
+    RegressionNet,
+    SoftArgmaxNet,
+    build_model,
+    count_flops,
+    count_parameters,
+    model_summary,
+)
 
 X = torch.rand(2, 1, 128, 128)
 

@@ -7,7 +7,8 @@ from problem2.core import runtime
 from problem2.core.cli import UserError
 from problem2.pipeline import provenance
 from problem2.pipeline.plan import run_stage
-from problem2.pipeline.verify import main as verify_main, stale_lines
+from problem2.pipeline.verify import main as verify_main
+from problem2.pipeline.verify import stale_lines
 
 
 def toy_results(root):

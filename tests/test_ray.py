@@ -150,6 +150,7 @@ def test_sigterm_ends_a_ray_sweep_with_the_resume_line(tiny_data, tmp_path, loca
     import subprocess
     import sys
     import time
+
     from problem2.training.executor import POLL_SECONDS
     cmd = [sys.executable, "-m", "problem2", "runs", "run", "main_regression", "--executor", "ray", "--address",
            local_cluster.address, "--data-dir", str(tiny_data), "--results", str(tmp_path), "--epochs", "200",

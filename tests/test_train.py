@@ -10,7 +10,8 @@ from problem2.core import runtime
 from problem2.data.keypoints import make_loaders
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.studies.bench import train_step_fn
-from problem2.train import main as train_main, train_heatmap_model
+from problem2.train import main as train_main
+from problem2.train import train_heatmap_model
 from problem2.training.checkpoint import RunDirectoryError, load_checkpoint, load_model, load_weights
 from problem2.training.engine import NonFiniteLossError, TrainConfig, fit, model_codec
 

@@ -120,6 +120,7 @@ def training_pool(data_dir: Path, train, n: int):
     the sets of the learning curve are nested. Extra images exist only for generated data (the course's data
     has no generator seed): asking for more than its training split is a UserError."""
     from torch.utils.data import ConcatDataset, Subset
+
     from problem2.data.keypoints import KeypointDataset
     if n <= len(train):
         return Subset(train, range(n))
@@ -178,7 +179,7 @@ def keypoint_statistics(keypoints: np.ndarray) -> dict:
 
 def comparison_figure(course_dir: str | Path, save_path: str | Path, n: int = 8, seed: int = 641) -> Path:
     """n images drawn by this generator (seed) above the first n course train images, keypoints drawn."""
-    from problem2.figures.plots import plot_image_pairs
+    from problem2.figures.overlays import plot_image_pairs
     rng = np.random.default_rng(seed)
     ours = [sample_keypoints(rng) for _ in range(n)]
     image_dir, annotation_file = split_paths(course_dir, "train")

@@ -11,15 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from problem2.core import runtime
+from problem2.core.results import (
+    Ablations,
+    DataEfficiency,
+    HeadStudy,
+    Metrics,
+    Robustness,
+    SeededAblations,
+    load_optional,
+)
 from problem2.report import mechanism as why
-from problem2.report.markdown import T, f2, f3, fig, table
-from problem2.report.mechanism import row, single_changes
-from problem2.core.results import (Ablations, DataEfficiency, HeadStudy, Metrics, Robustness, SeededAblations,
-                              load_optional)
 from problem2.report.ablations import section_ablations
 from problem2.report.heads import section_heads
-from problem2.report.robustness import (curve_sentence, robustness_sentence, section_data_efficiency,
-                                        section_robustness)
+from problem2.report.markdown import T, f2, f3, fig, table
+from problem2.report.mechanism import row, single_changes
+from problem2.report.robustness import curve_sentence, robustness_sentence, section_data_efficiency, section_robustness
 from problem2.report.speed import PRECISION_METRIC_LABELS, section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 

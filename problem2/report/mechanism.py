@@ -6,6 +6,7 @@ import statistics
 
 from problem2.core import stats
 from problem2.report.markdown import T, f1, f2, f3, fig, table
+
 SOFTARGMAX_LABEL = "HeatmapNet trunk + soft-argmax, coordinate loss"
 
 

@@ -21,7 +21,7 @@ from problem2.core import cli, metrics
 from problem2.core.results import SeededAblations, SeededSetting
 from problem2.core.schema import DEFAULT_RESULTS, UNAMBIGUOUS
 from problem2.data.keypoints import dataset_fingerprint, load_split
-from problem2.figures import plots
+from problem2.figures import charts
 from problem2.studies.evaluation import evaluation_split
 from problem2.training.experiments import ablation_seed_runs, run_predictions
 
@@ -97,7 +97,7 @@ def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=
             rows.append(SeededSetting(label, runs, per_seed, summarise(per_seed)))
         result.ablations[name] = rows
     result.save(results_dir / "ablation_seeds.json")
-    plots.plot_seeded_ablations(result, results_dir / "visualizations" / "ablation_seeds.png")
+    charts.plot_seeded_ablations(result, results_dir / "visualizations" / "ablation_seeds.png")
     return result
 
 

@@ -13,7 +13,7 @@ from problem2.core import cli, metrics
 from problem2.core.results import AblationRun, Ablations
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.keypoints import KeypointDataset, dataset_fingerprint, evaluation_split, load_split
-from problem2.figures import plots
+from problem2.figures import charts
 from problem2.models.networks import HeatmapNet
 from problem2.training.engine import TrainConfig
 from problem2.training.experiments import all_runs, run_log, run_predictions, train_runs
@@ -90,7 +90,7 @@ def plot_ablation(name: str, rows: list[AblationRun], save_path: Path) -> None:
             series[f"{decoding}"] = [metric(r.scores(decoding, "standard")) for r in rows]
             series[f"{decoding}, swap-inv."] = [metric(r.scores(decoding, "hand_swap_invariant")) for r in rows]
         panels.append((ylabel, series))
-    plots.plot_metric_vs_setting([r.setting for r in rows], panels, save_path, SETTING_AXES.get(name, name),
+    charts.plot_metric_vs_setting([r.setting for r in rows], panels, save_path, SETTING_AXES.get(name, name),
                                  f"Ablation: {name.replace('_', ' ')}, seed 0 (over seeds: ablation_seeds.png)")
 
 

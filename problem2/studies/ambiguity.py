@@ -16,7 +16,7 @@ from problem2.core import metrics
 from problem2.core.metrics import ASSIGNMENT_THRESHOLDS
 from problem2.core.results import tkey
 from problem2.core.schema import LEFT_HAND, RIGHT_HAND
-from problem2.figures import plots
+from problem2.figures import style
 from problem2.models import codec
 from problem2.studies.evaluation import METHODS, method_reports
 
@@ -100,8 +100,8 @@ def plot_hand_ambiguity(ds, preds, save_path: Path, n: int = 4) -> None:
         gt = ds.keypoints[i]
         ax = axes[i, 0]
         ax.imshow(ds.images[i], cmap="gray")
-        ax.scatter(*gt[[LEFT_HAND, RIGHT_HAND]].T, c=plots.COLORS["gt"], s=30, label="true hands")
-        ax.scatter(*preds["regression"][i][[LEFT_HAND, RIGHT_HAND]].T, c=plots.COLORS["regression"], marker="+",
+        ax.scatter(*gt[[LEFT_HAND, RIGHT_HAND]].T, c=style.COLORS["gt"], s=30, label="true hands")
+        ax.scatter(*preds["regression"][i][[LEFT_HAND, RIGHT_HAND]].T, c=style.COLORS["regression"], marker="+",
                    s=60, label="regression hands")
         ax.annotate("L", gt[LEFT_HAND], xytext=(4, 4), textcoords="offset points", color="green", fontsize=9)
         ax.set_xticks([])
@@ -111,10 +111,10 @@ def plot_hand_ambiguity(ds, preds, save_path: Path, n: int = 4) -> None:
         for j, (k, name) in enumerate(((LEFT_HAND, "left_hand"), (RIGHT_HAND, "right_hand")), 1):
             ax = axes[i, j]
             ax.imshow(heatmaps[i, k].numpy(), cmap="magma", vmin=0, vmax=1, extent=extent)
-            ax.scatter(*gt[k], s=80, facecolors="none", edgecolors=plots.COLORS["gt"], lw=1.5)
+            ax.scatter(*gt[k], s=80, facecolors="none", edgecolors=style.COLORS["gt"], lw=1.5)
             ax.set_title(f"{name} map (ring: its label)", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle("The same test images: regression's two hands (+, left) and the heatmap model's\n"
                  "left_hand and right_hand maps (green ring: the hand that map is labelled with)", fontsize=9)
-    plots._save(fig, save_path)
+    style.save_figure(fig, save_path)

@@ -20,7 +20,7 @@ from problem2.core import cli
 from problem2.core.results import DataEfficiency, LearningPoint
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.keypoints import dataset_fingerprint, load_split
-from problem2.figures import plots
+from problem2.figures import charts
 from problem2.studies.ablation_seeds import scored_seeds, summarise, summary_cells
 from problem2.studies.evaluation import evaluation_split
 from problem2.studies.robustness import scores
@@ -76,7 +76,7 @@ def learning_curves(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, sizes=D
         result.step_controls.append(LearningPoint("regression", 1000, runs, *scored(runs), epochs=epochs,
                                                   steps_of=k * 1000))
     result.save(results_dir / "data_efficiency.json")
-    plots.plot_learning_curves(result, results_dir / "visualizations" / "learning_curves.png")
+    charts.plot_learning_curves(result, results_dir / "visualizations" / "learning_curves.png")
     return result
 
 

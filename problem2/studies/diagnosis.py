@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from problem2.core import cli, metrics, runtime
 from problem2.core.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, UNAMBIGUOUS
 from problem2.data.keypoints import load_split
-from problem2.figures import plots
+from problem2.figures import charts
 from problem2.models import codec
 from problem2.studies.evaluation import evaluation_split, predict_keypoints
 from problem2.training.checkpoint import load_model
@@ -223,7 +223,7 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
     result["dropout_seeds"] = dropout_seeds(results_dir, data_dir, test)
     runtime.save_json(result, results_dir / "diagnosis.json")
     vis = results_dir / "visualizations"
-    plots.plot_axis_scatter({n: p["test"] for n, p in preds.items()}, gt, UNAMBIGUOUS, vis / "axis_scatter.png")
+    charts.plot_axis_scatter({n: p["test"] for n, p in preds.items()}, gt, UNAMBIGUOUS, vis / "axis_scatter.png")
     return result
 
 

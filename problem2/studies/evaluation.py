@@ -13,14 +13,14 @@ from pathlib import Path
 
 import torch
 
-from problem2.core import cli, metrics, runtime
+from problem2.core import metrics, runtime
 from problem2.core.metrics import ASSIGNMENT_THRESHOLDS, CURVE_THRESHOLDS, compute_pck  # noqa: F401 (API)
 from problem2.core.results import MethodScores, Metrics, References
-from problem2.core.schema import OUTPUT_ROOT, REFERENCE_DIR, portable
-from problem2.data.generate import ensure_data
+from problem2.core.schema import portable
 from problem2.data.keypoints import KeypointDataset, evaluation_split, load_split, read_annotations
-from problem2.figures import plots
-from problem2.figures.plots import plot_pck_curves, visualize_predictions  # noqa: F401 (the assignment's API)
+from problem2.figures import charts, overlays
+from problem2.figures.charts import plot_pck_curves
+from problem2.figures.overlays import visualize_predictions  # noqa: F401 the assignment's API
 from problem2.models import codec
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.training.checkpoint import load_model
@@ -107,7 +107,7 @@ def draw_evaluation_figures(result: Metrics, dataset: KeypointDataset, predictio
                            "regression swap-invariant": curve("regression", "hand_swap_invariant")},
                     title=f"PCK on {result.split} ({result.n_images} images)")
     idx = list(range(n_samples))
-    plots.plot_prediction_grid(dataset.images[idx], dataset.keypoints[idx],
+    overlays.plot_prediction_grid(dataset.images[idx], dataset.keypoints[idx],
                                {"heatmap": predictions["heatmap_subpixel"][idx],
                                 "regression": predictions["regression"][idx]},
                                vis_dir / "sample_predictions.png",
@@ -117,12 +117,12 @@ def draw_evaluation_figures(result: Metrics, dataset: KeypointDataset, predictio
                           vis_dir / "single_prediction_heatmap.png", title="heatmap (sub-pixel)")
     training_log = runtime.load_json(results_dir / "training_log.json")
     if training_log:
-        plots.plot_training_curves(training_log, vis_dir / "training_curves.png")
+        charts.plot_training_curves(training_log, vis_dir / "training_curves.png")
     snapshots_file = results_dir / "heatmap_snapshots.pt"
     if snapshots_file.exists():
         snap = torch.load(snapshots_file, weights_only=True)
         runtime.traced("read", snapshots_file)
         val = load_split(dataset.annotation_file.parent, "val", "heatmap")
         first = snap["val_indices"][0]
-        plots.plot_heatmap_stages(val.images[first], {e: s[0].float() for e, s in snap["epochs"].items()},
+        overlays.plot_heatmap_stages(val.images[first], {e: s[0].float() for e, s in snap["epochs"].items()},
                                   vis_dir / "heatmap_training_stages.png")

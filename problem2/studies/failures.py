@@ -13,12 +13,11 @@ from problem2.core import metrics, runtime
 from problem2.core.results import tkey
 from problem2.core.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
 from problem2.data.keypoints import evaluation_split, load_split
-from problem2.figures import plots
+from problem2.figures import overlays
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.studies.evaluation import predict_keypoints
 from problem2.training.checkpoint import load_model
 from problem2.training.engine import model_codec
-
 
 CATEGORIES = ("heatmap_ok_regression_fails", "regression_ok_heatmap_fails", "both_fail")
 
@@ -148,7 +147,7 @@ def _gallery(name, mask, dataset, gt, pred_hm, pred_reg, heatmaps, examples, thr
     ii, kk = img_idx[picked], kp_idx[picked]
     titles = [f"img {dataset.ids[i]}: {KEYPOINT_NAMES[k]}\nhm {np.linalg.norm(pred_hm[i, k] - gt[i, k]):.1f} px, "
               f"reg {np.linalg.norm(pred_reg[i, k] - gt[i, k]):.1f} px" for i, k in zip(ii, kk)]
-    plots.plot_failure_gallery(dataset.images[ii], gt[ii], pred_hm[ii], pred_reg[ii],
+    overlays.plot_failure_gallery(dataset.images[ii], gt[ii], pred_hm[ii], pred_reg[ii],
                                heatmaps[torch.as_tensor(ii), torch.as_tensor(kk)], kk, save_path, titles,
                                f"{name.replace('_', ' ')} (threshold {threshold} x bbox diagonal); worst first")
 

@@ -29,7 +29,7 @@ from problem2.core.metrics import ASSIGNMENT_KEYS, ASSIGNMENT_THRESHOLDS
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import dataset_fingerprint, load_split
-from problem2.figures import plots
+from problem2.figures import charts
 from problem2.models.networks import build_model, model_summary
 from problem2.studies import ambiguity
 from problem2.studies.bench import inference_latency
@@ -244,7 +244,7 @@ def draw_study_figures(result: dict, vis_dir: Path) -> None:
     labels = [f"PCK@{t}" for t in ASSIGNMENT_KEYS]
     summary = result["seeds"]["summary"]
     n = len(result["seeds"]["seeds"])
-    plots.plot_bars(labels, {METHOD_NAMES[m]: [summary[m]["standard"][f"pck@{t}"][0] for t in ASSIGNMENT_KEYS]
+    charts.plot_bars(labels, {METHOD_NAMES[m]: [summary[m]["standard"][f"pck@{t}"][0] for t in ASSIGNMENT_KEYS]
                              for m in METHODS},
                     vis_dir / "seeds_pck.png", f"PCK (mean over {n} seeds)", f"Mean ± sd over {n} seeds",
                     ylim=(0, 1.1), errors={METHOD_NAMES[m]: [summary[m]["standard"][f"pck@{t}"][1]
@@ -253,10 +253,10 @@ def draw_study_figures(result: dict, vis_dir: Path) -> None:
     series = {"ceiling (image only)": [amb["ceiling"][t] for t in ASSIGNMENT_KEYS]}
     series |= {METHOD_NAMES[m]: [amb["models"][m]["pck"][t] for t in ASSIGNMENT_KEYS] for m in METHODS}
     series["HeatmapNet, two-hand decoder"] = [amb["two_hand_decoder"]["standard"]["pck"][t] for t in ASSIGNMENT_KEYS]
-    plots.plot_bars(labels, series, vis_dir / "ambiguity_ceiling.png", "PCK (labelled hands)",
+    charts.plot_bars(labels, series, vis_dir / "ambiguity_ceiling.png", "PCK (labelled hands)",
                     "Models against the best PCK reachable with ambiguous hand labels", ylim=(0, 1.1))
     rows = result["regression_variants"]["rows"]
-    plots.plot_bars([r["label"] for r in rows], {"PCK@0.05": [r["pck"]["0.05"] for r in rows],
+    charts.plot_bars([r["label"] for r in rows], {"PCK@0.05": [r["pck"]["0.05"] for r in rows],
                                                  "PCK@0.1": [r["pck"]["0.1"] for r in rows]},
                     vis_dir / "regression_variants.png", "PCK (side-labelled hands)",
                     "One change at a time (side-labelled data)", ylim=(0, 1.1))

@@ -23,7 +23,7 @@ from problem2.core.results import HeadContrast, HeadRow, HeadStudy
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import dataset_fingerprint, load_split
-from problem2.figures import plots
+from problem2.figures import charts
 from problem2.models.networks import build_model, count_flops, count_parameters
 from problem2.studies.bench import median_seconds, train_step_fn
 from problem2.studies.evaluation import evaluation_split
@@ -141,7 +141,7 @@ def run_heads_study(data_dir: Path, results: Path = DEFAULT_RESULTS, repeats: in
                       f"{stats.METHOD_NOTE}; img/s: one training step at batch 32 (median of {repeats}), the models "
                       f"one after the other in one process")
     study.save(Path(results) / "heads.json")
-    plots.plot_accuracy_vs_flops(study, Path(results) / "visualizations" / "heads_accuracy_flops.png")
+    charts.plot_accuracy_vs_flops(study, Path(results) / "visualizations" / "heads_accuracy_flops.png")
     return study
 
 

@@ -23,7 +23,7 @@ from problem2.core.schema import DEFAULT_RESULTS, IMAGE_SIZE, UNAMBIGUOUS
 from problem2.data import perturb as P
 from problem2.data.augment import AugmentConfig, cutout_hide_rate
 from problem2.data.keypoints import dataset_fingerprint, images_to_tensor, load_split
-from problem2.figures import plots
+from problem2.figures import charts, overlays
 from problem2.studies.evaluation import evaluation_split, predict_keypoints
 from problem2.training.checkpoint import load_model
 from problem2.training.experiments import checkpoint_path, run_finished, run_log
@@ -169,8 +169,8 @@ def run_robustness(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, models: 
                                    for label, config in result.augmentation.items()}
     result.save(results_dir / "robustness.json")
     vis = results_dir / "visualizations"
-    plots.plot_robustness(result, vis / "robustness.png")
-    plots.plot_robustness_examples(list(examples.values()), vis / "robustness_examples.png")
+    charts.plot_robustness(result, vis / "robustness.png")
+    overlays.plot_robustness_examples(list(examples.values()), vis / "robustness_examples.png")
     return result
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+import problem2.models.heads  # noqa: F401 (registers the heads' models and codecs, so their checkpoints load)
 from problem2.core import runtime
 from problem2.core.cli import UserError
 from problem2.models import codec
-import problem2.models.heads  # noqa: F401 (registers the heads' models and codecs, so their checkpoints load)
 from problem2.models.networks import MODEL_CLASSES, build_model
 
 CHECKPOINT_FORMAT = "problem2-checkpoint-v2"  # a plain state_dict + a JSON sidecar

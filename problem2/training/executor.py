@@ -90,6 +90,7 @@ class RayExecutor:
 
     def _train_on_ray(self, pending: list, specs: dict, data_dir: Path, results_dir: Path, plan) -> dict:
         import ray
+
         from problem2.training.experiments import epochs_done, run_dir, run_finished
         task = ray.remote(train_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)
         t0, logs, in_flight, retries = time.perf_counter(), {}, {}, {}
@@ -173,6 +174,7 @@ class RayExecutor:
 def train_task(run_id: str, spec, data_dir: str, results_dir: str, threads: int, fault: KillOnce | None) -> dict:
     """The body of one Ray task: train (or resume) one run into its run directory; its log and where it ran."""
     import torch
+
     from problem2.training.experiments import run_dir, run_training
     torch.set_num_threads(threads)
     t0 = time.perf_counter()

@@ -18,7 +18,6 @@ from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.augment import AugmentConfig, AugmentedDataset
 from problem2.data.generate import training_pool
 from problem2.data.keypoints import loader, make_loaders
-from problem2.models import heads
 from problem2.models.networks import build_model
 from problem2.training.checkpoint import RunFiles
 from problem2.training.engine import TrainConfig, fit, objective_for
