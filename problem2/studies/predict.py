@@ -21,6 +21,7 @@ from problem2.core import cli, runtime
 from problem2.core.cli import UserError
 from problem2.core.schema import KEYPOINT_NAMES, OUTPUT_ROOT
 from problem2.data.keypoints import images_to_tensor, load_image
+from problem2.figures.overlays import visualize_predictions
 from problem2.models import codec
 from problem2.studies.evaluation import predict_keypoints
 from problem2.training.checkpoint import load_model
@@ -78,7 +79,7 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str |
     runtime.save_json(result, Path(out_dir) / "predictions.json")
     if overlays:
         for f, image, p in zip(files, images, points):
-            overlays.visualize_predictions(image, p, None, Path(out_dir) / "overlays" / overlay_name(f, files),
+            visualize_predictions(image, p, None, Path(out_dir) / "overlays" / overlay_name(f, files),
                                         title=f"{f.name}: {type(model).__name__}")
     return result
 
