@@ -21,11 +21,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from problem2.core import cli, runtime
+from problem2.core import cli, runtime, storage
 from problem2.core.cli import UserError
 from problem2.core.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README, REFERENCE_DIR, portable
 from problem2.data.generate import ensure_data
 from problem2.pipeline.provenance import ANALYSIS_STAGES
+from problem2.pipeline.stage_runs import planned_runs, weights_needed
 from problem2.training.engine import TrainConfig
 from problem2.training.executor import add_executor_options, executor_from_args
 
@@ -47,36 +48,9 @@ def prepare_data(args, results: Path) -> Path:
 STAGES = ANALYSIS_STAGES  # declared once, in provenance.STAGES
 
 
-def planned_runs(stages: list, ablation_seeds=(0, 1, 2), curve=None) -> list:
-    """The trainings the given stages need, the main pair first."""
-    from problem2.studies.ablation_seeds import seeded_run_ids
-    from problem2.studies.ablations import ABLATIONS
-    from problem2.studies.data_efficiency import data_run_ids
-    from problem2.studies.diagnosis import DROPOUT_SEEDS, VARIANT_RUNS
-    from problem2.studies.gap import STUDY_RUNS
-    from problem2.studies.heads import run_ids as head_run_ids
-    from problem2.studies.robustness import seed_run_ids
-    runs = ["main_heatmap", "main_regression"]
-    runs += [r for variants in ABLATIONS.values() for _, r in variants] if "ablations" in stages else []
-    runs += seeded_run_ids(ablation_seeds) if "ablations" in stages else []
-    runs += VARIANT_RUNS + [r for seeds in DROPOUT_SEEDS.values() for r in seeds] if "diagnosis" in stages else []
-    runs += seed_run_ids(ablation_seeds) if "robustness" in stages else []
-    runs += data_run_ids(*(curve or ())) if "data_efficiency" in stages else []
-    runs += STUDY_RUNS if "studies" in stages else []
-    runs += head_run_ids(ablation_seeds) if "heads" in stages else []
-    return list(dict.fromkeys(runs))
-
-
-def weights_needed(stages: list) -> set:
-    """The runs whose checkpoints the stages load (the others are scored from their stored test predictions)."""
-    from problem2.studies.diagnosis import VARIANT_RUNS
-    from problem2.studies.robustness import AUGMENTED_RUNS
-    return ({"main_heatmap", "main_regression"} | (set(VARIANT_RUNS) if "diagnosis" in stages else set())
-            | (set(AUGMENTED_RUNS) if "robustness" in stages else set()))
-
-
 def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: list, stages: list):
-    from problem2.data.keypoints import evaluation_split, read_annotations
+    from problem2.data.files import read_annotations
+    from problem2.data.keypoints import evaluation_split
     from problem2.pipeline.plan import Plan, speed_probe, stage_estimates
     sizes = {s: len(read_annotations(data_dir / f"{s}_annotations.json")["images"])
              for s in ("train", "val", evaluation_split(data_dir))}
@@ -106,7 +80,7 @@ def run_all(args) -> None:
     seeds = (0,) if args.quick else (0, 1, 2)  # of every ablation setting
     curve = ((125, 250), (0,)) if args.quick else None  # learning-curve sizes and seeds (None: all)
     from problem2.training.experiments import runs_to_train
-    run_ids = runs_to_train(planned_runs(stages, seeds, curve), results, weights_needed(stages))
+    run_ids = runs_to_train(planned_runs(stages, seeds, curve, args.quick), results, weights_needed(stages))
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
     print(plan.describe(), flush=True)
     if args.plan_only:
@@ -115,6 +89,7 @@ def run_all(args) -> None:
 
     from problem2.pipeline.plan import Pipeline, duration, reproduction, reproduction_table, run_stage
     from problem2.report import document as report
+    from problem2.report import readme
     from problem2.report.ablations import write_ablation_markdown
     from problem2.studies import (
         ablation_seeds,
@@ -151,9 +126,10 @@ def run_all(args) -> None:
         stage("data_efficiency", lambda: data_efficiency.learning_curves(data_dir, results, *(curve or ())))
         latency_repeats = 3 if args.quick else 20
         stage("studies", lambda: gap.run_studies(data_dir, cfg, results, False, latency_repeats))
-        stage("heads", lambda: heads.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds))
+        stage("heads", lambda: heads.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds,
+                                                              args.quick))
         repeats, rounds = (2, 1) if args.quick else (10, 3)
-        stage("bench", lambda: runtime.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
+        stage("bench", lambda: storage.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
                                                  results / "bench_train.json"))
         if "course_eval" in stages:
             pipe.stage("course_eval", lambda: evaluation.evaluate_checkpoints(results, course, "val",
@@ -165,26 +141,26 @@ def run_all(args) -> None:
     pipe.state["total_seconds_this_invocation"] = total
     pipe.state["estimate_seconds_this_invocation"] = plan.left_at_start
     pipe.state["environment"] = runtime.environment(runtime.pick_device(args.device))
-    runtime.save_json(pipe.state, pipe.state_path)
+    storage.save_json(pipe.state, pipe.state_path)
     path = run_stage(results, "report", lambda: report.write_report(results), {})
     if writes_reference:  # the reference run also refreshes the README's numbers
-        report.update_readme(README, results)
+        readme.update_readme(README, results)
     else:
         rep = reproduction(results, REFERENCE_DIR)
-        runtime.save_json(rep, results / "reproduction.json")
+        storage.save_json(rep, results / "reproduction.json")
         print(f"\nreproduction against the committed reference ({REFERENCE_DIR}):\n\n{reproduction_table(rep)}")
     print(f"\nreport: {path}\n\n{report.headline_table(results)}\n")
     if args.quick and not args.keep_checkpoints:  # tiny runs: their results are in the JSON files and the report
         prune_runs(results, run_ids)
     print(f"total {duration(total)} (estimated before starting: {duration(plan.left_at_start)} of work "
-          f"left); output {runtime.human_size(runtime.directory_size(results))} "
+          f"left); output {storage.human_size(storage.directory_size(results))} "
           f"in {results}")
 
 
 def prune_runs(results: Path, run_ids: list) -> None:
     """Delete the checkpoints of every run but the main pair; their logs stay, marked 'pruned'."""
-    from problem2.training.checkpoint import RunFiles
-    from problem2.training.experiments import all_runs, run_dir
+    from problem2.training.registry import all_runs, run_dir
+    from problem2.training.run_files import RunFiles
     specs = all_runs(TrainConfig())
     for run_id in run_ids:
         if not run_id.startswith("main_"):
@@ -193,13 +169,14 @@ def prune_runs(results: Path, run_ids: list) -> None:
 
 def render_only(args) -> None:
     from problem2.report import document as report
+    from problem2.report import readme
     results = Path(args.results)
     if results.resolve() == REFERENCE_DIR.resolve() and not args.update_reference:
         raise UserError(f"{results} is the committed reference run: pass --update-reference to re-render it")
     from problem2.pipeline.plan import run_stage
     print(run_stage(results, "report", lambda: report.write_report(results), {}))
     if args.update_reference:
-        report.update_readme(README, results)
+        readme.update_readme(README, results)
 
 
 def build_parser() -> cli.Parser:
@@ -269,7 +246,7 @@ def main(argv=None):
         args.results = REFERENCE_DIR if args.update_reference else QUICK_RESULTS if args.quick else DEFAULT_RESULTS
     if args.epochs is None:
         args.epochs = 2 if args.quick else TrainConfig.epochs
-    with runtime.writing_reference() if args.update_reference else contextlib.nullcontext():
+    with storage.writing_reference() if args.update_reference else contextlib.nullcontext():
         if args.command == "report":
             render_only(args)
         else:

@@ -18,11 +18,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from problem2.core import cli, runtime
+from problem2.core import storage
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.generate import ensure_data
-from problem2.data.keypoints import make_loaders  # noqa: F401 (the library's entry points)
-from problem2.training.checkpoint import RunFiles, load_checkpoint, load_model  # noqa: F401 (the library's entry points)
-from problem2.training.engine import TrainConfig, fit, predict  # noqa: F401 (the library's entry points)
+from problem2.data.keypoints import make_loaders  # noqa: F401 the library's entry points
+from problem2.training.run_files import RunFiles  # noqa: F401 the library's entry points
+from problem2.training.engine import TrainConfig, fit, predict  # noqa: F401 the library's entry points
 from problem2.training.experiments import train_both
 
 
@@ -81,9 +82,9 @@ def build_parser() -> cli.Parser:
 def record_command(out_dir: Path, argv: list, seconds: float, epochs_run: dict) -> None:
     """Store this command's wall time in OUT/training_log.json under 'last_command'."""
     path = Path(out_dir) / "training_log.json"
-    data = runtime.load_json(path)
+    data = storage.load_json(path)
     data["last_command"] = {"argv": argv, "wall_seconds": seconds, "epochs_run": epochs_run}
-    runtime.save_json(data, path)
+    storage.save_json(data, path)
 
 
 def main(argv=None):
@@ -97,7 +98,7 @@ def main(argv=None):
                       device=args.device, precision=args.precision, workers=args.workers)
     data_dir = ensure_data(args.data_dir)
     print(f"training {', '.join(args.models)} into {args.out}", flush=True)
-    previous = {} if args.overwrite else (runtime.load_json(args.out / "training_log.json", {}) or {}).get("models", {})
+    previous = {} if args.overwrite else (storage.load_json(args.out / "training_log.json", {}) or {}).get("models", {})
     logs = train_both(data_dir, args.out, cfg, models=args.models, overwrite=args.overwrite)
     epochs_run = {name: len(log["epochs"]) - len(previous.get(name, {}).get("epochs", [])) for name, log in logs.items()}
     seconds = time.perf_counter() - t0

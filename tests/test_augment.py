@@ -19,9 +19,10 @@ from problem2.data.augment import (
     random_geometry,
 )
 from problem2.data.keypoints import dataset_fingerprint, load_split
-from problem2.models import codec
+from problem2.models import decoding
 from problem2.training.engine import TrainConfig
-from problem2.training.experiments import RunSpec, run_training
+from problem2.training.experiments import run_training
+from problem2.training.registry import RunSpec
 
 NO_PHOTOMETRY = AugmentConfig(contrast=(1, 1, 0), darken=(0, 0), blur=(1, 0), noise=(0, 0), invert=0, cutout=(3, 0))
 FLIP_ONLY = replace(NO_PHOTOMETRY, max_rotation=0, scale=(1, 1), max_shift=0, flip=1.0)
@@ -58,7 +59,7 @@ def test_targets_are_drawn_at_the_moved_keypoints(tiny_data):
     _, keypoints = ds.item(5)
     image, target = ds[5]
     assert torch.equal(target, torch.from_numpy(ds.codec.encode(keypoints.astype(np.float32))))
-    peaks = codec.argmax_2d(target[None]).float()[0] * 2  # heatmap px (stride 2) -> image px
+    peaks = decoding.argmax_2d(target[None]).float()[0] * 2  # heatmap px (stride 2) -> image px
     assert np.abs(peaks.numpy() - keypoints).max() <= 1.0
     assert image.shape == (1, 128, 128) and 0 <= image.min() and image.max() <= 1
 

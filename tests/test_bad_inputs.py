@@ -9,12 +9,13 @@ import torch
 from PIL import Image
 
 from problem2.__main__ import main as pipeline_main
-from problem2.core import cli, runtime
+from problem2.core import cli, runtime, storage
 from problem2.core.cli import UserError
+from problem2.data.files import DatasetError, load_image
 from problem2.data.generate import main as generate_main
 from problem2.data.generate import render_figure
-from problem2.data.keypoints import DatasetError, KeypointDataset, load_image, make_loaders
-from problem2.models import codec
+from problem2.data.keypoints import KeypointDataset, make_loaders
+from problem2.models import codec, conventions
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.train import main as train_main
 from problem2.training.checkpoint import CheckpointError, load_model
@@ -79,7 +80,7 @@ def test_sigma_the_codec_cannot_represent_is_refused(tiny_data, sigma):
     with pytest.raises(ValueError, match="sigma must"):
         KeypointDataset(tiny_data / "train", tiny_data / "train_annotations.json", sigma=sigma)
     with pytest.raises(ValueError, match="sigma must"):
-        codec.gaussian_heatmaps(np.zeros((1, 2)), 8, 8, sigma)
+        conventions.gaussian_heatmaps(np.zeros((1, 2)), 8, 8, sigma)
 
 
 def test_numpy_numbers_are_accepted_for_size_and_sigma(tiny_data):
@@ -134,7 +135,7 @@ def test_user_error_traceback_only_with_debug(capsys, tmp_path):
 
 
 def test_swapped_checkpoints_are_named(tmp_path):
-    runtime.save_torch({"format": "problem2-checkpoint-v1", "model_class": "RegressionNet",
+    storage.save_torch({"format": "problem2-checkpoint-v1", "model_class": "RegressionNet",
                         "model_config": RegressionNet().config, "state_dict": RegressionNet().state_dict()},
                        tmp_path / "heatmap_model.pth")
     with pytest.raises(CheckpointError, match="holds a RegressionNet, expected a HeatmapNet"):
@@ -145,7 +146,7 @@ def test_swapped_checkpoints_are_named(tmp_path):
 def test_corrupt_json_names_the_file_and_the_way_out(tmp_path, name):
     (tmp_path / name).write_text('{"models": {')
     with pytest.raises(UserError, match=rf"{name} is corrupt .*delete it to recompute"):
-        runtime.load_json(tmp_path / name)
+        storage.load_json(tmp_path / name)
 
 
 def test_unwritable_output_is_refused_before_training(tiny_data, tmp_path):
@@ -157,13 +158,13 @@ def test_unwritable_output_is_refused_before_training(tiny_data, tmp_path):
 
 
 def test_disk_full_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
-    runtime.save_json({"v": 1}, tmp_path / "x.json")
+    storage.save_json({"v": 1}, tmp_path / "x.json")
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(runtime.os, "fsync", full)
     with pytest.raises(OSError, match=r"no space left on device while writing .*x\.json \(earlier files are intact\)"):
-        runtime.save_json({"v": 2}, tmp_path / "x.json")
+        storage.save_json({"v": 2}, tmp_path / "x.json")
     assert json.loads((tmp_path / "x.json").read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary left
 
@@ -235,7 +236,7 @@ def test_the_library_refuses_the_reference_too(tiny_data):
         fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), TrainConfig(epochs=1), REFERENCE_DIR,
             "regression", progress=False, overwrite=True)
     with pytest.raises(UserError, match="committed reference run"):
-        runtime.save_json({}, REFERENCE_DIR / "metrics.json")
+        storage.save_json({}, REFERENCE_DIR / "metrics.json")
 
 
 # ---------------------------------------------------------------- images and files that would be read silently wrong
@@ -310,7 +311,7 @@ def test_a_target_wider_than_a_quarter_of_the_map_and_deep_json_are_refused(tmp_
         codec.HeatmapCodec(64, 1e6)
     (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(UserError, match="nested too deeply"):
-        runtime.load_json(tmp_path / "deep.json")
+        storage.load_json(tmp_path / "deep.json")
 
 
 def test_a_garbage_lock_says_how_to_clear_it(tmp_path):

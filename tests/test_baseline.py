@@ -7,7 +7,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from problem2.data.keypoints import load_split
-from problem2.models import codec
+from problem2.models import conventions
 from problem2.models.networks import HeatmapNet
 from problem2.report.ablations import write_ablation_markdown
 from problem2.studies.ablations import ABLATIONS, ablation_study
@@ -15,7 +15,8 @@ from problem2.studies.evaluation import predict_keypoints
 from problem2.studies.failures import CATEGORIES, analyze_failure_cases
 from problem2.training.checkpoint import load_model
 from problem2.training.engine import TrainConfig
-from problem2.training.experiments import run_dir, save_predictions
+from problem2.training.experiments import save_predictions
+from problem2.training.registry import run_dir
 
 
 class Fixed(nn.Module):
@@ -39,7 +40,7 @@ def test_failure_categories_on_a_constructed_case(tiny_data, tmp_path):
     hm_pred[0, 0] += 40                     # ... except: image 0 head, heatmap fails, regression succeeds
     reg_pred[0, 0] = gt[0, 0]
     hm_pred[1, 3] += 40                     # image 1 left foot: both fail
-    heatmaps = torch.from_numpy(np.stack([codec.gaussian_heatmaps(codec.image_to_heatmap(p, 64), 64, 64, 2.0)
+    heatmaps = torch.from_numpy(np.stack([conventions.gaussian_heatmaps(conventions.image_to_heatmap(p, 64), 64, 64, 2.0)
                                           for p in hm_pred]))
     models = {"heatmap": Fixed(heatmaps, "heatmap"),
               "regression": Fixed(torch.from_numpy(reg_pred.reshape(len(gt), 10) / 128).float(), "regression")}

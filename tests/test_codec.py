@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from problem2.models import codec
+from problem2.models import codec, conventions, decoding
 
 
 def test_gaussian_peak_and_values_are_exact():
     sigma = 2.0
-    h = codec.gaussian_heatmaps(np.array([[10.0, 20.0]]), 64, 64, sigma)
+    h = conventions.gaussian_heatmaps(np.array([[10.0, 20.0]]), 64, 64, sigma)
     assert h.shape == (1, 64, 64) and h.dtype == np.float32
     assert h[0, 20, 10] == 1.0
     assert np.isclose(h[0, 20, 12], np.exp(-4 / (2 * sigma**2)))  # 2 px to the right
@@ -17,40 +17,40 @@ def test_gaussian_peak_and_values_are_exact():
 
 
 def test_gaussian_is_cut_beyond_three_sigma_and_clipped_at_border():
-    h = codec.gaussian_heatmaps(np.array([[0.0, 0.0]]), 32, 32, 1.0)
+    h = conventions.gaussian_heatmaps(np.array([[0.0, 0.0]]), 32, 32, 1.0)
     assert h[0, 0, 0] == 1.0 and h[0, 0, 3] > 0 and h[0, 0, 4] == 0.0
     assert h[0, 4:, :].sum() == 0.0
 
 
 def test_keypoint_far_outside_gives_all_zero_map():
-    h = codec.gaussian_heatmaps(np.array([[-50.0, 10.0], [10.0, 200.0]]), 64, 64, 2.0)
+    h = conventions.gaussian_heatmaps(np.array([[-50.0, 10.0], [10.0, 200.0]]), 64, 64, 2.0)
     assert h.shape == (2, 64, 64) and not h.any()
 
 
 def test_sigma_must_be_positive():
     with pytest.raises(ValueError, match="sigma"):
-        codec.gaussian_heatmaps(np.zeros((1, 2)), 8, 8, 0.0)
+        conventions.gaussian_heatmaps(np.zeros((1, 2)), 8, 8, 0.0)
 
 
 def test_image_heatmap_conversion_is_the_documented_scale():
     p = np.array([[127.0, 64.0]])
-    assert np.allclose(codec.image_to_heatmap(p, 64), [[63.5, 32.0]])
-    assert np.allclose(codec.image_to_heatmap(p, 32), [[31.75, 16.0]])
-    assert np.allclose(codec.heatmap_to_image(codec.image_to_heatmap(p, 32), 32), p)
+    assert np.allclose(conventions.image_to_heatmap(p, 64), [[63.5, 32.0]])
+    assert np.allclose(conventions.image_to_heatmap(p, 32), [[31.75, 16.0]])
+    assert np.allclose(conventions.heatmap_to_image(conventions.image_to_heatmap(p, 32), 32), p)
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
 def test_round_trip_at_random_subpixel_positions(size):
     rng = np.random.default_rng(size)
     points = rng.uniform(0, 127, size=(200, 5, 2))
-    maps = np.stack([codec.gaussian_heatmaps(codec.image_to_heatmap(p, size), size, size, 2.0) for p in points])
+    maps = np.stack([conventions.gaussian_heatmaps(conventions.image_to_heatmap(p, size), size, size, 2.0) for p in points])
     maps = torch.from_numpy(maps)
     stride = 128 / size
-    argmax = codec.decode_heatmaps(maps, "argmax").numpy()
-    sub = codec.decode_heatmaps(maps, "subpixel").numpy()
+    argmax = decoding.decode_heatmaps(maps, "argmax").numpy()
+    sub = decoding.decode_heatmaps(maps, "subpixel").numpy()
     # argmax: the nearest heatmap pixel (clipped to the map), so within half a heatmap pixel per axis
     # (1 image px at 64x64) wherever the keypoint is inside the span of heatmap pixel centres
-    nearest = np.clip(np.rint(codec.image_to_heatmap(points, size)), 0, size - 1) * stride
+    nearest = np.clip(np.rint(conventions.image_to_heatmap(points, size)), 0, size - 1) * stride
     assert np.array_equal(argmax, nearest)
     inside = points <= (size - 1) * stride
     assert np.abs(argmax - points)[inside].max() <= stride / 2 + 1e-6
@@ -61,36 +61,36 @@ def test_round_trip_at_random_subpixel_positions(size):
 def test_subpixel_recovers_peaks_on_the_border_pixels(size):
     stride = 128 / size
     border = np.array([[0.3, 5.0], [127.0, 60.2], [40.7, 0.1], [90.0, 127.0], [0.0, 127.0]])
-    maps = torch.from_numpy(codec.gaussian_heatmaps(codec.image_to_heatmap(border, size), size, size, 2.0))[None]
-    sub = codec.decode_heatmaps(maps, "subpixel")[0].numpy()
+    maps = torch.from_numpy(conventions.gaussian_heatmaps(conventions.image_to_heatmap(border, size), size, size, 2.0))[None]
+    sub = decoding.decode_heatmaps(maps, "subpixel")[0].numpy()
     assert np.abs(sub - border).max() < 0.05, (sub, border, stride)
 
 
 def test_decode_never_softmaxes_and_rejects_unknown_method():
     maps = torch.zeros(1, 1, 8, 8)
     maps[0, 0, 6, 1] = 1.0  # a single hot pixel far from the centre stays where it is
-    assert codec.decode_heatmaps(maps, "argmax")[0, 0].tolist() == [1 * 16.0, 6 * 16.0]
+    assert decoding.decode_heatmaps(maps, "argmax")[0, 0].tolist() == [1 * 16.0, 6 * 16.0]
     with pytest.raises(ValueError, match="method"):
-        codec.decode_heatmaps(maps, "softmax")
+        decoding.decode_heatmaps(maps, "softmax")
 
 
 def test_regression_encoding_round_trip():
     p = np.array([[0, 0], [127, 64], [64, 127], [10, 20], [30, 40]], dtype=np.float32)
-    enc = codec.encode_regression(p)
+    enc = conventions.encode_regression(p)
     assert enc.shape == (10,) and enc[2] == pytest.approx(127 / 128) and enc[3] == pytest.approx(0.5)
-    assert np.allclose(codec.decode_regression(torch.from_numpy(enc)[None])[0].numpy(), p)
+    assert np.allclose(conventions.decode_regression(torch.from_numpy(enc)[None])[0].numpy(), p)
 
 
 def test_two_hand_decoder_separates_hands_that_both_maps_hold():
     pts = np.array([[20, 20], [40.6, 61.2], [80.4, 62.2], [10, 100], [100, 100]])
-    true = codec.gaussian_heatmaps(codec.image_to_heatmap(pts, 64), 64, 64, 2.0)
+    true = conventions.gaussian_heatmaps(conventions.image_to_heatmap(pts, 64), 64, 64, 2.0)
     maps = true.copy()
     mix = 0.5 * (true[1] + true[2])  # an MSE model on 50/50 labels learns this for both hands
     maps[1], maps[2] = mix, 0.9 * mix
     maps = torch.from_numpy(maps)[None]
-    plain = codec.decode_heatmaps(maps, "subpixel")[0].numpy()
+    plain = decoding.decode_heatmaps(maps, "subpixel")[0].numpy()
     assert np.allclose(plain[1], plain[2], atol=1e-3)  # argmax sends both hands to one blob
-    two = codec.decode_hand_pair(maps)[0].numpy()
+    two = decoding.decode_hand_pair(maps)[0].numpy()
     found = two[1:3][np.argsort(two[1:3, 0])]
     assert np.allclose(found, pts[1:3], atol=0.05)
     assert np.allclose(two[[0, 3, 4]], pts[[0, 3, 4]], atol=0.05)
@@ -124,8 +124,8 @@ def test_regression_codec_round_trip_and_bad_codecs():
 @pytest.mark.parametrize("size, sigma", [(32, 1.0), (64, 2.0), (128, 4.0), (64, 3.0)])
 def test_the_window_fit_finds_gaussian_peaks_exactly_also_at_the_border(size, sigma):
     points = np.array([[10.3, 20.7], [0.2, size / 2 + 0.9], [size - 1.1, size - 0.6], [size / 4 + 0.5, 3.0]])
-    maps = torch.from_numpy(codec.gaussian_heatmaps(points, size, size, sigma))[None].float()
-    found = codec.window_fit_refine(maps, codec.fit_radius(sigma))[0].numpy()
+    maps = torch.from_numpy(conventions.gaussian_heatmaps(points, size, size, sigma))[None].float()
+    found = decoding.window_fit_refine(maps, decoding.fit_radius(sigma))[0].numpy()
     assert np.abs(found - points).max() < 1e-4
 
 
@@ -133,10 +133,10 @@ def test_the_window_fit_is_less_sensitive_to_map_noise_than_the_3x3_step_on_wide
     """The mechanism of the report's 'decoder, not the grid': sigma 4 heatmap px, 1% multiplicative noise."""
     rng = np.random.default_rng(0)
     points = rng.uniform(20, 108, size=(64, 2))
-    maps = torch.from_numpy(codec.gaussian_heatmaps(points, 128, 128, 4.0)).float()
+    maps = torch.from_numpy(conventions.gaussian_heatmaps(points, 128, 128, 4.0)).float()
     noisy = (maps * torch.from_numpy(1 + 0.01 * rng.standard_normal(maps.shape)).float())[None]
-    newton = np.linalg.norm(codec.subpixel_refine(noisy)[0].numpy() - points, axis=-1).mean()
-    fitted = np.linalg.norm(codec.window_fit_refine(noisy, 4)[0].numpy() - points, axis=-1).mean()
+    newton = np.linalg.norm(decoding.subpixel_refine(noisy)[0].numpy() - points, axis=-1).mean()
+    fitted = np.linalg.norm(decoding.window_fit_refine(noisy, 4)[0].numpy() - points, axis=-1).mean()
     assert fitted < newton / 3
 
 

@@ -8,11 +8,11 @@ from conftest import COURSE_FIXTURE
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from problem2.core.cli import UserError
-from problem2.core.results import DataEfficiency
+from problem2.core.study_results import DataEfficiency
 from problem2.data.generate import training_pool
 from problem2.data.keypoints import dataset_fingerprint, load_split, make_loaders
 from problem2.models.networks import RegressionNet
-from problem2.report.robustness import section_data_efficiency
+from problem2.report.data_efficiency import section_data_efficiency
 from problem2.studies.data_efficiency import data_run_ids, learning_curves
 from problem2.training.engine import TrainConfig, fit
 
@@ -115,8 +115,8 @@ def test_the_curves_plan_every_size_and_seed():
 
 
 def test_heatmapnet_levels_off_where_it_first_comes_within_0015_of_its_best():
-    from problem2.core.results import LearningPoint
-    from problem2.report.robustness import heatmap_plateau
+    from problem2.core.study_results import LearningPoint
+    from problem2.report.data_efficiency import heatmap_plateau
     point = lambda n, pck, x: LearningPoint("heatmap", n, {}, {}, {"pck@0.05": [pck, 0, 2], "x_abs_px": [x, 0, 2]})  # noqa: E731
     curve = [point(125, 0.57, 1.4), point(500, 0.830, 0.43), point(1000, 0.843, 0.21), point(4000, 0.846, 0.10)]
     (text,) = heatmap_plateau(curve, 0.859)

@@ -7,7 +7,8 @@ import torch
 from conftest import COURSE_FIXTURE
 from PIL import Image
 
-from problem2.data.keypoints import DatasetError, KeypointDataset, load_split
+from problem2.data.files import DatasetError
+from problem2.data.keypoints import KeypointDataset, load_split
 
 
 def fixture_dataset(**kw):

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from problem2.core.results import Ablations, DataEfficiency, Robustness, SeededAblations
-from problem2.core.runtime import load_json
+from problem2.core.results import Ablations, SeededAblations
 from problem2.core.schema import REFERENCE_DIR, UNAMBIGUOUS
+from problem2.core.storage import load_json
+from problem2.core.study_results import DataEfficiency, Robustness
 from problem2.data.keypoints import load_split
 from problem2.figures import charts, overlays, style
 from problem2.studies import ambiguity

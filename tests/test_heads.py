@@ -13,13 +13,14 @@ import torch.nn.functional as F
 from problem2.__main__ import main
 from problem2.core import metrics
 from problem2.data.keypoints import load_split, loader
-from problem2.models import codec
+from problem2.models import conventions
 from problem2.models.codec import Codec, HeatmapCodec, RegressionCodec, codec_from_dict, register_codec
 from problem2.models.heads import IntegralNet, LaplaceCodec, RLENet, SimCCCodec, SimCCNet
 from problem2.models.networks import register_model, spatial_expectation
 from problem2.studies.evaluation import predict_keypoints
 from problem2.training.checkpoint import load_model
-from problem2.training.engine import TrainConfig, fit, hand_swap_min, objective_for
+from problem2.training.engine import TrainConfig, fit
+from problem2.training.objective import hand_swap_min, objective_for
 
 POINTS = np.array([[64, 20], [30.5, 60], [97, 61.5], [50, 120], [80, 125]], dtype=np.float32)  # [K, 2] image px
 
@@ -78,7 +79,7 @@ def test_integral_grid_reaches_the_image_edges():
     net = IntegralNet()
     logits = torch.full((1, 5, 8, 8), -50.0)
     logits[0, :, 0, 7] = 50.0  # every keypoint's mass in the top-right cell
-    out = codec.decode_regression(spatial_expectation(logits, net.grid, net.grid))
+    out = conventions.decode_regression(spatial_expectation(logits, net.grid, net.grid))
     assert torch.allclose(out[0], torch.tensor([[127.5, -0.5]] * 5), atol=1e-3)
 
 

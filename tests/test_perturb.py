@@ -3,8 +3,8 @@ everything is deterministic for a seed; and the robustness suite's scoring rules
 import numpy as np
 import pytest
 
-from problem2.core.results import Robustness
 from problem2.core.schema import LEFT_FOOT, LEFT_HAND, REFERENCE_DIR, RIGHT_FOOT, RIGHT_HAND
+from problem2.core.study_results import Robustness
 from problem2.data import perturb as P
 from problem2.data.generate import CENTRE_RANGE, render_figure, sample_keypoints
 from problem2.studies.robustness import inside_image, run_robustness, scores, suite
@@ -142,7 +142,7 @@ def test_suite_end_to_end_on_the_committed_models(tiny_data, tmp_path):
 
 def test_the_report_judges_augmentation_by_seed_noise_and_lists_the_misses():
     from problem2.core import stats
-    from problem2.core.results import RobustnessRow
+    from problem2.core.study_results import RobustnessRow
     from problem2.report.robustness import augmentation_findings, clean_comparisons
     labels = ("HeatmapNet", "HeatmapNet augmented")
     row = lambda name, a, b: RobustnessRow(name, "-", "photometric", 0.0, {  # noqa: E731
@@ -165,7 +165,7 @@ def test_the_report_judges_augmentation_by_seed_noise_and_lists_the_misses():
 
 
 def test_the_report_compares_aimed_with_random_cutouts_on_the_hidden_keypoint():
-    from problem2.core.results import RobustnessRow
+    from problem2.core.study_results import RobustnessRow
     from problem2.report.robustness import AIMED, AUGMENTED, occlusion_findings
     models = ("HeatmapNet", AUGMENTED["HeatmapNet"], AIMED)
     pck = lambda *values: {m: {"pck@0.05": v} for m, v in zip(models, values)}  # noqa: E731

@@ -13,7 +13,8 @@ from problem2.__main__ import main
 from problem2.core.schema import REFERENCE_DIR as RESULTS_DIR
 from problem2.pipeline import provenance
 from problem2.pipeline.verify import stale_lines
-from problem2.report.document import readme_summary, render_report
+from problem2.report.document import render_report
+from problem2.report.readme import readme_summary
 from problem2.studies.robustness import suite
 
 ROOT = Path(__file__).resolve().parents[1]

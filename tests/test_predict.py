@@ -9,7 +9,8 @@ from PIL import Image
 from problem2.__main__ import main
 from problem2.core import metrics
 from problem2.core.schema import REFERENCE_DIR
-from problem2.data.keypoints import DatasetError, KeypointDataset
+from problem2.data.files import DatasetError
+from problem2.data.keypoints import KeypointDataset
 
 CHECKPOINT = REFERENCE_DIR / "heatmap_model.pth"
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from problem2.core import runtime
+from problem2.core import storage
 from problem2.core.cli import UserError
 from problem2.pipeline import provenance
 from problem2.pipeline.plan import run_stage
@@ -13,11 +13,11 @@ from problem2.pipeline.verify import stale_lines
 
 def toy_results(root):
     """evaluate reads a run's log and writes metrics.json; report reads metrics.json and writes REPORT.md."""
-    runtime.save_json({"models": {"heatmap": {"best_epoch": 3}}}, root / "training_log.json")
-    run_stage(root, "evaluate", lambda: runtime.save_json(
-        {"best": runtime.load_json(root / "training_log.json")["models"]["heatmap"]["best_epoch"]},
+    storage.save_json({"models": {"heatmap": {"best_epoch": 3}}}, root / "training_log.json")
+    run_stage(root, "evaluate", lambda: storage.save_json(
+        {"best": storage.load_json(root / "training_log.json")["models"]["heatmap"]["best_epoch"]},
         root / "metrics.json"), {"epochs": 30})
-    run_stage(root, "report", lambda: runtime.save_text(f"best {runtime.load_json(root / 'metrics.json')['best']}",
+    run_stage(root, "report", lambda: storage.save_text(f"best {storage.load_json(root / 'metrics.json')['best']}",
                                                         root / "REPORT.md"), {})
     return root
 
@@ -36,7 +36,7 @@ def test_a_stage_records_the_hash_of_what_it_read_and_wrote(tmp_path):
 
 def test_a_changed_input_makes_its_stage_and_everything_downstream_stale(tmp_path):
     toy_results(tmp_path)
-    runtime.save_json({"models": {"heatmap": {"best_epoch": 4}}}, tmp_path / "training_log.json")  # a retrain
+    storage.save_json({"models": {"heatmap": {"best_epoch": 4}}}, tmp_path / "training_log.json")  # a retrain
     stale = {s.file: s.reason for s in provenance.stale_files(tmp_path)}
     assert stale == {"metrics.json": "its input training_log.json changed", "REPORT.md": "its input metrics.json is stale"}
     lines = stale_lines(tmp_path)
@@ -55,8 +55,8 @@ def test_a_hand_edited_output_and_a_missing_input_are_named(tmp_path):
 
 
 def test_an_output_without_a_record_is_stale(tmp_path):
-    runtime.save_json({}, tmp_path / "studies.json")
-    runtime.save_json({"stages": {}}, tmp_path / "provenance.json")
+    storage.save_json({}, tmp_path / "studies.json")
+    storage.save_json({"stages": {}}, tmp_path / "provenance.json")
     assert [s.line().split(";")[0] for s in provenance.stale_files(tmp_path)] == \
         ["stale: studies.json (stage studies): studies.json has no provenance record"]
 
@@ -75,16 +75,16 @@ def test_verify_exit_codes(tmp_path, capsys):
 
 def test_a_checkpoint_not_kept_is_vouched_for_by_its_runs_log(tmp_path):
     run = tmp_path / "runs" / "side_regression"
-    runtime.save_json({"models": {"regression": {"best_epoch": 3}}}, run / "training_log.json")
-    runtime.save_torch({"w": 1}, run / "regression_model.pth")
+    storage.save_json({"models": {"regression": {"best_epoch": 3}}}, run / "training_log.json")
+    storage.save_torch({"w": 1}, run / "regression_model.pth")
     def diagnosis():  # loads the run's checkpoint (checkpoint.load_checkpoint reports the read the same way)
-        runtime.traced("read", run / "regression_model.pth")
-        runtime.save_json({}, tmp_path / "diagnosis.json")
+        storage.traced("read", run / "regression_model.pth")
+        storage.save_json({}, tmp_path / "diagnosis.json")
     run_stage(tmp_path, "diagnosis", diagnosis, {})
     inputs = provenance.load(tmp_path)["stages"]["diagnosis"]["inputs"]
     assert set(inputs) == {"runs/side_regression/regression_model.pth", "runs/side_regression/training_log.json"}
     (run / "regression_model.pth").unlink()  # as in a clone: checkpoints of most runs are not committed
     assert provenance.stale_files(tmp_path) == []
-    runtime.save_json({"models": {"regression": {"best_epoch": 4}}}, run / "training_log.json")  # retrained
+    storage.save_json({"models": {"regression": {"best_epoch": 4}}}, run / "training_log.json")  # retrained
     assert provenance.stale_files(tmp_path)[0].reason.startswith("its input runs/side_regression/training_log.json "
                                                                   "changed")

@@ -13,7 +13,8 @@ from problem2.__main__ import build_parser
 from problem2.core.cli import UserError
 from problem2.training.engine import TrainConfig
 from problem2.training.executor import KillOnce, RayExecutor, executor_from_args
-from problem2.training.experiments import checkpoint_path, run_dir, run_log, train_runs
+from problem2.training.experiments import train_runs
+from problem2.training.registry import checkpoint_path, run_dir, run_log
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 

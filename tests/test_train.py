@@ -6,14 +6,16 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from problem2.core import runtime
+from problem2.core import runtime, storage
 from problem2.data.keypoints import make_loaders
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.studies.bench import train_step_fn
 from problem2.train import main as train_main
 from problem2.train import train_heatmap_model
-from problem2.training.checkpoint import RunDirectoryError, load_checkpoint, load_model, load_weights
-from problem2.training.engine import NonFiniteLossError, TrainConfig, fit, model_codec
+from problem2.training.checkpoint import load_checkpoint, load_model, load_weights
+from problem2.training.engine import NonFiniteLossError, TrainConfig, fit
+from problem2.training.objective import model_codec
+from problem2.training.run_files import RunDirectoryError
 
 CFG = dict(batch_size=8, snapshot_epochs=(1, 3), num_snapshot_images=2)
 
@@ -114,10 +116,10 @@ def test_checkpoint_errors(tiny_data, tmp_path):
     (tmp_path / "bad.pth").write_bytes(b"\x00garbage")
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "bad.pth")
-    runtime.save_torch({"weights": torch.zeros(1)}, tmp_path / "foreign.pth")
+    storage.save_torch({"weights": torch.zeros(1)}, tmp_path / "foreign.pth")
     with pytest.raises(ValueError, match="is a state_dict of no model this project builds"):
         load_checkpoint(tmp_path / "foreign.pth")
-    runtime.save_torch([1, 2], tmp_path / "list.pth")
+    storage.save_torch([1, 2], tmp_path / "list.pth")
     with pytest.raises(ValueError, match="not a problem2-checkpoint-v2 checkpoint"):
         load_checkpoint(tmp_path / "list.pth")
     train(tiny_data, tmp_path, epochs=1)
@@ -201,7 +203,7 @@ def test_a_three_keypoint_dataset_trains_and_scores_end_to_end(tiny_data, tmp_pa
 
 
 def test_a_pruned_run_keeps_its_log_and_is_trained_again(tiny_data, tmp_path):
-    from problem2.training.checkpoint import RunFiles
+    from problem2.training.run_files import RunFiles
     first, _ = train(tiny_data, tmp_path, epochs=1, model_class=RegressionNet, name="regression")
     RunFiles(tmp_path, "regression").prune()
     saved = json.loads((tmp_path / "training_log.json").read_text())["models"]["regression"]
@@ -219,7 +221,7 @@ def test_checkpoints_carry_their_codec(tiny_data, tmp_path):
     fit(HeatmapNet(heatmap_size=32), *loaders, TrainConfig(epochs=1, **CFG), tmp_path, "heatmap", progress=False)
     assert load_codec(tmp_path / "heatmap_model.pth") == HeatmapCodec(32, 1.5)
     from problem2.training.checkpoint import load_model
-    from problem2.training.engine import model_codec
+    from problem2.training.objective import model_codec
     assert model_codec(load_model(tmp_path / "heatmap_model.pth")) == HeatmapCodec(32, 1.5)  # decodes with sigma 1.5
     assert model_codec(HeatmapNet(heatmap_size=32)) == HeatmapCodec(32, 2.0)  # a fresh model: the default sigma
     if (REFERENCE_DIR / "heatmap_model.pth").exists():  # written before checkpoints held a codec: derived

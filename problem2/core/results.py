@@ -20,10 +20,10 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from problem2.core import runtime
+from problem2.core import storage
 from problem2.core.runtime import UserError
 
 
@@ -80,7 +80,7 @@ class JsonResult:
         return dataclasses.asdict(self)
 
     def save(self, path) -> None:
-        runtime.save_json(self.to_dict(), path)
+        storage.save_json(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, data: dict, where: str = ""):
@@ -89,7 +89,7 @@ class JsonResult:
     @classmethod
     def load(cls, path, missing_ok: bool = False):
         """The file as cls; None for a missing file when missing_ok, else a UserError."""
-        data = runtime.load_json(path)
+        data = storage.load_json(path)
         if data is None:
             if missing_ok:
                 return None
@@ -205,68 +205,8 @@ class SeededAblations(JsonResult):
 
 # ------------------------------------------------------------------- robustness.json (robustness.py)
 
-@dataclass
-class RobustnessRow(JsonResult):
-    family: str
-    strength: str                        # '-' where the perturbation has no strength
-    group: str
-    outside: float                       # fraction of keypoints moved outside the image (not scored)
-    scores: dict[str, dict]              # {model: {metric: value}}
-    hidden: dict[str, dict] | None = None    # occlusion: {model: metrics on the hidden keypoint}
-    visible: dict[str, dict] | None = None   # occlusion: {model: metrics on the others}
-
-    @property
-    def name(self) -> str:
-        return self.family if self.strength == "-" else f"{self.family} {self.strength}"
-
-
-@dataclass
-class Robustness(JsonResult):
-    """robustness.json: every model under every perturbation of the evaluation split."""
-    split: str
-    n_images: int
-    seed: int
-    models: dict[str, str]               # {label: checkpoint, relative to the results directory}
-    metrics: list
-    rows: list[RobustnessRow]            # the first is 'clean'
-    clean_seeds: dict | None = None      # {label: {runs: {seed: run}, per_seed, summary: {metric: [mean, sd, n]}}}
-    augmentation: dict | None = None     # {augmented model: its augment.AugmentConfig as its log records it}
-    cutout_hide_rate: dict | None = None  # {augmented model: share of its training items whose cutout hides a keypoint}
-
-    def clean(self, model: str, metric: str) -> float:
-        return self.rows[0].scores[model][metric]
-
-    def row(self, name: str) -> RobustnessRow:
-        """The row of a perturbation by its name, e.g. 'rotate ±30°' or 'invert'."""
-        return next(r for r in self.rows if r.name == name)
-
 
 # ------------------------------------------------------------ data_efficiency.json (data_efficiency.py)
-
-@dataclass
-class LearningPoint(JsonResult):
-    """One model at one training-set size, over seeds."""
-    model: str                           # 'heatmap' or 'regression'
-    train_images: int
-    runs: dict[str, str]                 # {seed: run id}
-    per_seed: dict[str, dict]            # {seed: {metric: value}} of the seeds trained so far
-    summary: dict[str, list]             # {metric: [mean, sd (0 for one seed), n seeds]}
-    epochs: int | None = None            # a step control's epochs; None: the protocol's
-    steps_of: int | None = None          # a step control: the training-set size whose optimiser steps it matches
-
-
-@dataclass
-class DataEfficiency(JsonResult):
-    """data_efficiency.json: learning curves of both models on the evaluation split."""
-    split: str
-    n_images: int
-    seeds: list
-    metrics: list
-    points: list[LearningPoint]          # model-major, sizes ascending
-    step_controls: list[LearningPoint] = field(default_factory=list)  # 1000 images, k x the epochs
-
-    def curve(self, model: str) -> list[LearningPoint]:
-        return [p for p in self.points if p.model == model]
 
 
 def load_optional(cls, results: Path, name: str):
@@ -276,49 +216,7 @@ def load_optional(cls, results: Path, name: str):
 
 # ------------------------------------------------------------------------ heads.json (heads_study.py)
 
-@dataclass
-class HeadRow(JsonResult):
-    """One model in the representation-or-architecture table: its runs over seeds and their scores (PCK@0.05)."""
-    key: str                             # 'regression', 'heatmap', or a head of experiments.HEADS
-    label: str
-    features: str                        # 'global pooling' or 'spatial'
-    loss: str                            # 'coordinate' or 'distribution'
-    decoder: bool                        # an upsampling decoder (HeatmapNet's layers)
-    runs: dict[str, list]                # {'course' | 'side': [run id per seed]}
-    missing: list                        # runs with neither stored predictions nor a checkpoint
-    scores: dict[str, list]              # {'course' | 'course_swap' | 'side': [PCK@0.05 per seed scored]}
-    mean_px: dict[str, list]             # the same keys: [mean px error per seed]
-    parameters: int
-    gflops_forward: float                # per 128 x 128 image
-    gflops_train: float                  # forward + backward per image
-    train_img_per_s: float | None        # measured here, side by side (HeadStudy.environment)
-    swapmin: dict | None = None          # {'run', 'course', 'course_swap'}: one seed with the hand-swap-min loss
 
 
-@dataclass
-class HeadContrast(JsonResult):
-    """mean(a) - mean(b) over seeds on one label set, Welch interval, Holm verdict over the study's family."""
-    a: str
-    b: str
-    labels: str                          # 'side' or 'course_swap'
-    question: str
-    diff: float
-    low: float
-    high: float
-    p: float
-    beyond_noise: bool
 
 
-@dataclass
-class HeadStudy(JsonResult):
-    """heads.json: is it the representation or the architecture? (heads_study.py)"""
-    split: str
-    n_images: int
-    metric: str
-    rows: list[HeadRow]
-    contrasts: list[HeadContrast]
-    environment: dict                    # CPU, threads and load while img/s was measured
-    note: str
-
-    def row(self, key: str) -> HeadRow:
-        return next(r for r in self.rows if r.key == key)

@@ -3,20 +3,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
-import hashlib
-import io
-import json
 import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
 from problem2.core.cli import UserError
-from problem2.core.schema import OUTPUT_ROOT, REFERENCE_DIR, portable
+from problem2.core.storage import check_writable
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -118,132 +113,9 @@ def seed_everything(seed: int) -> None:
 
 # ---------------------------------------------------------------- the committed reference is written on purpose only
 
-UPDATE_REFERENCE_ENV = "PROBLEM2_UPDATE_REFERENCE"  # set by writing_reference(); inherited by worker processes
-
-
-@contextlib.contextmanager
-def writing_reference():
-    """Allow writes into the committed reference (REFERENCE_DIR) inside the block: `all --update-reference` and
-    `report --update-reference` only."""
-    before = os.environ.get(UPDATE_REFERENCE_ENV)
-    os.environ[UPDATE_REFERENCE_ENV] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(UPDATE_REFERENCE_ENV, None)
-        else:
-            os.environ[UPDATE_REFERENCE_ENV] = before
-
-
-def check_writable(path) -> None:
-    """UserError when `path` lies in the committed reference and no writing_reference() block is open."""
-    if os.environ.get(UPDATE_REFERENCE_ENV) == "1":
-        return
-    if Path(path).resolve().is_relative_to(REFERENCE_DIR.resolve()):
-        raise UserError(f"{path} is in the committed reference run {portable(REFERENCE_DIR)}/: nothing writes there but "
-                        f"`python -m problem2 all --update-reference` (or `report --update-reference`); write "
-                        f"elsewhere (the default is {OUTPUT_ROOT}/)")
-
 
 # ---------------------------------------------------------------- file tracing (provenance.py)
 
-_OPEN_TRACES: list = []
-
-
-def traced(kind: str, path) -> None:
-    """Tell every open trace (trace_files) that the project read ('read') or wrote ('write') `path`."""
-    for trace in _OPEN_TRACES:
-        trace[kind].add(Path(path).resolve())
-
-
-@contextlib.contextmanager
-def trace_files():
-    """Collect {'read': set, 'write': set} of the resolved paths that the project's readers and writers (load_json,
-    the save_* helpers, checkpoint.load_checkpoint, plots) touch inside the block."""
-    trace = {"read": set(), "write": set()}
-    _OPEN_TRACES.append(trace)
-    try:
-        yield trace
-    finally:
-        _OPEN_TRACES.remove(trace)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to a temporary file beside path, fsync, then rename: a crash never leaves half a file.
-
-    A failed write (disk full, file-size limit, read-only) raises OSError naming the file; the
-    previous version of the file, and every other file, is left as it was.
-    """
-    path = Path(path)
-    check_writable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-        traced("write", path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        reason = {errno.ENOSPC: "no space left on device", errno.EFBIG: "file size limit reached",
-                  errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}.get(e.errno, e.strerror)
-        raise OSError(e.errno, f"{reason} while writing {path} (earlier files are intact)") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def save_json(obj, path) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    _atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def save_text(text: str, path) -> None:
-    """Write a text file atomically (Markdown results)."""
-    _atomic_write(path, text.encode())
-
-
-def save_torch(obj, path) -> str:
-    """torch.save atomically; serialised in memory first, so a failed write is an OSError naming the file.
-    Returns the SHA-256 of the bytes written."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    _atomic_write(path, buffer.getvalue())
-    return hashlib.sha256(buffer.getvalue()).hexdigest()
-
-
-def load_json(path, default=None):
-    """A JSON file's content, `default` when it does not exist; a corrupt file is a UserError naming it."""
-    path = Path(path)
-    traced("read", path)
-    if not path.exists():
-        return default
-    try:
-        return json.loads(path.read_text())
-    except RecursionError:
-        raise UserError(f"{path} is nested too deeply to read; restore it (git checkout -- FILE for committed "
-                        f"results) or delete it to recompute what it records") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is corrupt ({e}); restore it (git checkout -- FILE for committed results) "
-                        f"or delete it to recompute what it records") from None
-
-
-def directory_size(path) -> int:
-    """Bytes in the regular files under path."""
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-
-
-def human_size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
 
 
 class DirectoryLock:

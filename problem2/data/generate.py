@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 
 from problem2.core import cli
 from problem2.core.schema import DEFAULT_DATA_ROOT, IMAGE_SIZE, KEYPOINT_NAMES, split_paths
-from problem2.models.codec import label_hands_by_side  # noqa: F401 (also part of the generator's interface)
+from problem2.models.conventions import label_hands_by_side  # noqa: F401 also part of the generator's interface
 
 LINE_WIDTH = 3
 SPLITS = ("train", "val", "test")

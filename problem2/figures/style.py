@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 
-from problem2.core import runtime
+from problem2.core import storage
 from problem2.core.metrics import as_array
 from problem2.core.schema import SKELETON
 
@@ -64,13 +64,13 @@ def text_problems(fig) -> list:
 
 def save_figure(fig, save_path) -> Path:
     save_path = Path(save_path)
-    runtime.check_writable(save_path)
+    storage.check_writable(save_path)
     for check in BEFORE_SAVE:
         check(fig, save_path)
     save_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(save_path, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    runtime.traced("write", save_path)
+    storage.traced("write", save_path)
     return save_path
 
 

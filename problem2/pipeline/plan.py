@@ -15,12 +15,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from problem2.core import runtime, stats
+from problem2.core import stats, storage
 from problem2.core.results import Metrics, load_optional
+from problem2.core.study_results import load_sections
 from problem2.models.networks import HeatmapNet, RegressionNet, build_model, count_flops
 from problem2.pipeline import provenance
 from problem2.training.engine import TrainConfig
-from problem2.training.experiments import all_runs, epochs_done
+from problem2.training.registry import all_runs, epochs_done
 
 OVERHEAD = 1.08  # data loading, checkpoint writes and the optimiser beyond the probed step (reference logs)
 
@@ -105,7 +106,7 @@ def duration(seconds: float) -> str:
 
 def stage_estimates(reference: Path, n_eval: int, quick: bool, stages: list) -> dict:
     """Seconds per analysis stage: the reference run's, scaled to this run's evaluation size."""
-    recorded = (runtime.load_json(Path(reference) / "pipeline.json", {}) or {}).get("stages", {})
+    recorded = (storage.load_json(Path(reference) / "pipeline.json", {}) or {}).get("stages", {})
     ref_metrics = load_optional(Metrics, reference, "metrics.json")
     ref_eval = ref_metrics.n_images if ref_metrics else 200
     scale = {"bench": 2 / 30 if quick else 1.0}  # repeats x rounds: 2 x 1 against 10 x 3
@@ -120,7 +121,7 @@ class Pipeline:
         self.results_dir = results_dir
         self.data_dir = data_dir
         self.state_path = results_dir / "pipeline.json"
-        self.state = runtime.load_json(self.state_path, {}) or {}
+        self.state = storage.load_json(self.state_path, {}) or {}
         self.state["settings"] = settings
         self.state.setdefault("stages", {})
         self.plan = plan
@@ -133,7 +134,7 @@ class Pipeline:
             self._say(f"== {name}")
             run_stage(self.results_dir, name, fn, settings, self.data_dir)
             self.state["stages"][name] = {"seconds": provenance.load(self.results_dir)["stages"][name]["seconds"]}
-            runtime.save_json(self.state, self.state_path)
+            storage.save_json(self.state, self.state_path)
         if self.plan:
             self.plan.stage_finished(name)
 
@@ -147,7 +148,7 @@ class Pipeline:
 def run_stage(results: Path, name: str, fn, settings: dict, data_dir: Path | None = None):
     """fn() traced, then recorded in RESULTS/provenance.json as stage `name`; returns what fn returned."""
     t0 = time.perf_counter()
-    with runtime.trace_files() as trace:
+    with storage.trace_files() as trace:
         out = fn()
     provenance.record(results, name, settings, trace, data_dir, time.perf_counter() - t0)
     return out
@@ -168,11 +169,11 @@ def reproduction(results: Path, reference: Path) -> dict:
     are marked not comparable instead.
     """
     ours, ref = load_optional(Metrics, results, "metrics.json"), load_optional(Metrics, reference, "metrics.json")
-    studies = runtime.load_json(Path(reference) / "studies.json", {}) or {}
+    studies = load_sections(reference, "studies.json") or {}
     if ours is None or ref is None:
         return {"rows": [], "comparable": False, "note": "metrics.json missing"}
-    ours_p = runtime.load_json(Path(results) / "pipeline.json", {}) or {}
-    ref_p = runtime.load_json(Path(reference) / "pipeline.json", {}) or {}
+    ours_p = storage.load_json(Path(results) / "pipeline.json", {}) or {}
+    ref_p = storage.load_json(Path(reference) / "pipeline.json", {}) or {}
     same_protocol = (ours.n_images == ref.n_images and ours.split == ref.split
                      and ours_p.get("settings", {}).get("train", {}).get("epochs")
                      == ref_p.get("settings", {}).get("train", {}).get("epochs"))

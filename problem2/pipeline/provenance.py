@@ -2,7 +2,7 @@
 
 A stage (STAGES, in pipeline order) is one analysis step of `python -m problem2 all`: it reads run logs,
 checkpoints, stored predictions and other stages' files in RESULTS, and writes files there. While it runs,
-runtime.trace_files sees every file the project's readers and writers touch; `record` then stores in
+storage.trace_files sees every file the project's readers and writers touch; `record` then stores in
 RESULTS/provenance.json, for that stage, the SHA-256 of each results file it read ('missing' for one it looked
 for and did not find), of each file it wrote, its settings, and the SHA-256 of the data's annotation files.
 
@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from problem2.core import runtime
+from problem2.core import storage
 from problem2.core.schema import REFERENCE_DIR
 
 PROVENANCE_FILE = "provenance.json"
@@ -94,13 +94,13 @@ def data_hashes(data_dir: Path | None) -> dict:
 
 def load(results: Path) -> dict:
     """RESULTS/provenance.json: {'stages': {name: record}} (empty when none was recorded)."""
-    data = runtime.load_json(Path(results) / PROVENANCE_FILE, {}) or {}
+    data = storage.load_json(Path(results) / PROVENANCE_FILE, {}) or {}
     return {"stages": data.get("stages", {})}
 
 
 def record(results: Path, stage: str, settings: dict, trace: dict, data_dir: Path | None = None,
            seconds: float | None = None) -> dict:
-    """Store what `stage` read and wrote (a runtime.trace_files trace) in RESULTS/provenance.json."""
+    """Store what `stage` read and wrote (a storage.trace_files trace) in RESULTS/provenance.json."""
     if stage not in STAGE_BY_NAME:
         raise ValueError(f"unknown stage {stage!r}; stages: {list(STAGE_BY_NAME)}")
     root = Path(results).resolve()
@@ -120,7 +120,7 @@ def record(results: Path, stage: str, settings: dict, trace: dict, data_dir: Pat
             other["outputs"].pop(name, None)
     state["stages"][stage] = entry
     state["stages"] = {s.name: state["stages"][s.name] for s in STAGES if s.name in state["stages"]}
-    runtime.save_json({"schema": "{'stages': {stage: {settings, data, inputs: {file: sha256}, outputs: "
+    storage.save_json({"schema": "{'stages': {stage: {settings, data, inputs: {file: sha256}, outputs: "
                                  "{file: sha256}, seconds, recorded}}}; files relative to this directory",
                        **state}, root / PROVENANCE_FILE)
     return entry

@@ -14,7 +14,7 @@ from pathlib import Path
 from problem2.core import cli
 from problem2.core.schema import README, REFERENCE_DIR, REPO_DIR
 from problem2.pipeline import provenance
-from problem2.report import document as report
+from problem2.report import readme
 
 
 def stale_lines(results: Path) -> list[str]:
@@ -29,7 +29,7 @@ def stale_lines(results: Path) -> list[str]:
             for stage in provenance.data_changes(results, path):
                 lines.append(f"stale: stage {stage}: the data in {data_dir} differs from the data it was computed "
                              f"on; refresh: {provenance.STAGE_BY_NAME[stage].refresh_command(results)}")
-    if results.resolve() == REFERENCE_DIR.resolve() and not report.readme_is_current(README, results):
+    if results.resolve() == REFERENCE_DIR.resolve() and not readme.readme_is_current(README, results):
         lines.append("stale: README.md results block: it differs from what the reference's files give; "
                      "refresh: python -m problem2 report --update-reference")
     return lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from problem2.core import runtime, stats
+from problem2.core import stats, storage
 from problem2.core.results import AblationRun, Ablations, SeededAblations
 from problem2.report.markdown import T, f2, f3, fig, mean_sd, table
 
@@ -25,7 +25,7 @@ def ablation_table(name: str, rows: list[AblationRun]) -> str:
 def write_ablation_markdown(results: Path) -> Path:
     """RESULTS/ablation.md: ablation_markdown of RESULTS/ablation.json."""
     path = Path(results) / "ablation.md"
-    runtime.save_text(ablation_markdown(Ablations.load(Path(results) / "ablation.json")), path)
+    storage.save_text(ablation_markdown(Ablations.load(Path(results) / "ablation.json")), path)
     return path
 
 
@@ -157,7 +157,7 @@ def decoder_finding(seeded: SeededAblations) -> str:
     listed = lambda values: ", ".join(f2(v) for v in values)  # noqa: E731
     line = (f"- **The decoder, not the grid.** With the Gaussian fixed at 4 image px, the head+feet error at 32, 64 "
             f"and 128 is {listed(newton)} px with the 3 x 3 Newton step and {listed(fit)} px when the log-heatmap is "
-            f"fitted over a window of one sigma (codec.window_fit_refine).")
+            f"fitted over a window of one sigma (decoding.window_fit_refine).")
     if newton[0] < newton[1] < newton[2] and fit[2] <= fit[0]:
         line += (" Our reading, a hypothesis at this number of seeds (see the verdicts above): the 3 x 3 step reads "
                  "the peak's curvature between neighbouring pixels, which for a Gaussian of "

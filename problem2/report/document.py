@@ -10,23 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from problem2.core import runtime
-from problem2.core.results import (
-    Ablations,
-    DataEfficiency,
-    HeadStudy,
-    Metrics,
-    Robustness,
-    SeededAblations,
-    load_optional,
-)
+from problem2.core import storage
+from problem2.core.results import Ablations, Metrics, SeededAblations, load_optional
+from problem2.core.study_results import SECTION_FILES, DataEfficiency, HeadStudy, Robustness, load_sections
 from problem2.report import mechanism as why
 from problem2.report.ablations import section_ablations
+from problem2.report.data_efficiency import section_data_efficiency
 from problem2.report.heads import section_heads
 from problem2.report.markdown import T, f2, f3, fig, table
-from problem2.report.mechanism import row, single_changes
-from problem2.report.robustness import curve_sentence, robustness_sentence, section_data_efficiency, section_robustness
-from problem2.report.speed import PRECISION_METRIC_LABELS, section_speed
+from problem2.report.robustness import section_robustness
+from problem2.report.speed import section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 
 
@@ -39,7 +32,11 @@ def probe_x_px(diagnosis: dict | None) -> float | None:
 
 
 def load(results: Path, name: str):
-    return runtime.load_json(Path(results) / name)
+    """A stage's result file typed (core/study_results.load_sections); the run's bookkeeping (pipeline.json,
+    training_log.json) as the dicts their writers document."""
+    if name in SECTION_FILES:
+        return load_sections(results, name)
+    return storage.load_json(Path(results) / name)
 
 
 def pck_rows(methods: dict, kind: str) -> list:
@@ -66,58 +63,6 @@ def headline_table(results: Path, swap_invariant: bool = True) -> str:
     return (f"{m.split} split, {m.n_images} images, PCK normalised by the bounding-box diagonal\n\n"
             + table(PCK_HEADER, pck_rows(m.methods, "standard") + why.reference_rows(m, "standard")) + invariant
             + note)
-
-
-def readme_summary(results: Path) -> str:
-    """The README's results block: the headline table and the numbers that answer the question."""
-    results = Path(results)
-    parts = ["### Headline (reference run)", headline_table(results, swap_invariant=False)]
-    d = load(results, "diagnosis.json")
-    if d:
-        parts.append("**Why (REPORT.md section 2).** " + why.mechanism_sentence(d))
-    s = load(results, "studies.json")
-    if s:
-        b = s["seeds"]["bootstrap"]
-        sub, reg = (s["seeds"]["summary"][k]["standard"] for k in ("heatmap_subpixel", "regression"))
-        parts.append(
-            f"Over seeds {s['seeds']['seeds']}: PCK@0.05 {f3(sub['pck@0.05'][0])} ± {f3(sub['pck@0.05'][1])} "
-            f"(heatmap, sub-pixel) against {f3(reg['pck@0.05'][0])} ± {f3(reg['pck@0.05'][1])} (regression); "
-            f"the heatmap - regression difference is {f3(b['0.05']['diff'])} "
-            f"(95% paired bootstrap interval [{f3(b['0.05']['low'])}, {f3(b['0.05']['high'])}]) at 0.05 and "
-            f"{f3(b['0.2']['diff'])} [{f3(b['0.2']['low'])}, {f3(b['0.2']['high'])}] at 0.2.")
-        a = s["ambiguity"]
-        parts.append(
-            f"Hand labels: the best labelled-hand PCK@0.05 any image-only predictor can expect is "
-            f"{f3(a['ceiling']['0.05'])}; with hands named by image side, PCK@0.05 is "
-            f"{f3(a['side_labels']['heatmap_subpixel']['standard']['pck']['0.05'])} (heatmap) and "
-            f"{f3(a['side_labels']['regression']['standard']['pck']['0.05'])} (regression). A decoder that knows "
-            f"there are two hands lifts the default heatmap model's hand-swap-invariant PCK@0.05 to "
-            f"{f3(a['two_hand_decoder']['hand_swap_invariant']['pck']['0.05'])}.")
-        rows = s["regression_variants"]["rows"]
-        best = max(single_changes(rows), key=lambda r: r["pck"]["0.05"])
-        soft = [r for r in rows if r["run"] == "side_softargmax"]
-        parts.append(f"Best single change to RegressionNet (side labels): {best['label']}, PCK@0.05 "
-                     f"{f3(row(rows, 'side_regression')['pck']['0.05'])} -> {f3(best['pck']['0.05'])}"
-                     + (f"; a different model, the {why.SOFTARGMAX_LABEL}, reaches {f3(soft[0]['pck']['0.05'])}."
-                        if soft else "."))
-    rob = load_optional(Robustness, results, "robustness.json")
-    if rob:
-        parts.append("**Beyond the training distribution (REPORT.md section 5b).** " + robustness_sentence(rob))
-    curves = load_optional(DataEfficiency, results, "data_efficiency.json")
-    if curves and curve_sentence(curves):
-        parts.append("**How much data (REPORT.md section 5c).** " + curve_sentence(curves))
-    if s and "precision" in s:
-        summary = s["precision"]["summary"]
-        moved = [f"{model} {PRECISION_METRIC_LABELS[k]}" for model, ms in summary.items() for k, r in ms.items()
-                 if not r["within_seed_noise"]]
-        parts.append(f"**Speed.** The project's training path (bf16 autocast and channels-last where the CPU is fast "
-                     f"at them) against plain fp32 over seeds ({sum(map(len, summary.values()))} comparisons, "
-                     f"REPORT.md appendix A): "
-                     + ("no difference detected (Welch, Holm-corrected; a failure to detect a difference, not a proof "
-                        "of equivalence)." if not moved
-                        else "differences beyond seed noise (Welch, Holm-corrected): " + "; ".join(moved) + ".")
-                     + " Measured speed: REPORT.md appendix A and docs/speed.md.")
-    return "\n\n".join(parts)
 
 
 def section_results(m: Metrics) -> str:
@@ -218,7 +163,7 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
     env = p.get("environment", {})
     stages = [[k, f"{v.get('seconds', 0) / 60:.1f}"] for k, v in p["stages"].items()]
     train_min = sum(e["epoch_seconds"] for l in (log or {"models": {}})["models"].values() for e in l["epochs"]) / 60
-    run_logs = [log for log in (runtime.load_json(f) for f in sorted((Path(results) / "runs").glob("*/training_log.json")))
+    run_logs = [log for log in (storage.load_json(f) for f in sorted((Path(results) / "runs").glob("*/training_log.json")))
                 if all(len(m["epochs"]) == m["config"]["epochs"] for m in log["models"].values())]  # finished runs
     runs_min = sum(e["epoch_seconds"] for r in run_logs for l in r["models"].values() for e in l["epochs"]) / 60
     return "\n\n".join([
@@ -267,38 +212,7 @@ def render_report(results: Path) -> str:
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
-README_MARKERS = ("<!-- results:start (written by python -m problem2 report) -->", "<!-- results:end -->")
-
-
-def _readme_parts(readme: Path) -> tuple | None:
-    """(text before the results block, the block, text after it), or None without README_MARKERS."""
-    text = Path(readme).read_text()
-    start, end = README_MARKERS
-    if start not in text or end not in text:
-        return None
-    head, rest = text.split(start, 1)
-    block, tail = rest.split(end, 1)
-    return head, block, tail
-
-
-def update_readme(readme: Path, results: Path) -> bool:
-    """Replace the README's results block (between README_MARKERS) by readme_summary(results)."""
-    parts = _readme_parts(readme)
-    if parts is None:
-        return False
-    head, _, tail = parts
-    start, end = README_MARKERS
-    Path(readme).write_text(f"{head}{start}\n{readme_summary(results)}\n{end}{tail}")
-    return True
-
-
-def readme_is_current(readme: Path, results: Path) -> bool:
-    """True when the README's results block is what readme_summary(results) renders now (or it has none)."""
-    parts = _readme_parts(readme)
-    return parts is None or parts[1] == f"\n{readme_summary(results)}\n"
-
-
 def write_report(results: Path) -> Path:
     path = Path(results) / "REPORT.md"
-    runtime.save_text(render_report(results), path)
+    storage.save_text(render_report(results), path)
     return path

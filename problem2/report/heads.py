@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from problem2.core.results import HeadStudy
+from problem2.core.study_results import HeadStudy
 from problem2.report.markdown import f2, f3, fig, table
 
 LABEL_SETS = {"side": "side labels", "course_swap": "course labels, hand-swap-invariant",

@@ -7,7 +7,7 @@ Each (setting, seed) run is read from its stored test predictions (RUN/test_pred
 with neither are counted as missing, so every cell says how many seeds it averages. Scores, sub-pixel
 decoding: labelled PCK@0.05 and @0.2 (the assignment's), hand-swap-invariant PCK@0.05, and the mean
 error in image pixels of head and feet (no label ambiguity); that error also with the window-fit decoding
-(codec.window_fit_refine), which separates what a setting does to the maps from what it does to the 3x3
+(decoding.window_fit_refine), which separates what a setting does to the maps from what it does to the 3x3
 Newton step that reads them.
 
 ablation_seeds.json: results.SeededAblations (seed keys are strings, in memory as on disk).
@@ -23,9 +23,10 @@ from problem2.core.schema import DEFAULT_RESULTS, UNAMBIGUOUS
 from problem2.data.keypoints import dataset_fingerprint, load_split
 from problem2.figures import charts
 from problem2.studies.evaluation import evaluation_split
-from problem2.training.experiments import ablation_seed_runs, run_predictions
+from problem2.training.experiments import run_predictions
+from problem2.training.registry import ablation_seed_runs
 
-SEEDED_ABLATIONS = {  # name -> [(label, setting in experiments.ablation_seed_runs)]
+SEEDED_ABLATIONS = {  # name -> [(label, setting in registry.ablation_seed_runs)]
     "sigma (heatmap px, at 64x64)": [("1", "sigma1"), ("2", "main"), ("3", "sigma3"), ("4", "sigma4")],
     "resolution (sigma 2 heatmap px)": [("32", "res32"), ("64", "main"), ("128", "res128")],
     "resolution (Gaussian fixed at 4 image px)": [("32, sigma 1", "res32_sigma1"), ("64, sigma 2", "main"),

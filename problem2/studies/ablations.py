@@ -16,7 +16,8 @@ from problem2.data.keypoints import KeypointDataset, dataset_fingerprint, evalua
 from problem2.figures import charts
 from problem2.models.networks import HeatmapNet
 from problem2.training.engine import TrainConfig
-from problem2.training.experiments import all_runs, run_log, run_predictions, train_runs
+from problem2.training.experiments import run_predictions, train_runs
+from problem2.training.registry import run_log, spec_of
 
 # ablation -> [(setting label, run id)]; the main run is the default point of each
 ABLATIONS = {
@@ -47,7 +48,7 @@ def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = No
     cfg = cfg or TrainConfig()
     data_dir = _data_dir(dataset)
     run_ids = list(dict.fromkeys(r for variants in ablations.values() for _, r in variants))
-    train_runs(run_ids, data_dir, cfg, results_dir, progress)
+    train_runs(run_ids, data_dir, cfg, results_dir, progress=progress)
     split = evaluation_split(data_dir)
     test = load_split(data_dir, split, "heatmap")
     scores = {run_id: score_heatmap_run(run_id, results_dir, test) for run_id in run_ids}
@@ -63,7 +64,7 @@ def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = No
 def score_heatmap_run(run_id: str, results_dir: Path, test: KeypointDataset) -> dict:
     """PCK, pixel errors (standard and hand-swap-invariant) of a run's best heatmap model per decoding, from its
     stored test predictions (made from its checkpoint when they are not stored yet)."""
-    spec = all_runs(TrainConfig())[run_id]
+    spec = spec_of(run_id)
     log = run_log(run_id, results_dir)
     fingerprint = dataset_fingerprint(test)
     out = {"heatmap_size": spec.model_config.get("heatmap_size", 64), "sigma": spec.sigma,

@@ -17,7 +17,7 @@ from problem2.core.metrics import ASSIGNMENT_THRESHOLDS
 from problem2.core.results import tkey
 from problem2.core.schema import LEFT_HAND, RIGHT_HAND
 from problem2.figures import style
-from problem2.models import codec
+from problem2.models import conventions
 from problem2.studies.evaluation import METHODS, method_reports
 
 
@@ -50,7 +50,7 @@ def hand_collapse(pred, gt) -> dict:
 def hand_map_values(heatmaps: torch.Tensor, gt) -> dict:
     """Mean value of each hand's heatmap at its own and at the other hand's true position."""
     gt = metrics.as_array(gt)
-    uv = np.clip(np.rint(codec.image_to_heatmap(gt, heatmaps.shape[-1])).astype(int), 0, heatmaps.shape[-1] - 1)
+    uv = np.clip(np.rint(conventions.image_to_heatmap(gt, heatmaps.shape[-1])).astype(int), 0, heatmaps.shape[-1] - 1)
     idx = np.arange(len(gt))
     out = {}
     for name, k, other in (("left_hand", LEFT_HAND, RIGHT_HAND), ("right_hand", RIGHT_HAND, LEFT_HAND)):

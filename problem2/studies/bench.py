@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from problem2.core import cli, runtime
+from problem2.core import cli, runtime, storage
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import load_split
 from problem2.models.networks import HeatmapNet, RegressionNet, count_flops
@@ -183,7 +183,7 @@ def main(argv=None):
             from problem2.studies.bench_sweep import bench_sweep
             result = bench_sweep(args.runs, args.epochs, args.images, args.rounds)
         if args.out:
-            runtime.save_json(result, args.out)
+            storage.save_json(result, args.out)
     else:
         device = runtime.pick_device(args.device)
         precision = runtime.resolve_precision("auto", device)

@@ -26,7 +26,8 @@ from problem2.core import runtime
 from problem2.data.generate import generate_dataset
 from problem2.training.engine import TrainConfig
 from problem2.training.executor import RayExecutor
-from problem2.training.experiments import ablation_seed_runs, run_log, train_runs
+from problem2.training.experiments import train_runs
+from problem2.training.registry import ablation_seed_runs, run_log
 
 SWEEP_SETTINGS = ("sigma1", "sigma3", "sigma4", "noskip", "res32", "res32_sigma1")  # HeatmapNet runs, own dirs
 

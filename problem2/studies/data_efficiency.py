@@ -1,5 +1,5 @@
 """Learning curves: both models under the main protocol (30 epochs, batch 32, Adam 1e-3) on the first N images
-of the training pool, N in experiments.DATA_SIZES (nested sets; beyond the 1000 of the split, extra images drawn
+of the training pool, N in registry.DATA_SIZES (nested sets; beyond the 1000 of the split, extra images drawn
 by the generator, see generate.training_pool), seeds 0 and 1, all scored on the same evaluation split.
 
     python -m problem2.data_efficiency --results problem2/results   # scores the finished runs (no training)
@@ -7,7 +7,7 @@ by the generator, see generate.training_pool), seeds 0 and 1, all scored on the 
 The number of epochs is fixed, so a smaller set also means fewer optimiser steps: the curve measures the
 protocol, as a user would run it, not a fixed compute budget. N = 1000 is the main pair (seed 0) and seed1_*.
 Step controls separate the two: RegressionNet on the same 1000 images for k x the epochs (k in
-experiments.STEP_CONTROLS), the optimiser steps of the k x 1000 point.
+registry.STEP_CONTROLS), the optimiser steps of the k x 1000 point.
 Metrics: labelled PCK@0.05 and @0.2, and the mean |error| in x and in y of head and feet (image pixels).
 """
 from __future__ import annotations
@@ -17,37 +17,22 @@ from pathlib import Path
 import numpy as np
 
 from problem2.core import cli
-from problem2.core.results import DataEfficiency, LearningPoint
 from problem2.core.schema import DEFAULT_RESULTS
+from problem2.core.study_results import DataEfficiency, LearningPoint
 from problem2.data.keypoints import dataset_fingerprint, load_split
 from problem2.figures import charts
 from problem2.studies.ablation_seeds import scored_seeds, summarise, summary_cells
 from problem2.studies.evaluation import evaluation_split
 from problem2.studies.robustness import scores
-from problem2.training.experiments import DATA_SIZES, STEP_CONTROLS, run_finished, run_log
+from problem2.training.registry import DATA_SIZES, STEP_CONTROLS, data_run, run_finished, run_log, step_control_run
 
 SEEDS = (0, 1)
 MODELS = ("heatmap", "regression")
 METRICS = ("pck@0.05", "pck@0.2", "x_abs_px", "y_abs_px")
-MAIN_RUNS = {(0, "heatmap"): "main_heatmap", (0, "regression"): "main_regression",
-             (1, "heatmap"): "seed1_heatmap", (1, "regression"): "seed1_regression"}
-
-
-def run_id(n: int, model: str, seed: int) -> str:
-    if n == 1000:
-        return MAIN_RUNS[(seed, model)]
-    return f"data{n}_{model}" + (f"_seed{seed}" if seed else "")
-
-
 def data_run_ids(sizes=DATA_SIZES, seeds=SEEDS) -> list:
     """Every run the curves read, smallest sets first, then the step controls."""
-    return [run_id(n, model, seed) for n in sizes for seed in seeds for model in MODELS] + \
-        [step_control_id(k) for k in STEP_CONTROLS]
-
-
-def step_control_id(k: int) -> str:
-    """RegressionNet on the split's 1000 images for k x the epochs: the optimiser steps of k x 1000 images."""
-    return f"steps{k}x_regression"
+    return [data_run(n, model, seed) for n in sizes for seed in seeds for model in MODELS] + \
+        [step_control_run(k) for k in STEP_CONTROLS]
 
 
 def learning_curves(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, sizes=DATA_SIZES,
@@ -68,10 +53,10 @@ def learning_curves(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, sizes=D
 
     for model in MODELS:
         for n in sizes:
-            runs = {str(seed): run_id(n, model, seed) for seed in seeds}
+            runs = {str(seed): data_run(n, model, seed) for seed in seeds}
             result.points.append(LearningPoint(model, n, runs, *scored(runs)))
     for k in STEP_CONTROLS:  # does regression gain from more images, or from the steps they bring?
-        runs = {"0": step_control_id(k)}
+        runs = {"0": step_control_run(k)}
         epochs = run_log(runs["0"], results_dir)["config"]["epochs"] if run_finished(runs["0"], results_dir) else None
         result.step_controls.append(LearningPoint("regression", 1000, runs, *scored(runs), epochs=epochs,
                                                   steps_of=k * 1000))

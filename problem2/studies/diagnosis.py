@@ -24,11 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from problem2.core import cli, metrics, runtime
-from problem2.core.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, UNAMBIGUOUS
+from problem2.core import cli, metrics, storage
+from problem2.core.schema import DEFAULT_RESULTS, HEAD, IMAGE_SIZE, KEYPOINT_NAMES, UNAMBIGUOUS
 from problem2.data.keypoints import load_split
 from problem2.figures import charts
-from problem2.models import codec
 from problem2.studies.evaluation import evaluation_split, predict_keypoints
 from problem2.training.checkpoint import load_model
 
@@ -72,7 +71,7 @@ def axis_report(pred, gt, keypoints=range(5)) -> dict:
 
 def figure_offset(gt: np.ndarray) -> np.ndarray:
     """[N, 2] the figure's centre (cx, cy) minus the image centre; the head is drawn at (cx, cy - 20)."""
-    return gt[:, HEAD] + np.array([0.0, 20.0]) - (codec.IMAGE_SIZE - 1) / 2
+    return gt[:, HEAD] + np.array([0.0, 20.0]) - (IMAGE_SIZE - 1) / 2
 
 
 def offset_profile(pred, gt, edges=np.arange(-28, 29, 8)) -> dict:
@@ -116,7 +115,7 @@ def mirror_gain(model, images: torch.Tensor, gt: np.ndarray) -> float:
     """Slope of the head's predicted x displacement under a horizontal flip against the true one (127 - 2x)."""
     base, _ = predict_keypoints(model, images, "subpixel")
     flipped, _ = predict_keypoints(model, torch.flip(images, dims=[-1]), "subpixel")
-    true_shift = (codec.IMAGE_SIZE - 1) - 2 * np.asarray(gt)[:, HEAD, 0]
+    true_shift = (IMAGE_SIZE - 1) - 2 * np.asarray(gt)[:, HEAD, 0]
     return axis_stats(flipped[:, HEAD, 0] - base[:, HEAD, 0], true_shift)["slope"]
 
 
@@ -181,7 +180,7 @@ def border_reach(gt) -> dict:
     circle included) and the nearer border, and the fraction of figures within the deepest features'
     receptive field of it, where zero padding makes absolute position visible to pooled features."""
     gt = np.asarray(gt, np.float64)
-    last = codec.IMAGE_SIZE - 1
+    last = IMAGE_SIZE - 1
     low = np.minimum(gt.min(1), gt[:, HEAD] - HEAD_RADIUS)  # [N, 2] the extent's left / top
     high = np.maximum(gt.max(1), gt[:, HEAD] + HEAD_RADIUS)
     gap = np.minimum(low, last - high)  # [N, 2]
@@ -192,7 +191,7 @@ def border_reach(gt) -> dict:
 # ---------------------------------------------------------------- all
 
 def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
-    from problem2.training.experiments import checkpoint_path, run_finished
+    from problem2.training.registry import checkpoint_path, run_finished
     results_dir = Path(results_dir)
     eval_split = evaluation_split(data_dir)
     splits = {s: load_split(data_dir, s, "heatmap") for s in ("train", "val")}
@@ -213,7 +212,7 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
     result["variants"] = {}
     for run_id in VARIANT_RUNS:
         path = checkpoint_path(run_id, results_dir)
-        runtime.traced("read", path)  # looked for: one that appears later makes the stage stale (provenance.py)
+        storage.traced("read", path)  # looked for: one that appears later makes the stage stale (provenance.py)
         if path.exists() and run_finished(run_id, results_dir):
             variant = load_model(path)
             pred, _ = predict_keypoints(variant, images, "subpixel")
@@ -221,7 +220,7 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
                                           "shift": shift_gain(variant, images, gt),
                                           "pck@0.05": metrics.compute_pck(pred, gt, [0.05])[0.05]}
     result["dropout_seeds"] = dropout_seeds(results_dir, data_dir, test)
-    runtime.save_json(result, results_dir / "diagnosis.json")
+    storage.save_json(result, results_dir / "diagnosis.json")
     vis = results_dir / "visualizations"
     charts.plot_axis_scatter({n: p["test"] for n, p in preds.items()}, gt, UNAMBIGUOUS, vis / "axis_scatter.png")
     return result

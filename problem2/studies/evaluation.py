@@ -4,7 +4,7 @@
     python -m problem2.evaluate --results outputs/reproduction --data-dir ../shared/ee641_keypoints --split val
 
 Methods compared on the same images: 'regression', 'heatmap_argmax' and 'heatmap_subpixel'
-(DARK-style Taylor refinement, see codec.subpixel_refine). Each is scored as labelled and
+(DARK-style Taylor refinement, see decoding.subpixel_refine). Each is scored as labelled and
 hand-swap-invariant (metrics.align_hands), since the course images do not say which hand is left.
 """
 from __future__ import annotations
@@ -13,18 +13,20 @@ from pathlib import Path
 
 import torch
 
-from problem2.core import metrics, runtime
+from problem2.core import metrics, storage
 from problem2.core.metrics import ASSIGNMENT_THRESHOLDS, CURVE_THRESHOLDS, compute_pck  # noqa: F401 (API)
 from problem2.core.results import MethodScores, Metrics, References
 from problem2.core.schema import portable
-from problem2.data.keypoints import KeypointDataset, evaluation_split, load_split, read_annotations
+from problem2.data.files import read_annotations
+from problem2.data.keypoints import KeypointDataset, evaluation_split, load_split
 from problem2.figures import charts, overlays
 from problem2.figures.charts import plot_pck_curves
 from problem2.figures.overlays import visualize_predictions  # noqa: F401 the assignment's API
-from problem2.models import codec
+from problem2.models import decoding
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.training.checkpoint import load_model
-from problem2.training.engine import model_codec, predict
+from problem2.training.engine import predict
+from problem2.training.objective import model_codec
 
 METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
 
@@ -33,9 +35,9 @@ def extract_keypoints_from_heatmaps(heatmaps, method='argmax'):
     """[B, K, H, W] -> [B, K, 2] (x, y) in heatmap pixels; method 'argmax' or 'subpixel' (refined)."""
     heatmaps = torch.as_tensor(heatmaps)
     if method == "argmax":
-        return codec.argmax_2d(heatmaps).float()
+        return decoding.argmax_2d(heatmaps).float()
     if method == "subpixel":
-        return codec.subpixel_refine(heatmaps)
+        return decoding.subpixel_refine(heatmaps)
     raise ValueError(f"method must be 'argmax' or 'subpixel', got {method!r}")
 
 
@@ -115,13 +117,13 @@ def draw_evaluation_figures(result: Metrics, dataset: KeypointDataset, predictio
                                         "x: prediction (heatmap: sub-pixel)")
     visualize_predictions(dataset.images[0], predictions["heatmap_subpixel"][0], dataset.keypoints[0],
                           vis_dir / "single_prediction_heatmap.png", title="heatmap (sub-pixel)")
-    training_log = runtime.load_json(results_dir / "training_log.json")
+    training_log = storage.load_json(results_dir / "training_log.json")
     if training_log:
         charts.plot_training_curves(training_log, vis_dir / "training_curves.png")
     snapshots_file = results_dir / "heatmap_snapshots.pt"
     if snapshots_file.exists():
         snap = torch.load(snapshots_file, weights_only=True)
-        runtime.traced("read", snapshots_file)
+        storage.traced("read", snapshots_file)
         val = load_split(dataset.annotation_file.parent, "val", "heatmap")
         first = snap["val_indices"][0]
         overlays.plot_heatmap_stages(val.images[first], {e: s[0].float() for e, s in snap["epochs"].items()},

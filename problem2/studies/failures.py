@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from problem2.core import metrics, runtime
+from problem2.core import metrics, storage
 from problem2.core.results import tkey
 from problem2.core.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
 from problem2.data.keypoints import evaluation_split, load_split
@@ -17,7 +17,7 @@ from problem2.figures import overlays
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.studies.evaluation import predict_keypoints
 from problem2.training.checkpoint import load_model
-from problem2.training.engine import model_codec
+from problem2.training.objective import model_codec
 
 CATEGORIES = ("heatmap_ok_regression_fails", "regression_ok_heatmap_fails", "both_fail")
 
@@ -161,5 +161,5 @@ def failure_analysis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, thresh
     result = analyze_failure_cases(models, DataLoader(test, batch_size=64), threshold,
                                    vis_dir=Path(results_dir) / "visualizations")
     result["split"] = split
-    runtime.save_json(result, Path(results_dir) / "failure_cases.json")
+    storage.save_json(result, Path(results_dir) / "failure_cases.json")
     return result

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from problem2.core import cli, metrics, runtime, stats
+from problem2.core import cli, metrics, runtime, stats, storage
 from problem2.core.metrics import ASSIGNMENT_KEYS, ASSIGNMENT_THRESHOLDS
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.generate import ensure_data
@@ -36,7 +36,8 @@ from problem2.studies.bench import inference_latency
 from problem2.studies.evaluation import METHODS, evaluate_pair, evaluation_split, method_reports
 from problem2.training.checkpoint import load_codec, load_model
 from problem2.training.engine import TrainConfig
-from problem2.training.experiments import all_runs, checkpoint_path, run_log, run_parser, run_predictions, train_runs
+from problem2.training.experiments import run_parser, run_predictions, train_runs
+from problem2.training.registry import all_runs, checkpoint_path, run_log
 
 SEED_RUNS = {0: ("main_heatmap", "main_regression"), 1: ("seed1_heatmap", "seed1_regression"),
              2: ("seed2_heatmap", "seed2_regression")}
@@ -222,7 +223,7 @@ def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Pat
     cfg = cfg or TrainConfig()
     results_dir = Path(results_dir)
     vis_dir = results_dir / "visualizations"
-    train_runs(STUDY_RUNS, data_dir, cfg, results_dir, progress, weights=SEED_RUNS[0])
+    train_runs(STUDY_RUNS, data_dir, cfg, results_dir, progress=progress, weights=SEED_RUNS[0])
     ds = eval_set(data_dir)
     main_preds = pair_predictions(results_dir, *SEED_RUNS[0], ds)
     result = {"split": ds.annotation_file.name.split("_")[0], "n_images": len(ds),
@@ -231,7 +232,7 @@ def run_studies(data_dir: Path, cfg: TrainConfig | None = None, results_dir: Pat
               "regression_variants": regression_variants(results_dir, data_dir),
               "cost": cost_study(results_dir, latency_repeats)}
     result["precision"] = precision_study(results_dir, data_dir, ds, result["seeds"]["per_seed"])
-    runtime.save_json(result, results_dir / "studies.json")
+    storage.save_json(result, results_dir / "studies.json")
     draw_study_figures(result, vis_dir)
     return result
 

@@ -4,7 +4,7 @@ encoder, beside the two specified models, over three seeds, on the course labels
     python -m problem2 heads [--results DIR]      # scores stored test predictions; writes RESULTS/heads.json
 
 Rows: the specified RegressionNet (global pooling, coordinate loss) and its no-dropout twin, one row per head of
-experiments.HEADS, HeatmapNet's layers with a soft-argmax (a decoder, coordinate loss), and HeatmapNet (a decoder,
+heads.HEADS, HeatmapNet's layers with a soft-argmax (a decoder, coordinate loss), and HeatmapNet (a decoder,
 map loss). Scores: PCK@0.05 (bounding-box normaliser) on the evaluation split, labelled ('course'),
 hand-swap-invariant ('course_swap') for runs trained on the course labels, and for runs trained and scored on
 side labels ('side'). Contrasts: stats.compare_family (Welch over seeds, Holm over the family). Cost: FLOPs by
@@ -19,15 +19,17 @@ import numpy as np
 import torch
 
 from problem2.core import cli, metrics, runtime, stats
-from problem2.core.results import HeadContrast, HeadRow, HeadStudy
 from problem2.core.schema import DEFAULT_RESULTS
+from problem2.core.study_results import HeadContrast, HeadRow, HeadStudy
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import dataset_fingerprint, load_split
 from problem2.figures import charts
+from problem2.models.heads import HEADS
 from problem2.models.networks import build_model, count_flops, count_parameters
 from problem2.studies.bench import median_seconds, train_step_fn
 from problem2.studies.evaluation import evaluation_split
-from problem2.training.experiments import HEADS, head_runs, run_predictions, seeded
+from problem2.training.experiments import run_predictions
+from problem2.training.registry import head_runs, main_pair_run, seeded, swapmin_run
 
 SEEDS = (0, 1, 2)
 THRESHOLD = 0.05
@@ -40,37 +42,36 @@ CONTRASTS = (  # (a, b, question): does changing b into a move PCK@0.05 beyond s
 )
 
 
-def main_pair_run(model: str, seed: int) -> str:
-    """The main pair's run of one seed: main_MODEL, seed1_MODEL, seed2_MODEL."""
-    return f"main_{model}" if seed == 0 else f"seed{seed}_{model}"
-
-
-def row_specs(seeds=SEEDS) -> dict:
+def row_specs(seeds=SEEDS, quick: bool = False) -> dict:
     """{key: (label, features, loss, decoder, model, config, course runs, side runs, decoding, swap-min run)} in
-    table order, the heads' from experiments.HEADS; runs of the given seeds (the single-seed rows: seed 0 only)."""
+    table order, the heads' from HEADS; runs of the given seeds (the single-seed rows: seed 0 only). quick: the
+    course-label runs only (a smoke test of the stage: no side-label or swap-min runs)."""
+    if quick:
+        return {k: (*spec[:7], [], spec[8], None) for k, spec in row_specs(seeds).items()}
     first = (0,) if 0 in seeds else ()
     specs = {
         "regression": ("RegressionNet (specified)", "global pooling", "coordinate", False, "RegressionNet", {},
                        [main_pair_run("regression", s) for s in seeds], [seeded("side_regression", s) for s in seeds],
-                       "argmax", "swapmin_regression"),
+                       "argmax", swapmin_run("regression")),
         "regression_nodropout": ("RegressionNet without dropout", "global pooling", "coordinate", False,
                                  "RegressionNet", {"dropout": 0.0},
                                  [seeded("axis_regression_nodropout", s) for s in seeds],
                                  ["side_regression_nodropout" for _ in first], "argmax", None),
         **{k: (h.label, h.features, h.loss, False, h.model, h.config, head_runs(k, seeds=seeds),
-               head_runs(k, "side", seeds), "argmax", f"swapmin_head_{k}") for k, h in HEADS.items()},
+               head_runs(k, "side", seeds), "argmax", swapmin_run(k)) for k, h in HEADS.items()},
         "softargmax": ("HeatmapNet layers + soft-argmax", "spatial", "coordinate", True, "SoftArgmaxNet", {},
                        ["softargmax" for _ in first], ["side_softargmax" for _ in first], "argmax", None),
         "heatmap": ("HeatmapNet (specified), sub-pixel", "spatial", "distribution", True, "HeatmapNet", {},
                     [main_pair_run("heatmap", s) for s in seeds], [seeded("side_heatmap", s) for s in seeds],
-                    "subpixel", "swapmin_heatmap"),
+                    "subpixel", swapmin_run("heatmap")),
     }
     return specs
 
 
-def run_ids(seeds=SEEDS) -> list:
+def run_ids(seeds=SEEDS, quick: bool = False) -> list:
     """Every run the study scores (for the pipeline's plan)."""
-    return list(dict.fromkeys(r for spec in row_specs(seeds).values() for r in [*spec[6], *spec[7], spec[9]] if r))
+    return list(dict.fromkeys(r for spec in row_specs(seeds, quick).values() for r in [*spec[6], *spec[7], spec[9]]
+                              if r))
 
 
 def score(pred: np.ndarray, gt: np.ndarray) -> tuple:
@@ -87,13 +88,13 @@ def train_speed(model_name: str, config: dict, repeats: int) -> float:
     return 32 / median_seconds(step, repeats, warmup=2)
 
 
-def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS) -> list[HeadRow]:
+def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS, quick: bool = False) -> list[HeadRow]:
     split = evaluation_split(data_dir)
     course, side = load_split(data_dir, split), load_split(data_dir, split, hand_labels="side")
     fingerprint = dataset_fingerprint(course)  # predictions are stored on the split as labelled in the files
     rows = []
     for key, (label, features, loss, decoder, model_name, config, course_runs, side_runs, decoding,
-              swapmin_run) in row_specs(seeds).items():
+              swapmin_id) in row_specs(seeds, quick).items():
         scores, mean_px, missing = {"course": [], "course_swap": [], "side": []}, {"course": [], "side": []}, []
         for labels, runs, gt in (("course", course_runs, course.keypoints), ("side", side_runs, side.keypoints)):
             for run_id in runs:
@@ -107,12 +108,12 @@ def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS) -> list
                 if labels == "course":
                     scores["course_swap"].append(pck_swap)
         swapmin = None
-        pred = run_predictions(swapmin_run, results, data_dir, fingerprint, decoding) if swapmin_run else None
+        pred = run_predictions(swapmin_id, results, data_dir, fingerprint, decoding) if swapmin_id else None
         if pred is not None:
             pck, pck_swap, _ = score(pred, course.keypoints)
-            swapmin = {"run": swapmin_run, "course": pck, "course_swap": pck_swap}
-        elif swapmin_run:
-            missing.append(swapmin_run)
+            swapmin = {"run": swapmin_id, "course": pck, "course_swap": pck_swap}
+        elif swapmin_id:
+            missing.append(swapmin_id)
         model = build_model(model_name, **config)
         rows.append(HeadRow(key, label, features, loss, decoder, {"course": course_runs, "side": side_runs}, missing,
                             scores, mean_px, count_parameters(model), count_flops(model) / 1e9,
@@ -130,9 +131,10 @@ def contrasts(rows: list[HeadRow]) -> list[HeadContrast]:
             for (a, b, labels, q), c in family.items() if c is not None]
 
 
-def run_heads_study(data_dir: Path, results: Path = DEFAULT_RESULTS, repeats: int = 10, seeds=SEEDS) -> HeadStudy:
+def run_heads_study(data_dir: Path, results: Path = DEFAULT_RESULTS, repeats: int = 10, seeds=SEEDS,
+                    quick: bool = False) -> HeadStudy:
     """Score every row from stored predictions, compare, measure speed; write heads.json and the figure."""
-    rows = score_rows(results, data_dir, repeats, seeds)
+    rows = score_rows(results, data_dir, repeats, seeds, quick)
     env = runtime.environment(torch.device("cpu")) | {"load_average_1min": os.getloadavg()[0],
                                                       "torch_threads": torch.get_num_threads()}
     study = HeadStudy(evaluation_split(data_dir), len(load_split(data_dir, evaluation_split(data_dir))),

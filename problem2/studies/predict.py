@@ -17,15 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from problem2.core import cli, runtime
+from problem2.core import cli, storage
 from problem2.core.cli import UserError
-from problem2.core.schema import KEYPOINT_NAMES, OUTPUT_ROOT
-from problem2.data.keypoints import images_to_tensor, load_image
+from problem2.core.schema import IMAGE_SIZE, KEYPOINT_NAMES, OUTPUT_ROOT
+from problem2.data.files import images_to_tensor, load_image
 from problem2.figures.overlays import visualize_predictions
-from problem2.models import codec
 from problem2.studies.evaluation import predict_keypoints
 from problem2.training.checkpoint import load_model
-from problem2.training.engine import model_codec
+from problem2.training.objective import model_codec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -61,7 +60,7 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str |
     model = load_model(checkpoint)
     run_codec = model_codec(model)
     if decoding not in run_codec.decodings:
-        if decoding is not None and decoding not in codec.DECODE_METHODS:
+        if decoding is not None and decoding not in decoding.DECODE_METHODS:
             raise UserError(f"--decode {decoding}: a {type(model).__name__} decodes by {', '.join(run_codec.decodings)}")
         decoding = run_codec.default_decoding
     files = find_images(source)
@@ -70,13 +69,13 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str |
     points, outputs = predict_keypoints(model, tensor, decoding)
     if not np.isfinite(outputs.numpy()).all():
         raise UserError(f"{checkpoint} gives non-finite outputs (NaN or inf weights?): no keypoints written")
-    points = np.clip(points, -0.5, codec.IMAGE_SIZE - 0.5)
+    points = np.clip(points, -0.5, IMAGE_SIZE - 0.5)
     records = [{"id": i, "file_name": f.name, "keypoints": np.round(p.astype(np.float64), 2).tolist()}
                for i, (f, p) in enumerate(zip(files, points))]
     result = {"images": records, "keypoint_names": KEYPOINT_NAMES, "num_keypoints": len(KEYPOINT_NAMES),
               "model": type(model).__name__, "checkpoint": Path(checkpoint).name,
               "decoding": decoding if len(run_codec.decodings) > 1 else run_codec.name}
-    runtime.save_json(result, Path(out_dir) / "predictions.json")
+    storage.save_json(result, Path(out_dir) / "predictions.json")
     if overlays:
         for f, image, p in zip(files, images, points):
             visualize_predictions(image, p, None, Path(out_dir) / "overlays" / overlay_name(f, files),

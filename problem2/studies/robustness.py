@@ -17,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from problem2.core import cli, metrics, runtime
-from problem2.core.results import Robustness, RobustnessRow
+from problem2.core import cli, metrics, storage
 from problem2.core.schema import DEFAULT_RESULTS, IMAGE_SIZE, UNAMBIGUOUS
+from problem2.core.study_results import Robustness, RobustnessRow
 from problem2.data import perturb as P
 from problem2.data.augment import AugmentConfig, cutout_hide_rate
-from problem2.data.keypoints import dataset_fingerprint, images_to_tensor, load_split
+from problem2.data.files import images_to_tensor
+from problem2.data.keypoints import dataset_fingerprint, load_split
 from problem2.figures import charts, overlays
 from problem2.studies.evaluation import evaluation_split, predict_keypoints
 from problem2.training.checkpoint import load_model
-from problem2.training.experiments import checkpoint_path, run_finished, run_log
+from problem2.training.registry import checkpoint_path, run_finished, run_log
 
 SEED = 2024
 CLEAN = P.Perturbation("clean", "-", "none", lambda image, keypoints, rng: (image, keypoints, None))
@@ -131,7 +132,7 @@ def default_models(results_dir: Path) -> dict:
     candidates |= {label: str(checkpoint_path(run, results_dir).relative_to(results_dir))
                    for run, label in AUGMENTED_RUNS.items()}
     for path in candidates.values():  # looked for: one that appears later makes the stage stale (provenance.py)
-        runtime.traced("read", Path(results_dir) / path)
+        storage.traced("read", Path(results_dir) / path)
     return {label: path for label, path in candidates.items() if (Path(results_dir) / path).exists()}
 
 

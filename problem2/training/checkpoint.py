@@ -1,230 +1,28 @@
-"""Checkpoint files and the state of a run directory: what is committed, what can be resumed or reused.
-
-A run named NAME in directory OUT owns these files (each written atomically):
-  NAME_last.pth       the commit point: weights, optimiser and RunState after the last completed epoch;
-                      deleted once the run has finished (it is 3x the model's size)
-  NAME_model.pth      the best epoch by validation loss: a plain state_dict, so that
-                      model.load_state_dict(torch.load(path)) works as the assignment's code expects
-  NAME_model.json     what the weights are (class, config, codec, epoch, training settings and data) and the
-                      SHA-256 of NAME_model.pth, written right after it (see save_checkpoint)
-  NAME_snapshots.pt   raw outputs on fixed validation images after selected epochs
-  training_log.json   {'models': {NAME: log}}, derived from the RunState
-Each epoch writes NAME_last.pth first, then NAME_model.pth and NAME_model.json (when the epoch is a new
-best), the snapshots and the log. An interruption between two writes leaves files that `open_run` repairs from the commit
-point (the weights in NAME_last.pth are the newest best ones whenever NAME_model.pth lags behind);
-files that disagree in any other way are refused with the mismatch named.
-"""
+"""The checkpoint format: a model's best-epoch weights as a plain state_dict (NAME_model.pth, so that
+model.load_state_dict(torch.load(path)) works as the assignment's code expects) and a JSON sidecar (NAME_model.json:
+class, config, codec, epoch, training settings and data, and the SHA-256 of the .pth); reading any checkpoint the
+project, an older version of it, or a student wrote. The files of a run around it are run_files.py's."""
 from __future__ import annotations
 
 import hashlib
 import io
-import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 import problem2.models.heads  # noqa: F401 (registers the heads' models and codecs, so their checkpoints load)
-from problem2.core import runtime
+from problem2.core import storage
 from problem2.core.cli import UserError
 from problem2.models import codec
 from problem2.models.networks import MODEL_CLASSES, build_model
 
 CHECKPOINT_FORMAT = "problem2-checkpoint-v2"  # a plain state_dict + a JSON sidecar
 LEGACY_FORMAT = "problem2-checkpoint-v1"      # one self-describing dict (read, no longer written)
-NOT_IN_SIGNATURE = ("epochs", "device", "workers", "resolved_device", "resolved_precision")
-
-
-LOG_KEYS = ("model", "model_config", "config", "data", "best_epoch", "best_val_loss", "epochs")
-EPOCH_KEYS = {"epoch", "train_loss", "val_loss", "val_mean_px", "val_pck@0.05"}
-
-
-def load_run_file(path: Path, device="cpu") -> dict:
-    """NAME_last.pth or NAME_snapshots.pt (tensors and plain types only); RunDirectoryError naming the file and
-    the way out when it is truncated, foreign or unsafe."""
-    try:
-        obj = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:  # truncated, not a torch file, a pickle that is not plain data ...
-        raise RunDirectoryError(f"{path} is not readable ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
-                                f"delete it: a resume state then restarts the run, snapshots are drawn again"
-                                ) from None
-    if not isinstance(obj, dict):
-        raise RunDirectoryError(f"{path} does not hold a run's state; delete it to train the run again")
-    return obj
 
 
 class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, unreadable, or not the model that was expected."""
-
-
-class RunDirectoryError(UserError, ValueError):
-    """A run directory holds files that cannot be resumed, reused or overwritten as asked."""
-
-
-@dataclass
-class RunState:
-    """Everything a resumed run needs besides the weights."""
-    history: list = field(default_factory=list)
-    best_val_loss: float = float("inf")
-    best_epoch: int = 0
-
-
-@dataclass
-class RunFiles:
-    out_dir: Path
-    name: str
-
-    def __post_init__(self):
-        self.out_dir = Path(self.out_dir)
-        self.model = self.out_dir / f"{self.name}_model.pth"
-        self.model_meta = sidecar_path(self.model)
-        self.last = self.out_dir / f"{self.name}_last.pth"
-        self.snapshots = self.out_dir / f"{self.name}_snapshots.pt"
-        self.log = self.out_dir / "training_log.json"
-
-    def logged(self) -> dict | None:
-        """This run's entry in the log (None when it has none); RunDirectoryError naming a damaged entry."""
-        data = runtime.load_json(self.log, {}) or {}
-        entry = data.get("models", {}).get(self.name) if isinstance(data, dict) else None
-        if entry is None:
-            return None
-        missing = [k for k in LOG_KEYS if k not in entry] if isinstance(entry, dict) else list(LOG_KEYS)
-        if missing or not isinstance(entry["epochs"], list) or not all(
-                isinstance(e, dict) and EPOCH_KEYS <= set(e) for e in entry["epochs"]):
-            raise RunDirectoryError(f"{self.log}: the entry of run '{self.name}' is damaged (missing "
-                                    f"{missing or 'epoch fields'}); restore the file, or delete the run's files "
-                                    f"in {self.out_dir} to train it again")
-        return entry
-
-    def prune(self) -> None:
-        """Delete the run's checkpoints but keep its log, marked 'pruned' (a later run retrains it)."""
-        self._delete(lambda models: models[self.name].update(pruned=True))
-
-    def remove(self) -> None:
-        """Delete this run's files and its entry in the log (other runs in OUT are kept)."""
-        self._delete(lambda models: models.pop(self.name))
-
-    def _delete(self, edit_log) -> None:
-        for path in (self.model, self.model_meta, self.last, self.snapshots):
-            path.unlink(missing_ok=True)
-        data = runtime.load_json(self.log)
-        if data and self.name in data.get("models", {}):
-            edit_log(data["models"])
-            runtime.save_json(data, self.log)
-
-
-def signature_from_log(log: dict) -> dict:
-    """The run signature (see train.run_signature) that a training log entry records."""
-    return {"model_class": log["model"], "model_config": log["model_config"],
-            "train": {k: v for k, v in log["config"].items() if k not in NOT_IN_SIGNATURE},
-            "train_data": log["data"]["train"], "val_data": log["data"]["val"]}
-
-
-def same_run(a: dict, b: dict) -> bool:
-    """Signatures equal up to where the data files were read from."""
-    def strip(s):
-        s = {**s, "train_data": dict(s["train_data"] or {}), "val_data": dict(s["val_data"] or {})}
-        s["train_data"].pop("annotation_file", None)
-        s["val_data"].pop("annotation_file", None)
-        return s
-    return strip(a) == strip(b)
-
-
-@dataclass
-class OpenedRun:
-    """What open_run found: the state to continue from, and the weights to load (None: fresh run)."""
-    state: RunState
-    weights: dict | None = None      # state_dict to load into the model
-    optimizer: dict | None = None    # optimiser state (None for a finished run)
-    snapshots: dict = field(default_factory=dict)
-    finished: bool = False
-    repaired: list = field(default_factory=list)
-
-
-def open_run(files: RunFiles, signature: dict, epochs: int, resume: bool, device) -> OpenedRun:
-    """Decide from OUT's files whether the run starts fresh, resumes, or is already finished.
-
-    resume=False refuses a directory that already holds a run named NAME (nothing is overwritten
-    silently); resume=True continues a run with the same signature and refuses one with another.
-    """
-    logged = files.logged()
-    if logged is not None and not files.last.exists() and not files.model.exists():
-        # a log without its checkpoint: pruned (--quick), or a committed reference run (checkpoints are not
-        # committed); nothing to resume or reuse, so the run is trained again and its log replaced
-        if not logged.get("pruned"):
-            print(f"note: {files.log} records run '{files.name}' but {files.model.name} is not there: training it "
-                  f"again", file=sys.stderr)
-        logged = None
-    if not files.last.exists() and logged is None:
-        if files.model.exists():
-            raise RunDirectoryError(f"{files.model} exists but {files.log} records no run '{files.name}'; "
-                                    f"delete it, or train into another directory")
-        return OpenedRun(RunState())
-    if not resume:
-        raise RunDirectoryError(f"{files.out_dir} already holds a run '{files.name}'; continue or reuse it with "
-                                f"--resume (resume=True), replace it with --overwrite, or train into another directory")
-    if files.last.exists():
-        return _resume(files, signature, epochs, device)
-    return _reuse(files, signature, epochs, logged)
-
-
-def _resume(files: RunFiles, signature: dict, epochs: int, device) -> OpenedRun:
-    saved = load_run_file(files.last, device)
-    if not {"signature", "model", "optimizer", "state"} <= set(saved):
-        raise RunDirectoryError(f"{files.last} is not a resume state; delete it to train the run again")
-    if not same_run(saved["signature"], signature):
-        raise RunDirectoryError(f"{files.last} was made with other settings or data; delete it, or train into "
-                                f"another directory.\n saved:   {saved['signature']}\n current: {signature}")
-    state = RunState(**saved["state"])
-    if len(state.history) > epochs:
-        raise RunDirectoryError(f"{files.last} already holds {len(state.history)} epochs, more than the {epochs} "
-                                f"asked for; train into another directory")
-    opened = OpenedRun(state, saved["model"], saved["optimizer"])
-    best_on_disk = _checkpoint_epoch(files.model)
-    if state.best_epoch and best_on_disk != state.best_epoch:
-        if state.best_epoch != len(state.history):
-            held = "no readable checkpoint" if best_on_disk is None else f"epoch {best_on_disk}"
-            raise RunDirectoryError(f"{files.model} holds {held} but {files.last} says the best epoch "
-                                    f"is {state.best_epoch}; the files disagree: delete the run's files to retrain")
-        opened.repaired.append(files.model.name)  # cut between the commit point and the best-model write
-    if files.snapshots.exists():
-        opened.snapshots = load_run_file(files.snapshots).get("epochs", {})
-    return opened
-
-
-def _reuse(files: RunFiles, signature: dict, epochs: int, logged: dict) -> OpenedRun:
-    if not same_run(signature_from_log(logged), signature):
-        raise RunDirectoryError(f"{files.out_dir} holds a run '{files.name}' made with other settings or data; "
-                                f"train into another directory, or replace it with --overwrite")
-    done = len(logged["epochs"])
-    if done != epochs:
-        raise RunDirectoryError(f"{files.out_dir} holds a finished run '{files.name}' of {done} epochs (its resume "
-                                f"state was dropped when it finished), not {epochs}; train into another directory")
-    on_disk = _checkpoint_epoch(files.model)
-    if on_disk != logged["best_epoch"]:
-        held = "no readable checkpoint" if on_disk is None else f"epoch {on_disk}"
-        raise RunDirectoryError(f"{files.model} holds {held} but {files.log} records best epoch "
-                                f"{logged['best_epoch']}; the files disagree: delete the run's files to retrain")
-    state = RunState(history=logged["epochs"], best_val_loss=logged["best_val_loss"], best_epoch=logged["best_epoch"])
-    snapshots = load_run_file(files.snapshots).get("epochs", {}) if files.snapshots.exists() else {}
-    return OpenedRun(state, load_checkpoint(files.model)["state_dict"], None, snapshots, finished=True)
-
-
-def _checkpoint_epoch(path: Path) -> int | None:
-    """The epoch a best checkpoint holds; None when it is missing or torn (weights and sidecar disagree)."""
-    if not path.exists():
-        return None
-    try:
-        return load_checkpoint(path)["epoch"]
-    except CheckpointError:
-        return None
-
-
-def save_resume_state(files: RunFiles, model: nn.Module, optimizer, state: RunState, signature: dict) -> None:
-    """The commit point of an epoch."""
-    runtime.save_torch({"signature": signature, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "state": asdict(state)}, files.last)
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -237,12 +35,12 @@ def save_checkpoint(path: str | Path, model: nn.Module, epoch: int, val_loss: fl
     """The best epoch: the plain state_dict at PATH, then its sidecar (class, config, codec, epoch, settings,
     data, and the SHA-256 of PATH, so that a .pth and a .json from different epochs are caught)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    digest = runtime.save_torch(state, path)
+    digest = storage.save_torch(state, path)
     meta = {"format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
             "model_config": dict(model.config), "codec": run_codec.to_dict() if run_codec is not None else None,
             "epoch": epoch, "val_loss": val_loss, "train_config": signature["train"],
             "train_data": signature["train_data"], "weights_sha256": digest}
-    runtime.save_json(meta, sidecar_path(path))
+    storage.save_json(meta, sidecar_path(path))
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -257,7 +55,7 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path} (train first: python -m problem2.train)")
     raw = path.read_bytes()
-    runtime.traced("read", path)
+    storage.traced("read", path)
     try:
         obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a zip, not a torch file, unsafe pickle ...
@@ -270,7 +68,7 @@ def load_checkpoint(path: str | Path) -> dict:
     meta_path = sidecar_path(path)
     if not meta_path.exists():
         return {**_recognise(path, obj), "state_dict": obj}
-    meta = runtime.load_json(meta_path)  # traced as read, like every JSON file
+    meta = storage.load_json(meta_path)  # traced as read, like every JSON file
     missing = [k for k in ("model_class", "model_config", "weights_sha256") if k not in (meta or {})]
     if not isinstance(meta, dict) or missing:
         raise CheckpointError(f"{meta_path} is not a checkpoint sidecar (missing {missing}); delete it and "
@@ -287,10 +85,10 @@ def upgrade_checkpoint(path: str | Path) -> bool:
     ckpt = load_checkpoint(path)
     if ckpt.get("format") != LEGACY_FORMAT:
         return False
-    digest = runtime.save_torch(ckpt["state_dict"], path)
+    digest = storage.save_torch(ckpt["state_dict"], path)
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     meta["codec"] = codec_of(ckpt).to_dict()  # the oldest checkpoints recorded it only through their data's sigma
-    runtime.save_json({**meta, "format": CHECKPOINT_FORMAT, "weights_sha256": digest}, sidecar_path(path))
+    storage.save_json({**meta, "format": CHECKPOINT_FORMAT, "weights_sha256": digest}, sidecar_path(path))
     return True
 
 

@@ -9,7 +9,6 @@ how a cut between two writes is repaired: checkpoint.py.
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,19 +17,16 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, SequentialSampler
 from tqdm import tqdm
 
 from problem2.core import metrics, runtime
-from problem2.core.schema import DEFAULT_RESULTS, HAND_PAIR
+from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.keypoints import dataset_codec, dataset_fingerprint, dataset_keypoints
 from problem2.models import codec
-from problem2.training import checkpoint
-
-LOG_SCHEMA = ("{'models': {NAME: log}}; each log: config, environment, data, best_epoch and 'epochs': [{epoch, "
-              "train_loss, val_loss, val_mean_px, val_pck@0.05, lr, epoch_seconds, train_img_per_s}]; "
-              "'last_command': {argv, wall_seconds, epochs_run} of the last train command")
+from problem2.training import run_files
+from problem2.training.objective import Objective, model_codec, objective_for
+from problem2.training.run import Run
 
 
 @dataclass
@@ -47,130 +43,46 @@ class TrainConfig:
     num_snapshot_images: int = 4
 
 
-@dataclass
-class Objective:
-    """What differs between models: the loss on raw outputs, and outputs -> [B, K, 2] image px."""
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    decode: Callable[[torch.Tensor], torch.Tensor]
-
-
-LOSSES = {"mse": None, "l1": F.l1_loss}  # 'mse': the codec's own loss (MSE for the assignment's two models)
-
-
-def model_codec(model: nn.Module, outputs: torch.Tensor | None = None):
-    """The codec of a model's output: the one it carries (model.codec: every project model, and a model read from
-    a checkpoint carries the one it was trained with); for anyone's nn.Module without one, by its output_type
-    (sigma 2 for heatmaps) or by the shape of its outputs (output_kind)."""
-    carried = getattr(model, "codec", None)
-    if carried is not None:
-        return carried
-    output_type = getattr(model, "output_type", None)
-    size = getattr(model, "config", {}).get("heatmap_size", 64)
-    if outputs is not None:
-        kind, shown_size = output_kind(outputs)
-        output_type, size = output_type or kind, shown_size or size
-    if output_type is None:
-        raise ValueError(f"{type(model).__name__} has no codec and no output_type ('heatmap' or 'regression'): set "
-                         f"one, or pass its outputs so that their shape tells")
-    return codec.make_codec(output_type, size)
-
-
-def output_kind(outputs: torch.Tensor) -> tuple:
-    """What a batch of raw outputs is by its shape: ('heatmap', S) for [B, K, S, S], ('regression', None) for
-    [B, 2K]; ValueError naming the shape otherwise."""
-    shape = tuple(outputs.shape)
-    if len(shape) == 4 and shape[2] == shape[3]:
-        return "heatmap", shape[-1]
-    if len(shape) == 2 and shape[1] % 2 == 0:
-        return "regression", None
-    raise ValueError(f"cannot read model outputs of shape {list(shape)} as keypoints: expected heatmaps "
-                     f"[B, K, S, S] or coordinates [B, 2K] = (x0, y0, x1, y1, ...) / 128")
-
-
-def objective_for(model: nn.Module, loss: str = "mse", run_codec=None) -> Objective:
-    """The model's objective: the codec's loss ('mse', the default: MSE for heatmaps and coordinates, a head's own
-    loss otherwise) or L1 on coordinates ('l1'); '+swapmin' after either takes, per image, the smaller loss of
-    the two hand assignments (hand_swap_min). Validation decodes by the codec's first decoding (argmax)."""
-    base, _, swap = loss.partition("+")
-    if base not in LOSSES or swap not in ("", "swapmin"):
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, optionally followed by '+swapmin', got {loss!r}")
-    run_codec = run_codec or model_codec(model)
-    per_image = run_codec.loss_per_image if LOSSES[base] is None else (
-        lambda out, t: LOSSES[base](out.float(), t, reduction="none").flatten(1).mean(1))
-    if swap:
-        per_image = hand_swap_min(per_image, run_codec)
-    return Objective(loss=lambda out, t: per_image(out, t).mean(),
-                     decode=lambda out: run_codec.decode(out, run_codec.decodings[0]))
-
-
-def hand_swap_min(per_image: Callable, run_codec, hands=HAND_PAIR) -> Callable:
-    """A per-image loss that scores each image against its targets and against its targets with the two hands
-    exchanged, and keeps the smaller: the ambiguous course labels cost nothing when the model names the hands the
-    other way round. [B] like per_image."""
-    def loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        swapped = run_codec.swap_keypoints(targets, *hands)
-        return torch.minimum(per_image(outputs, targets), per_image(outputs, swapped))
-    return loss
-
-
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss."""
 
 
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg: TrainConfig,
-        out_dir: str | Path = DEFAULT_RESULTS, name: str = "model", resume: bool = True,
-        progress: bool = True, objective: Objective | None = None, overwrite: bool = False,
+        out_dir: str | Path = DEFAULT_RESULTS, name: str = "model", *, resume: bool = True, progress: bool = True,
+        objective: Objective | None = None, overwrite: bool = False,
         on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Train `model` for cfg.epochs with Adam; keep the best epoch by validation loss; return the log.
 
     The loaders may hold any dataset whose items are (image [1, 128, 128], target); the validation
     loader must not shuffle. With resume=True a finished run with the same settings is reused as it
     is and a partial one continues from its last completed epoch; resume=False refuses a directory
-    that already holds a run NAME unless overwrite=True (see checkpoint.open_run). One process at a
-    time writes into out_dir (runtime.DirectoryLock). on_epoch(entry) is called after each epoch's files.
+    that already holds a run NAME unless overwrite=True (see run_files.open_run). The directory, its lock and the
+    commits of each epoch are run.Run's; this is the loop. on_epoch(entry) is called after each epoch's files.
     """
-    files = checkpoint.RunFiles(out_dir, name)
     run_codec = dataset_codec(train_loader.dataset) or model_codec(model)
     model.codec = run_codec  # the model carries the representation it is trained on
     objective = objective or objective_for(model, cfg.loss, run_codec)
     device = runtime.pick_device(cfg.device)
     precision = runtime.resolve_precision(cfg.precision, device)
     mem_format = runtime.memory_format(device, precision)
-    runtime.keep_freed_memory()  # reuse activation buffers across steps (same results, faster)
     if not isinstance(val_loader.sampler, SequentialSampler):
         raise ValueError("val_loader must iterate in order (shuffle=False)")
-    with runtime.DirectoryLock(files.out_dir):
-        if overwrite:
-            files.remove()
+    with Run(out_dir, name, cfg, run_codec, overwrite=overwrite) as run:
         model.to(device=device, memory_format=mem_format)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         signature = run_signature(model, cfg, train_loader.dataset, val_loader.dataset)
-        opened = checkpoint.open_run(files, signature, cfg.epochs, resume, device)
-        state, snapshots = opened.state, opened.snapshots
-        if opened.weights is not None:
-            model.load_state_dict(opened.weights)
-        if opened.optimizer is not None:
-            optimizer.load_state_dict(opened.optimizer)
-        if opened.finished:
-            check_logged_best(model, val_loader, objective, state, device, precision, files)
-            print(f"note: reusing the finished run '{name}' in {files.out_dir} (best epoch {state.best_epoch} of "
-                  f"{len(state.history)}, loaded into the model; nothing trained)", file=sys.stderr)
-            return _log(name, cfg, device, precision, signature, state)
-        if state.history:
-            print(f"note: resuming the run '{name}' in {files.out_dir} after epoch {len(state.history)} of "
-                  f"{cfg.epochs}", file=sys.stderr)
+        if run.open(model, optimizer, signature, resume=resume, device=device, precision=precision).finished:
+            check_logged_best(model, val_loader, objective, run.state, device, precision, run.files)
+            return run.log()
         val_gt = validation_keypoints(val_loader)
         check_output_fits(model, val_loader, device, mem_format, run_codec)
         val_targets = _all_targets(val_loader)  # fixed: computed once, not every epoch
         snapshot_images = _first_images(val_loader, cfg.num_snapshot_images)
-        if opened.repaired:  # cut after the commit point: the weights loaded are the newest best epoch's
-            checkpoint.save_checkpoint(files.model, model, state.best_epoch, state.best_val_loss, signature,
-                                       run_codec)
-        if state.history and len(state.history) in cfg.snapshot_epochs and len(state.history) not in snapshots:
-            snapshots[len(state.history)] = predict(model, snapshot_images, device, precision).half()
-            _save_snapshots(files, snapshots)
+        snapshot = lambda: predict(model, snapshot_images, device, precision)  # noqa: E731
+        if run.snapshot_missing():
+            run.save_snapshot(len(run.state.history), snapshot())
         steps_per_epoch = len(train_loader)
-        start = len(state.history)
+        start = len(run.state.history)
         bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=start * steps_per_epoch, disable=not progress,
                    desc=f"train {name}", unit="step", dynamic_ncols=True)
         for epoch in range(start + 1, cfg.epochs + 1):
@@ -197,7 +109,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
                 bar.update(1)
                 bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", loss=f"{loss.item():.4g}")
             train_seconds = time.perf_counter() - t0
-            # ---- validate
+            # ---- validate, then commit the epoch
             outputs = predict(model, val_loader, device, precision)
             val_loss = float(objective.loss(outputs, val_targets))
             pred = objective.decode(outputs)
@@ -206,33 +118,20 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
                      "val_pck@0.05": metrics.compute_pck(pred, val_gt, [0.05])[0.05],
                      "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": time.perf_counter() - t0,
                      "train_img_per_s": seen / train_seconds}
-            state.history.append(entry)
             bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", val_loss=f"{val_loss:.4g}",
                             val_px=f"{entry['val_mean_px']:.2f}")
-            # ---- commit the epoch (resume state first), then the files derived from it
-            is_best = val_loss < state.best_val_loss
-            if is_best:
-                state.best_val_loss, state.best_epoch = val_loss, epoch
-            checkpoint.save_resume_state(files, model, optimizer, state, signature)
-            if is_best:
-                checkpoint.save_checkpoint(files.model, model, epoch, val_loss, signature, run_codec)
-            if epoch in cfg.snapshot_epochs:
-                snapshots[epoch] = predict(model, snapshot_images, device, precision).half()
-                _save_snapshots(files, snapshots)
-            update_training_log(files.out_dir, name, _log(name, cfg, device, precision, signature, state))
+            run.commit(model, optimizer, entry, snapshot)
             if on_epoch:
                 on_epoch(entry)
         bar.close()
-        files.last.unlink(missing_ok=True)  # finished: the log and the best checkpoint are all a reuse needs
-        model.load_state_dict(checkpoint.load_checkpoint(files.model)["state_dict"])  # leave the best epoch loaded
-        return _log(name, cfg, device, precision, signature, state)
+        return run.finish(model)
 
 
 LOGGED_LOSS_RTOL, LOGGED_PCK_ATOL = 0.02, 0.02  # other CPU kinds move the last digits (bf16), not more
 
 
-def check_logged_best(model, val_loader, objective: Objective, state: checkpoint.RunState, device, precision,
-                      files: checkpoint.RunFiles) -> None:
+def check_logged_best(model, val_loader, objective: Objective, state: run_files.RunState, device, precision,
+                      files: run_files.RunFiles) -> None:
     """Before a finished run is reused, its best checkpoint is scored on the validation split again: a log whose
     best epoch's validation loss or PCK@0.05 the weights do not give is refused (hand-edited, or from another run)."""
     logged = state.history[state.best_epoch - 1]
@@ -241,15 +140,10 @@ def check_logged_best(model, val_loader, objective: Objective, state: checkpoint
     pck = metrics.compute_pck(objective.decode(outputs), validation_keypoints(val_loader), [0.05])[0.05]
     if (abs(loss - logged["val_loss"]) > LOGGED_LOSS_RTOL * abs(logged["val_loss"]) + 1e-9
             or abs(pck - logged["val_pck@0.05"]) > LOGGED_PCK_ATOL):
-        raise checkpoint.RunDirectoryError(
+        raise run_files.RunDirectoryError(
             f"{files.log} records validation loss {logged['val_loss']:.6g} and PCK@0.05 {logged['val_pck@0.05']:.3f} "
             f"for best epoch {state.best_epoch}, but {files.model.name} gives {loss:.6g} and {pck:.3f}: the log or "
             f"the checkpoint was changed; restore them, or delete the run's files to train it again")
-
-
-def _save_snapshots(files: checkpoint.RunFiles, snapshots: dict) -> None:
-    runtime.save_torch({"epochs": snapshots, "val_indices": list(range(len(next(iter(snapshots.values())))))},
-                       files.snapshots)
 
 
 @torch.no_grad()
@@ -313,21 +207,3 @@ def run_signature(model: nn.Module, cfg: TrainConfig, train_set, val_set) -> dic
     return {"model_class": type(model).__name__, "model_config": dict(model.config),
             "train": settings, "train_data": dataset_fingerprint(train_set),
             "val_data": dataset_fingerprint(val_set)}
-
-
-def _log(name, cfg, device, precision, signature, state: checkpoint.RunState) -> dict:
-    return {"name": name, "config": {**asdict(cfg), "resolved_device": str(device),
-                                      "resolved_precision": precision},
-            "model": signature["model_class"], "model_config": signature["model_config"],
-            "data": {"train": signature["train_data"], "val": signature["val_data"]},
-            "environment": runtime.environment(device), "best_epoch": state.best_epoch,
-            "best_val_loss": state.best_val_loss, "epochs": state.history}
-
-
-def update_training_log(out_dir: Path, name: str, log: dict) -> None:
-    """Merge one model's log into OUT/training_log.json (atomic read-modify-write)."""
-    path = Path(out_dir) / "training_log.json"
-    data = runtime.load_json(path, {"schema": LOG_SCHEMA, "models": {}})
-    data["models"][name] = log
-    data.pop("last_command", None)  # its timing no longer describes these logs; train.main writes it again
-    runtime.save_json(data, path)

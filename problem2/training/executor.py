@@ -1,5 +1,4 @@
-"""Training a sweep's runs as Ray tasks, on this machine or on a cluster (the default is one run after another
-in this process: experiments.train_runs without an executor).
+"""A sweep's runs as Ray tasks, here or on a cluster (default: one after another, experiments.train_runs).
 
     python -m problem2 all --executor ray                                  # Ray on this machine: ray.init()
     python -m problem2 all --executor ray --address HOST:6379 --results /shared/p2 --data-dir /shared/p2/data/keypoints
@@ -8,19 +7,18 @@ in this process: experiments.train_runs without an executor).
 Division of work. The driver (this process) reuses finished runs, draws any extra training images, submits
 the rest as tasks in the sweep's order (no more at a time than the cluster can start), follows their epochs in
 the shared training logs, and returns the logs in order; it alone writes the shared JSON files and the report
-afterwards. A task trains one run into its run
-directory (experiments.run_dir) with torch threads = --num-cpus, and nothing else. Two runs that share a
-directory (the main pair, in RESULTS/) never train at once.
+afterwards. A task trains one run into its run directory (registry.run_dir) with torch threads = --num-cpus, and
+nothing else. Two runs that share a directory (the main pair, in RESULTS/) never train at once.
 
 Storage. Tasks write checkpoints and logs straight into RESULTS, so RESULTS (and the data) must be one path
 that every node sees, a shared filesystem: a run cut by a lost worker resumes from its last epoch's checkpoint
-(NAME_last.pth), which must outlive the worker's node. The driver checks each finished run on its own view of
-RESULTS and stops with an error if a task wrote somewhere it cannot see.
+(NAME_last.pth), which must outlive the worker's node. The driver checks each finished run on its own view of RESULTS
+and stops with an error if a task wrote somewhere it cannot see.
 
 Faults. A task whose worker or node dies (Ray reports a system error, not an exception of the run) is
-submitted again, up to --max-retries times; the driver first removes the dead writer's lock, and the new task
-resumes from the last completed epoch (engine.fit), ending with the log and weights of an uninterrupted run.
-An exception raised by the run itself is not retried: it stops the sweep, as it would without Ray.
+submitted again, up to --max-retries times; the driver first removes the dead writer's lock, and the new task resumes
+from the last completed epoch (engine.fit), ending with the log and weights of an uninterrupted run. An exception
+raised by the run itself is not retried: it stops the sweep, as it would without Ray.
 """
 from __future__ import annotations
 
@@ -32,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from problem2.core import cli, runtime
+from problem2.core import cli, runtime, storage
 
 EXECUTORS = ("sequential", "ray")
 POLL_SECONDS = 2.0  # how often the driver looks at the logs of the runs in flight
@@ -72,12 +70,13 @@ class RayExecutor:
 
     def train(self, specs: dict, data_dir: Path, results_dir: Path, plan=None) -> dict:
         """{run id: log} of every run in specs ({id: experiments.RunSpec}), in specs' order."""
-        from problem2.training.experiments import run_dir, run_reusable, run_training
+        from problem2.training.experiments import run_training
+        from problem2.training.registry import run_dir, run_reusable
         check_device(specs, self.num_gpus)
         logs, pending = {}, []
         for run_id, spec in specs.items():  # finished runs: reused here, exactly as without Ray
             if run_reusable(run_id, results_dir):
-                logs[run_id] = run_training(spec, data_dir, run_dir(run_id, results_dir), True, False)
+                logs[run_id] = run_training(spec, data_dir, run_dir(run_id, results_dir), progress=False)
                 self._say(plan, f"reused {run_id}")
             else:
                 pending.append(run_id)
@@ -91,7 +90,7 @@ class RayExecutor:
     def _train_on_ray(self, pending: list, specs: dict, data_dir: Path, results_dir: Path, plan) -> dict:
         import ray
 
-        from problem2.training.experiments import epochs_done, run_dir, run_finished
+        from problem2.training.registry import epochs_done, run_dir, run_finished
         task = ray.remote(train_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)
         t0, logs, in_flight, retries = time.perf_counter(), {}, {}, {}
         epochs_seen = {r: epochs_done(r, results_dir) for r in pending}  # the plan has counted these already
@@ -163,7 +162,7 @@ class RayExecutor:
         """Advance the plan's bar by the epochs that the runs' logs gained (tasks cannot reach the driver's bar)."""
         if plan is None:
             return
-        from problem2.training.experiments import epochs_done
+        from problem2.training.registry import epochs_done
         for run_id in run_ids:
             n = epochs_done(run_id, results_dir)
             for _ in range(seen[run_id], n):
@@ -175,11 +174,12 @@ def train_task(run_id: str, spec, data_dir: str, results_dir: str, threads: int,
     """The body of one Ray task: train (or resume) one run into its run directory; its log and where it ran."""
     import torch
 
-    from problem2.training.experiments import run_dir, run_training
+    from problem2.training.experiments import run_training
+    from problem2.training.registry import run_dir
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    log = run_training(spec, data_dir, run_dir(run_id, results_dir), True, False,
-                       fault.callback(run_id) if fault else None)
+    log = run_training(spec, data_dir, run_dir(run_id, results_dir), progress=False,
+                       on_epoch=fault.callback(run_id) if fault else None)
     return {"log": log, "host": platform.node(), "pid": os.getpid(), "seconds": time.perf_counter() - t0}
 
 
@@ -225,8 +225,8 @@ def check_feasible(num_cpus: float, num_gpus: float) -> None:
 
 def prepare_shared_data(specs: list, data_dir: Path) -> None:
     """Draw the extra training images of the largest data-size run once, before parallel tasks need them."""
+    from problem2.data.files import read_annotations
     from problem2.data.generate import ensure_extra_pool
-    from problem2.data.keypoints import read_annotations
     largest = max((spec.train_images or 0 for spec in specs), default=0)
     n_split = len(read_annotations(Path(data_dir) / "train_annotations.json")["images"])
     if largest > n_split:
@@ -250,8 +250,8 @@ class ray_session:
             check_reachable(self.address)
             handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-            if os.environ.get(runtime.UPDATE_REFERENCE_ENV):  # tasks write into the reference only when the driver may
-                env[runtime.UPDATE_REFERENCE_ENV] = os.environ[runtime.UPDATE_REFERENCE_ENV]
+            if os.environ.get(storage.UPDATE_REFERENCE_ENV):  # tasks write into the reference only when the driver may
+                env[storage.UPDATE_REFERENCE_ENV] = os.environ[storage.UPDATE_REFERENCE_ENV]
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=True,
                          runtime_env={"env_vars": env})

@@ -12,7 +12,8 @@ from problem2.core import cli
 from problem2.data.generate import ensure_data
 from problem2.training.engine import TrainConfig
 from problem2.training.executor import add_executor_options, executor_from_args
-from problem2.training.experiments import all_runs, augment_changes, run_parser, save_predictions, train_runs
+from problem2.training.experiments import run_parser, save_predictions, train_runs
+from problem2.training.registry import all_runs, augment_changes
 
 
 def main(argv=None):
@@ -38,10 +39,11 @@ def main(argv=None):
     data_dir = ensure_data(args.data_dir)
     run_ids = args.ids or list(runs)
     if executor is not None:
-        train_runs(run_ids, data_dir, cfg, args.results, not args.no_progress, executor=executor, weights=True)
+        train_runs(run_ids, data_dir, cfg, args.results, progress=not args.no_progress, executor=executor,
+                   weights=True)
     for run_id in run_ids:
         if executor is None:
-            train_runs([run_id], data_dir, cfg, args.results, not args.no_progress, weights=True)
+            train_runs([run_id], data_dir, cfg, args.results, progress=not args.no_progress, weights=True)
         if args.predictions:
             save_predictions(run_id, args.results, data_dir)
 

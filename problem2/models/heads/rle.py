@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from problem2.models.codec import Codec, RegressionCodec, decode_regression, encode_regression, register_codec
+from problem2.models.codec import Codec, RegressionCodec, register_codec
+from problem2.models.conventions import decode_regression, encode_regression
 from problem2.models.networks import RegressionNet, register_model
 
 MIN_SCALE = 1e-4  # normalised units (0.013 image px): keeps log(2b) finite

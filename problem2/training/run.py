@@ -1,0 +1,119 @@
+"""One run while it trains: its directory held by a lock, its files opened (fresh, resumed, reused or repaired), and
+each finished epoch committed in order (resume state, best checkpoint, snapshots, log). engine.fit drives it; the
+files and their commit points are run_files.py's, the checkpoint format checkpoint.py's.
+
+    with Run(out_dir, "heatmap", cfg, overwrite=False) as run:
+        opened = run.open(model, optimizer, signature, resume=True, device=device)
+        ...
+        run.commit(model, optimizer, entry, snapshot=lambda: predict(model, images))
+        log = run.finish(model)
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from problem2.core import runtime, storage
+from problem2.training import checkpoint, run_files
+
+LOG_SCHEMA = ("{'models': {NAME: log}}; each log: config, environment, data, best_epoch and 'epochs': [{epoch, "
+              "train_loss, val_loss, val_mean_px, val_pck@0.05, lr, epoch_seconds, train_img_per_s}]; "
+              "'last_command': {argv, wall_seconds, epochs_run} of the last train command")
+
+
+class Run:
+    """A run's directory for the time of one fit: the lock (one writer at a time), the allocator setting, and the
+    state (history, best epoch, snapshots) that each commit writes out."""
+
+    def __init__(self, out_dir, name: str, cfg, codec, *, overwrite: bool = False):
+        self.files = run_files.RunFiles(out_dir, name)
+        self.name, self.cfg, self.codec, self.overwrite = name, cfg, codec, overwrite
+        self.lock = runtime.DirectoryLock(self.files.out_dir)
+        self.state = self.snapshots = self.signature = self.device = self.precision = None
+
+    def __enter__(self) -> Run:
+        runtime.keep_freed_memory()  # reuse activation buffers across steps (same results, faster)
+        self.lock.__enter__()
+        if self.overwrite:
+            self.files.remove()
+        return self
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+
+    def open(self, model: nn.Module, optimizer, signature: dict, *, resume: bool, device, precision: str):
+        """Open the directory for this run (run_files.open_run) and load what it holds into the model and the
+        optimiser; a cut after the commit point is repaired here. Returns the OpenedRun (.finished: reuse it)."""
+        self.signature, self.device, self.precision = signature, device, precision
+        opened = run_files.open_run(self.files, signature, self.cfg.epochs, resume, device)
+        self.state, self.snapshots = opened.state, opened.snapshots
+        if opened.weights is not None:
+            model.load_state_dict(opened.weights)
+        if opened.optimizer is not None:
+            optimizer.load_state_dict(opened.optimizer)
+        if opened.finished:
+            print(f"note: reusing the finished run '{self.name}' in {self.files.out_dir} (best epoch "
+                  f"{self.state.best_epoch} of {len(self.state.history)}, loaded into the model; nothing trained)",
+                  file=sys.stderr)
+        elif self.state.history:
+            print(f"note: resuming the run '{self.name}' in {self.files.out_dir} after epoch "
+                  f"{len(self.state.history)} of {self.cfg.epochs}", file=sys.stderr)
+        if opened.repaired:  # cut after the commit point: the weights loaded are the newest best epoch's
+            checkpoint.save_checkpoint(self.files.model, model, self.state.best_epoch, self.state.best_val_loss,
+                                       signature, self.codec)
+        return opened
+
+    def snapshot_missing(self) -> bool:
+        """True when the last completed epoch is a snapshot epoch whose snapshot a cut left unwritten."""
+        done = len(self.state.history)
+        return bool(done) and done in self.cfg.snapshot_epochs and done not in self.snapshots
+
+    def save_snapshot(self, epoch: int, outputs: torch.Tensor) -> None:
+        self.snapshots[epoch] = outputs.half()
+        storage.save_torch({"epochs": self.snapshots,
+                            "val_indices": list(range(len(next(iter(self.snapshots.values())))))},
+                           self.files.snapshots)
+
+    def commit(self, model: nn.Module, optimizer, entry: dict, snapshot: Callable[[], torch.Tensor]) -> None:
+        """Write one finished epoch: the resume state first (the commit point), then the best checkpoint when the
+        epoch is a new best, its snapshot (snapshot() gives the outputs) and the log."""
+        state = self.state
+        state.history.append(entry)
+        is_best = entry["val_loss"] < state.best_val_loss
+        if is_best:
+            state.best_val_loss, state.best_epoch = entry["val_loss"], entry["epoch"]
+        run_files.save_resume_state(self.files, model, optimizer, state, self.signature)
+        if is_best:
+            checkpoint.save_checkpoint(self.files.model, model, entry["epoch"], entry["val_loss"], self.signature,
+                                       self.codec)
+        if entry["epoch"] in self.cfg.snapshot_epochs:
+            self.save_snapshot(entry["epoch"], snapshot())
+        update_training_log(self.files.out_dir, self.name, self.log())
+
+    def finish(self, model: nn.Module) -> dict:
+        """The run is complete: drop the resume state, leave the best epoch loaded; its log."""
+        self.files.last.unlink(missing_ok=True)  # the log and the best checkpoint are all a reuse needs
+        model.load_state_dict(checkpoint.load_checkpoint(self.files.model)["state_dict"])
+        return self.log()
+
+    def log(self) -> dict:
+        return {"name": self.name, "config": {**asdict(self.cfg), "resolved_device": str(self.device),
+                                              "resolved_precision": self.precision},
+                "model": self.signature["model_class"], "model_config": self.signature["model_config"],
+                "data": {"train": self.signature["train_data"], "val": self.signature["val_data"]},
+                "environment": runtime.environment(self.device), "best_epoch": self.state.best_epoch,
+                "best_val_loss": self.state.best_val_loss, "epochs": self.state.history}
+
+
+def update_training_log(out_dir: Path, name: str, log: dict) -> None:
+    """Merge one model's log into OUT/training_log.json (atomic read-modify-write)."""
+    path = Path(out_dir) / "training_log.json"
+    data = storage.load_json(path, {"schema": LOG_SCHEMA, "models": {}})
+    data["models"][name] = log
+    data.pop("last_command", None)  # its timing no longer describes these logs; train.main writes it again
+    storage.save_json(data, path)
