@@ -75,9 +75,11 @@ def run_all(args) -> None:
     data_dir = prepare_data(args, results)
     course = Path(args.course_data) if args.course_data else None
     course = course if course and (course / "val_annotations.json").exists() else None
+    tier = run_tier(args)
     stages = [s for s in STAGES if s in args.only and not (s == "studies" and args.skip_studies)
-              and not (s == "course_eval" and not course)]
-    seeds = (0,) if args.quick else (0, 1, 2)  # of every ablation setting
+              and not (s == "course_eval" and not course) and s in TIER_STAGES.get(tier, STAGES)]
+    seeds = {"quick": (0,), "deliverables": ()}.get(tier, (0, 1, 2))  # of the seeded studies (none: seed 0 only)
+    print(f"tier: {tier} ({TIER_NOTES[tier]}); stages: {', '.join(stages)}", flush=True)
     curve = ((125, 250), (0,)) if args.quick else None  # learning-curve sizes and seeds (None: all)
     from problem2.training.experiments import runs_to_train
     run_ids = runs_to_train(planned_runs(stages, seeds, curve, args.quick), results, weights_needed(stages))
@@ -105,6 +107,7 @@ def run_all(args) -> None:
     )
     from problem2.training.experiments import train_runs
     settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
+    settings |= {"tier": tier} if tier == "deliverables" else {}
     pipe = Pipeline(results, settings, plan, data_dir)
     pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
     plan.start(not args.no_progress)
@@ -118,7 +121,7 @@ def run_all(args) -> None:
         stage("evaluate", lambda: evaluation.evaluate_checkpoints(results, data_dir))
         stage("ablations", lambda: (ablations.ablation_study(data_dir, cfg=cfg, results_dir=results, progress=False),
                                     write_ablation_markdown(results),
-                                    ablation_seeds.seeded_ablations(data_dir, results, seeds)))
+                                    ablation_seeds.seeded_ablations(data_dir, results, seeds) if seeds else None))
         stage("failures", lambda: failures.failure_analysis(data_dir, results))
         stage("diagnosis", lambda: diagnosis.run_diagnosis(data_dir, results))
         perturbations = robustness.strongest(robustness.suite()) if args.quick else None
@@ -157,6 +160,18 @@ def run_all(args) -> None:
           f"in {results}")
 
 
+TIER_STAGES = {"deliverables": ("evaluate", "ablations", "failures", "course_eval")}  # quick and full: every stage
+TIER_NOTES = {"deliverables": "the assignment's deliverables at full quality; --full runs the whole study",
+              "full": "the whole study: seeds, mechanism, robustness, learning curves, heads",
+              "quick": "a smoke test of every stage on tiny data: its numbers are not results"}
+
+
+def run_tier(args) -> str:
+    """'quick' (--quick), 'full' (--full, or --update-reference: the reference is the whole study) or
+    'deliverables' (the default: the main pair, the single-seed ablations, failures and the report)."""
+    return "quick" if args.quick else "full" if args.full or args.update_reference else "deliverables"
+
+
 def prune_runs(results: Path, run_ids: list) -> None:
     """Delete the checkpoints of every run but the main pair; their logs stay, marked 'pruned'."""
     from problem2.training.registry import all_runs, run_dir
@@ -184,7 +199,10 @@ def build_parser() -> cli.Parser:
     p.add_argument("command", choices=["all", "report", *MODULE_COMMANDS],
                    help="'all': the whole pipeline; 'report': REPORT.md only; the others run one step "
                         "(python -m problem2 COMMAND --help)")
-    p.add_argument("--quick", action="store_true", help="tiny generated data and 2 epochs")
+    p.add_argument("--quick", action="store_true", help="tiny generated data and 2 epochs: a smoke test of every stage")
+    p.add_argument("--full", action="store_true",
+                   help="the whole study (seeds, mechanism, robustness, learning curves, heads; hours on a CPU); "
+                        "without it, the assignment's deliverables only")
     p.add_argument("--quick-images", type=cli.positive_int, default=64,
                    help=f"with --quick: training images (val, test: half); at least {MIN_QUICK_IMAGES}")
     p.add_argument("--data-dir", default=None, help="course-layout data to use instead of the generated set")
@@ -238,6 +256,8 @@ def main(argv=None):
     args.argv = argv
     if args.quick and args.quick_images < MIN_QUICK_IMAGES:
         raise UserError(f"--quick-images must be at least {MIN_QUICK_IMAGES}, got {args.quick_images}")
+    if args.quick and args.full:
+        raise UserError("--quick and --full are two tiers: pick one")
     if not args.quick and "--quick-images" in argv:
         raise UserError("--quick-images only applies with --quick")
     if args.update_reference:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every deliverable and the report: data -> training -> evaluation -> ablations -> failures -> studies -> report.
-# Arguments go to `python -m problem2 all` (e.g. --quick, --data-dir DIR, --skip-studies).
+# The main command: the assignment's deliverables by default, --full for the whole study, --quick for a smoke test.
+# Arguments go to `python -m problem2 all` (e.g. --full, --quick, --plan-only, --data-dir DIR).
 source "$(dirname "$0")/env.sh"
 exec .venv/bin/python -m problem2 all "$@"

@@ -91,3 +91,24 @@ def test_robustness_examples(checked, sample, tmp_path):
                                                         ("occlusion", "15 px"), ("invert", "")])]
     overlays.plot_robustness_examples(examples, tmp_path / "robustness_examples.png")
     assert_clean(checked, {"robustness_examples.png"})
+
+
+def test_accuracy_against_flops(checked, tmp_path):
+    """The heads figure, from a study shaped like heads.json: eight rows, two of them at the decoder's cost."""
+    from problem2.core.study_results import HeadRow, HeadStudy
+    rng = np.random.default_rng(0)
+    rows = [HeadRow(key=f"m{i}", label=label, features="spatial", loss="coordinate", decoder=i >= 6,
+                    runs={"course": [], "side": []}, missing=[],
+                    scores={k: list(np.clip(base + rng.normal(0, 0.01, 3), 0, 1)) for k in ("course", "course_swap",
+                                                                                            "side")},
+                    mean_px={"course": [], "side": []}, parameters=1, gflops_forward=0.80 if i >= 6 else 0.46,
+                    gflops_train=1.0, train_img_per_s=50.0)
+            for i, (label, base) in enumerate([("RegressionNet (specified)", 0.09), ("RegressionNet without dropout", 0.15),
+                                               ("RLE (Laplace likelihood), pooled", 0.10),
+                                               ("SimCC, pooled features", 0.11), ("Integral (soft-argmax, 8 x 8)", 0.96),
+                                               ("SimCC, spatial features", 0.98),
+                                               ("HeatmapNet layers + soft-argmax", 0.97),
+                                               ("HeatmapNet (specified), sub-pixel", 0.99)])]
+    study = HeadStudy(split="test", n_images=200, metric="PCK@0.05", rows=rows, contrasts=[], environment={}, note="")
+    charts.plot_accuracy_vs_flops(study, tmp_path / "heads_accuracy_flops.png")
+    assert_clean(checked, {"heads_accuracy_flops.png"})

@@ -1,7 +1,7 @@
 """Synthetic stick figures in the course dataset's format (same geometry, same file layout).
 
-    python -m problem2.generate --out data --seed 641        # data/keypoints/{train,val,test}/...
-    python -m problem2.generate --hand-labels side ...        # name hands by image side
+    python -m problem2 generate --out data --seed 641        # data/keypoints/{train,val,test}/...
+    python -m problem2 generate --hand-labels side ...        # name hands by image side
 
 Geometry (identical to the course generator; re-rendering a course image from its annotation
 reproduces it pixel for pixel): centre (cx, cy) uniform integers in [40, 88]; head circle of

@@ -42,38 +42,40 @@ def best_head(study: HeadStudy, labels: str = "side"):
 
 
 def answer(study: HeadStudy) -> str:
-    """The section's opening paragraph: the best head against HeatmapNet, and what closes the gap."""
+    """The section's opening paragraph: which of the two explains the gap (chosen by the shares below), the best
+    head without a decoder against HeatmapNet, and what the decoder adds."""
     best, share = best_head(study), shares(study)
     hm = study.row("heatmap")
     if best is None or not share or not hm.scores["side"]:
         return "(the heads' runs are not all scored yet: see the missing runs below)"
-    gap_hm = mean(hm.scores["side"]) - mean(best.scores["side"])
     by_key = {r.key: r for r in study.rows}
     spatial = [k for k in share if by_key[k].features == "spatial" and not by_key[k].decoder]
-    pooled = [k for k in share if by_key[k].features == "global pooling" and k not in ("regression",)]
+    pooled = [k for k in share if by_key[k].features == "global pooling" and k != "regression"]
     best_spatial = max(spatial, key=share.get) if spatial else None
     best_pooled = max(pooled, key=share.get) if pooled else None
-    contrast = {(c.a, c.b, c.labels): c for c in study.contrasts}
-    decoder = contrast.get(("heatmap", "simcc", "side"))
-    parts = [
-        f"**Mostly the architecture's handling of position, not the heatmap.** On RegressionNet's own encoder, with "
-        f"no upsampling decoder and at {f2(best.gflops_forward)} GFLOPs per image (HeatmapNet "
-        f"{f2(hm.gflops_forward)}), {best.label} reaches PCK@0.05 {f3(mean(best.scores['side']))} on side labels, "
-        f"{f3(gap_hm)} below HeatmapNet's {f3(mean(hm.scores['side']))} "
-        f"(course labels, hand-swap-invariant: {f3(mean(best.scores['course_swap']))} against "
-        f"{f3(mean(hm.scores['course_swap']))}).",
-    ]
+    s_spatial = share[best_spatial] if best_spatial else 0.0
+    s_pooled = share[best_pooled] if best_pooled else 0.0
+    lead = ("**The architecture, in one place: whether the features keep where things are.**" if s_spatial >= 0.8
+            and s_pooled < 0.3 else "**The representation.**" if s_pooled >= 0.8 else "**Both, in part.**")
+    gap_hm = mean(hm.scores["side"]) - mean(best.scores["side"])
+    parts = [lead,
+             f"On RegressionNet's own encoder, with no upsampling decoder and at {f2(best.gflops_forward)} GFLOPs per "
+             f"image (HeatmapNet {f2(hm.gflops_forward)}), {best.label} reaches PCK@0.05 "
+             f"{f3(mean(best.scores['side']))} on side labels, {f3(gap_hm)} from HeatmapNet's "
+             f"{f3(mean(hm.scores['side']))} (course labels, hand-swap-invariant: "
+             f"{f3(mean(best.scores['course_swap']))} against {f3(mean(hm.scores['course_swap']))})."]
     if best_spatial and best_pooled:
         parts.append(
             f"Of the gap between the specified RegressionNet and HeatmapNet on side labels, keeping the encoder's "
-            f"8 x 8 map instead of pooling it closes {share[best_spatial]:.0%} ({by_key[best_spatial].label}); "
-            f"changing only the loss or the output representation on pooled features closes at most "
-            f"{share[best_pooled]:.0%} ({by_key[best_pooled].label}).")
+            f"8 x 8 map instead of pooling it closes {share[best_spatial]:.0%} ({by_key[best_spatial].label}); a "
+            f"distribution or likelihood loss on the pooled features closes at most {share[best_pooled]:.0%} "
+            f"({by_key[best_pooled].label}).")
+    decoder = {(c.a, c.b, c.labels): c for c in study.contrasts}.get(("heatmap", "simcc", "side"))
     if decoder:
         parts.append(
-            f"The decoder and its 64 x 64 maps add {f3(decoder.diff)} [{f3(decoder.low)}, {f3(decoder.high)}] beyond "
+            f"The decoder and its 64 x 64 maps add {f3(decoder.diff)} [{f3(decoder.low)}, {f3(decoder.high)}] over "
             f"SimCC on spatial features, " + ("beyond seed noise." if decoder.beyond_noise
-                                               else "within seed noise after Holm's correction."))
+                                              else "within seed noise after Holm's correction."))
     return " ".join(parts)
 
 

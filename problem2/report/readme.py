@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from problem2.core.results import load_optional
-from problem2.core.study_results import DataEfficiency, Robustness
+from problem2.core.study_results import DataEfficiency, HeadStudy, Robustness
 from problem2.report import mechanism as why
 from problem2.report.data_efficiency import curve_sentence
 from problem2.report.document import headline_table, load
+from problem2.report.heads import answer as heads_answer
 from problem2.report.markdown import f3
 from problem2.report.mechanism import row, single_changes
 from problem2.report.robustness import robustness_sentence
@@ -47,6 +48,10 @@ def readme_summary(results: Path) -> str:
                      f"{f3(row(rows, 'side_regression')['pck']['0.05'])} -> {f3(best['pck']['0.05'])}"
                      + (f"; a different model, the {why.SOFTARGMAX_LABEL}, reaches {f3(soft[0]['pck']['0.05'])}."
                         if soft else "."))
+    heads = load_optional(HeadStudy, results, "heads.json")
+    if heads:
+        parts.append("**Representation or architecture (REPORT.md, Representation or architecture?).** "
+                     + heads_answer(heads))
     rob = load_optional(Robustness, results, "robustness.json")
     if rob:
         parts.append("**Beyond the training distribution (REPORT.md section 5b).** " + robustness_sentence(rob))

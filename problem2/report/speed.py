@@ -74,7 +74,7 @@ def section_speed(bench: dict | None, s: dict | None, sweep: dict | None = None)
     out = ["## Appendix A. Training speed and the fast path"]
     if bench:
         env = bench["environment"]
-        out += [f"`python -m problem2.bench train`: one process, batch {bench['batch_size']}; the paths take turns in "
+        out += [f"`python -m problem2 bench train`: one process, batch {bench['batch_size']}; the paths take turns in "
                 f"{bench.get('rounds', 1)} round(s), each timing a path by the median of {bench.get('repeats', 10)} steps "
                 f"after warm-up; img/s and ratios are medians over the rounds. On {env['device']} ({env['cpu_threads']} threads, "
                 f"torch {env['torch']}); the project's precision here is {bench['project_precision']}.",

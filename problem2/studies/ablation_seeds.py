@@ -1,6 +1,6 @@
 """The ablations over seeds: every setting scored on the metrics that are not hostage to the hand labels.
 
-    python -m problem2.ablation_seeds --results problem2/results     # -> RESULTS/ablation_seeds.json
+    python -m problem2.studies.ablation_seeds --results problem2/results     # -> RESULTS/ablation_seeds.json
 
 Each (setting, seed) run is read from its stored test predictions (RUN/test_predictions.json, written by
 `python -m problem2 runs run ID --predictions`) or, failing that, predicted from its checkpoint; runs

@@ -1,10 +1,10 @@
 """Throughput benchmarks, each measured side by side in one process (report ratios, not lone times).
 
-    python -m problem2.bench data        # samples/s of a full pass over the dataset, each output type
-    python -m problem2.bench train       # img/s of a plain fp32 eager step vs the project's step
-    python -m problem2.bench train --out problem2/results/bench_train.json   # as the report shows it
-    python -m problem2.bench latency     # inference latency (median, batch 1 and 32) of every model
-    python -m problem2.bench sweep       # a sweep of small runs: sequential against Ray tasks (bench_sweep.py)
+    python -m problem2 bench data        # samples/s of a full pass over the dataset, each output type
+    python -m problem2 bench train       # img/s of a plain fp32 eager step vs the project's step
+    python -m problem2 bench train --out problem2/results/bench_train.json   # as the report shows it
+    python -m problem2 bench latency     # inference latency (median, batch 1 and 32) of every model
+    python -m problem2 bench sweep       # a sweep of small runs: sequential against Ray tasks (bench_sweep.py)
 
 Timings are medians of repeated runs after warm-up; the machine's other load shows up as noise.
 """

@@ -2,7 +2,7 @@
 of the training pool, N in registry.DATA_SIZES (nested sets; beyond the 1000 of the split, extra images drawn
 by the generator, see generate.training_pool), seeds 0 and 1, all scored on the same evaluation split.
 
-    python -m problem2.data_efficiency --results problem2/results   # scores the finished runs (no training)
+    python -m problem2 data_efficiency --results problem2/results   # scores the finished runs (no training)
 
 The number of epochs is fixed, so a smaller set also means fewer optimiser steps: the curve measures the
 protocol, as a user would run it, not a fixed compute budget. N = 1000 is the main pair (seed 0) and seed1_*.

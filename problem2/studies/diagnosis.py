@@ -1,6 +1,6 @@
 """Why direct regression fails here: each model's predictions per axis, and where horizontal position is lost.
 
-    python -m problem2.diagnosis --results outputs/reproduction     # -> RESULTS/diagnosis.json and two figures
+    python -m problem2 diagnosis --results outputs/reproduction     # -> RESULTS/diagnosis.json and two figures
 
 diagnosis.json:
   axes:    {model: {split: {'per_keypoint': {name: {x|y: stats}}, 'all': {x|y: stats}}}}; stats = corr

@@ -1,6 +1,6 @@
 """Quantify the heatmap - regression gap: seeds and intervals, label ambiguity, regression variants, cost.
 
-    python -m problem2.studies            # trains (or reuses) the runs it needs in outputs/reproduction/
+    python -m problem2 studies            # trains (or reuses) the runs it needs in outputs/reproduction/
 
 studies.json:
   seeds:      {seeds, per_seed: {seed: {method: report}}, summary: {method: {kind: {metric: [mean, std]}}},
