@@ -6,7 +6,7 @@ from pathlib import Path
 
 from problem2.core import stats, storage
 from problem2.core.results import AblationRun, Ablations, SeededAblations
-from problem2.report.markdown import T, f2, f3, fig, mean_sd, table
+from problem2.report.markdown import NOT_RUN, T, f2, f3, fig, mean_sd, table
 
 
 def ablation_table(name: str, rows: list[AblationRun]) -> str:
@@ -211,18 +211,28 @@ def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
                       seeded: SeededAblations | None = None) -> str:
     """ab: ablation.json; m: results.Metrics; s: studies.json; seeded: ablation_seeds.json."""
     if ab is None:
-        return "## 3. Ablations\n\n(not run)"
+        return "## {§ablations} Ablations\n\n" + NOT_RUN
     p = ab.protocol
-    out = ["## 3. Ablations",
-           f"Each variant trained with the main protocol ({p['epochs']} epochs, batch {p['batch_size']}, Adam "
-           f"{p['lr']}, seed {p['seed']}) and scored on the {ab.split} split ({ab.n_images} images), never by "
-           f"training loss.", noise_band(m, s), seeded_ablation_tables(seeded),
-           "### Seed 0, every metric" if seeded else ""]
+    return "\n\n".join(x for x in [
+        "## {§ablations} Ablations",
+        f"Each variant trained with the main protocol ({p['epochs']} epochs, batch {p['batch_size']}, Adam "
+        f"{p['lr']}) and scored on the {ab.split} split ({ab.n_images} images), never by training loss; seed 0 of "
+        f"every setting, every metric and decoding: appendix {{§ablation_details}}.", noise_band(m, s),
+        seeded_ablation_tables(seeded) or ablation_details(ab, heading=False)] if x)
+
+
+def section_ablation_details(ab: Ablations | None) -> str:
+    """The appendix: each ablation at seed 0, every metric (ablation.json)."""
+    return "" if ab is None else ablation_details(ab)
+
+
+def ablation_details(ab: Ablations, heading: bool = True) -> str:
+    out = ["## {§ablation_details} Ablations at seed 0, every metric" if heading else ""]
     for name, rows in ab.ablations.items():
         best = min(rows, key=lambda r: r.subpixel_hand_swap_invariant.mean_px)
         best_pck = max(rows, key=lambda r: r.subpixel_standard.pck["0.05"])
         argmax_spread = [r.argmax_hand_swap_invariant.mean_px - r.subpixel_hand_swap_invariant.mean_px for r in rows]
-        out += [f"#### {name.replace('_', ' ')}" if seeded else f"### {name.replace('_', ' ')}", ablation_table(name, rows),
+        out += [f"### {name.replace('_', ' ')}", ablation_table(name, rows),
                 f"Lowest hand-swap-invariant mean error (sub-pixel): **{best.setting}** "
                 f"({f2(best.subpixel_hand_swap_invariant.mean_px)} px); highest PCK@0.05 (sub-pixel): "
                 f"**{best_pck.setting}** ({f3(best_pck.subpixel_standard.pck['0.05'])}). Sub-pixel decoding "
@@ -231,5 +241,5 @@ def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
                 fig(f"ablation_{name}.png", f"Ablation of {name.replace('_', ' ')}")]
     extra = {r.run: r.train_seconds for rows in ab.ablations.values() for r in rows if r.run != "main_heatmap"}
     out.append(f"The {len(extra)} extra trainings took {sum(extra.values()) / 60:.1f} min together "
-               f"(sum of epoch times; the main model's is in section 4).")
+               f"(sum of epoch times; the main model's is in section {{§training}}).")
     return "\n\n".join(p for p in out if p)

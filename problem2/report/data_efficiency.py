@@ -10,7 +10,7 @@ def section_data_efficiency(result, probe_x_px: float | None = None, ceiling: fl
     """Section 5c from data_efficiency.json (results.DataEfficiency); probe_x_px: the linear probe's x error on
     the main RegressionNet's pooled features (diagnosis.json); ceiling: the best labelled PCK@0.05 an image-only
     model can expect (studies.json)."""
-    title = "## 5c. How much data each approach needs"
+    title = "## {§data_efficiency} How much data each approach needs"
     if result is None or not any(p.summary["pck@0.05"][2] for p in result.points):
         return f"{title}\n\n(no learning-curve run finished yet)"
     sizes = sorted({p.train_images for p in result.points})
@@ -57,7 +57,7 @@ def curve_findings(result, probe_x_px: float | None = None, ceiling: float | Non
     y_gain = first.summary["y_abs_px"][0] - last.summary["y_abs_px"][0]
     if x_gain < 0.5 * max(y_gain, 1e-9):
         out.append("- **The limit is the architecture, not the data.** More images improve RegressionNet's y far "
-                   "more than its x: global average pooling discards where features are (section 2), and no amount "
+                   "more than its x: global average pooling discards where features are (section {§mechanism}), and no amount "
                    "of data puts that back.")
     else:
         prev = reg[-2].summary["x_abs_px"][0]
@@ -74,7 +74,7 @@ def curve_findings(result, probe_x_px: float | None = None, ceiling: float | Non
                    key=lambda p: p.summary["x_abs_px"][0])
         how = f"{best.train_images} images" + (f", {best.epochs} epochs" if best.epochs else "")
         out.append(f"- **Where it should stop.** A linear probe reads x from the main RegressionNet's pooled features "
-                   f"to {f1(probe_x_px)} px (section 2): that is the x signal the zero-padded border leaks through "
+                   f"to {f1(probe_x_px)} px (section {{§mechanism}}): that is the x signal the zero-padded border leaks through "
                    f"global pooling. RegressionNet's best x error here is {f1(best.summary['x_abs_px'][0])} px ({how}): "
                    + ("more images and more steps let its head pick up that weak signal, and should not take it far "
                       "below what pooling leaves; HeatmapNet, which never pools position away, is at "
@@ -91,7 +91,7 @@ def heatmap_plateau(hm: list, ceiling: float | None) -> list:
     flat = next(p for p in hm if pck(p) >= max(map(pck, hm)) - 0.015)
     if flat is hm[-1]:
         return []
-    limit = (f", close to the {f3(ceiling)} that the ambiguous hand labels leave an image-only model (section 6)"
+    limit = (f", close to the {f3(ceiling)} that the ambiguous hand labels leave an image-only model (section {{§seeds}})"
              if ceiling is not None else "")
     return [f"- **HeatmapNet levels off at {flat.train_images} images**: PCK@0.05 {f3(pck(flat))} there and "
             f"{f3(pck(hm[-1]))} with {hm[-1].train_images}{limit}; more images still sharpen it (head and feet x error "
@@ -124,7 +124,7 @@ def step_control_findings(result, reg: list) -> list:
                + f" of the x gain that the larger set gives: {verdict}" if shares else "")
             + " (n = 1 seed per control). Dropout stays on in these runs, as in the specified model: longer "
               "training lowers x error with it on, so dropout alone does not cap x (the no-dropout twin over seeds, "
-              "section 2, says how much it costs at 30 epochs)."]
+              "section {§mechanism}, says how much it costs at 30 epochs)."]
 
 
 def curve_sentence(result) -> str:

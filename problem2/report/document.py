@@ -14,11 +14,11 @@ from problem2.core import storage
 from problem2.core.results import Ablations, Metrics, SeededAblations, load_optional
 from problem2.core.study_results import SECTION_FILES, DataEfficiency, HeadStudy, Robustness, load_sections
 from problem2.report import mechanism as why
-from problem2.report.ablations import section_ablations
+from problem2.report.ablations import section_ablation_details, section_ablations
 from problem2.report.data_efficiency import section_data_efficiency
 from problem2.report.heads import section_heads
-from problem2.report.markdown import T, f2, f3, fig, table
-from problem2.report.robustness import section_robustness
+from problem2.report.markdown import APPENDICES, NOT_RUN, T, f2, f3, fig, number_sections, table
+from problem2.report.robustness import section_robustness, section_robustness_details
 from problem2.report.speed import section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 
@@ -74,7 +74,7 @@ def section_results(m: Metrics) -> str:
     auc = ", ".join(f"{METHOD_LABELS[k]} {f3(methods[k].standard.pck_auc)}" for k in METHOD_LABELS)
     torso = [[METHOD_LABELS[k]] + [f3(methods[k].standard.pck_torso[t]) for t in T] for k in METHOD_LABELS]
     return "\n\n".join(p for p in [
-        "## 1. Main comparison",
+        "## {§main} Main comparison",
         f"Both models trained with the specified protocol on the same data; scored on the {m.split} split "
         f"({m.n_images} images). PCK rule: {m.pck_rule}.",
         "**Labelled hands (the assignment's metric)**",
@@ -114,7 +114,7 @@ def section_training(log: dict | None) -> str:
                      f"{sorted(x['train_img_per_s'] for x in e)[len(e) // 2]:.0f}",
                      l["config"]["resolved_precision"]])
     return "\n\n".join([
-        "## 4. Training and learned heatmaps",
+        "## {§training} Training and learned heatmaps",
         table(["model", "epochs", "best epoch", "val loss", "val mean px", "val PCK@0.05", "train min",
                "median img/s", "precision"], rows),
         command_timing(log),
@@ -125,7 +125,7 @@ def section_training(log: dict | None) -> str:
 
 def section_failures(fc: dict | None) -> str:
     if fc is None:
-        return "## 5. Failure cases\n\n(not run)"
+        return "## {§failures} Failure cases\n\n" + NOT_RUN
     names = fc["keypoint_names"]
     rows = [[c.replace("_", " "), v["keypoints"], v["images_all_keypoints"]] + v["per_keypoint"]
             for c, v in fc["categories"].items()]
@@ -133,7 +133,7 @@ def section_failures(fc: dict | None) -> str:
     trait_rows = [["all keypoints"] + [f3(fc["all_keypoints"]["trait_rates"][t]) for t in traits]]
     trait_rows += [[c.replace("_", " ")] + [f3(v["trait_rates"][t]) for t in traits] for c, v in fc["categories"].items()]
     defs = "\n".join(f"- `{k}`: {v}" for k, v in fc["trait_definitions"].items())
-    out = ["## 5. Failure cases",
+    out = ["## {§failures} Failure cases",
            f"A keypoint succeeds when it lies within {fc['threshold']} x the bounding-box diagonal "
            f"(heatmap decoded by {fc['heatmap_decoding']}); {fc['n_images']} {fc.get('split', '')} images.",
            table(["category", "keypoints", "images (all 5 keypoints)"] + names, rows),
@@ -147,10 +147,10 @@ def section_failures(fc: dict | None) -> str:
 
 def section_course(ce: Metrics | None) -> str:
     if ce is None:
-        return "## 9. The course's own data\n\n(the course dataset was not available for this run)"
+        return "## {§course} The course's own data\n\n(the course dataset was not available for this run)"
     rows = [[METHOD_LABELS[m]] + [f3(ce.methods[m].standard.pck[t]) for t in T] for m in METHOD_LABELS]
     return "\n\n".join([
-        "## 9. The course's own data",
+        "## {§course} The course's own data",
         f"The two main models (trained on this project's generated data) scored on the course's {ce.split} "
         f"split ({ce.n_images} images), labelled hands:",
         table(["method", *[f"PCK@{t}" for t in T]], rows),
@@ -167,7 +167,7 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
                 if all(len(m["epochs"]) == m["config"]["epochs"] for m in log["models"].values())]  # finished runs
     runs_min = sum(e["epoch_seconds"] for r in run_logs for l in r["models"].values() for e in l["epochs"]) / 60
     return "\n\n".join([
-        "## 10. Reproduce",
+        "## {§reproduce} Reproduce",
         "Everything in this report, from scratch, into `outputs/reproduction/` (ending with a table of each "
         "headline number against this reference): `bash scripts/reproduce.sh`, which sets up `.venv` and runs "
         "`python -m problem2 all`. This reference was last written by:",
@@ -183,13 +183,26 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
 
 
 def render_report(results: Path) -> str:
+    """REPORT.md: the main part (the answer, the comparison, the mechanism, the heads, ablations, failures, beyond
+    the training distribution), then the appendices; sections numbered here (markdown.number_sections)."""
+    return number_sections(assemble(results))[0]
+
+
+def section_numbers(results: Path) -> dict:
+    """{section key: its number or appendix letter} in REPORT.md as render_report numbers it."""
+    return number_sections(assemble(results))[1]
+
+
+def assemble(results: Path) -> str:
     results = Path(results)
     m = Metrics.load(results / "metrics.json")
     s = load(results, "studies.json")
+    d = load(results, "diagnosis.json")
     log = load(results, "training_log.json")
     settings = (load(results, "pipeline.json") or {}).get("settings") or {}
     quick, deliverables = settings.get("quick"), settings.get("tier") == "deliverables"
-    parts = [
+    not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
+    main = [
         "# Heatmap vs direct coordinate regression for keypoints: report",
         "**A `--quick` smoke test: tiny generated data and a few epochs, to check that every stage runs. Its numbers "
         "are not results; the reference report is `problem2/results/REPORT.md`.**" if quick else "",
@@ -198,23 +211,28 @@ def render_report(results: Path) -> str:
         "are in the committed reference report, `problem2/results/REPORT.md`; `bash scripts/reproduce.sh --full` "
         "reproduces them.**" if deliverables else "",
         "Generated by `python -m problem2 all` from the JSON files beside this report; no number is typed by hand.",
-        why.summary(m, s, load(results, "diagnosis.json")),
-        section_results(m), why.section_mechanism(load(results, "diagnosis.json")), why.section_why(m, s),
+        why.summary(m, s, d),
+        section_results(m),
+        why.section_mechanism(d) if d else not_run("mechanism", "Why RegressionNet loses"), why.section_why(m, s),
+        section_heads(load_optional(HeadStudy, results, "heads.json")),
         section_ablations(load_optional(Ablations, results, "ablation.json"), m, s,
                           load_optional(SeededAblations, results, "ablation_seeds.json")),
-        section_training(log), section_failures(load(results, "failure_cases.json")),
+        section_failures(load(results, "failure_cases.json")),
         section_robustness(load_optional(Robustness, results, "robustness.json")),
-        section_data_efficiency(load_optional(DataEfficiency, results, "data_efficiency.json"),
-                                probe_x_px(load(results, "diagnosis.json")),
-                                s["ambiguity"]["ceiling"]["0.05"] if s else None),
     ]
-    parts += [section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else \
-        ["## 6-8. Studies\n\n(skipped in this run)"]
-    parts += [section_heads(load_optional(HeadStudy, results, "heads.json"))]
-    parts += [section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
-              section_reproduce(load(results, "pipeline.json"), log, results),
-              section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json"))]
-    return "\n\n".join(p for p in parts if p) + "\n"
+    appendices = [
+        APPENDICES, section_ablation_details(load_optional(Ablations, results, "ablation.json")),
+        section_robustness_details(load_optional(Robustness, results, "robustness.json")), section_training(log),
+        section_data_efficiency(load_optional(DataEfficiency, results, "data_efficiency.json"), probe_x_px(d),
+                                s["ambiguity"]["ceiling"]["0.05"] if s else None),
+        *([section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else
+          [not_run("seeds", "Seeds, intervals and label ambiguity"),
+           not_run("variants", "What makes direct regression fail: one change at a time"), not_run("cost", "Cost")]),
+        section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
+        section_reproduce(load(results, "pipeline.json"), log, results),
+        section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json")),
+    ]
+    return "\n\n".join(p for p in main + appendices if p) + "\n"
 
 
 def write_report(results: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from problem2.core.study_results import HeadStudy
-from problem2.report.markdown import f2, f3, fig, table
+from problem2.report.markdown import NOT_RUN, f2, f3, fig, table
 
 LABEL_SETS = {"side": "side labels", "course_swap": "course labels, hand-swap-invariant",
               "course": "course labels as given"}
@@ -81,7 +81,7 @@ def answer(study: HeadStudy) -> str:
 
 def section_heads(study: HeadStudy | None) -> str:
     if study is None:
-        return "## Representation or architecture?\n\n(not run: `python -m problem2 all --only heads`)"
+        return "## {§heads} Representation or architecture?\n\n" + NOT_RUN
     header = ["model", "features", "loss", "decoder", "PCK@0.05 side labels", "course, swap-inv.",
               "course as given", "GFLOPs fwd", "train img/s"]
     rows = [[r.label, r.features, r.loss, "yes" if r.decoder else "no", cell(r.scores["side"]),
@@ -99,7 +99,7 @@ def section_heads(study: HeadStudy | None) -> str:
     goal = (best is not None and hm.scores["side"] and best.gflops_forward <= GOAL_GFLOPS
             and all(mean(hm.scores[k]) - mean(best.scores[k]) <= GOAL_MARGIN for k in ("side", "course_swap")))
     return "\n\n".join(p for p in [
-        "## Representation or architecture?",
+        "## {§heads} Representation or architecture?",
         answer(study),
         f"Every row over seeds 0, 1, 2 (mean ± sd; n given where fewer), scored on the {study.split} split "
         f"({study.n_images} images). Features: 'global pooling' averages the encoder's 8 x 8 x 256 map to 256 "

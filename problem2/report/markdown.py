@@ -1,6 +1,8 @@
 """Markdown pieces of the report: number formats, tables, figures (one owner, so every table looks alike)."""
 from __future__ import annotations
 
+import re
+
 from problem2.core.metrics import ASSIGNMENT_KEYS
 
 T = list(ASSIGNMENT_KEYS)  # result keys of the assignment's thresholds
@@ -32,3 +34,37 @@ def table(header: list, rows: list) -> str:
 
 def fig(name: str, caption: str) -> str:
     return f"![{caption}](visualizations/{name})\n\n*{caption}*"
+
+
+SECTION_MARK = re.compile(r"\{§(\w+)\}")
+APPENDICES = "## Appendices"
+
+
+def ref(key: str) -> str:
+    """A cross-reference to section `key`, numbered when the report is assembled (number_sections)."""
+    return f"{{§{key}}}"
+
+
+def number_sections(text: str) -> tuple[str, dict]:
+    """Number the '## {§key} Title' headings in order (1, 2, ... before the APPENDICES line, A, B, ... after it) and
+    put each number in place of every {§key}; a reference to a section this report does not hold reads '-'.
+    Returns (text, {key: number})."""
+    numbers, main, appendix, in_appendix = {}, 0, 0, False
+    for line in text.splitlines():
+        if line.strip() == APPENDICES:
+            in_appendix = True
+        m = re.match(r"## \{§(\w+)\} ", line)
+        if m and m.group(1) not in numbers:
+            if in_appendix:
+                numbers[m.group(1)] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[appendix]
+                appendix += 1
+            else:
+                main += 1
+                numbers[m.group(1)] = str(main)
+    text = re.sub(r"^## \{§(\w+)\} ", lambda m: f"## {'Appendix ' if numbers[m.group(1)].isalpha() else ''}"
+                  f"{numbers[m.group(1)]}. ", text, flags=re.M)
+    text = re.sub(r"\b[Ss]ection \{§(\w+)\}", lambda m: ("appendix " if numbers.get(m.group(1), "").isalpha()
+                                                            else "section ") + numbers.get(m.group(1), "-"), text)
+    return SECTION_MARK.sub(lambda m: numbers.get(m.group(1), "-"), text), numbers
+
+NOT_RUN = "*Not run for this report: `bash scripts/reproduce.sh --full` runs it (the committed reference report has it).*"

@@ -146,7 +146,7 @@ def section_mechanism(d: dict | None) -> str:
                   for model in ("regression", "heatmap") for layer, p in d["probes"][model].items()]
     br = d["border_reach"]
     out = [
-        "## 2. Why: RegressionNet does not see where the figure is horizontally",
+        "## {§mechanism} Why: RegressionNet does not see where the figure is horizontally",
         "**In one sentence.** " + mechanism_sentence(d),
         f"**Per axis** (head and feet, the keypoints without label ambiguity; {d['n_images']} {d['split']} images "
         "and the training split). corr: Pearson correlation of predicted with true coordinates after centring each "
@@ -236,7 +236,7 @@ def section_why(m, s: dict | None) -> str:
     unamb = [0, 3, 4]  # head and feet: no label ambiguity
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     verdict = "wins" if sub.pck["0.05"] > reg.pck["0.05"] else "does not win"
-    lines = [f"### 2b. What else separates the two (the heatmap approach {verdict} here)",
+    lines = [f"### What else separates the two (the heatmap approach {verdict} here)",
              "Each statement below is computed from this run's JSON."]
     lines.append(
         f"- **Unambiguous keypoints.** On the keypoints without label ambiguity ({', '.join(names[i] for i in unamb)}) "
@@ -261,7 +261,7 @@ def section_why(m, s: dict | None) -> str:
             f"two predicted hands are on average {f2(hc['regression']['mean_predicted_hand_gap_px'])} px apart (the "
             f"true hands: {f2(hc['regression']['mean_true_hand_gap_px'])} px), and they lie "
             f"{f2(hc['regression']['mean_hand_distance_to_midpoint_px'])} px from the midpoint of the true hands on "
-            f"average: both hands get the same near-constant x (section 2), so they meet wherever that x is, not "
+            f"average: both hands get the same near-constant x (section {{§mechanism}}), so they meet wherever that x is, not "
             f"where the MSE-optimal midpoint would be. Trained on side labels, its hands are "
             f"{f2(hc['side_regression']['mean_predicted_hand_gap_px'])} px apart.")
         hv = a["hand_map_values"]
@@ -269,7 +269,7 @@ def section_why(m, s: dict | None) -> str:
             f"- **What the hand heatmaps hold.** The left_hand map is worth {f3(hv['left_hand']['at_own_label'])} at "
             f"the labelled left hand and {f3(hv['left_hand']['at_other_hand'])} at the other hand (right_hand map: "
             f"{f3(hv['right_hand']['at_own_label'])} / {f3(hv['right_hand']['at_other_hand'])}); the two-hand "
-            f"decoder's effect is in section 6.")
+            f"decoder's effect is in section {{§seeds}}.")
         side = a["side_labels"]
         lines.append(
             f"- **Without label ambiguity.** Trained and scored on side labels, PCK@0.05 is "
@@ -281,7 +281,7 @@ def section_why(m, s: dict | None) -> str:
         soft = [r for r in v if r["run"] == "side_softargmax"]
         lines.append(
             f"- **Which single change helps regression most.** Of the single changes to RegressionNet "
-            f"(section 7), the largest PCK@0.05 gain comes from *{best['label']}*: {f3(base['pck']['0.05'])} -> "
+            f"(section {{§variants}}), the largest PCK@0.05 gain comes from *{best['label']}*: {f3(base['pck']['0.05'])} -> "
             f"{f3(best['pck']['0.05'])} (mean error {f2(base['mean_px'])} -> {f2(best['mean_px'])} px)."
             + (f" Not a single change but a different model, the {SOFTARGMAX_LABEL} reaches "
                f"{f3(soft[0]['pck']['0.05'])} ({f2(soft[0]['mean_px'])} px)." if soft else ""))

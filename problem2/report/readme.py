@@ -8,7 +8,7 @@ from problem2.core.results import load_optional
 from problem2.core.study_results import DataEfficiency, HeadStudy, Robustness
 from problem2.report import mechanism as why
 from problem2.report.data_efficiency import curve_sentence
-from problem2.report.document import headline_table, load
+from problem2.report.document import headline_table, load, section_numbers
 from problem2.report.heads import answer as heads_answer
 from problem2.report.markdown import f3
 from problem2.report.mechanism import row, single_changes
@@ -20,9 +20,10 @@ def readme_summary(results: Path) -> str:
     """The README's results block: the headline table and the numbers that answer the question."""
     results = Path(results)
     parts = ["### Headline (reference run)", headline_table(results, swap_invariant=False)]
+    n = section_numbers(results)
     d = load(results, "diagnosis.json")
     if d:
-        parts.append("**Why (REPORT.md section 2).** " + why.mechanism_sentence(d))
+        parts.append(f"**Why (REPORT.md section {n.get('mechanism', '-')}).** " + why.mechanism_sentence(d))
     s = load(results, "studies.json")
     if s:
         b = s["seeds"]["bootstrap"]
@@ -50,25 +51,25 @@ def readme_summary(results: Path) -> str:
                         if soft else "."))
     heads = load_optional(HeadStudy, results, "heads.json")
     if heads:
-        parts.append("**Representation or architecture (REPORT.md, Representation or architecture?).** "
+        parts.append(f"**Representation or architecture (REPORT.md section {n.get('heads', '-')}).** "
                      + heads_answer(heads))
     rob = load_optional(Robustness, results, "robustness.json")
     if rob:
-        parts.append("**Beyond the training distribution (REPORT.md section 5b).** " + robustness_sentence(rob))
+        parts.append(f"**Beyond the training distribution (REPORT.md section {n.get('robustness', '-')}).** " + robustness_sentence(rob))
     curves = load_optional(DataEfficiency, results, "data_efficiency.json")
     if curves and curve_sentence(curves):
-        parts.append("**How much data (REPORT.md section 5c).** " + curve_sentence(curves))
+        parts.append(f"**How much data (REPORT.md appendix {n.get('data_efficiency', '-')}).** " + curve_sentence(curves))
     if s and "precision" in s:
         summary = s["precision"]["summary"]
         moved = [f"{model} {PRECISION_METRIC_LABELS[k]}" for model, ms in summary.items() for k, r in ms.items()
                  if not r["within_seed_noise"]]
         parts.append(f"**Speed.** The project's training path (bf16 autocast and channels-last where the CPU is fast "
                      f"at them) against plain fp32 over seeds ({sum(map(len, summary.values()))} comparisons, "
-                     f"REPORT.md appendix A): "
+                     f"REPORT.md appendix {n.get('speed', '-')}): "
                      + ("no difference detected (Welch, Holm-corrected; a failure to detect a difference, not a proof "
                         "of equivalence)." if not moved
                         else "differences beyond seed noise (Welch, Holm-corrected): " + "; ".join(moved) + ".")
-                     + " Measured speed: REPORT.md appendix A and docs/speed.md.")
+                     + f" Measured speed: REPORT.md appendix {n.get('speed', '-')} and docs/speed.md.")
     return "\n\n".join(parts)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from problem2.core import stats
 from problem2.data.augment import AugmentConfig, aimed_depth_share
-from problem2.report.markdown import f1, f2, f3, fig, mean_sd, table
+from problem2.report.markdown import NOT_RUN, f1, f2, f3, fig, mean_sd, table
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 
@@ -42,7 +42,7 @@ def occlusion_table(result) -> str:
 
 
 def findings(result) -> list:
-    """Sentences that tie the numbers to the mechanism of section 2; each computed from the JSON."""
+    """Sentences that tie the numbers to the mechanism (the report's mechanism section); each computed from the JSON."""
     if HEATMAP not in result.models or REGRESSION not in result.models:
         return []
     rows = {r.name: r for r in result.rows}
@@ -61,7 +61,7 @@ def findings(result) -> list:
         out.append(f"- **Figures outside the training positions.** RegressionNet's PCK@0.05 falls to "
                    f"{f3(worst.scores[REGRESSION]['pck@0.05'])} on figures whose centre lies {worst.strength} beyond "
                    f"the training range (HeatmapNet: {f3(worst.scores[HEATMAP]['pck@0.05'])}): it predicts a "
-                   f"near-constant x (section 2), so a figure away from the usual place is missed entirely; its "
+                   f"near-constant x (section {{§mechanism}}), so a figure away from the usual place is missed entirely; its "
                    f"head-and-feet x error is {f1(worst.scores[REGRESSION]['x_abs_px'])} px there, against "
                    f"{f1(result.clean(REGRESSION, 'x_abs_px'))} px on clean images.")
     noise = [r for r in result.rows if r.family == "noise"]
@@ -157,7 +157,7 @@ def augmentation_findings(result) -> list:
         out.append(f"- **Why augmentation costs RegressionNet.** Its head-and-feet x error stays where it was "
                    f"({f1(x0)} -> {f1(x1)} px, mean over seeds) and its y error grows ({f1(y0)} -> {f1(y1)} px): "
                    "augmentation widens the positions it must output without giving a model that cannot see position "
-                   "(section 2) a way to see them.")
+                   "(section {§mechanism}) a way to see them.")
     return out
 
 
@@ -236,32 +236,34 @@ def augmented_sentence(result) -> str:
 
 def section_robustness(result) -> str:
     if result is None:
-        return "## 5b. Beyond the training distribution\n\n(robustness not run)"
+        return "## {§robustness} Beyond the training distribution\n\n" + NOT_RUN
     return "\n\n".join(p for p in [
-        "## 5b. Beyond the training distribution",
+        "## {§robustness} Beyond the training distribution",
         f"Every model scored on the same perturbed copies of the {result.split} split ({result.n_images} images, "
         f"seed {result.seed}); heatmap models decoded sub-pixel. Keypoints that a transform moves outside the image "
-        "are not scored (column *outside*: their share); the PCK normaliser is the bounding box of all of an image's "
-        "transformed keypoints. A horizontal flip exchanges the left/right labels. Off-centre figures are new "
-        "figures drawn by the generator with their centre beyond the training range (40-88 px in x and y).",
-        robustness_table(result, [m for m in result.models if m in (HEATMAP, REGRESSION)], list(COLUMNS)),
+        "are not scored; the PCK normaliser is the bounding box of all of an image's transformed keypoints. A "
+        "horizontal flip exchanges the left/right labels. Off-centre figures are new figures drawn with their centre "
+        "beyond the training range (40-88 px in x and y). Every column, the augmented models and occlusion by "
+        "keypoint: appendix {§robustness_details}.",
+        robustness_table(result, [m for m in result.models if m in (HEATMAP, REGRESSION)], ["pck@0.05"]),
         "\n".join(findings(result)),
-        "**Augmentation** (`augment.py`: geometric transforms move the keypoints, flips swap the hand labels, targets "
-        "are drawn at the moved keypoints; main protocol otherwise):" if augmentation_findings(result) else "",
+        fig("robustness.png", "PCK@0.05 and mean error under each perturbation, the clean images first"),
+    ] if p)
+
+
+def section_robustness_details(result) -> str:
+    """The appendix: every column, augmentation, occlusion by keypoint, the example images."""
+    if result is None:
+        return ""
+    return "\n\n".join(p for p in [
+        "## {§robustness_details} Beyond the training distribution, in full",
+        "Column *outside*: the share of keypoints a transform moves outside the image (not scored).",
+        robustness_table(result, [m for m in result.models if m in (HEATMAP, REGRESSION)], list(COLUMNS)),
+        "**Augmentation** (`data/augment.py`: geometric transforms move the keypoints, flips swap the hand labels, "
+        "targets are drawn at the moved keypoints; main protocol otherwise):" if augmentation_findings(result) else "",
         robustness_table(result, [aug for _, aug in AUGMENTED_PAIRS if aug in result.models], ["pck@0.05", "pck@0.2"],
                          where=False) if any(aug in result.models for _, aug in AUGMENTED_PAIRS) else "",
         "\n".join(augmentation_findings(result)),
         "**Occlusion, by keypoint** (PCK@0.05):", occlusion_table(result),
-        fig("robustness.png", "PCK@0.05 and mean error under each perturbation, the clean images first"),
         fig("robustness_examples.png", "The first test image under the strongest setting of each perturbation"),
     ] if p)
-
-
-
-
-
-
-
-
-
-

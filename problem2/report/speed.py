@@ -71,7 +71,7 @@ def sweep_paragraph(sweep: dict) -> str:
 
 
 def section_speed(bench: dict | None, s: dict | None, sweep: dict | None = None) -> str:
-    out = ["## Appendix A. Training speed and the fast path"]
+    out = ["## {§speed} Training speed and the fast path"]
     if bench:
         env = bench["environment"]
         out += [f"`python -m problem2 bench train`: one process, batch {bench['batch_size']}; the paths take turns in "

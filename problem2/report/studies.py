@@ -20,7 +20,7 @@ def section_seeds(s: dict) -> str:
                         + [f"{f2(r['mean_px'][0])} ± {f2(r['mean_px'][1])}"])
     boot = [[t, f3(b["diff"]), f"[{f3(b['low'])}, {f3(b['high'])}]"] for t, b in seeds["bootstrap"].items()]
     return "\n\n".join([
-        "## 6. Seeds, intervals and label ambiguity",
+        "## {§seeds} Seeds, intervals and label ambiguity",
         f"### Seeds {seeds['seeds']} (mean ± standard deviation)",
         table(["method", "hands", *[f"PCK@{t}" for t in T], "mean px"], rows),
         f"Paired bootstrap of the PCK difference, {seeds['bootstrap_note']}:",
@@ -61,7 +61,7 @@ def section_variants(s: dict) -> str:
     reached = [label(r) for r in v["rows"] if r["run"].startswith("side_regression_") or r["run"] == "side_softargmax"
                if r["pck"]["0.05"] >= 0.9]
     return "\n\n".join([
-        "## 7. What makes direct regression fail: one change at a time",
+        "## {§variants} What makes direct regression fail: one change at a time",
         f"All rows trained with the main protocol on side-labelled data (no label noise) and scored on the "
         f"side-labelled {v['split']} split.",
         table(["model", *[f"PCK@{t}" for t in T], "mean px"], rows),
@@ -77,7 +77,7 @@ def section_cost(s: dict) -> str:
              f2(r["latency_batch32_ms"]), f"{r['train_img_per_s']:.0f}"] for r in c["rows"]]
     env = c["environment"]
     return "\n\n".join([
-        "## 8. Cost",
+        "## {§cost} Cost",
         f"On {env['device']} ({env['cpu_threads']} threads, precision {c['precision']}, torch {env['torch']}); {c['note']}.",
         table(["model", "parameters", "GFLOPs/image (fwd)", "latency b=1 ms", "latency b=32 ms", "train img/s"], rows),
     ])
