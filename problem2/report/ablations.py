@@ -63,6 +63,8 @@ ABLATION_CAVEATS = {
 
 
 COMPARED_METRICS = ("pck@0.05", "pck@0.2", "head_feet_px", "head_feet_px_fit")
+METRIC_NAMES = {"pck@0.05": "PCK@0.05", "pck@0.2": "PCK@0.2", "head_feet_px": "head+feet error (px)",
+                "head_feet_px_fit": "head+feet error, window fit (px)"}
 
 
 def default_row(rows: list):
@@ -184,10 +186,38 @@ def resolution_confound(seeded: SeededAblations, family: dict) -> str:
 
 
 def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
-    """ablation_seeds.json as one table: mean ± sd over the seeds each setting has (n)."""
+    """What ablation_seeds.json shows: each setting against the default point over seeds, and the figure."""
     if not seeded:
         return ""
     family = ablation_comparisons(seeded)
+    return "\n\n".join([
+        f"**What each ablation shows** (each setting against the default point over seeds: the difference of means "
+        f"and its 95% Welch interval; 'beyond seed noise' only where Welch's test with Holm's correction over the "
+        f"family of {len(family)} comparisons rejects equal means; with 3 seeds a side only large, consistent "
+        f"differences pass).",
+        beyond_noise_sentence(family),
+        "\n".join(f for f in seeded_findings(seeded, family) if f.startswith(SYNTHESES)),
+        "Each ablation setting by setting, with what it suggests: appendix {§ablation_details}.",
+        fig("ablation_seeds.png", "Ablations over seeds: mean ± sd, the number of seeds n under each setting")])
+
+
+SYNTHESES = ("- **Resolution or Gaussian width?**", "- **The decoder, not the grid.**")  # the main text's findings
+
+
+def beyond_noise_sentence(family: dict) -> str:
+    """The comparisons that pass Welch + Holm, in one sentence (every setting's numbers: the appendix)."""
+    passed = [f"{name.split(' (')[0]} {setting}, {METRIC_NAMES.get(metric, metric)}: "
+              f"{verdict(c, f2 if '_px' in metric else f3).rsplit(', ', 1)[0]}"
+              for (name, setting, metric), c in family.items() if c is not None and c.beyond_noise]
+    return ("Beyond seed noise after the correction: " + "; ".join(passed) + ". Every other setting is within seed "
+            "noise of the default point in every metric compared." if passed else
+            "No setting differs from the default point beyond seed noise after the correction.")
+
+
+def seeded_ablation_table(seeded: SeededAblations | None) -> str:
+    """ablation_seeds.json's table for the appendix: every setting, mean ± sd over its seeds."""
+    if not seeded:
+        return ""
     rows = [[name, r.setting, ", ".join(r.per_seed) or "none"]
             + [mean_sd(r.summary[m], f2 if "_px" in m else f3) for m in seeded.metrics]
             for name, settings in seeded.ablations.items() for r in settings]
@@ -199,12 +229,9 @@ def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
         f"fit of its log over a window of one target sigma instead of the 3 x 3 Newton step.",
         table(["ablation", "setting", "seeds", "PCK@0.05", "PCK@0.2", "swap-inv. PCK@0.05", "head+feet px",
                "head+feet px, window fit"][:3 + len(seeded.metrics)], rows),
-        f"**What each ablation shows**: each setting minus the default point, mean over seeds with its 95% Welch "
-        f"interval in brackets. 'Beyond seed noise' is said only where the test rejects equal means after the "
-        f"correction ({stats.METHOD_NOTE}; one family of {len(family)} comparisons); "
-        f"with 3 seeds a side only large, consistent differences pass.",
-        "\n".join(seeded_findings(seeded, family)),
-        fig("ablation_seeds.png", "Ablations over seeds: mean ± sd, the number of seeds n under each setting")])
+        "Each setting against the default point (64 x 64, sigma 2, skips), mean over seeds with its 95% Welch interval "
+        "and the corrected verdict:",
+        "\n".join(f for f in seeded_findings(seeded, ablation_comparisons(seeded)) if not f.startswith(SYNTHESES))])
 
 
 def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
@@ -217,22 +244,28 @@ def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
         "## {§ablations} Ablations",
         f"Each variant trained with the main protocol ({p['epochs']} epochs, batch {p['batch_size']}, Adam "
         f"{p['lr']}) and scored on the {ab.split} split ({ab.n_images} images), never by training loss; seed 0 of "
-        f"every setting, every metric and decoding: appendix {{§ablation_details}}.", noise_band(m, s),
+        f"every setting, every metric and decoding: appendix {{§ablation_details}}.",
         seeded_ablation_tables(seeded) or ablation_details(ab, heading=False)] if x)
 
 
-def section_ablation_details(ab: Ablations | None) -> str:
-    """The appendix: each ablation at seed 0, every metric (ablation.json)."""
-    return "" if ab is None else ablation_details(ab)
+def section_ablation_details(ab: Ablations | None, m=None, s: dict | None = None,
+                             seeded: SeededAblations | None = None) -> str:
+    """The appendix: the noise band, every setting over seeds, each ablation at seed 0 with every metric."""
+    if ab is None:
+        return ""
+    return "\n\n".join(x for x in ["## {§ablation_details} Ablations in full", noise_band(m, s),
+                                     seeded_ablation_table(seeded), ablation_details(ab, heading=False, seeded=True)]
+                        if x)
 
 
-def ablation_details(ab: Ablations, heading: bool = True) -> str:
-    out = ["## {§ablation_details} Ablations at seed 0, every metric" if heading else ""]
+def ablation_details(ab: Ablations, heading: bool = True, seeded: bool = False) -> str:
+    out = ["## {§ablation_details} Ablations at seed 0, every metric" if heading else "",
+           "### Seed 0, every metric" if seeded else ""]
     for name, rows in ab.ablations.items():
         best = min(rows, key=lambda r: r.subpixel_hand_swap_invariant.mean_px)
         best_pck = max(rows, key=lambda r: r.subpixel_standard.pck["0.05"])
         argmax_spread = [r.argmax_hand_swap_invariant.mean_px - r.subpixel_hand_swap_invariant.mean_px for r in rows]
-        out += [f"### {name.replace('_', ' ')}", ablation_table(name, rows),
+        out += [f"{'####' if seeded else '###'} {name.replace('_', ' ')}", ablation_table(name, rows),
                 f"Lowest hand-swap-invariant mean error (sub-pixel): **{best.setting}** "
                 f"({f2(best.subpixel_hand_swap_invariant.mean_px)} px); highest PCK@0.05 (sub-pixel): "
                 f"**{best_pck.setting}** ({f3(best_pck.subpixel_standard.pck['0.05'])}). Sub-pixel decoding "

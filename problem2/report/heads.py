@@ -79,9 +79,10 @@ def answer(study: HeadStudy) -> str:
     return " ".join(parts)
 
 
-def section_heads(study: HeadStudy | None) -> str:
+def section_heads(study: HeadStudy | None) -> tuple[str, str]:
+    """(the main section: the answer, the table, the figure; its appendix: contrasts, swap-min loss, speed)."""
     if study is None:
-        return "## {§heads} Representation or architecture?\n\n" + NOT_RUN
+        return "## {§heads} Representation or architecture?\n\n" + NOT_RUN, ""
     header = ["model", "features", "loss", "decoder", "PCK@0.05 side labels", "course, swap-inv.",
               "course as given", "GFLOPs fwd", "train img/s"]
     rows = [[r.label, r.features, r.loss, "yes" if r.decoder else "no", cell(r.scores["side"]),
@@ -98,21 +99,24 @@ def section_heads(study: HeadStudy | None) -> str:
     hm = study.row("heatmap")
     goal = (best is not None and hm.scores["side"] and best.gflops_forward <= GOAL_GFLOPS
             and all(mean(hm.scores[k]) - mean(best.scores[k]) <= GOAL_MARGIN for k in ("side", "course_swap")))
-    return "\n\n".join(p for p in [
+    main = "\n\n".join(p for p in [
         "## {§heads} Representation or architecture?",
         answer(study),
-        f"Every row over seeds 0, 1, 2 (mean ± sd; n given where fewer), scored on the {study.split} split "
-        f"({study.n_images} images). Features: 'global pooling' averages the encoder's 8 x 8 x 256 map to 256 "
-        f"numbers (RegressionNet's design); 'spatial' keeps the map. Loss: 'coordinate' is MSE on (x, y) / 128; "
+        f"Mean ± sd over seeds 0, 1, 2 ({study.split} split, {study.n_images} images). All rows but HeatmapNet's "
+        f"share RegressionNet's encoder; 'global pooling' averages its 8 x 8 x 256 map, 'spatial' keeps it; "
         f"'distribution' is a loss on a predicted distribution or map (SimCC's KL over bins, RLE's Laplace "
-        f"likelihood, HeatmapNet's MSE to Gaussian maps). All heads share RegressionNet's encoder (Conv1..Conv4).",
+        f"likelihood, HeatmapNet's MSE to Gaussian maps), 'coordinate' MSE on (x, y) / 128.",
         table(header, rows),
         fig("heads_accuracy_flops.png", "PCK@0.05 against forward GFLOPs per image (mean ± sd over seeds)"),
-        f"**Does each change matter beyond seed noise?** {study.note}.",
-        table(["change", "labels", "difference [95% interval]", "p", "beyond noise"], contrasts),
         (f"The goal (a head without a decoder within {GOAL_MARGIN} of HeatmapNet on side labels and on the course "
          f"labels hand-swap-invariant, at <= {GOAL_GFLOPS} GFLOPs): "
          + ("met by " + best.label + "." if goal else "not met; the closest is " + (best.label if best else "-") + ".")),
+        "Each single change tested over seeds, the hand-swap-min loss and the speed: appendix {§heads_details}.",
+    ] if p)
+    details = "\n\n".join(p for p in [
+        "## {§heads_details} Representation or architecture, in full",
+        f"**Does each change matter beyond seed noise?** {study.note}.",
+        table(["change", "labels", "difference [95% interval]", "p", "beyond noise"], contrasts),
         "**Training with the hand-swap-min loss** (per image, the smaller loss of the two hand assignments; seed 0, "
         "course labels), against the same model trained on the labels as given (seed 0):" if swap else "",
         table(["model", "swap-min: as given", "swap-min: swap-inv.", "plain: as given", "plain: swap-inv."], swap)
@@ -122,3 +126,4 @@ def section_heads(study: HeadStudy | None) -> str:
         f"measured; compare rows, not machines.",
         ("Runs not scored (neither stored predictions nor a checkpoint): " + ", ".join(missing) + ".") if missing else "",
     ] if p)
+    return main, details

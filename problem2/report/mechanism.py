@@ -128,9 +128,10 @@ def offset_text(d: dict) -> str:
     return ", ".join(f"{e:.1f} px at offset {c:+.0f}" for c, e in pairs)
 
 
-def section_mechanism(d: dict | None) -> str:
+def section_mechanism(d: dict | None) -> tuple[str, str]:
+    """(the main section, its appendix with the per-axis statistics and the single changes) from diagnosis.json."""
     if d is None:
-        return ""
+        return "", ""
     reg_axes = d["axes"]["regression"]
     head = lambda model, axis: d["axes"][model]["test"]["per_keypoint"]["head"][axis]  # noqa: E731
     rows = []
@@ -145,9 +146,8 @@ def section_mechanism(d: dict | None) -> str:
                                                       for axis in ("x", "y")]
                   for model in ("regression", "heatmap") for layer, p in d["probes"][model].items()]
     br = d["border_reach"]
-    out = [
-        "## {§mechanism} Why: RegressionNet does not see where the figure is horizontally",
-        "**In one sentence.** " + mechanism_sentence(d),
+    per_axis = [
+        "## {§mechanism_details} The mechanism, in full",
         f"**Per axis** (head and feet, the keypoints without label ambiguity; {d['n_images']} {d['split']} images "
         "and the training split). corr: Pearson correlation of predicted with true coordinates after centring each "
         "keypoint on its mean (how well the figure's position is followed); slope: least-squares slope of predicted "
@@ -160,13 +160,18 @@ def section_mechanism(d: dict | None) -> str:
         f"{f1(head('regression', 'y')['true_std'])} (correlation {head('regression', 'y')['corr']:.2f}). Train and test "
         f"errors agree (x: {reg_axes['train']['all']['x']['mean_abs_err']:.2f} and "
         f"{reg_axes['test']['all']['x']['mean_abs_err']:.2f} px): this is not overfitting.",
+        fig("axis_scatter.png", "Predicted against true x and y, both models, head and feet of the test images"),
+    ]
+    out = [
+        "## {§mechanism} Why: RegressionNet does not see where the figure is horizontally",
+        "**In one sentence.** " + mechanism_sentence(d),
         f"**Moving the figure.** Shifting every test image by 6 px towards the centre moves RegressionNet's "
         f"predictions by {d['shift']['regression']['x']:.2f} x the shift in x and {d['shift']['regression']['y']:.2f} x "
         f"in y (HeatmapNet: {d['shift']['heatmap']['x']:.2f} and {d['shift']['heatmap']['y']:.2f}); under a "
         f"horizontal flip the predicted head x follows the mirrored truth with slope {d['mirror']['regression']:.2f} "
         f"(HeatmapNet {d['mirror']['heatmap']:.2f}). Its x error grows with the figure's horizontal offset from the "
-        f"image centre as a constant guess's would: {offset_text(d)}.",
-        fig("axis_scatter.png", "Predicted against true x and y, both models, head and feet of the test images"),
+        f"image centre as a constant guess's would: {offset_text(d)} (per-axis statistics: appendix "
+        f"{{§mechanism_details}}).",
         "**Where x is lost: linear probes.** Ridge regression from each encoder's deepest feature map to the head "
         "and feet coordinates (fit on train, regularisation chosen on val, scored on test; mean |error| px and, in "
         "brackets, the share of position variance recovered). *before pooling*: the 8x8x256 map; *after pooling*: "
@@ -192,13 +197,13 @@ def section_mechanism(d: dict | None) -> str:
         vrows = [[names.get(r, r)] + [f"{v['all'][a]['corr']:.2f}" for a in ("x", "y")]
                  + [f"{v['all'][a]['mean_abs_err']:.2f}" for a in ("x", "y")]
                  + [f"{v['shift'][a]:.2f}" for a in ("x", "y")] + [f3(v["pck@0.05"])] for r, v in variants.items()]
-        out += ["**Single changes, read per axis** (trained on the course labels, seed 0 unless named: a single "
+        per_axis += ["**Single changes, read per axis** (trained on the course labels, seed 0 unless named: a single "
                 "seed carries no verdict; statistics over head and feet of the test images, PCK@0.05 labelled over "
                 "all five keypoints):",
                 table(["model", "x corr", "y corr", "x |err|", "y |err|", "x shift gain", "y shift gain", "PCK@0.05"],
                       vrows)]
     out += [dropout_paragraph(d)]
-    return "\n\n".join(out)
+    return "\n\n".join(out), "\n\n".join(per_axis)
 
 
 def failure_split_section(fc: dict) -> str:
@@ -230,13 +235,13 @@ def single_changes(rows: list) -> list:
 
 
 def section_why(m, s: dict | None) -> str:
-    """Section 2b (m: results.Metrics, s: studies.json)."""
+    """The appendix on what else separates the two (m: results.Metrics, s: studies.json)."""
     reg, hm, sub = (m.methods[k].standard for k in ("regression", "heatmap_argmax", "heatmap_subpixel"))
     names = m.keypoint_names
     unamb = [0, 3, 4]  # head and feet: no label ambiguity
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     verdict = "wins" if sub.pck["0.05"] > reg.pck["0.05"] else "does not win"
-    lines = [f"### What else separates the two (the heatmap approach {verdict} here)",
+    lines = [f"## {{§differences}} What else separates the two (the heatmap approach {verdict} here)",
              "Each statement below is computed from this run's JSON."]
     lines.append(
         f"- **Unambiguous keypoints.** On the keypoints without label ambiguity ({', '.join(names[i] for i in unamb)}) "

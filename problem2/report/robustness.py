@@ -245,7 +245,6 @@ def section_robustness(result) -> str:
         "horizontal flip exchanges the left/right labels. Off-centre figures are new figures drawn with their centre "
         "beyond the training range (40-88 px in x and y). Every column, the augmented models and occlusion by "
         "keypoint: appendix {§robustness_details}.",
-        robustness_table(result, [m for m in result.models if m in (HEATMAP, REGRESSION)], ["pck@0.05"]),
         "\n".join(findings(result)),
         fig("robustness.png", "PCK@0.05 and mean error under each perturbation, the clean images first"),
     ] if p)
