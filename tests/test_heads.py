@@ -152,3 +152,22 @@ def test_a_new_head_trains_evaluates_and_predicts_through_the_public_api(tiny_da
     by_name = dict(zip(val_set.file_names, points))
     for record in written["images"]:
         assert np.allclose(record["keypoints"], np.clip(by_name[record["file_name"]], -0.5, 127.5), atol=0.01)
+
+
+@pytest.mark.parametrize("head", ["integral", "simcc", "simcc_gap", "rle"])
+def test_the_committed_best_checkpoint_of_each_head_predicts_course_schema_json(head, tiny_data, tmp_path):
+    """Anyone can score a committed head on data of their own: `predict` writes the course's annotation schema."""
+    from problem2.core.schema import REFERENCE_DIR
+    found = sorted((REFERENCE_DIR / "runs").glob(f"head_{head}*/{head}_model.pth"))
+    if not found:
+        pytest.skip(f"no committed checkpoint of {head}")
+    main(["predict", str(found[0]), str(tiny_data / "test"), "--out", str(tmp_path), "--no-overlays"])
+    written = json.loads((tmp_path / "predictions.json").read_text())
+    truth = {r["file_name"]: r["keypoints"] for r in json.loads((tiny_data / "test_annotations.json").read_text())["images"]}
+    pred = np.array([r["keypoints"] for r in written["images"]])
+    gt = np.array([truth[r["file_name"]] for r in written["images"]], dtype=float)
+    assert written["keypoint_names"] == ["head", "left_hand", "right_hand", "left_foot", "right_foot"]
+    assert pred.shape == (12, 5, 2) and np.isfinite(pred).all()
+    # the spatial heads find generated figures (hands scored swap-invariant); the pooled ones at least see them
+    pck = metrics.compute_pck(metrics.align_hands(pred, gt), gt, [0.2])[0.2]
+    assert pck >= (0.8 if head in ("integral", "simcc") else 0.3)

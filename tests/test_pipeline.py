@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from problem2.__main__ import main
+from problem2.core.cli import UserError
 from problem2.core.schema import REFERENCE_DIR as RESULTS_DIR
 from problem2.pipeline import provenance
 from problem2.pipeline.verify import stale_lines
@@ -44,13 +45,14 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     assert report == render_report(tmp_path)
     assert "A `--quick` smoke test" in report.split("## Summary")[0]  # said before any number
     for section in ("## Summary", "**Mechanism.**", "## 1. Main comparison", "## 2. Why: RegressionNet does not see",
-                    "**Where x is lost: linear probes.**", "**Label swaps or localisation failures?**",
-                    "*mean pose (train mean, ignores the image)*", "## 3. Ablations", "## 5. Failure cases", "### Label ambiguity",
-                    "## 5b. Beyond the training distribution", "**Occlusion, by keypoint**",
-                    "## 5c. How much data each approach needs", "- **Regression with 250 images**",
-                    "## 7. What makes direct regression fail", "## 8. Cost", "## Appendix A. Training speed",
-                    "## 10. Reproduce"):
+                    "## 3. Representation or architecture?", "## 4. Ablations", "## 5. Failure cases",
+                    "## 6. Beyond the training distribution", "**Where x is lost: linear probes.**",
+                    "**Label swaps or localisation failures?**", "*mean pose (train mean, ignores the image)*",
+                    "## Appendices", "### Label ambiguity", "**Occlusion, by keypoint**",
+                    ". How much data each approach needs", "- **Regression with 250 images**",
+                    ". What makes direct regression fail", ". Cost", ". Training speed", ". Reproduce"):
         assert section in report
+    assert "{§" not in report  # every section number and cross-reference resolved
     seeded = json.loads((tmp_path / "ablation_seeds.json").read_text())
     assert seeded["seeds"] == [0] and all(r["summary"]["pck@0.05"][2] == 1 for rows in seeded["ablations"].values()
                                           for r in rows)  # --quick: one seed, every setting trained and scored
@@ -138,3 +140,14 @@ def test_default_commands_in_a_clone_leave_git_status_clean(tiny_data, tmp_path)
     assert size_mb < 20 and not list((clone / "outputs" / "quick").glob("runs/*/*.pth"))
     assert (clone / "outputs" / "reproduction" / "regression_model.pth").exists()
     assert (clone / "outputs" / "evaluate" / "metrics.json").exists()
+
+
+def test_the_default_tier_plans_the_deliverables_only(tiny_data, tmp_path, capsys):
+    """bash scripts/reproduce.sh without options: the main pair and the six single-seed ablation runs, nothing else."""
+    main(["all", "--plan-only", "--data-dir", str(tiny_data), "--results", str(tmp_path / "out"), "--epochs", "1",
+          "--no-progress"])
+    out = capsys.readouterr().out
+    assert "tier: deliverables" in out and "stages: evaluate, ablations, failures" in out
+    assert "(8 trainings" in out and not (tmp_path / "out" / "runs").exists()
+    with pytest.raises(UserError, match="two tiers"):
+        main(["all", "--quick", "--full", "--plan-only"])
