@@ -238,12 +238,15 @@ def plot_accuracy_vs_flops(study, save_path):
             values = row.scores[labels]
             if not values:
                 continue
-            ax.errorbar(row.gflops_forward, np.mean(values), yerr=np.std(values, ddof=1) if len(values) > 1 else 0,
+            same_cost = [r for r in study.rows if round(r.gflops_forward, 2) == round(row.gflops_forward, 2)]
+            dodge = 0.012 * (same_cost.index(row) - (len(same_cost) - 1) / 2)  # rows of one cost side by side
+            ax.errorbar(row.gflops_forward + dodge, np.mean(values), yerr=np.std(values, ddof=1) if len(values) > 1 else 0,
                         marker=markers[i % len(markers)], ms=8, capsize=3, ls="none", label=row.label,
                         mfc="white" if row.decoder else None, color=f"C{i}")
-        ax.set(title=title, xlabel="forward GFLOPs per 128 x 128 image", xlim=(0.35, 0.9), ylim=(0, 1.02))
+        ax.set(title=title, xlim=(0.35, 0.9), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{study.metric} (mean ± sd over seeds)")
+    fig.supxlabel("forward GFLOPs per 128 x 128 image (rows of one cost drawn side by side)", fontsize=10)
     handles, names = axes[0].get_legend_handles_labels()
     fig.legend(handles, names, fontsize=9, loc="outside right center", title="open marker: decoder")
     return save_figure(fig, save_path)
