@@ -83,12 +83,12 @@ def section_results(m: Metrics) -> tuple[str, str]:
         "**Hand-swap-invariant** (per image, the better of the given and the swapped left/right hand assignment)",
         table(PCK_HEADER, pck_rows(methods, "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant")),
         why.REFERENCE_NOTE if m.references else "",
-        f"Area under the PCK curve (thresholds 0 to 0.3): {auc}.",
         fig("pck_curves.png", "PCK against threshold; dotted lines mark 0.05, 0.1, 0.15 and 0.2"),
         fig("sample_predictions.png", "Both methods on the same test images"),
         "Per keypoint and with the torso normaliser: appendix {§main_details}.",
     ] if p), "\n\n".join([
         "## {§main_details} The main comparison, per keypoint",
+        f"Area under the PCK curve (thresholds 0 to 0.3): {auc}.",
         "**PCK@0.05 per keypoint**", table(["method"] + names, per_kp + per_kp_inv),
         "**Mean error per keypoint (pixels)**", table(["method"] + names, err),
         "**PCK with the torso normaliser** (head to the midpoint of the feet)",

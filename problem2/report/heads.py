@@ -108,10 +108,9 @@ def section_heads(study: HeadStudy | None) -> tuple[str, str]:
     main = "\n\n".join(p for p in [
         "## {§heads} Representation or architecture?",
         answer(study),
-        f"Mean ± sd over seeds 0, 1, 2 ({study.split} split, {study.n_images} images). All rows but HeatmapNet's "
-        f"share RegressionNet's encoder; 'global pooling' averages its 8 x 8 x 256 map, 'spatial' keeps it; "
-        f"'distribution' is a loss on a predicted distribution or map (SimCC's KL over bins, RLE's Laplace "
-        f"likelihood, HeatmapNet's MSE to Gaussian maps), 'coordinate' MSE on (x, y) / 128.",
+        f"Mean ± sd over seeds 0, 1, 2 ({study.split} split). Every row but HeatmapNet's uses RegressionNet's encoder; "
+        f"'distribution': a loss on a predicted distribution or map (KL over SimCC's bins, RLE's Laplace likelihood, "
+        f"MSE to Gaussian maps); 'coordinate': MSE on (x, y) / 128.",
         table(header, rows),
         fig("heads_accuracy_flops.png", "PCK@0.05 against forward GFLOPs per image (mean ± sd over seeds)"),
         (f"The goal (a head without a decoder within {GOAL_MARGIN} of HeatmapNet on side labels and on the course "
