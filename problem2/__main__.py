@@ -26,7 +26,6 @@ from problem2.core.cli import UserError
 from problem2.core.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README, REFERENCE_DIR, portable
 from problem2.data.generate import ensure_data
 from problem2.pipeline.provenance import ANALYSIS_STAGES
-from problem2.pipeline.stage_runs import planned_runs, weights_needed
 from problem2.training.engine import TrainConfig
 from problem2.training.executor import add_executor_options, executor_from_args
 
@@ -75,6 +74,7 @@ def run_all(args) -> None:
     data_dir = prepare_data(args, results)
     course = Path(args.course_data) if args.course_data else None
     course = course if course and (course / "val_annotations.json").exists() else None
+    from problem2.pipeline.stage_runs import planned_runs, weights_needed  # the studies: only when a pipeline runs
     tier = run_tier(args)
     stages = [s for s in STAGES if s in args.only and not (s == "studies" and args.skip_studies)
               and not (s == "course_eval" and not course) and s in TIER_STAGES.get(tier, STAGES)]
