@@ -13,6 +13,7 @@ torch's counter, training images/s measured here, each model one after the other
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,36 +43,49 @@ CONTRASTS = (  # (a, b, question): does changing b into a move PCK@0.05 beyond s
 )
 
 
+@dataclass(frozen=True)
+class RowSpec:
+    """One row of the table: what the model is, and the runs that score it."""
+    label: str
+    features: str                    # 'global pooling' or 'spatial'
+    loss: str                        # 'coordinate' or 'distribution'
+    decoder: bool
+    model: str
+    config: dict
+    course: list                     # run ids per seed, trained on the course labels
+    side: list                       # run ids per seed, trained on side labels
+    decoding: str = "argmax"
+    swapmin: str | None = None       # the run trained with the hand-swap-min loss (seed 0)
+
+
 def row_specs(seeds=SEEDS, quick: bool = False) -> dict:
-    """{key: (label, features, loss, decoder, model, config, course runs, side runs, decoding, swap-min run)} in
-    table order, the heads' from HEADS; runs of the given seeds (the single-seed rows: seed 0 only). quick: the
-    course-label runs only (a smoke test of the stage: no side-label or swap-min runs)."""
+    """{key: RowSpec} in table order, the heads' from HEADS; runs of the given seeds (the single-seed rows: seed 0
+    only). quick: the course-label runs only (a smoke test of the stage: no side-label or swap-min runs)."""
     if quick:
-        return {k: (*spec[:7], [], spec[8], None) for k, spec in row_specs(seeds).items()}
+        return {k: replace(spec, side=[], swapmin=None) for k, spec in row_specs(seeds).items()}
     first = (0,) if 0 in seeds else ()
-    specs = {
-        "regression": ("RegressionNet (specified)", "global pooling", "coordinate", False, "RegressionNet", {},
-                       [main_pair_run("regression", s) for s in seeds], [seeded("side_regression", s) for s in seeds],
-                       "argmax", swapmin_run("regression")),
-        "regression_nodropout": ("RegressionNet without dropout", "global pooling", "coordinate", False,
-                                 "RegressionNet", {"dropout": 0.0},
-                                 [seeded("axis_regression_nodropout", s) for s in seeds],
-                                 ["side_regression_nodropout" for _ in first], "argmax", None),
-        **{k: (h.label, h.features, h.loss, False, h.model, h.config, head_runs(k, seeds=seeds),
-               head_runs(k, "side", seeds), "argmax", swapmin_run(k)) for k, h in HEADS.items()},
-        "softargmax": ("HeatmapNet layers + soft-argmax", "spatial", "coordinate", True, "SoftArgmaxNet", {},
-                       ["softargmax" for _ in first], ["side_softargmax" for _ in first], "argmax", None),
-        "heatmap": ("HeatmapNet (specified), sub-pixel", "spatial", "distribution", True, "HeatmapNet", {},
-                    [main_pair_run("heatmap", s) for s in seeds], [seeded("side_heatmap", s) for s in seeds],
-                    "subpixel", swapmin_run("heatmap")),
+    return {
+        "regression": RowSpec("RegressionNet (specified)", "global pooling", "coordinate", False, "RegressionNet", {},
+                              [main_pair_run("regression", s) for s in seeds],
+                              [seeded("side_regression", s) for s in seeds], swapmin=swapmin_run("regression")),
+        "regression_nodropout": RowSpec("RegressionNet without dropout", "global pooling", "coordinate", False,
+                                        "RegressionNet", {"dropout": 0.0},
+                                        [seeded("axis_regression_nodropout", s) for s in seeds],
+                                        ["side_regression_nodropout" for _ in first]),
+        **{k: RowSpec(h.label, h.features, h.loss, False, h.model, h.config, head_runs(k, seeds=seeds),
+                      head_runs(k, "side", seeds), swapmin=swapmin_run(k)) for k, h in HEADS.items()},
+        "softargmax": RowSpec("HeatmapNet layers + soft-argmax", "spatial", "coordinate", True, "SoftArgmaxNet", {},
+                              ["softargmax" for _ in first], ["side_softargmax" for _ in first]),
+        "heatmap": RowSpec("HeatmapNet (specified), sub-pixel", "spatial", "distribution", True, "HeatmapNet", {},
+                           [main_pair_run("heatmap", s) for s in seeds], [seeded("side_heatmap", s) for s in seeds],
+                           "subpixel", swapmin_run("heatmap")),
     }
-    return specs
 
 
 def run_ids(seeds=SEEDS, quick: bool = False) -> list:
     """Every run the study scores (for the pipeline's plan)."""
-    return list(dict.fromkeys(r for spec in row_specs(seeds, quick).values() for r in [*spec[6], *spec[7], spec[9]]
-                              if r))
+    return list(dict.fromkeys(r for spec in row_specs(seeds, quick).values()
+                              for r in [*spec.course, *spec.side, spec.swapmin] if r))
 
 
 def score(pred: np.ndarray, gt: np.ndarray) -> tuple:
@@ -93,12 +107,11 @@ def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS, quick: 
     course, side = load_split(data_dir, split), load_split(data_dir, split, hand_labels="side")
     fingerprint = dataset_fingerprint(course)  # predictions are stored on the split as labelled in the files
     rows = []
-    for key, (label, features, loss, decoder, model_name, config, course_runs, side_runs, decoding,
-              swapmin_id) in row_specs(seeds, quick).items():
+    for key, spec in row_specs(seeds, quick).items():
         scores, mean_px, missing = {"course": [], "course_swap": [], "side": []}, {"course": [], "side": []}, []
-        for labels, runs, gt in (("course", course_runs, course.keypoints), ("side", side_runs, side.keypoints)):
+        for labels, runs, gt in (("course", spec.course, course.keypoints), ("side", spec.side, side.keypoints)):
             for run_id in runs:
-                pred = run_predictions(run_id, results, data_dir, fingerprint, decoding)
+                pred = run_predictions(run_id, results, data_dir, fingerprint, spec.decoding)
                 if pred is None:
                     missing.append(run_id)
                     continue
@@ -108,17 +121,17 @@ def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS, quick: 
                 if labels == "course":
                     scores["course_swap"].append(pck_swap)
         swapmin = None
-        pred = run_predictions(swapmin_id, results, data_dir, fingerprint, decoding) if swapmin_id else None
+        pred = run_predictions(spec.swapmin, results, data_dir, fingerprint, spec.decoding) if spec.swapmin else None
         if pred is not None:
             pck, pck_swap, _ = score(pred, course.keypoints)
-            swapmin = {"run": swapmin_id, "course": pck, "course_swap": pck_swap}
-        elif swapmin_id:
-            missing.append(swapmin_id)
-        model = build_model(model_name, **config)
-        rows.append(HeadRow(key, label, features, loss, decoder, {"course": course_runs, "side": side_runs}, missing,
-                            scores, mean_px, count_parameters(model), count_flops(model) / 1e9,
+            swapmin = {"run": spec.swapmin, "course": pck, "course_swap": pck_swap}
+        elif spec.swapmin:
+            missing.append(spec.swapmin)
+        model = build_model(spec.model, **spec.config)
+        rows.append(HeadRow(key, spec.label, spec.features, spec.loss, spec.decoder,
+                            {"course": spec.course, "side": spec.side}, missing, scores, mean_px, count_parameters(model), count_flops(model) / 1e9,
                             count_flops(model, training=True) / 1e9,
-                            train_speed(model_name, config, repeats) if repeats else None, swapmin))
+                            train_speed(spec.model, spec.config, repeats) if repeats else None, swapmin))
     return rows
 
 

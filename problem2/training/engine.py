@@ -196,8 +196,7 @@ def validation_keypoints(loader: DataLoader) -> np.ndarray:
     targets = _all_targets(loader)  # no keypoint accessor: the targets through the codec
     target_codec = dataset_codec(loader.dataset) or codec.make_codec(
         "heatmap" if targets.dim() == 4 else "regression", targets.shape[-1])
-    method = "subpixel" if target_codec.output_type == "heatmap" else "argmax"
-    return target_codec.decode(targets, method).numpy()
+    return target_codec.decode(targets, target_codec.default_decoding).numpy()
 
 
 def run_signature(model: nn.Module, cfg: TrainConfig, train_set, val_set) -> dict:
