@@ -54,7 +54,8 @@ def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: li
     sizes = {s: len(read_annotations(data_dir / f"{s}_annotations.json")["images"])
              for s in ("train", "val", evaluation_split(data_dir))}
     device = runtime.pick_device(cfg.device)
-    probe = speed_probe(device, runtime.resolve_precision(cfg.precision, device))
+    # --quick trains for seconds: a short probe (a rough estimate) will do
+    probe = speed_probe(device, runtime.resolve_precision(cfg.precision, device), budget_s=0.3 if args.quick else 3.0)
     return Plan(run_ids, results, cfg.epochs, sizes["train"], sizes["val"], probe,
                 stage_estimates(REFERENCE_DIR, sizes[evaluation_split(data_dir)], args.quick, stages))
 

@@ -107,7 +107,7 @@ def test_accuracy_against_flops(checked, tmp_path):
                                                ("RLE (Laplace likelihood), pooled", 0.10),
                                                ("SimCC, pooled features", 0.11), ("Integral (soft-argmax, 8 x 8)", 0.96),
                                                ("SimCC, spatial features", 0.98),
-                                               ("HeatmapNet layers + soft-argmax", 0.97),
+                                               ("HeatmapNet trunk + soft-argmax", 0.97),
                                                ("HeatmapNet (specified), sub-pixel", 0.99)])]
     study = HeadStudy(split="test", n_images=200, metric="PCK@0.05", rows=rows, contrasts=[], environment={}, note="")
     charts.plot_accuracy_vs_flops(study, tmp_path / "heads_accuracy_flops.png")

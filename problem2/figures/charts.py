@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from problem2.core.metrics import ASSIGNMENT_THRESHOLDS, as_array
-from problem2.figures.style import COLORS, MODEL_STYLE, SHORT_NAMES, save_figure
+from problem2.figures.style import COLORS, MODEL_STYLE, SHORT_NAMES, reader_label, save_figure
 
 
 def plot_pck_curves(pck_heatmap, pck_regression, save_path, extra: dict | None = None, title=None):
@@ -19,7 +19,7 @@ def plot_pck_curves(pck_heatmap, pck_regression, save_path, extra: dict | None =
     for label, pck in curves.items():
         t = sorted(pck)
         color = COLORS["subpixel"] if "subpixel" in label else COLORS.get(label.split()[0])
-        ax.plot(t, [pck[x] for x in t], label=label, color=color, lw=1.6,
+        ax.plot(t, [pck[x] for x in t], label=reader_label(label), color=color, lw=1.6,
                 ls=":" if "subpixel" in label else "--" if "swap" in label else "-")
     for t in ASSIGNMENT_THRESHOLDS:
         ax.axvline(t, color="gray", lw=0.6, ls=":")
@@ -43,8 +43,7 @@ def plot_metric_vs_setting(settings, panels: list, save_path, xlabel, title):
     for ax, (ylabel, series) in zip(axes[0], panels):
         for label, values in series.items():
             color = COLORS["subpixel"] if "subpixel" in label else COLORS["regression"]
-            ax.plot(xs, values, "o--" if "swap" in label else "o-", label=label.replace("swap-inv.", "swap-invariant"),
-                    color=color)
+            ax.plot(xs, values, "o--" if "swap" in label else "o-", label=reader_label(label), color=color)
         ax.set_xticks(xs, [str(s) for s in settings])
         ax.set(xlabel=xlabel, ylabel=ylabel)
         ax.set_ylim(0, 1.0 if "PCK" in ylabel else ax.get_ylim()[1] * 1.1)
@@ -94,15 +93,15 @@ def plot_training_curves(training_log: dict, save_path):
     fig, axes = plt.subplots(len(models), 2, figsize=(10, 3.4 * len(models)), squeeze=False, layout="constrained")
     for row, (name, log) in zip(axes, models.items()):
         epochs = [e["epoch"] for e in log["epochs"]]
-        row[0].semilogy(epochs, [e["train_loss"] for e in log["epochs"]], label="train loss")
-        row[0].semilogy(epochs, [e["val_loss"] for e in log["epochs"]], label="val loss")
+        row[0].semilogy(epochs, [e["train_loss"] for e in log["epochs"]], label="training")
+        row[0].semilogy(epochs, [e["val_loss"] for e in log["epochs"]], label="validation")
         row[0].axvline(log["best_epoch"], color="gray", ls=":", label=f"best epoch {log['best_epoch']}")
-        row[0].set(title=f"{name}: MSE loss", xlabel="epoch")
+        row[0].set(title=f"{reader_label(name)}: loss", xlabel="epoch", ylabel="MSE loss (log scale)")
         row[0].legend(fontsize=9)
         row[1].plot(epochs, [e["val_mean_px"] for e in log["epochs"]], color=COLORS.get(name, "C2"))
-        decoded = ", heatmaps decoded by argmax" if log.get("model") != "RegressionNet" and "regression" not in name \
-            else ""
-        row[1].set(title=f"{name}: validation mean error{decoded}", xlabel="epoch", ylabel="mean error (px)")
+        maps = log.get("model") != "RegressionNet" and "regression" not in name  # heatmaps, decoded by argmax
+        row[1].set(title=f"{reader_label(name)}: validation error", xlabel="epoch",
+                   ylabel="mean error (px, argmax)" if maps else "mean error (px)")
         for ax in row:
             ax.grid(alpha=0.3)
     return save_figure(fig, save_path)
@@ -143,7 +142,7 @@ def plot_seeded_ablations(seeded, save_path):
     for row, name in zip(axes, names):
         rows = seeded.ablations[name]
         xs = np.arange(len(rows))
-        for ax, metrics_ in ((row[0], (("pck@0.05", "labelled", COLORS["subpixel"]),
+        for ax, metrics_ in ((row[0], (("pck@0.05", "course labels", COLORS["subpixel"]),
                                        ("swap_invariant_pck@0.05", "swap-invariant", COLORS["gt"]))),
                              (row[1], (("head_feet_px", "3 x 3 Newton step", COLORS["heatmap"]),
                                        ("head_feet_px_fit", "window fit", COLORS["fit"])))):
@@ -180,7 +179,7 @@ def plot_robustness(result, save_path):
     ys = np.arange(len(rows))[::-1]
     height = 0.8 / len(models)
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.36 * len(rows) + 1.8), sharey=True, layout="constrained")
-    for ax, metric, xlabel in ((axes[0], "pck@0.05", "PCK@0.05 (labelled)"), (axes[1], "mean_px", "mean error (px)")):
+    for ax, metric, xlabel in ((axes[0], "pck@0.05", "PCK@0.05 (course labels)"), (axes[1], "mean_px", "mean error (px)")):
         for i, model in enumerate(models):
             color, alpha = MODEL_STYLE.get(model, (f"C{i}", 1.0))
             values = [r.scores[model][metric] for r in rows]
@@ -213,7 +212,7 @@ def plot_learning_curves(result, save_path):
             ax.plot([p.train_images * 1.08 ** (i + 1)], [p.summary[metric][0]], marker, mfc="none", ls="",
                     color=COLORS["regression"], label=f"RegressionNet, {p.train_images} images, "
                                                       f"{p.steps_of // p.train_images}x the epochs")
-    for ax, label in zip(axes, ("PCK@0.05 (labelled)", "head+feet |x error| (px)", "head+feet |y error| (px)")):
+    for ax, label in zip(axes, ("PCK@0.05 (course labels)", "head+feet |x error| (px)", "head+feet |y error| (px)")):
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted({p.train_images for p in result.points}),
                       [str(p) for p in sorted({p.train_images for p in result.points})], fontsize=9)

@@ -10,7 +10,7 @@ import numpy as np
 
 from problem2.core.metrics import as_array
 from problem2.core.schema import KEYPOINT_NAMES
-from problem2.figures.style import COLORS, MODEL_STYLE, draw_skeleton, save_figure, show_image
+from problem2.figures.style import COLORS, MODEL_STYLE, draw_skeleton, reader_label, save_figure, show_image
 
 
 def visualize_predictions(image, pred_keypoints, gt_keypoints, save_path, title=None):
@@ -40,9 +40,9 @@ def plot_prediction_grid(images, gt, predictions: dict, save_path, titles=None, 
             err = np.linalg.norm(as_array(predictions[method][i]) - as_array(gt[i]), axis=-1).mean()
             ax.set_xlim(-0.5, 127.5)  # the image's own frame: a prediction off the image is clipped, not zoomed out
             ax.set_ylim(127.5, -0.5)
-            label = f"{method}: {err:.1f} px" + (f"\n{titles[i]}" if titles else "")
+            label = f"{reader_label(method)}: {err:.1f} px" + (f"\n{titles[i]}" if titles else "")
             ax.set_title(label, fontsize=9)
-    fig.suptitle(suptitle or "green o: ground truth, x: prediction", fontsize=9)
+    fig.suptitle(reader_label(suptitle or "green o: ground truth, x: prediction"), fontsize=9)
     return save_figure(fig, save_path)
 
 
@@ -91,8 +91,8 @@ def plot_failure_gallery(images, gt, pred_heatmap, pred_regression, heatmaps, ke
         ax.set_title(f"{KEYPOINT_NAMES[k]} heatmap (max {as_array(heatmaps[i]).max():.2f})", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(suptitle + "\ngreen o: GT, red x: heatmap, blue +: regression, yellow ring: failing keypoint",
-                 fontsize=9)
+    fig.suptitle(suptitle + "\ngreen o: ground truth, yellow ring: failing keypoint\n"
+                 "red x: HeatmapNet (hm), blue +: RegressionNet (reg)", fontsize=9)
     return save_figure(fig, save_path)
 
 

@@ -7,12 +7,24 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+from matplotlib import patheffects
 
 from problem2.core import storage
 from problem2.core.metrics import as_array
 from problem2.core.schema import SKELETON
 
 SHORT_NAMES = ["head", "L hand", "R hand", "L foot", "R foot"]
+READER_WORDS = (("heatmap_subpixel", "HeatmapNet, sub-pixel"), ("heatmap", "HeatmapNet"), ("regression", "RegressionNet"),
+                ("subpixel", "sub-pixel"), ("swap-inv.", "swap-invariant"))
+
+
+def reader_label(label: str) -> str:
+    """A series label as the report names it: model names for the code's 'heatmap' and 'regression', 'sub-pixel'
+    for 'subpixel' (labels already in the reader's words pass unchanged)."""
+    for code, words in READER_WORDS:
+        if code in label and words not in label:
+            label = label.replace(code, words)
+    return label
 COLORS = {"gt": "#1a9850", "heatmap": "#d73027", "regression": "#4575b4", "subpixel": "#f46d43", "aimed": "#762a83",
           "fit": "#35978f"}
 
@@ -92,14 +104,14 @@ def draw_skeleton(ax, points, color, marker="o", label=None, names=False):
         for k, (name, (x, y)) in enumerate(zip(SHORT_NAMES, points)):
             dx, dy, ha = name_offset(points, k)
             ax.annotate(name, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=9, color=color, ha=ha,
-                        va="center")
+                        va="center", path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
 
 
 def name_offset(points, k: int) -> tuple:
     """(dx, dy, ha) in points for keypoint k's name: the head's above it, a limb end's on its outer side (the one
     further from its pair's other end), so that the names of two close hands or feet do not overprint."""
     if k == 0:
-        return 0, 9, "center"
+        return 0, 15, "center"  # above the head circle (radius 8 image px)
     pair = {1: 2, 2: 1, 3: 4, 4: 3}[k] if len(points) == len(SHORT_NAMES) else k
     outer_left = points[k][0] < points[pair][0] or (points[k][0] == points[pair][0] and k in (1, 3))
     dy = -7 if k >= 3 else 0
@@ -109,9 +121,3 @@ def name_offset(points, k: int) -> tuple:
 MODEL_STYLE = {"HeatmapNet": (COLORS["heatmap"], 1.0), "RegressionNet": (COLORS["regression"], 1.0),
                "HeatmapNet augmented": (COLORS["heatmap"], 0.45), "RegressionNet augmented": (COLORS["regression"], 0.45),
                "HeatmapNet augmented, aimed cutout": (COLORS["aimed"], 1.0)}
-
-
-
-
-
-

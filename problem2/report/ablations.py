@@ -39,12 +39,12 @@ def noise_band(m, s: dict | None) -> str:
     """How much labelled PCK@0.05 moves without any real change: the hand coin flip and the seeds."""
     parts = []
     if m and m.references:  # m: results.Metrics
-        parts.append(f"the hand-label coin flip alone moves labelled PCK@0.05 on these images by "
+        parts.append(f"the hand-label coin flip alone moves course-label PCK@0.05 on these images by "
                      f"±{f3(m.references.coin_flip_hands['0.05'][1])} (1 sd)")
     if s:
         sd = s["seeds"]["summary"]["heatmap_subpixel"]
         parts.append(f"three seeds of the main HeatmapNet differ by {f3(sd['standard']['pck@0.05'][1])} (sd) in "
-                     f"labelled PCK@0.05 and {f2(sd['standard']['mean_px'][1])} px in mean error")
+                     f"course-label PCK@0.05 and {f2(sd['standard']['mean_px'][1])} px in mean error")
     if not parts:
         return ""
     return ("**Noise.** How much a number moves with no real change: " + "; ".join(parts) + ". The single-seed "
@@ -161,12 +161,10 @@ def decoder_finding(seeded: SeededAblations) -> str:
             f"and 128 is {listed(newton)} px with the 3 x 3 Newton step and {listed(fit)} px when the log-heatmap is "
             f"fitted over a window of one sigma (decoding.window_fit_refine).")
     if newton[0] < newton[1] < newton[2] and fit[2] <= fit[0]:
-        line += (" Our reading, a hypothesis at this number of seeds (see the verdicts above): the 3 x 3 step reads "
-                 "the peak's curvature between neighbouring pixels, which for a Gaussian of "
-                 "sigma heatmap px is 1 / sigma^2: at a fixed width in the image, sigma is 1, 2 and 4 heatmap px, so "
-                 "the same ripple in a predicted map moves the decoded peak about sigma^2 x stride = 4, 8 and 16 "
-                 "times as far (image px). Fitted over the Gaussian's width, the finest grid has the lowest mean "
-                 "error: what looks like a cost of resolution would be a cost of the decoder.")
+        line += (" A hypothesis at this number of seeds: the 3 x 3 step reads the peak's curvature, which for a "
+                 "Gaussian of sigma heatmap px is 1 / sigma^2, so on finer grids (sigma 1, 2, 4 heatmap px) the same "
+                 "ripple moves the decoded peak further; fitted over the Gaussian's width, the finest grid is best: "
+                 "a cost of the decoder, not of resolution.")
     return line
 
 
@@ -191,10 +189,9 @@ def seeded_ablation_tables(seeded: SeededAblations | None) -> str:
         return ""
     family = ablation_comparisons(seeded)
     return "\n\n".join([
-        f"**What each ablation shows** (each setting against the default point over seeds: the difference of means "
-        f"and its 95% Welch interval; 'beyond seed noise' only where Welch's test with Holm's correction over the "
-        f"family of {len(family)} comparisons rejects equal means; with 3 seeds a side only large, consistent "
-        f"differences pass).",
+        f"**What each ablation shows**: each setting against the default point over {len(seeded.seeds)} seeds "
+        f"(difference of means, 95% Welch interval, verdicts Holm-corrected over the family of {len(family)} "
+        f"comparisons: with 3 seeds a side only large, consistent differences pass).",
         beyond_noise_sentence(family),
         "\n".join(f for f in seeded_findings(seeded, family) if f.startswith(SYNTHESES)),
         "Each ablation setting by setting, with what it suggests: appendix {§ablation_details}.",

@@ -7,7 +7,7 @@ from problem2.report.markdown import f1, f2, f3, fig, mean_sd, table
 
 
 def section_data_efficiency(result, probe_x_px: float | None = None, ceiling: float | None = None) -> str:
-    """Section 5c from data_efficiency.json (results.DataEfficiency); probe_x_px: the linear probe's x error on
+    """The learning-curve appendix from data_efficiency.json (results.DataEfficiency); probe_x_px: the linear probe's x error on
     the main RegressionNet's pooled features (diagnosis.json); ceiling: the best labelled PCK@0.05 an image-only
     model can expect (studies.json)."""
     title = "## {§data_efficiency} How much data each approach needs"

@@ -15,6 +15,7 @@ from problem2.core.results import Ablations, Metrics, SeededAblations, load_opti
 from problem2.core.study_results import SECTION_FILES, DataEfficiency, HeadStudy, Robustness, load_sections
 from problem2.report import mechanism as why
 from problem2.report.ablations import section_ablation_details, section_ablations
+from problem2.report.answer import protocol, section_answer, section_limits
 from problem2.report.data_efficiency import section_data_efficiency
 from problem2.report.heads import section_heads
 from problem2.report.markdown import APPENDICES, NOT_RUN, T, f2, f3, fig, number_sections, table
@@ -77,8 +78,8 @@ def section_results(m: Metrics) -> tuple[str, str]:
     return "\n\n".join(p for p in [
         "## {§main} Main comparison",
         f"Both models trained with the specified protocol on the same data; scored on the {m.split} split "
-        f"({m.n_images} images). PCK rule: {m.pck_rule}.",
-        "**Labelled hands (the assignment's metric)**",
+        f"({m.n_images} images).",
+        "**Course labels (the assignment's metric)**",
         table(PCK_HEADER, pck_rows(methods, "standard") + why.reference_rows(m, "standard")),
         "**Hand-swap-invariant** (per image, the better of the given and the swapped left/right hand assignment)",
         table(PCK_HEADER, pck_rows(methods, "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant")),
@@ -126,6 +127,9 @@ def section_training(log: dict | None) -> str:
     ])
 
 
+DECODING_NAMES = {"subpixel": "sub-pixel", "argmax": "by argmax"}
+
+
 def section_failures(fc: dict | None) -> tuple[str, str]:
     """(the main section, its appendix on traits) from failure_cases.json."""
     if fc is None:
@@ -138,8 +142,9 @@ def section_failures(fc: dict | None) -> tuple[str, str]:
     trait_rows += [[c.replace("_", " ")] + [f3(v["trait_rates"][t]) for t in traits] for c, v in fc["categories"].items()]
     defs = "\n".join(f"- `{k}`: {v}" for k, v in fc["trait_definitions"].items())
     out = ["## {§failures} Failure cases",
-           f"A keypoint succeeds when it lies within {fc['threshold']} x the bounding-box diagonal (heatmap decoded by "
-           f"{fc['heatmap_decoding']}; {fc['n_images']} {fc.get('split', '')} images): a looser threshold than the "
+           f"A keypoint succeeds when it lies within {fc['threshold']} x the bounding-box diagonal (HeatmapNet decoded "
+           f"{DECODING_NAMES.get(fc['heatmap_decoding'], fc['heatmap_decoding'])}; {fc['n_images']} "
+           f"{fc.get('split', '')} images): a looser threshold than the "
            f"headline's 0.05, so that a failure here is a clear miss, not a near-hit. What the failing keypoints have "
            f"in common: appendix {{§failure_details}}.",
            table(["category", "keypoints", "images (all 5 keypoints)"] + names, rows)]
@@ -148,6 +153,9 @@ def section_failures(fc: dict | None) -> tuple[str, str]:
     details = ["## {§failure_details} What the failures have in common",
                "The fraction of keypoints in each category with each trait (first row: the base rate over all "
                "keypoints).", table(["category"] + traits, trait_rows), defs]
+    if fc.get("split_definitions"):
+        details += ["**Label swaps or localisation failures**, the columns of section {§failures}:",
+                    "\n".join(f"- *{k.replace('_', ' ')}*: {v}" for k, v in fc["split_definitions"].items())]
     return "\n\n".join(p for p in out if p), "\n\n".join(details)
 
 
@@ -158,7 +166,7 @@ def section_course(ce: Metrics | None) -> str:
     return "\n\n".join([
         "## {§course} The course's own data",
         f"The two main models (trained on this project's generated data) scored on the course's {ce.split} "
-        f"split ({ce.n_images} images), labelled hands:",
+        f"split ({ce.n_images} images), course labels:",
         table(["method", *[f"PCK@{t}" for t in T]], rows),
     ])
 
@@ -205,12 +213,19 @@ def assemble(results: Path) -> str:
     s = load(results, "studies.json")
     d = load(results, "diagnosis.json")
     log = load(results, "training_log.json")
-    settings = (load(results, "pipeline.json") or {}).get("settings") or {}
+    pipeline_state = load(results, "pipeline.json") or {}
+    settings = pipeline_state.get("settings") or {}
+    trained = protocol(log, pipeline_state.get("environment"))
+    seeded = load_optional(SeededAblations, results, "ablation_seeds.json")
+    ablations = load_optional(Ablations, results, "ablation.json")
+    robustness = load_optional(Robustness, results, "robustness.json")
     quick, deliverables = settings.get("quick"), settings.get("tier") == "deliverables"
     mechanism, mechanism_details = why.section_mechanism(d)
     results_main, results_details = section_results(m)
     failures_main, failures_details = section_failures(load(results, "failure_cases.json"))
-    heads_main, heads_details = section_heads(load_optional(HeadStudy, results, "heads.json"))
+    heads = load_optional(HeadStudy, results, "heads.json")
+    curves = load_optional(DataEfficiency, results, "data_efficiency.json")
+    heads_main, heads_details = section_heads(heads)
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
     main = [
         "# Heatmap vs direct coordinate regression for keypoints: report",
@@ -221,22 +236,20 @@ def assemble(results: Path) -> str:
         "are in the committed reference report, `problem2/results/REPORT.md`; `bash scripts/reproduce.sh --full` "
         "reproduces them.**" if deliverables else "",
         "Generated by `python -m problem2 all` from the JSON files beside this report; no number is typed by hand.",
-        why.summary(m, s, d),
+        section_answer(m, s, d, heads, trained),
         results_main,
         mechanism if d else not_run("mechanism", "Why RegressionNet loses"),
         heads_main,
-        section_ablations(load_optional(Ablations, results, "ablation.json"), m, s,
-                          load_optional(SeededAblations, results, "ablation_seeds.json")),
+        section_ablations(ablations, m, s, seeded),
         failures_main,
-        section_robustness(load_optional(Robustness, results, "robustness.json")),
+        section_robustness(robustness),
+        section_limits(heads, curves, s, seeded, trained),
     ]
     appendices = [
-        APPENDICES, results_details, mechanism_details, heads_details, why.section_why(m, s), section_ablation_details(load_optional(Ablations, results, "ablation.json"), m, s,
-                                                                    load_optional(SeededAblations, results,
-                                                                                  "ablation_seeds.json")),
-        section_robustness_details(load_optional(Robustness, results, "robustness.json")), failures_details,
+        APPENDICES, results_details, mechanism_details, heads_details, why.section_why(m, s),
+        section_ablation_details(ablations, m, s, seeded), section_robustness_details(robustness), failures_details,
         section_training(log),
-        section_data_efficiency(load_optional(DataEfficiency, results, "data_efficiency.json"), probe_x_px(d),
+        section_data_efficiency(curves, probe_x_px(d),
                                 s["ambiguity"]["ceiling"]["0.05"] if s else None),
         *([section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else
           [not_run("seeds", "Seeds, intervals and label ambiguity"),

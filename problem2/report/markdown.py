@@ -45,6 +45,12 @@ def ref(key: str) -> str:
     return f"{{§{key}}}"
 
 
+def section_word(number: str, initial: str) -> str:
+    """'section' or, for a lettered number, 'appendix', capitalised when `initial` is ('S' at a sentence start)."""
+    word = "appendix" if number.isalpha() else "section"
+    return word.capitalize() if initial.isupper() else word
+
+
 def number_sections(text: str) -> tuple[str, dict]:
     """Number the '## {§key} Title' headings in order (1, 2, ... before the APPENDICES line, A, B, ... after it) and
     put each number in place of every {§key}; a reference to a section this report does not hold reads '-'.
@@ -63,8 +69,19 @@ def number_sections(text: str) -> tuple[str, dict]:
                 numbers[m.group(1)] = str(main)
     text = re.sub(r"^## \{§(\w+)\} ", lambda m: f"## {'Appendix ' if numbers[m.group(1)].isalpha() else ''}"
                   f"{numbers[m.group(1)]}. ", text, flags=re.M)
-    text = re.sub(r"\b[Ss]ection \{§(\w+)\}", lambda m: ("appendix " if numbers.get(m.group(1), "").isalpha()
-                                                            else "section ") + numbers.get(m.group(1), "-"), text)
-    return SECTION_MARK.sub(lambda m: numbers.get(m.group(1), "-"), text), numbers
+    return put_numbers(text, numbers), numbers
+
+
+def put_numbers(text: str, numbers: dict, document: str = "") -> str:
+    """Each '{§key}' of text as its number in `numbers` ('-' when missing); 'Section {§key}' of a lettered one reads
+    'appendix' and the letter. document: a prefix naming where the sections are (e.g. 'REPORT.md '), for text
+    outside the report."""
+    def reference(m) -> str:
+        number = numbers.get(m.group(2), "-")
+        return document + section_word(number, "s" if document else m.group(1)) + " " + number
+
+    text = re.sub(r"\b([Ss])ection \{§(\w+)\}", reference, text)
+    return SECTION_MARK.sub(lambda m: numbers.get(m.group(1), "-"), text)
+
 
 NOT_RUN = "*Not run for this report: `bash scripts/reproduce.sh --full` runs it (the committed reference report has it).*"

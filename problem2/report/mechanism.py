@@ -2,12 +2,10 @@
 rows of the headline table and the swap/localisation split of the failures. Rendered from JSON only."""
 from __future__ import annotations
 
-import statistics
-
 from problem2.core import stats
 from problem2.report.markdown import T, f1, f2, f3, fig, table
 
-SOFTARGMAX_LABEL = "HeatmapNet trunk + soft-argmax, coordinate loss"
+SOFTARGMAX_LABEL = "HeatmapNet trunk + soft-argmax"  # SoftArgmaxNet: HeatmapNet's layers, coordinate loss
 
 
 def reference_rows(m, kind: str) -> list:
@@ -31,23 +29,6 @@ REFERENCE_NOTE = ("Reference rows: the mean pose is the training split's mean ke
                   "can do slightly better where the hands are close (the ceiling under Label ambiguity).")
 
 
-def mechanism_sentence(d: dict) -> str:
-    """The answer in one sentence, with the numbers from diagnosis.json that carry it."""
-    reg, hm = d["axes"]["regression"]["test"]["all"], d["axes"]["heatmap"]["test"]["all"]
-    probes = d["probes"]["regression"]
-    text = (f"RegressionNet predicts a nearly constant x (it moves {d['shift']['regression']['x']:.2f} px per px the "
-            f"figure moves, against {d['shift']['regression']['y']:.2f} in y) because global average pooling erases "
-            f"where the figure is except for what the zero-padded image border leaks in: most of y, since the "
-            f"upright figure always reaches near the top or bottom border (a linear probe on the pooled features "
-            f"recovers y to {f1(probes['after_pooling']['y']['mean_abs_err'])} px), but little of x "
-            f"({f1(probes['after_pooling']['x']['mean_abs_err'])} px; neither axis survives once the border is out "
-            f"of the features' reach)")
-    text += dropout_clause(d)
-    return text + (f"; HeatmapNet never encodes position as a number, it marks it as the place of a peak "
-                   f"(gain {d['shift']['heatmap']['x']:.2f}, {f1(hm['x']['mean_abs_err'])} px x error against "
-                   f"RegressionNet's {f1(reg['x']['mean_abs_err'])}).")
-
-
 def dropout_comparisons(d: dict) -> dict:
     """{metric: stats.Comparison or None}: without dropout minus with it over seeds (diagnosis.json dropout_seeds),
     x and y error and PCK@0.05, one family."""
@@ -68,64 +49,14 @@ def dropout_paragraph(d: dict) -> str:
     n = {label: len(runs) for label, runs in d["dropout_seeds"].items()}
     return (f"**Dropout, over seeds.** Without dropout minus with it ({n['without dropout']} and {n['with dropout']} "
             f"seeds, course labels, from the runs' stored test predictions): " + "; ".join(parts)
-            + f" ({stats.METHOD_NOTE}).")
-
-
-def dropout_clause(d: dict) -> str:
-    """What the no-dropout twin says about the head's dropout, worded by the corrected test over seeds."""
-    c = dropout_comparisons(d).get("x_abs_px")
-    if c is None:
-        return ""
-    seeds = d["dropout_seeds"]
-    mean = lambda label: statistics.fmean(r["x_abs_px"] for r in seeds[label].values())  # noqa: E731
-    numbers = (f"head-and-feet x error {f1(mean('without dropout'))} px without dropout against "
-               f"{f1(mean('with dropout'))} px with it, {len(seeds['without dropout'])} and "
-               f"{len(seeds['with dropout'])} seeds, difference {c.diff:+.1f} px [{c.low:+.1f}, {c.high:+.1f}]")
-    if c.beyond_noise and c.diff < 0:
-        return f", and the dropout in its small head costs part of the little x that is left ({numbers})"
-    return (f"; whether the dropout in its small head costs x is not settled by these runs ({numbers}, within seed "
-            f"noise)")
-
-
-def summary(m, s: dict | None, d: dict | None) -> str:
-    """Page one (m: results.Metrics): the gap, the mechanism, the label limit, what fixes regression (< 250 words)."""
-    reg, sub = m.methods["regression"].standard, m.methods["heatmap_subpixel"].standard
-    parts = ["## Summary",
-             f"On {m.n_images} {m.split} images, HeatmapNet (sub-pixel decoding) reaches PCK@0.05 "
-             f"{f3(sub.pck['0.05'])} and RegressionNet {f3(reg.pck['0.05'])}"]
-    if s:
-        boot = s["seeds"]["bootstrap"]["0.05"]
-        parts[-1] += (f"; over {len(s['seeds']['seeds'])} seeds the difference is {f3(boot['diff'])} "
-                      f"(95% paired bootstrap interval [{f3(boot['low'])}, {f3(boot['high'])}])")
-    parts[-1] += "."
-    if d:
-        parts.append("**Mechanism.** " + mechanism_sentence(d))
-    if s:
-        amb, side = s["ambiguity"], s["ambiguity"]["side_labels"]
-        parts.append(f"**The labels cap every model.** Nothing in an image says which hand is the left one, so the "
-                     f"best expected labelled PCK@0.05 of any image-only model is {f3(amb['ceiling']['0.05'])}; "
-                     f"with hands named by image side HeatmapNet reaches "
-                     f"{f3(side['heatmap_subpixel']['standard']['pck']['0.05'])} and RegressionNet still "
-                     f"{f3(side['regression']['standard']['pck']['0.05'])}: regression's failure is not label noise.")
-        rows = {r["run"]: r for r in s["regression_variants"]["rows"]}
-        if "side_softargmax" in rows:
-            course = ((d or {}).get("variants") or {}).get("softargmax")
-            on_course = (f"; on the course's labels, the assignment's metric, the same model reaches "
-                         f"{f3(course['pck@0.05'])} against HeatmapNet's {f3(sub.pck['0.05'])}, since the hand labels "
-                         f"cap it too" if course else "")
-            parts.append(f"**What fixes regression.** Reading coordinates off a spatial map: the {SOFTARGMAX_LABEL} "
-                         f"reaches PCK@0.05 {f3(rows['side_softargmax']['pck']['0.05'])} on side labels{on_course}. "
-                         f"Keeping the "
-                         f"spatial layout in the head (flatten: {f3(rows['side_regression_flatten']['pck']['0.05'])}) "
-                         f"or adding coordinate channels (CoordConv: "
-                         f"{f3(rows['side_regression_coordconv']['pck']['0.05'])}) recovers far less.")
-    return "\n\n".join(parts)
+            + " (95% Welch intervals; verdicts Holm-corrected over the three).")
 
 
 def offset_text(d: dict) -> str:
     prof = d["offset"]["regression"]["x"]
     pairs = [(c, e) for c, e in zip(prof["bin_centres"], prof["mean_abs_err"]) if e is not None]
-    return ", ".join(f"{e:.1f} px at offset {c:+.0f}" for c, e in pairs)
+    centre = min(pairs, key=lambda p: abs(p[0]))
+    return ", ".join(f"{e:.1f} px at offset {c:+.0f}" for c, e in (pairs[0], centre, pairs[-1]))
 
 
 def section_mechanism(d: dict | None) -> tuple[str, str]:
@@ -164,7 +95,6 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
     ]
     out = [
         "## {§mechanism} Why: RegressionNet does not see where the figure is horizontally",
-        "**In one sentence.** " + mechanism_sentence(d),
         f"**Moving the figure.** Shifting every test image by 6 px towards the centre moves RegressionNet's "
         f"predictions by {d['shift']['regression']['x']:.2f} x the shift in x and {d['shift']['regression']['y']:.2f} x "
         f"in y (HeatmapNet: {d['shift']['heatmap']['x']:.2f} and {d['shift']['heatmap']['y']:.2f}); under a "
@@ -185,7 +115,7 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
         f"bottom border (mean {f1(br['y']['mean_gap_px'])} px) but only within {f1(br['x']['mean_gap_px'])} px of a side "
         f"border on average (up to {f1(br['x']['max_gap_px'])}), so y leaks through pooling almost intact and x only "
         f"in part. RegressionNet's head, trained with dropout 0.5 on these pooled features, learns little of that "
-        f"part; the single changes below and the no-dropout twin over seeds say how much of that is the dropout.",
+        f"part; the no-dropout twin over seeds says how much of that is the dropout.",
     ]
     variants = d.get("variants") or {}
     if variants:
@@ -198,7 +128,7 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
                  + [f"{v['all'][a]['mean_abs_err']:.2f}" for a in ("x", "y")]
                  + [f"{v['shift'][a]:.2f}" for a in ("x", "y")] + [f3(v["pck@0.05"])] for r, v in variants.items()]
         per_axis += ["**Single changes, read per axis** (trained on the course labels, seed 0 unless named: a single "
-                "seed carries no verdict; statistics over head and feet of the test images, PCK@0.05 labelled over "
+                "seed carries no verdict; statistics over head and feet of the test images, PCK@0.05 on course labels over "
                 "all five keypoints):",
                 table(["model", "x corr", "y corr", "x |err|", "y |err|", "x shift gain", "y shift gain", "PCK@0.05"],
                       vrows)]
@@ -212,11 +142,12 @@ def failure_split_section(fc: dict) -> str:
         return ""
     rows = [[model, t, v["failures"], v["hand_swaps"], v["other_hand"], v["localisation"]]
             for model, by_t in split.items() for t, v in by_t.items()]
-    defs = "\n".join(f"- *{k.replace('_', ' ')}*: {v}" for k, v in fc["split_definitions"].items())
     lost = split["heatmap"]["0.05"]["localisation"]
     out = ["**Label swaps or localisation failures?** Keypoint failures of each model at the headline threshold "
-           "(0.05) and at 0.2, split by what went wrong (columns defined below).",
-           table(["model", "threshold", "failures", "hand swaps", "other hand", "localisation"], rows), defs]
+           "(0.05) and at 0.2, split by what went wrong: *hand swaps* are right once the two hand predictions are "
+           "exchanged, *other hand* puts both hand predictions on one hand, *localisation* is near neither its own "
+           "keypoint nor the other hand (in full: appendix {§failure_details}).",
+           table(["model", "threshold", "failures", "hand swaps", "other hand", "localisation"], rows)]
     out.append(fig("failures_heatmap_localisation.png",
                    "HeatmapNet's true localisation failures at 0.05 (near neither its own keypoint nor the other "
                    "hand); worst first") if lost else

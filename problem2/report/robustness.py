@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from problem2.core import stats
 from problem2.data.augment import AugmentConfig, aimed_depth_share
+from problem2.data.generate import CENTRE_RANGE
 from problem2.report.markdown import NOT_RUN, f1, f2, f3, fig, mean_sd, table
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
@@ -240,11 +241,9 @@ def section_robustness(result) -> str:
     return "\n\n".join(p for p in [
         "## {§robustness} Beyond the training distribution",
         f"Every model scored on the same perturbed copies of the {result.split} split ({result.n_images} images, "
-        f"seed {result.seed}); heatmap models decoded sub-pixel. Keypoints that a transform moves outside the image "
-        "are not scored; the PCK normaliser is the bounding box of all of an image's transformed keypoints. A "
-        "horizontal flip exchanges the left/right labels. Off-centre figures are new figures drawn with their centre "
-        "beyond the training range (40-88 px in x and y). Every column, the augmented models and occlusion by "
-        "keypoint: appendix {§robustness_details}.",
+        f"seed {result.seed}); HeatmapNet decoded sub-pixel. Off-centre figures are new figures drawn with their "
+        f"centre beyond the training range. How each is scored, every column, the augmented models and occlusion "
+        "by keypoint: appendix {§robustness_details}.",
         "\n".join(findings(result)),
         fig("robustness.png", "PCK@0.05 and mean error under each perturbation, the clean images first"),
     ] if p)
@@ -256,7 +255,10 @@ def section_robustness_details(result) -> str:
         return ""
     return "\n\n".join(p for p in [
         "## {§robustness_details} Beyond the training distribution, in full",
-        "Column *outside*: the share of keypoints a transform moves outside the image (not scored).",
+        "Keypoints that a transform moves outside the image are not scored (column *outside*: their share); the PCK "
+        "normaliser is the bounding box of all of an image's transformed keypoints. A horizontal flip exchanges the "
+        f"left/right labels. Off-centre figures have their centre outside the training range, {CENTRE_RANGE[0]}-"
+        f"{CENTRE_RANGE[1]} px in x and y, by the distance in the column's name.",
         robustness_table(result, [m for m in result.models if m in (HEATMAP, REGRESSION)], list(COLUMNS)),
         "**Augmentation** (`data/augment.py`: geometric transforms move the keypoints, flips swap the hand labels, "
         "targets are drawn at the moved keypoints; main protocol otherwise):" if augmentation_findings(result) else "",

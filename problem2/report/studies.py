@@ -41,7 +41,7 @@ def section_ambiguity(s: dict) -> str:
     two = a["two_hand_decoder"]["hand_swap_invariant"]["pck"]["0.05"]
     return "\n\n".join([
         "### Label ambiguity",
-        f"The images do not say which hand is the left one. Ceiling: {a['ceiling_note']}. Labelled-hand PCK:",
+        f"The images do not say which hand is the left one. Ceiling: {a['ceiling_note']}. Course-label PCK:",
         table(["predictor", *[f"PCK@{t}" for t in T]], rows),
         "Hand-swap-invariant PCK:", table(["predictor", *[f"PCK@{t}" for t in T]], inv),
         f"The two-hand decoder (codec.decode_hand_pair) brings the default heatmap model's hand-swap-invariant "
@@ -49,7 +49,7 @@ def section_ambiguity(s: dict) -> str:
         f"sub-pixel argmax per map).",
         "**Both models retrained on the same images with hands named by image side** (scored on side labels):",
         table(["method", *[f"PCK@{t}" for t in T], "mean px"], side),
-        fig("ambiguity_ceiling.png", "Labelled-hand PCK against the ceiling set by the ambiguous labels"),
+        fig("ambiguity_ceiling.png", "Course-label PCK against the ceiling set by the ambiguous labels"),
         fig("hand_ambiguity.png", "Regression hands and the heatmap model's two hand maps on the same images"),
     ])
 
@@ -62,8 +62,8 @@ def section_variants(s: dict) -> str:
                if r["pck"]["0.05"] >= 0.9]
     return "\n\n".join([
         "## {§variants} What makes direct regression fail: one change at a time",
-        f"All rows trained with the main protocol on side-labelled data (no label noise) and scored on the "
-        f"side-labelled {v['split']} split.",
+        f"All rows trained with the main protocol on side labels (no label ambiguity) and scored on the "
+        f"{v['split']} split with side labels.",
         table(["model", *[f"PCK@{t}" for t in T], "mean px"], rows),
         ("Variants at PCK@0.05 >= 0.9: " + ", ".join(reached) + ".") if reached
         else "No regression variant reaches PCK@0.05 >= 0.9.",

@@ -254,13 +254,13 @@ def draw_study_figures(result: dict, vis_dir: Path) -> None:
     series = {"ceiling (image only)": [amb["ceiling"][t] for t in ASSIGNMENT_KEYS]}
     series |= {METHOD_NAMES[m]: [amb["models"][m]["pck"][t] for t in ASSIGNMENT_KEYS] for m in METHODS}
     series["HeatmapNet, two-hand decoder"] = [amb["two_hand_decoder"]["standard"]["pck"][t] for t in ASSIGNMENT_KEYS]
-    charts.plot_bars(labels, series, vis_dir / "ambiguity_ceiling.png", "PCK (labelled hands)",
+    charts.plot_bars(labels, series, vis_dir / "ambiguity_ceiling.png", "PCK (course labels)",
                     "Models against the best PCK reachable with ambiguous hand labels", ylim=(0, 1.1))
     rows = result["regression_variants"]["rows"]
     charts.plot_bars([r["label"] for r in rows], {"PCK@0.05": [r["pck"]["0.05"] for r in rows],
                                                  "PCK@0.1": [r["pck"]["0.1"] for r in rows]},
-                    vis_dir / "regression_variants.png", "PCK (side-labelled hands)",
-                    "One change at a time (side-labelled data)", ylim=(0, 1.1))
+                    vis_dir / "regression_variants.png", "PCK (side labels)",
+                    "One change at a time (side labels)", ylim=(0, 1.1))
 
 
 def main(argv=None):

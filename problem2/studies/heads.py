@@ -74,7 +74,7 @@ def row_specs(seeds=SEEDS, quick: bool = False) -> dict:
                                         ["side_regression_nodropout" for _ in first]),
         **{k: RowSpec(h.label, h.features, h.loss, False, h.model, h.config, head_runs(k, seeds=seeds),
                       head_runs(k, "side", seeds), swapmin=swapmin_run(k)) for k, h in HEADS.items()},
-        "softargmax": RowSpec("HeatmapNet layers + soft-argmax", "spatial", "coordinate", True, "SoftArgmaxNet", {},
+        "softargmax": RowSpec("HeatmapNet trunk + soft-argmax", "spatial", "coordinate", True, "SoftArgmaxNet", {},
                               ["softargmax" for _ in first], ["side_softargmax" for _ in first]),
         "heatmap": RowSpec("HeatmapNet (specified), sub-pixel", "spatial", "distribution", True, "HeatmapNet", {},
                            [main_pair_run("heatmap", s) for s in seeds], [seeded("side_heatmap", s) for s in seeds],

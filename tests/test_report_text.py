@@ -1,0 +1,46 @@
+"""The report's text: computed section numbers and references, and page one's answer read from the JSON."""
+import pytest
+
+from problem2.core.results import Metrics
+from problem2.core.schema import REFERENCE_DIR
+from problem2.core.study_results import load_sections
+from problem2.report.answer import result_paragraph, why_paragraph
+from problem2.report.markdown import APPENDICES, number_sections, put_numbers
+
+DOC = "\n".join(["# Title", "## {§answer} The answer", "Section {§why}. See section {§later} and appendix {§extra}.",
+                 "## {§why} Why", "Missing: section {§nowhere}.", APPENDICES, "## {§extra} More",
+                 "## {§later} Later", "Back to section {§answer}."])
+
+
+def test_sections_are_numbered_in_order_and_appendices_lettered():
+    text, numbers = number_sections(DOC)
+    assert numbers == {"answer": "1", "why": "2", "extra": "A", "later": "B"}
+    assert "## 1. The answer" in text and "## 2. Why" in text
+    assert "## Appendix A. More" in text and "## Appendix B. Later" in text
+    # a sentence-initial reference keeps its capital; a lettered section reads 'appendix'; a missing one '-'
+    assert "Section 2. See appendix B and appendix A." in text
+    assert "Missing: section -." in text and "Back to section 1." in text
+    assert "{§" not in text
+
+
+def test_references_outside_the_report_name_it():
+    numbers = {"mechanism": "3", "speed": "O"}
+    assert put_numbers("Section {§mechanism}. Also (Section {§speed}).", numbers, document="REPORT.md ") == \
+        "REPORT.md section 3. Also (REPORT.md appendix O)."
+
+
+def test_page_one_quotes_the_committed_numbers():
+    """The answer's result and mechanism sentences carry exactly the numbers of metrics.json, studies.json and
+    diagnosis.json (rounded as printed)."""
+    if not (REFERENCE_DIR / "diagnosis.json").exists():
+        pytest.skip("no committed reference run")
+    m = Metrics.load(REFERENCE_DIR / "metrics.json")
+    s, d = load_sections(REFERENCE_DIR, "studies.json"), load_sections(REFERENCE_DIR, "diagnosis.json")
+    result = result_paragraph(m, s)
+    sub = m.methods["heatmap_subpixel"].standard.pck["0.05"]
+    boot = s["seeds"]["bootstrap"]["0.05"]
+    assert f"PCK@0.05 {sub:.3f}" in result and f"{round(sub * 100)}% of keypoints" in result
+    assert f"[{boot['low']:.3f}, {boot['high']:.3f}]" in result
+    why = why_paragraph(d)
+    assert f"{d['shift']['regression']['x']:.2f} px in x" in why
+    assert f"x only to {d['probes']['regression']['after_pooling']['x']['mean_abs_err']:.1f} px" in why
