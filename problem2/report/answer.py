@@ -38,11 +38,12 @@ def result_paragraph(m: Metrics, s) -> str:
     """The gap on the test split, and over seeds with its paired bootstrap interval when the seeds ran."""
     reg, sub = m.methods["regression"].standard.pck["0.05"], m.methods["heatmap_subpixel"].standard.pck["0.05"]
     text = (f"**Heatmap regression is far better here.** On {m.n_images} {m.split} images, HeatmapNet puts "
-            f"{sub:.0%} of keypoints within 5% of the figure's size of the truth (PCK@0.05 {f3(sub)}, sub-pixel) and "
+            f"{sub:.0%} of keypoints within 5% of the figure's bounding-box diagonal of the truth (PCK@0.05 {f3(sub)}, "
+            f"sub-pixel) and "
             f"RegressionNet {reg:.0%} ({f3(reg)}), on the course labels")
     if s:
         boot = s["seeds"]["bootstrap"]["0.05"]
-        text += (f"; over {len(s['seeds']['seeds'])} seeds the difference is {f3(boot['diff'])} (95% paired "
+        text += (f"; over {len(s['seeds']['seeds'])} seeds HeatmapNet leads by {f3(boot['diff'])} in PCK@0.05 (95% paired "
                  f"bootstrap interval [{f3(boot['low'])}, {f3(boot['high'])}])")
     return text + "."
 

@@ -22,6 +22,7 @@ from problem2.report.markdown import APPENDICES, NOT_RUN, T, f2, f3, fig, number
 from problem2.report.robustness import section_robustness, section_robustness_details
 from problem2.report.speed import section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
+from problem2.studies.failures import category_name
 
 
 def probe_x_px(diagnosis: dict | None) -> float | None:
@@ -135,11 +136,11 @@ def section_failures(fc: dict | None) -> tuple[str, str]:
     if fc is None:
         return "## {§failures} Failure cases\n\n" + NOT_RUN, ""
     names = fc["keypoint_names"]
-    rows = [[c.replace("_", " "), v["keypoints"], v["images_all_keypoints"]] + v["per_keypoint"]
+    rows = [[category_name(c), v["keypoints"], v["images_all_keypoints"]] + v["per_keypoint"]
             for c, v in fc["categories"].items()]
     traits = list(fc["all_keypoints"]["trait_rates"])
     trait_rows = [["all keypoints"] + [f3(fc["all_keypoints"]["trait_rates"][t]) for t in traits]]
-    trait_rows += [[c.replace("_", " ")] + [f3(v["trait_rates"][t]) for t in traits] for c, v in fc["categories"].items()]
+    trait_rows += [[category_name(c)] + [f3(v["trait_rates"][t]) for t in traits] for c, v in fc["categories"].items()]
     defs = "\n".join(f"- `{k}`: {v}" for k, v in fc["trait_definitions"].items())
     out = ["## {§failures} Failure cases",
            f"A keypoint succeeds when it lies within {fc['threshold']} x the bounding-box diagonal (HeatmapNet decoded "
@@ -148,7 +149,7 @@ def section_failures(fc: dict | None) -> tuple[str, str]:
            f"headline's 0.05, so that a failure here is a clear miss, not a near-hit. What the failing keypoints have "
            f"in common: appendix {{§failure_details}}.",
            table(["category", "keypoints", "images (all 5 keypoints)"] + names, rows)]
-    out += [fig(f"failures_{c}.png", c.replace("_", " ")) for c, v in fc["categories"].items() if v["keypoints"]]
+    out += [fig(f"failures_{c}.png", category_name(c)) for c, v in fc["categories"].items() if v["keypoints"]]
     out.append(why.failure_split_section(fc))
     details = ["## {§failure_details} What the failures have in common",
                "The fraction of keypoints in each category with each trait (first row: the base rate over all "

@@ -16,14 +16,14 @@ def mean(values: list) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def cell(values: list) -> str:
-    """'mean ± sd (n)' over seeds; '-' for none."""
+def cell(values: list, n_seeds: int) -> str:
+    """'mean ± sd' over seeds, marked when fewer than the study's n_seeds; '-' for none."""
     if not values:
         return "-"
     if len(values) == 1:
         return f"{f3(values[0])} (one seed)"
     return f"{f3(statistics.fmean(values))} ± {f3(statistics.stdev(values))}" + (
-        "" if len(values) == 3 else f" (n={len(values)})")
+        "" if len(values) == n_seeds else f" (n={len(values)})")
 
 
 def shares(study: HeadStudy, labels: str = "side") -> dict:
@@ -78,8 +78,8 @@ def answer(study: HeadStudy) -> str:
                                               else "within seed noise after Holm's correction."))
     if best.swapmin and best.scores["course_swap"]:
         parts.append(
-            f"Trained with the swap-min loss it reaches {f3(best.swapmin['course_swap'])} hand-swap-invariant on the "
-            f"course labels (seed 0; {f3(best.scores['course_swap'][0])} without).")
+            f"Trained with the swap-min loss, {best.label} reaches {f3(best.swapmin['course_swap'])} hand-swap-invariant "
+            f"on the course labels (seed 0; {f3(best.scores['course_swap'][0])} without).")
     return " ".join(parts)
 
 
@@ -87,10 +87,11 @@ def section_heads(study: HeadStudy | None) -> tuple[str, str]:
     """(the main section: the answer, the table, the figure; its appendix: contrasts, swap-min loss, speed)."""
     if study is None:
         return "## {§heads} Representation or architecture?\n\n" + NOT_RUN, ""
+    n_seeds = max(len(r.scores["side"]) for r in study.rows)
     header = ["model", "features", "loss", "decoder", "PCK@0.05 side labels", "course, swap-invariant",
               "course labels", "GFLOPs fwd", "train img/s"]
-    rows = [[r.label, r.features, r.loss, "yes" if r.decoder else "no", cell(r.scores["side"]),
-             cell(r.scores["course_swap"]), cell(r.scores["course"]), f2(r.gflops_forward),
+    rows = [[r.label, r.features, r.loss, "yes" if r.decoder else "no", cell(r.scores["side"], n_seeds),
+             cell(r.scores["course_swap"], n_seeds), cell(r.scores["course"], n_seeds), f2(r.gflops_forward),
              "-" if r.train_img_per_s is None else f"{r.train_img_per_s:.0f}"] for r in study.rows]
     contrasts = [[c.question, LABEL_SETS[c.labels], f"{f3(c.diff)} [{f3(c.low)}, {f3(c.high)}]", f"{c.p:.2g}",
                   "yes" if c.beyond_noise else "no"] for c in study.contrasts]
@@ -106,7 +107,7 @@ def section_heads(study: HeadStudy | None) -> tuple[str, str]:
     main = "\n\n".join(p for p in [
         "## {§heads} Representation or architecture?",
         answer(study),
-        f"Mean ± sd over seeds 0, 1, 2 ({study.split} split). Every row but HeatmapNet's uses RegressionNet's encoder; "
+        f"Mean ± sd over {n_seeds} seeds unless marked ({study.split} split). Every row but HeatmapNet's uses RegressionNet's encoder; "
         f"'distribution': a loss on a predicted distribution or map (KL over SimCC's bins, RLE's Laplace likelihood, "
         f"MSE to Gaussian maps); 'coordinate': MSE on (x, y) / 128.",
         table(header, rows),

@@ -149,7 +149,16 @@ def _gallery(name, mask, dataset, gt, pred_hm, pred_reg, heatmaps, examples, thr
               f"reg {np.linalg.norm(pred_reg[i, k] - gt[i, k]):.1f} px" for i, k in zip(ii, kk)]
     overlays.plot_failure_gallery(dataset.images[ii], gt[ii], pred_hm[ii], pred_reg[ii],
                                heatmaps[torch.as_tensor(ii), torch.as_tensor(kk)], kk, save_path, titles,
-                               f"{name.replace('_', ' ')} (threshold {threshold} x bbox diagonal); worst first")
+                               f"{category_name(name)} (threshold {threshold} x bbox diagonal); worst first")
+
+
+FAILURE_CATEGORIES = {"heatmap_ok_regression_fails": "HeatmapNet right, RegressionNet wrong",
+                      "regression_ok_heatmap_fails": "RegressionNet right, HeatmapNet wrong", "both_fail": "both wrong"}
+
+
+def category_name(key: str) -> str:
+    """A failure category of failure_cases.json in the reader's words."""
+    return FAILURE_CATEGORIES.get(key, key.replace("_", " "))
 
 
 def failure_analysis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, threshold: float = 0.1) -> dict:
