@@ -44,3 +44,15 @@ def test_page_one_quotes_the_committed_numbers():
     why = why_paragraph(d)
     assert f"{d['shift']['regression']['x']:.2f} px in x" in why
     assert f"x only to {d['probes']['regression']['after_pooling']['x']['mean_abs_err']:.1f} px" in why
+
+
+def test_page_one_without_the_studies_says_only_what_it_has():
+    """The default tier has no seeds, diagnosis or heads: page one keeps the result and the caveats, without an
+    interval, a mechanism or a ceiling it cannot back."""
+    if not (REFERENCE_DIR / "metrics.json").exists():
+        pytest.skip("no committed reference run")
+    from problem2.report.answer import section_answer
+    text = section_answer(Metrics.load(REFERENCE_DIR / "metrics.json"), None, None, None, "30 epochs on 10 images")
+    assert "**Why.**" not in text and "What fixes it" not in text and "bootstrap" not in text
+    assert "expect more than" not in text and "images), so hands are also scored" in text
+    assert "Every model trains for 30 epochs on 10 images;" in text

@@ -83,11 +83,11 @@ def fix_paragraph(heads: HeadStudy | None) -> str:
 
 
 def caveats_paragraph(s, trained: str) -> str:
-    """The caveats: label ambiguity (with the ceiling when the seeds study ran), synthetic data, 2-core training."""
-    ceiling = (f"no model that sees only the image can expect more than {f3(s['ambiguity']['ceiling']['0.05'])} "
-               f"PCK@0.05 on the course labels, so" if s else "so")
+    """The caveats: label ambiguity (with the ceiling when the seeds study ran), synthetic data, the training."""
+    ceiling = (f", and no model that sees only the image can expect more than {f3(s['ambiguity']['ceiling']['0.05'])} "
+               f"PCK@0.05 on the course labels" if s else "")
     return (f"**Caveats.** Nothing in an image says which hand is the left one (the course labels put left_hand "
-            f"right of right_hand in about half of the images), and {ceiling} hands are also scored "
+            f"right of right_hand in about half of the images){ceiling}, so hands are also scored "
             "hand-swap-invariant and models trained on side labels. The images are synthetic stick figures, upright, "
             "dark on white, at one scale; the mechanism runs through the image border, so its size on photographs "
             "is untested. " + (f"Every model trains for {trained}; " if trained else "")
