@@ -115,7 +115,7 @@ def test_unreadable_image(tmp_path):
 
 def test_rgb_image_is_converted_with_a_warning(tmp_path):
     rgb = np.full((128, 128, 3), 255, np.uint8)
-    rgb[10, 20] = 0
+    rgb[10:60, 20:23] = 0  # a line: enough contrast not to be warned about as a blank image
     image_dir, ann = write_case(tmp_path, image=rgb)
     with pytest.warns(UserWarning, match="converted to grayscale"):
         ds = KeypointDataset(image_dir, ann)
