@@ -56,3 +56,16 @@ def test_page_one_without_the_studies_says_only_what_it_has():
     assert "**Why.**" not in text and "What fixes it" not in text and "bootstrap" not in text
     assert "expect more than" not in text and "images), so hands are also scored" in text
     assert "Every model trains for 30 epochs on 10 images;" in text
+
+
+def test_heads_read_per_axis_are_named_and_split_by_their_features():
+    from problem2.report.mechanism import head_axis_sentence, head_run_label
+    assert head_run_label("head_integral_seed2") == "Integral (soft-argmax, 8 x 8), seed 2"
+    assert head_run_label("head_simcc") == "SimCC, spatial features"
+    assert head_run_label("axis_regression_flatten") == "axis_regression_flatten"  # not a head: its id
+    d = {"variants": {"main_regression": {"shift": {"x": 0.01}}, "head_rle": {"shift": {"x": 0.004}},
+                      "head_integral_seed2": {"shift": {"x": 0.996}}}}
+    text = head_axis_sentence(d)
+    assert "by 0.00 px (RLE (Laplace likelihood), pooled)" in text
+    assert "the spatial heads' by 1.00 px (Integral (soft-argmax, 8 x 8))" in text and "seed" not in text
+    assert head_axis_sentence({"variants": {"main_regression": {"shift": {"x": 0.01}}}}) == ""

@@ -240,7 +240,7 @@ def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
     return "\n\n".join(x for x in [
         "## {§ablations} Ablations",
         f"Each variant trained with the main protocol ({p['epochs']} epochs, batch {p['batch_size']}, Adam "
-        f"{p['lr']}) and scored on the {ab.split} split ({ab.n_images} images), never by training loss; seed 0 of "
+        f"{p['lr']}) and scored on the {ab.split} split ({ab.n_images} images); seed 0 of "
         f"every setting, every metric and decoding: appendix {{§ablation_details}}.",
         seeded_ablation_tables(seeded) or ablation_details(ab, heading=False)] if x)
 

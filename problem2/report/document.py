@@ -226,7 +226,7 @@ def assemble(results: Path) -> str:
     failures_main, failures_details = section_failures(load(results, "failure_cases.json"))
     heads = load_optional(HeadStudy, results, "heads.json")
     curves = load_optional(DataEfficiency, results, "data_efficiency.json")
-    heads_main, heads_details = section_heads(heads)
+    heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d))
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
     main = [
         "# Heatmap vs direct coordinate regression for keypoints: report",

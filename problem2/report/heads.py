@@ -59,8 +59,7 @@ def answer(study: HeadStudy) -> str:
             and s_pooled < 0.3 else "**The representation.**" if s_pooled >= 0.8 else "**Both, in part.**")
     gap_hm = mean(hm.scores["side"]) - mean(best.scores["side"])
     parts = [lead,
-             f"On RegressionNet's own encoder, with no upsampling decoder and at {f2(best.gflops_forward)} GFLOPs per "
-             f"image (HeatmapNet {f2(hm.gflops_forward)}), {best.label} reaches PCK@0.05 "
+             f"On RegressionNet's own encoder, with no decoder, {best.label} reaches PCK@0.05 "
              f"{f3(mean(best.scores['side']))} on side labels, {f3(gap_hm)} from HeatmapNet's "
              f"{f3(mean(hm.scores['side']))} (course labels, hand-swap-invariant: "
              f"{f3(mean(best.scores['course_swap']))} against {f3(mean(hm.scores['course_swap']))})."]
@@ -83,7 +82,7 @@ def answer(study: HeadStudy) -> str:
     return " ".join(parts)
 
 
-def section_heads(study: HeadStudy | None) -> tuple[str, str]:
+def section_heads(study: HeadStudy | None, axis_sentence: str = "") -> tuple[str, str]:
     """(the main section: the answer, the table, the figure; its appendix: contrasts, swap-min loss, speed)."""
     if study is None:
         return "## {§heads} Representation or architecture?\n\n" + NOT_RUN, ""
@@ -107,9 +106,10 @@ def section_heads(study: HeadStudy | None) -> tuple[str, str]:
     main = "\n\n".join(p for p in [
         "## {§heads} Representation or architecture?",
         answer(study),
+        axis_sentence,
         f"Mean ± sd over {n_seeds} seeds unless marked ({study.split} split). Every row but HeatmapNet's uses RegressionNet's encoder; "
-        f"'distribution': a loss on a predicted distribution or map (KL over SimCC's bins, RLE's Laplace likelihood, "
-        f"MSE to Gaussian maps); 'coordinate': MSE on (x, y) / 128.",
+        f"the loss is on a predicted distribution or map (KL, Laplace likelihood, MSE to Gaussian maps) or on the "
+        f"coordinates (MSE on (x, y) / 128).",
         table(header, rows),
         fig("heads_accuracy_flops.png", "PCK@0.05 against forward GFLOPs per image (mean ± sd over seeds)"),
         "Each single change tested over seeds, the hand-swap-min loss and the speed: appendix {§heads_details}.",

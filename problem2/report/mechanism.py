@@ -3,6 +3,7 @@ rows of the headline table and the swap/localisation split of the failures. Rend
 from __future__ import annotations
 
 from problem2.core import stats
+from problem2.models.heads import HEADS
 from problem2.report.markdown import T, f1, f2, f3, fig, table
 
 SOFTARGMAX_LABEL = "HeatmapNet trunk + soft-argmax"  # SoftArgmaxNet: HeatmapNet's layers, coordinate loss
@@ -88,7 +89,9 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
         f"The head alone: RegressionNet's predicted head x has a spread of {f1(head('regression', 'x')['pred_std'])} px "
         f"against {f1(head('regression', 'x')['true_std'])} px in the truth (correlation "
         f"{head('regression', 'x')['corr']:.2f}); its head y {f1(head('regression', 'y')['pred_std'])} against "
-        f"{f1(head('regression', 'y')['true_std'])} (correlation {head('regression', 'y')['corr']:.2f}). Train and test "
+        f"{f1(head('regression', 'y')['true_std'])} (correlation {head('regression', 'y')['corr']:.2f}). Under a "
+        f"horizontal flip its predicted head x follows the mirrored truth with slope {d['mirror']['regression']:.2f} "
+        f"(HeatmapNet {d['mirror']['heatmap']:.2f}). Train and test "
         f"errors agree (x: {reg_axes['train']['all']['x']['mean_abs_err']:.2f} and "
         f"{reg_axes['test']['all']['x']['mean_abs_err']:.2f} px): this is not overfitting.",
         fig("axis_scatter.png", "Predicted against true x and y, both models, head and feet of the test images"),
@@ -97,9 +100,7 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
         "## {§mechanism} Why: RegressionNet does not see where the figure is horizontally",
         f"**Moving the figure.** Shifting every test image by 6 px towards the centre moves RegressionNet's "
         f"predictions by {d['shift']['regression']['x']:.2f} x the shift in x and {d['shift']['regression']['y']:.2f} x "
-        f"in y (HeatmapNet: {d['shift']['heatmap']['x']:.2f} and {d['shift']['heatmap']['y']:.2f}); under a "
-        f"horizontal flip the predicted head x follows the mirrored truth with slope {d['mirror']['regression']:.2f} "
-        f"(HeatmapNet {d['mirror']['heatmap']:.2f}). Its x error grows with the figure's horizontal offset from the "
+        f"in y (HeatmapNet: {d['shift']['heatmap']['x']:.2f} and {d['shift']['heatmap']['y']:.2f}). Its x error grows with the figure's horizontal offset from the "
         f"image centre as a constant guess's would: {offset_text(d)} (per-axis statistics: appendix "
         f"{{§mechanism_details}}).",
         "**Where x is lost: linear probes.** Ridge regression from each encoder's deepest feature map to the head "
@@ -124,7 +125,7 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
                  "axis_regression_nodropout_seed2": "no dropout, seed 2",
                  "axis_regression_flatten": "flatten instead of pooling", "axis_regression_coordconv": "CoordConv input",
                  "softargmax": SOFTARGMAX_LABEL}
-        vrows = [[names.get(r, r)] + [f"{v['all'][a]['corr']:.2f}" for a in ("x", "y")]
+        vrows = [[names.get(r) or head_run_label(r)] + [f"{v['all'][a]['corr']:.2f}" for a in ("x", "y")]
                  + [f"{v['all'][a]['mean_abs_err']:.2f}" for a in ("x", "y")]
                  + [f"{v['shift'][a]:.2f}" for a in ("x", "y")] + [f3(v["pck@0.05"])] for r, v in variants.items()]
         per_axis += ["**Single changes, read per axis** (trained on the course labels, seed 0 unless named: a single "
@@ -134,6 +135,31 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
                       vrows)]
     out += [dropout_paragraph(d)]
     return "\n\n".join(out), "\n\n".join(per_axis)
+
+
+def head_run_label(run_id: str) -> str:
+    """'SimCC, spatial features, seed 2' for 'head_simcc_seed2' (a head of HEADS trained on the course labels); the
+    run id itself for anything else."""
+    key, _, seed = run_id.removeprefix("head_").partition("_seed")
+    if not run_id.startswith("head_") or key not in HEADS:
+        return run_id
+    return HEADS[key].label + (f", seed {seed}" if seed else "")
+
+
+def head_axis_sentence(d: dict | None) -> str:
+    """What the per-axis diagnosis says of the heads (diagnosis.json variants): which of them follow the figure
+    in x, one checkpoint each."""
+    variants = (d or {}).get("variants") or {}
+    heads = {r: v for r, v in variants.items() if head_run_label(r) != r}
+    if not heads:
+        return ""
+    gains = lambda rs: " and ".join(f"{heads[r]['shift']['x']:.2f}" for r in rs)  # noqa: E731
+    names = lambda rs: "; ".join(head_run_label(r).split(", seed")[0] for r in rs)  # noqa: E731
+    pooled = [r for r in heads if HEADS[r.removeprefix("head_").partition("_seed")[0]].features != "spatial"]
+    spatial = [r for r in heads if r not in pooled]
+    return (f"**Read per axis** (one checkpoint each; appendix {{§mechanism_details}}), the pooled heads ignore where "
+            f"the figure is, whatever their loss: moving it by 1 px moves their x predictions by {gains(pooled)} px "
+            f"({names(pooled)}), the spatial heads' by {gains(spatial)} px ({names(spatial)}).")
 
 
 def failure_split_section(fc: dict) -> str:

@@ -53,8 +53,8 @@ def findings(result) -> list:
     hurt = [r for r in geometric if drop(result, r, HEATMAP) < -0.05]
     off = [r for r in geometric if r.family == "off-centre figure"]
     if steady:
-        out.append(f"- **Geometry.** HeatmapNet stays within 0.05 of its clean PCK@0.05 under {', '.join(steady)}: a "
-                   "convolutional decoder that draws a peak where the limb end is follows the figure wherever it is. "
+        out.append(f"- **Geometry.** HeatmapNet stays within 0.05 of its clean PCK@0.05 under {', '.join(steady)}: its "
+                   "peaks move with the figure. "
                    + (" ".join(f"It loses {-drop(result, r, HEATMAP):.3f} under {r.name}, a pose the training set "
                                "never shows (its torsos are always vertical)." for r in hurt if r.family == "rotate")))
     if off:
@@ -74,14 +74,14 @@ def findings(result) -> list:
                    f"{f3(weak.scores[REGRESSION]['pck@0.05'])}: its head-and-feet y error grows from "
                    f"{f1(result.clean(REGRESSION, 'y_abs_px'))} to {f1(weak.scores[REGRESSION]['y_abs_px'])} px, "
                    f"almost all of it a shift of every prediction (mean signed y error "
-                   f"{weak.scores[REGRESSION]['y_bias_px']:+.1f} px). RegressionNet reads position from features "
-                   f"averaged over the whole image, and noise adds to that average everywhere; a heatmap peak depends "
-                   f"on its neighbourhood only (HeatmapNet's y error: {f1(weak.scores[HEATMAP]['y_abs_px'])} px).")
+                   f"{weak.scores[REGRESSION]['y_bias_px']:+.1f} px). A hypothesis (one model each): RegressionNet "
+                   f"reads position from features averaged over the whole image, to which noise adds everywhere, while "
+                   f"a heatmap peak depends on its neighbourhood only (HeatmapNet's y error: "
+                   f"{f1(weak.scores[HEATMAP]['y_abs_px'])} px).")
     if "invert" in rows:
         inv = rows["invert"]
         out.append(f"- **Polarity.** An inverted image (white figure on black) scores "
-                   f"{f3(inv.scores[HEATMAP]['pck@0.05'])} for HeatmapNet: every training image is dark on light, and "
-                   "nothing in training asks the filters to respond to the opposite polarity. Darker backgrounds and "
+                   f"{f3(inv.scores[HEATMAP]['pck@0.05'])} for HeatmapNet: every training image is dark on light. Darker backgrounds and "
                    "weaker lines (brightness, contrast) cost it "
                    + ", ".join(f"{-drop(result, r, HEATMAP):.3f} ({r.name})" for r in result.rows
                                if r.family in ("brightness", "contrast")) + ".")
