@@ -47,17 +47,20 @@ def prepare_data(args, results: Path) -> Path:
 STAGES = ANALYSIS_STAGES  # declared once, in provenance.STAGES
 
 
-def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: list, stages: list):
+def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: list, stages: list, settings_of, runs_of):
+    """The trainings of run_ids and the stages, a stage it will reuse costing nothing (plan.stages_to_reuse)."""
     from problem2.data.files import read_annotations
     from problem2.data.keypoints import evaluation_split
-    from problem2.pipeline.plan import Plan, speed_probe, stage_estimates
+    from problem2.pipeline.plan import Plan, speed_probe, stage_estimates, stages_to_reuse
+    reused = stages_to_reuse(results, data_dir, stages, settings_of, run_ids, cfg.epochs, runs_of)
     sizes = {s: len(read_annotations(data_dir / f"{s}_annotations.json")["images"])
              for s in ("train", "val", evaluation_split(data_dir))}
     device = runtime.pick_device(cfg.device)
     # --quick trains for seconds: a short probe (a rough estimate) will do
     probe = speed_probe(device, runtime.resolve_precision(cfg.precision, device), budget_s=0.3 if args.quick else 3.0)
     return Plan(run_ids, results, cfg.epochs, sizes["train"], sizes["val"], probe,
-                stage_estimates(REFERENCE_DIR, sizes[evaluation_split(data_dir)], args.quick, stages))
+                stage_estimates(REFERENCE_DIR, sizes[evaluation_split(data_dir)], args.quick,
+                                [s for s in stages if s not in reused]))
 
 
 def run_all(args) -> None:
@@ -84,7 +87,11 @@ def run_all(args) -> None:
     curve = ((125, 250), (0,)) if args.quick else None  # learning-curve sizes and seeds (None: all)
     from problem2.training.experiments import runs_to_train
     run_ids = runs_to_train(planned_runs(stages, seeds, curve, args.quick), results, weights_needed(stages))
-    plan = make_plan(args, cfg, results, data_dir, run_ids, stages)
+    settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick} | (
+        {"tier": tier} if tier == "deliverables" else {})
+    stage_settings = lambda s: settings | {"course": portable(course)} if s == "course_eval" else settings  # noqa: E731
+    plan = make_plan(args, cfg, results, data_dir, run_ids, stages, stage_settings,
+                     lambda s: planned_runs([s], seeds, curve, args.quick))
     print(plan.describe(), flush=True)
     if args.plan_only:
         print(f"--plan-only: nothing trained, nothing written to {results}")
@@ -107,8 +114,6 @@ def run_all(args) -> None:
         robustness,
     )
     from problem2.training.experiments import train_runs
-    settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick}
-    settings |= {"tier": tier} if tier == "deliverables" else {}
     pipe = Pipeline(results, settings, plan, data_dir)
     pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
     plan.start(not args.no_progress)
@@ -138,7 +143,7 @@ def run_all(args) -> None:
         if "course_eval" in stages:
             pipe.stage("course_eval", lambda: evaluation.evaluate_checkpoints(results, course, "val",
                                                                             results / "course_eval", figures=False),
-                       settings | {"course": portable(course)})
+                       stage_settings("course_eval"))
     finally:
         plan.close()
     total = time.perf_counter() - t_start

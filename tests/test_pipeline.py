@@ -73,7 +73,9 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     assert images and all((tmp_path / p).exists() for p in images)
     capsys.readouterr()
     main(args + ["--only", "evaluate"])  # a second run reuses a finished stage (one stage: the suite's time)
-    assert "== evaluate: unchanged, reused" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "== evaluate: unchanged, reused" in out
+    assert "estimate: 0 s of work left" in out  # a stage it will reuse and finished trainings cost nothing
     # provenance: every stage recorded what it read; a changed stored prediction makes its readers stale
     assert stale_lines(tmp_path) == []
     curve_inputs = provenance.load(tmp_path)["stages"]["data_efficiency"]["inputs"]

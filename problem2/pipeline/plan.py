@@ -106,6 +106,15 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 3 * 3600 else f"{seconds / 3600:.1f} h"
 
 
+def stages_to_reuse(results: Path, data_dir: Path, stages: list, settings_of, run_ids: list, epochs: int,
+                    runs_of) -> set:
+    """The stages the pipeline will reuse: current now (provenance.py) with settings_of(stage), and scoring no run
+    of run_ids that still has epochs to train (runs_of(stage): its run ids)."""
+    to_train = {r for r in run_ids if epochs_done(r, results) < epochs}
+    return {s for s in stages if provenance.stage_is_current(results, s, settings_of(s), data_dir)
+            and not to_train & set(runs_of(s))}
+
+
 def stage_estimates(reference: Path, n_eval: int, quick: bool, stages: list) -> dict:
     """Seconds per analysis stage: the reference run's, scaled to this run's evaluation size."""
     recorded = (storage.load_json(Path(reference) / "pipeline.json", {}) or {}).get("stages", {})
