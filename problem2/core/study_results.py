@@ -117,6 +117,10 @@ class HeadStudy(JsonResult):
     def row(self, key: str) -> HeadRow:
         return next(r for r in self.rows if r.key == key)
 
+    def n_seeds(self) -> int:
+        """The most seeds any row was scored over on side labels (fewer are marked in the table)."""
+        return max((len(r.scores["side"]) for r in self.rows), default=0)
+
 
 # ------------------------------------------- files typed at the top level: studies, diagnosis, failures, benchmarks
 

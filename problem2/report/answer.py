@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from problem2.core.results import Metrics
 from problem2.core.study_results import DataEfficiency, HeadStudy
-from problem2.report.heads import best_head, mean, shares
+from problem2.report.heads import best_by_share, best_head, mean, shares
 from problem2.report.markdown import f1, f2, f3
 
 GLOSSARY = {
@@ -68,17 +68,15 @@ def fix_paragraph(heads: HeadStudy | None) -> str:
     best, share = (best_head(heads), shares(heads)) if heads else (None, {})
     if best is None or not share:
         return ""
-    by_key = {r.key: r for r in heads.rows}
-    pooled = [k for k in share if by_key[k].features == "global pooling" and by_key[k].loss == "distribution"]
+    top = best_by_share(heads, share, "global pooling", "distribution")
     hm = heads.row("heatmap")
     text = (f"**What fixes it: keeping the map, not the heatmap.** On RegressionNet's own encoder, a head that reads "
             f"the 8 x 8 map instead of its average, with no upsampling decoder ({best.label}), reaches PCK@0.05 "
             f"{f3(mean(best.scores['side']))} on side labels against HeatmapNet's {f3(mean(hm.scores['side']))}, at "
             f"{f2(best.gflops_forward)} GFLOPs per image against {f2(hm.gflops_forward)}")
-    if pooled:
-        top = max(pooled, key=share.get)
+    if top:
         text += (f"; a better loss on the averaged features closes at most {share[top]:.0%} of the gap "
-                 f"({by_key[top].label}: {f3(mean(by_key[top].scores['side']))})")
+                 f"({heads.row(top).label}: {f3(mean(heads.row(top).scores['side']))})")
     return text + ". Section {§heads}."
 
 
@@ -124,7 +122,7 @@ def seeds_line(s, seeded, heads: HeadStudy | None) -> str:
     """How many seeds each part of the study has (only the parts this report holds)."""
     counts = [("the main pair", len(s["seeds"]["seeds"]) if s else 0),
               ("the ablations", len(seeded.seeds) if seeded else 0),
-              ("the heads", max((len(r.scores["side"]) for r in heads.rows), default=0) if heads else 0)]
+              ("the heads", heads.n_seeds() if heads else 0)]
     held = [f"{name} {n}" for name, n in counts if n]
     if not held:
         return "- **Seeds.** One seed per training in this report: measured points, not verdicts."

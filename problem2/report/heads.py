@@ -41,6 +41,15 @@ def best_head(study: HeadStudy, labels: str = "side"):
     return max(heads, key=lambda r: mean(r.scores[labels])) if heads else None
 
 
+def best_by_share(study: HeadStudy, share: dict, features: str, loss: str | None = None) -> str | None:
+    """The key of the row without a decoder, on `features` (and with `loss`, if given), that closes the largest
+    share of the gap (share: shares(study)); None when there is none."""
+    by_key = {r.key: r for r in study.rows}
+    keys = [k for k in share if by_key[k].features == features and not by_key[k].decoder
+            and loss in (None, by_key[k].loss)]
+    return max(keys, key=share.get) if keys else None
+
+
 def answer(study: HeadStudy) -> str:
     """The section's opening paragraph: which of the two explains the gap (chosen by the shares below), the best
     head without a decoder against HeatmapNet, and what the decoder adds."""
@@ -49,10 +58,8 @@ def answer(study: HeadStudy) -> str:
     if best is None or not share or not hm.scores["side"]:
         return "(the heads' runs are not all scored yet: see the missing runs below)"
     by_key = {r.key: r for r in study.rows}
-    spatial = [k for k in share if by_key[k].features == "spatial" and not by_key[k].decoder]
-    pooled = [k for k in share if by_key[k].features == "global pooling" and by_key[k].loss == "distribution"]
-    best_spatial = max(spatial, key=share.get) if spatial else None
-    best_pooled = max(pooled, key=share.get) if pooled else None
+    best_spatial = best_by_share(study, share, "spatial")
+    best_pooled = best_by_share(study, share, "global pooling", "distribution")
     s_spatial = share[best_spatial] if best_spatial else 0.0
     s_pooled = share[best_pooled] if best_pooled else 0.0
     lead = ("**The architecture, in one place: whether the features keep where things are.**" if s_spatial >= 0.8
@@ -86,7 +93,7 @@ def section_heads(study: HeadStudy | None, axis_sentence: str = "") -> tuple[str
     """(the main section: the answer, the table, the figure; its appendix: contrasts, swap-min loss, speed)."""
     if study is None:
         return "## {§heads} Representation or architecture?\n\n" + NOT_RUN, ""
-    n_seeds = max(len(r.scores["side"]) for r in study.rows)
+    n_seeds = study.n_seeds()
     header = ["model", "features", "loss", "decoder", "PCK@0.05 side labels", "course, swap-invariant",
               "course labels", "GFLOPs fwd", "train img/s"]
     rows = [[r.label, r.features, r.loss, "yes" if r.decoder else "no", cell(r.scores["side"], n_seeds),

@@ -28,9 +28,8 @@ from problem2.core import cli, metrics, storage
 from problem2.core.schema import DEFAULT_RESULTS, HEAD, IMAGE_SIZE, KEYPOINT_NAMES, UNAMBIGUOUS
 from problem2.data.keypoints import load_split
 from problem2.figures import charts
-from problem2.studies.evaluation import evaluation_split, predict_keypoints
+from problem2.studies.evaluation import evaluation_split, predict_default
 from problem2.training.checkpoint import load_model
-from problem2.training.objective import model_codec
 
 AXES = ("x", "y")
 VARIANT_RUNS = ["main_regression", "axis_regression_nodropout", "axis_regression_nodropout_seed1",
@@ -97,15 +96,10 @@ def shift_images(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     return padded[..., abs(dy) - dy: abs(dy) - dy + h, abs(dx) - dx: abs(dx) - dx + w]
 
 
-def decoded(model, images: torch.Tensor) -> np.ndarray:
-    """[N, 1, 128, 128] -> [N, K, 2] image (x, y) by the model's codec's default decoding (sub-pixel for heatmaps)."""
-    return predict_keypoints(model, images, model_codec(model).default_decoding)[0]
-
-
 def shift_gain(model, images: torch.Tensor, gt: np.ndarray, step: int = 6) -> dict:
     """Per axis: mean predicted displacement of the unambiguous keypoints / true displacement, for every
     image shifted by `step` px towards the image centre (so the figure stays inside)."""
-    base = decoded(model, images)
+    base = predict_default(model, images)
     offset = figure_offset(gt)
     out = {}
     for i, a in enumerate(AXES):
@@ -113,14 +107,14 @@ def shift_gain(model, images: torch.Tensor, gt: np.ndarray, step: int = 6) -> di
         sign[sign == 0] = 1
         moved = torch.cat([shift_images(images[n:n + 1], int(step * sign[n]) if a == "x" else 0,
                                         int(step * sign[n]) if a == "y" else 0) for n in range(len(images))])
-        shift = (decoded(model, moved) - base)[:, UNAMBIGUOUS, i] * sign[:, None]
+        shift = (predict_default(model, moved) - base)[:, UNAMBIGUOUS, i] * sign[:, None]
         out[a] = float(shift.mean() / step)
     return out
 
 
 def mirror_gain(model, images: torch.Tensor, gt: np.ndarray) -> float:
     """Slope of the head's predicted x displacement under a horizontal flip against the true one (127 - 2x)."""
-    base, flipped = decoded(model, images), decoded(model, torch.flip(images, dims=[-1]))
+    base, flipped = predict_default(model, images), predict_default(model, torch.flip(images, dims=[-1]))
     true_shift = (IMAGE_SIZE - 1) - 2 * np.asarray(gt)[:, HEAD, 0]
     return axis_stats(flipped[:, HEAD, 0] - base[:, HEAD, 0], true_shift)["slope"]
 
@@ -206,7 +200,7 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
               "heatmap": load_model(results_dir / "heatmap_model.pth")}
     test = splits["test"]
     images, gt = test.image_tensor(), test.keypoints
-    preds = {name: {s: decoded(m, splits[s].image_tensor()) for s in ("train", "test")}
+    preds = {name: {s: predict_default(m, splits[s].image_tensor()) for s in ("train", "test")}
              for name, m in models.items()}
     result = {"split": eval_split, "n_images": len(test), "unambiguous_keypoints": [KEYPOINT_NAMES[k] for k in UNAMBIGUOUS],
               "axes": {n: {s: axis_report(p[s], splits[s].keypoints, UNAMBIGUOUS) for s in p} for n, p in preds.items()},
@@ -221,7 +215,7 @@ def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
         storage.traced("read", path)  # looked for: one that appears later makes the stage stale (provenance.py)
         if path.exists() and run_finished(run_id, results_dir):
             variant = load_model(path)
-            pred = decoded(variant, images)
+            pred = predict_default(variant, images)
             result["variants"][run_id] = {"all": axis_report(pred, gt, UNAMBIGUOUS)["all"],
                                           "shift": shift_gain(variant, images, gt),
                                           "pck@0.05": metrics.compute_pck(pred, gt, [0.05])[0.05]}

@@ -48,6 +48,12 @@ def predict_keypoints(model, images: torch.Tensor, method: str = "argmax", preci
     return model_codec(model, outputs).decode(outputs, method).numpy(), outputs
 
 
+def predict_default(model, images: torch.Tensor):
+    """[N, 1, 128, 128] -> [N, K, 2] image (x, y), decoded by the model's codec's default decoding (heatmaps:
+    sub-pixel)."""
+    return predict_keypoints(model, images, model_codec(model).default_decoding)[0]
+
+
 def evaluate_pair(heatmap_model, regression_model, dataset: KeypointDataset) -> dict:
     """Predictions [N, K, 2] of every method on the dataset's images, plus the heatmaps [N, K, S, S]."""
     images = dataset.image_tensor()

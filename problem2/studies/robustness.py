@@ -25,9 +25,8 @@ from problem2.data.augment import AugmentConfig, cutout_hide_rate
 from problem2.data.files import images_to_tensor
 from problem2.data.keypoints import dataset_fingerprint, load_split
 from problem2.figures import charts, overlays
-from problem2.studies.evaluation import evaluation_split, predict_keypoints
+from problem2.studies.evaluation import evaluation_split, predict_default
 from problem2.training.checkpoint import load_model
-from problem2.training.objective import model_codec
 from problem2.training.registry import checkpoint_path, run_finished, run_log
 
 SEED = 2024
@@ -93,8 +92,7 @@ def predict_all(models: dict, images: np.ndarray) -> dict:
     """{label: [N, K, 2] image px} for uint8 images [N, H, W], each model decoded by its codec's default (heatmap
     models: sub-pixel)."""
     x = images_to_tensor(images)
-    return {label: predict_keypoints(model, x, model_codec(model).default_decoding)[0]
-            for label, model in models.items()}
+    return {label: predict_default(model, x) for label, model in models.items()}
 
 
 def score_perturbation(perturbation: P.Perturbation, models: dict, images, keypoints, seed: int):
