@@ -137,25 +137,29 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
     return "\n\n".join(out), "\n\n".join(per_axis)
 
 
-def head_run_label(run_id: str) -> str:
-    """'SimCC, spatial features, seed 2' for 'head_simcc_seed2' (a head of HEADS trained on the course labels); the
-    run id itself for anything else."""
+def head_of_run(run_id: str) -> tuple:
+    """(the Head of HEADS, its seed as text or '') for a head's course-label run id ('head_simcc_seed2' ->
+    (HEADS['simcc'], '2')); (None, '') for any other run."""
     key, _, seed = run_id.removeprefix("head_").partition("_seed")
-    if not run_id.startswith("head_") or key not in HEADS:
-        return run_id
-    return HEADS[key].label + (f", seed {seed}" if seed else "")
+    return (HEADS[key], seed) if run_id.startswith("head_") and key in HEADS else (None, "")
+
+
+def head_run_label(run_id: str) -> str:
+    """'SimCC, spatial features, seed 2' for 'head_simcc_seed2'; the run id itself for a run that is not a head's."""
+    head, seed = head_of_run(run_id)
+    return run_id if head is None else head.label + (f", seed {seed}" if seed else "")
 
 
 def head_axis_sentence(d: dict | None) -> str:
     """What the per-axis diagnosis says of the heads (diagnosis.json variants): which of them follow the figure
     in x, one checkpoint each."""
     variants = (d or {}).get("variants") or {}
-    heads = {r: v for r, v in variants.items() if head_run_label(r) != r}
+    heads = {r: head_of_run(r)[0] for r in variants if head_of_run(r)[0] is not None}
     if not heads:
         return ""
-    gains = lambda rs: " and ".join(f"{heads[r]['shift']['x']:.2f}" for r in rs)  # noqa: E731
-    names = lambda rs: "; ".join(head_run_label(r).split(", seed")[0] for r in rs)  # noqa: E731
-    pooled = [r for r in heads if HEADS[r.removeprefix("head_").partition("_seed")[0]].features != "spatial"]
+    gains = lambda rs: " and ".join(f"{variants[r]['shift']['x']:.2f}" for r in rs)  # noqa: E731
+    names = lambda rs: "; ".join(heads[r].label for r in rs)  # noqa: E731
+    pooled = [r for r, head in heads.items() if head.features != "spatial"]
     spatial = [r for r in heads if r not in pooled]
     return (f"**Read per axis** (one checkpoint each; appendix {{§mechanism_details}}), the pooled heads ignore where "
             f"the figure is, whatever their loss: moving it by 1 px moves their x predictions by {gains(pooled)} px "
