@@ -39,8 +39,7 @@ def prepare_data(args, results: Path) -> Path:
     data_dir = Path(args.data_dir) if args.data_dir else results / "data" / "keypoints"
     if not args.data_dir and not (data_dir / "test_annotations.json").exists():
         n = args.quick_images
-        generate_dataset(results / "data", seed=641, sizes={"train": n, "val": n // 2, "test": n // 2},
-                         progress=False)
+        generate_dataset(results / "data", seed=641, sizes={"train": n, "val": n // 2, "test": n // 2}, progress=False)
     return data_dir
 
 
@@ -76,8 +75,7 @@ def run_all(args) -> None:
     if args.quick:
         cfg.snapshot_epochs = tuple(range(1, cfg.epochs + 1))
     data_dir = prepare_data(args, results)
-    course = Path(args.course_data) if args.course_data else None
-    course = course if course and (course / "val_annotations.json").exists() else None
+    course = args.course_data or (COURSE_DATA if (COURSE_DATA / "val_annotations.json").exists() else None)
     from problem2.pipeline.stage_runs import planned_runs, weights_needed  # the studies: only when a pipeline runs
     tier = run_tier(args)
     stages = [s for s in STAGES if s in args.only and not (s == "studies" and args.skip_studies)
@@ -87,7 +85,7 @@ def run_all(args) -> None:
     curve = ((125, 250), (0,)) if args.quick else None  # learning-curve sizes and seeds (None: all)
     from problem2.training.experiments import runs_to_train
     run_ids = runs_to_train(planned_runs(stages, seeds, curve, args.quick), results, weights_needed(stages))
-    settings = {"train": asdict(cfg), "data_dir": portable(data_dir), "quick": args.quick} | (
+    settings = {"train": cfg.record(), "data_dir": portable(data_dir), "quick": args.quick} | (
         {"tier": tier} if tier == "deliverables" else {})
     stage_settings = lambda s: settings | {"course": portable(course)} if s == "course_eval" else settings  # noqa: E731
     plan = make_plan(args, cfg, results, data_dir, run_ids, stages, stage_settings,
@@ -108,6 +106,7 @@ def run_all(args) -> None:
         data_efficiency,
         diagnosis,
         evaluation,
+        factorial,
         failures,
         gap,
         heads,
@@ -135,8 +134,8 @@ def run_all(args) -> None:
         stage("data_efficiency", lambda: data_efficiency.learning_curves(data_dir, results, *(curve or ())))
         latency_repeats = 3 if args.quick else 20
         stage("studies", lambda: gap.run_studies(data_dir, cfg, results, False, latency_repeats))
-        stage("heads", lambda: heads.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds,
-                                                              args.quick))
+        stage("heads", lambda: heads.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds, args.quick))
+        stage("factorial", lambda: factorial.run_factorial(data_dir, results, 200 if args.quick else 4000))
         repeats, rounds = (2, 1) if args.quick else (10, 3)
         stage("bench", lambda: storage.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
                                                  results / "bench_train.json"))
@@ -168,7 +167,7 @@ def run_all(args) -> None:
 
 TIER_STAGES = {"deliverables": ("evaluate", "ablations", "failures", "course_eval")}  # quick and full: every stage
 TIER_NOTES = {"deliverables": "the assignment's deliverables at full quality; --full runs the whole study",
-              "full": "the whole study: seeds, mechanism, robustness, learning curves, heads",
+              "full": "the whole study: seeds, mechanism, robustness, learning curves, heads, the factorial",
               "quick": "a smoke test of every stage on tiny data: its numbers are not results"}
 
 
@@ -179,7 +178,7 @@ def run_tier(args) -> str:
 
 
 def prune_runs(results: Path, run_ids: list) -> None:
-    """Delete the checkpoints of every run but the main pair; their logs stay, marked 'pruned'."""
+    """Delete the checkpoints of every run but the main pair; their logs stay as they are (RunFiles.prune)."""
     from problem2.training.registry import all_runs, run_dir
     from problem2.training.run_files import RunFiles
     specs = all_runs(TrainConfig())
@@ -219,8 +218,9 @@ def build_parser() -> cli.Parser:
     p.add_argument("--epochs", type=cli.positive_int, default=None,
                    help="epochs per training (default: 30, or 2 with --quick)")
     p.add_argument("--device", type=cli.device_name, default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda")
-    p.add_argument("--course-data", default=str(COURSE_DATA) if COURSE_DATA.exists() else None,
-                   help="the course's own dataset, to evaluate the main models on its val split")
+    p.add_argument("--course-data", type=cli.course_dir, default=None,
+                   help=f"the course's own dataset, to evaluate the main models on its val split (default: "
+                        f"{COURSE_DATA} when it is there)")
     p.add_argument("--skip-studies", action="store_true", help="skip the seed/ambiguity/variant studies")
     p.add_argument("--only", type=stage_list, default=list(STAGES), metavar="STAGE,...",
                    help=f"run only these analysis stages (and the trainings they need), then the report; "
@@ -248,7 +248,7 @@ MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs that module's command
     "generate": "data.generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline",
     "studies": "studies.gap", "diagnosis": "studies.diagnosis", "robustness": "studies.robustness",
     "data_efficiency": "studies.data_efficiency", "bench": "studies.bench", "predict": "studies.predict",
-    "heads": "studies.heads", "verify": "pipeline.verify", "runs": "training.runs",
+    "heads": "studies.heads", "verify": "pipeline.verify", "runs": "training.runs", "factorial": "studies.factorial",
 }
 
 

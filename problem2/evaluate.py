@@ -30,7 +30,7 @@ __all__ = ["compute_pck", "evaluate_checkpoints", "extract_keypoints_from_heatma
 
 def main(argv=None):
     p = cli.Parser(description="Evaluate RESULTS/heatmap_model.pth and RESULTS/regression_model.pth.")
-    p.add_argument("--results", type=Path, default=REFERENCE_DIR, help="directory holding the two checkpoints")
+    p.add_argument("--results", type=cli.existing_dir, default=REFERENCE_DIR, help="directory holding the two checkpoints")
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
     p.add_argument("--split", default=None, help="split to score (default: test if present, else val)")
     p.add_argument("--out", type=Path, default=OUTPUT_ROOT / "evaluate", help="where metrics.json and figures go")

@@ -3,8 +3,9 @@
     python -m problem2.train                      # both models, 30 epochs, into outputs/reproduction/
     python -m problem2.train --epochs 2 --out X   # elsewhere; an interrupted run there resumes
 
-The loop itself is engine.fit (any DataLoader of (image, target)); run specifications and the main
-pair are in experiments.py; the files of a run in checkpoint.py.
+The loop itself is training/engine.py's fit (any DataLoader of (image, target)); the run specifications in
+training/registry.py, the main pair in training/experiments.py; the files of a run in training/run_files.py and
+training/checkpoint.py.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def build_parser() -> cli.Parser:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="dataset in the course layout (DIR/train, DIR/train_annotations.json, DIR/val, ...); "
                         "default: data/keypoints, generated with seed 641 when missing")
-    p.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="output directory")
+    p.add_argument("--out", type=cli.output_dir, default=DEFAULT_RESULTS, help="output directory")
     p.add_argument("--models", nargs="+", choices=["heatmap", "regression"], default=["heatmap", "regression"],
                    help="which models to train")
     p.add_argument("--epochs", type=cli.positive_int, default=d.epochs, help="training epochs")

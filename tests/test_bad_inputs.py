@@ -327,7 +327,7 @@ def test_predict_refuses_a_model_with_nan_weights(tmp_path):
     with torch.no_grad():
         model.final.bias.fill_(float("nan"))
     torch.save(model.state_dict(), tmp_path / "nan_model.pth")
-    Image.new("L", (128, 128), 255).save(tmp_path / "x.png")
+    Image.fromarray(render_figure(np.array([[64, 44], [44, 64], [84, 64], [50, 100], [78, 100]]))).save(tmp_path / "x.png")
     with pytest.raises(UserError, match="non-finite outputs"):
         predict_files(tmp_path / "nan_model.pth", tmp_path / "x.png", tmp_path / "out", overlays=False)
     assert not (tmp_path / "out" / "predictions.json").exists()

@@ -146,3 +146,26 @@ def test_a_codec_fits_over_its_own_sigma():
         heatmap_codec = codec.HeatmapCodec(128, sigma)
         maps = torch.from_numpy(heatmap_codec.encode(points))[None]
         assert np.abs(heatmap_codec.decode(maps, "fit")[0].numpy() - points).max() < 1e-3
+
+
+def test_a_codec_subclass_that_would_reload_as_its_parent_is_refused_when_saved():
+    from dataclasses import dataclass
+
+    from problem2.models.codec import HeatmapCodec, codec_record
+
+    @dataclass(frozen=True)
+    class WideHeatmap(HeatmapCodec):  # kept HeatmapCodec's name and to_dict: its record rebuilds a HeatmapCodec
+        extra: int = 3
+
+    with pytest.raises(ValueError, match="WideHeatmap.to_dict\\(\\) gives .* which rebuilds HeatmapCodec"):
+        codec_record(WideHeatmap(64, 2.0))
+    assert codec_record(HeatmapCodec(32, 1.0)) == {"type": "heatmap", "heatmap_size": 32, "sigma": 1.0}
+
+
+def test_runs_list_names_each_codecs_real_loss(capsys):
+    from problem2.training.runs import main as runs_main
+    runs_main(["list"])
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "loss=mse " in lines["main_heatmap"] and "loss=l1 " in lines["side_regression_l1"]
+    assert "loss=kl " in lines["head_simcc"] and "loss=laplace-nll " in lines["head_rle"]
+    assert "loss=kl+swapmin " in lines["swapmin_head_simcc"] and "schedule=cosine" in lines["factor_map_do0_cos_rf238"]

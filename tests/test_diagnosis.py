@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from problem2.core import metrics
-from problem2.studies.diagnosis import axis_report, axis_stats, figure_offset, ridge_probe, shift_images
+from problem2.data.perturb import figure_offset, shift_images
+from problem2.studies.diagnosis import axis_report, axis_stats, ridge_probe
 from problem2.studies.failures import failure_split
 
 GT = np.array([[[64, 40], [50, 70], [78, 70], [44, 97], [84, 97]],   # bbox diagonal sqrt(40^2 + 57^2) = 69.6

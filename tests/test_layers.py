@@ -88,3 +88,34 @@ def test_results_files_are_read_through_the_typed_module():
                          r"robustness|data_efficiency)\.json", line):
                 raw.append(f"{m}: {line.strip()}")
     assert raw == []
+
+
+def named_paths(text: str) -> tuple[list, list]:
+    """(dotted names 'problem2.x.y', file paths 'dir/x.py') that a docstring, comment or message mentions."""
+    dotted = re.findall(r"\bproblem2(?:\.[A-Za-z_]+)+", text)
+    files = re.findall(r"(?<![\w./-])((?:[a-z_0-9]+/)+[a-z_0-9]+\.(?:py|md|sh))", text)
+    return dotted, files
+
+
+def test_every_module_and_file_the_package_and_docs_name_exists():
+    import importlib
+    root = PACKAGE.parent
+    texts = [*PACKAGE.rglob("*.py"), *(root / "docs").glob("*.md"), root / "README.md"]
+    missing = []
+    for path in texts:
+        dotted, files = named_paths(path.read_text())
+        for name in dotted:
+            parts = name.split(".")
+            for i in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+                try:
+                    obj = importlib.import_module(".".join(parts[:i]))
+                    break
+                except ImportError:
+                    continue
+            for attr in parts[i:]:
+                obj = getattr(obj, attr, None)
+            if obj is None:
+                missing.append(f"{path.relative_to(root)}: {name}")
+        missing += [f"{path.relative_to(root)}: {f}" for f in files
+                    if not ((root / f).exists() or (PACKAGE / f).exists())]
+    assert missing == []

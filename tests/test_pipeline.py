@@ -69,6 +69,9 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     bench = json.loads((tmp_path / "bench_train.json").read_text())
     assert bench["HeatmapNet"]["speedup"] == pytest.approx(
         bench["HeatmapNet"]["project_img_per_s"] / bench["HeatmapNet"]["plain_fp32_img_per_s"])
+    factorial = json.loads((tmp_path / "factorial.json").read_text())  # --quick: the corner cells and HeatmapNet
+    assert {c["name"]: len(c["runs"]) for c in factorial["cells"]["last_epoch"] if c["runs"]} == {
+        "spec": 1, "readout+dropout+schedule+field": 1, "HeatmapNet": 1}
     images = re.findall(r"\]\((visualizations/[^)]+)\)", report)
     assert images and all((tmp_path / p).exists() for p in images)
     capsys.readouterr()

@@ -48,8 +48,32 @@ def analysis_parser(description: str, results_help: str) -> Parser:
     from problem2.core.schema import DEFAULT_RESULTS
     p = Parser(description=description)
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help=results_help)
+    p.add_argument("--results", type=existing_dir, default=DEFAULT_RESULTS, help=results_help)
     return p
+
+
+def output_dir(text: str):
+    """A directory to write into: any path but the empty one (which would be the current directory unasked)."""
+    from pathlib import Path
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a directory, got an empty path")
+    return Path(text)
+
+
+def existing_dir(text: str):
+    """A directory to read finished results from: it must exist."""
+    path = output_dir(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a directory" + ("" if path.exists() else " (it does not exist)"))
+    return path
+
+
+def course_dir(text: str):
+    """A folder in the course's layout holding the val split (what --course-data is scored on)."""
+    path = existing_dir(text)
+    if not (path / "val_annotations.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text} holds no val_annotations.json (the course's layout)")
+    return path
 
 
 def _number(text: str, kind, what: str, ok: Callable) -> int | float:

@@ -63,6 +63,8 @@ def correct(pred, gt, thresholds, normalize_by: str = "bbox") -> np.ndarray:
     d = distances(pred, gt)
     norm = normalizer(gt, normalize_by)
     t = np.asarray(thresholds, dtype=np.float64).reshape(-1, 1, 1)
+    if t.size == 0 or not np.all(np.isfinite(t) & (t >= 0)):
+        raise ValueError(f"thresholds must be finite and non-negative, got {thresholds!r}")
     return d[None] < t * norm[None, :, None]
 
 

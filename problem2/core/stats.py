@@ -4,6 +4,7 @@
     verdicts = holm([c1.p, c2.p, ...])       # which of a family of comparisons survive Holm's correction
     family = compare_family({name: (a, b)})  # both at once: {name: Comparison with .beyond_noise set}
     low, high = prediction_interval(values)  # where one more run of the same kind should land
+    draws = hierarchical_bootstrap({"a": scores_a, "b": scores_b})  # [seeds, images] each -> resampled means
 
 A difference is called beyond seed noise only when Welch's two-sided t test rejects equal means at
 ALPHA after Holm's step-down correction over its family (all the comparisons one table or paragraph makes).
@@ -15,6 +16,8 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+
+import numpy as np
 
 ALPHA = 0.05
 METHOD_NOTE = (f"Welch's two-sided t test on the per-seed values, {int(100 * (1 - ALPHA))}% Welch interval for the "
@@ -78,6 +81,48 @@ def prediction_interval(values, confidence: float = 1 - ALPHA) -> tuple | None:
     mean, sd, n = statistics.fmean(values), statistics.stdev(values), len(values)
     half = t_quantile(0.5 + confidence / 2, n - 1) * sd * math.sqrt(1 + 1 / n)
     return mean - half, mean + half
+
+
+# ---------------------------------------------------------------- two levels of noise: seeds and test images
+
+def hierarchical_bootstrap(groups: dict, n_boot: int = 4000, seed: int = 0) -> dict:
+    """Resampled means of every group, for intervals that count both the training seeds and the test images.
+
+    groups: {name: scores [S, N]}: one row per seed (run), one column per test image, the same N images in every
+    group. Each of the n_boot replicates draws N images with replacement, one draw shared by all groups (the
+    comparisons are paired on images), and for each group its S seeds with replacement (the seeds of different
+    groups are different runs); a group's replicate is the mean of its drawn seeds over the drawn images.
+    Returns {name: [n_boot] means}; any statistic of the group means, computed replicate by replicate, has
+    its percentile interval in `interval`.
+    """
+    arrays = {k: np.asarray(v, np.float64) for k, v in groups.items()}
+    widths = {a.shape[1] for a in arrays.values() if a.ndim == 2}
+    if len(widths) != 1 or any(a.ndim != 2 or a.shape[0] < 1 for a in arrays.values()):
+        raise ValueError("every group must be [seeds >= 1, images] over the same images; got shapes "
+                         f"{ {k: a.shape for k, a in arrays.items()} }")
+    n_images = widths.pop()
+    rng = np.random.default_rng(seed)
+    image_weights = rng.multinomial(n_images, np.full(n_images, 1 / n_images), size=n_boot) / n_images  # [B, N]
+    out = {}
+    for name, scores in arrays.items():
+        n_seeds = scores.shape[0]
+        seed_weights = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot) / n_seeds  # [B, S]
+        out[name] = ((seed_weights @ scores) * image_weights).sum(axis=1)
+    return out
+
+
+def interval(estimate: float, draws, level: float = 1 - ALPHA) -> dict:
+    """{'estimate', 'low', 'high', 'excludes_zero'}: a statistic on the data and the percentile interval of its
+    bootstrap replicates (draws [B])."""
+    low, high = np.quantile(np.asarray(draws, np.float64), [(1 - level) / 2, (1 + level) / 2])
+    return {"estimate": float(estimate), "low": float(low), "high": float(high),
+            "excludes_zero": bool(low > 0 or high < 0)}
+
+
+def verdict(ci: dict, n: int) -> str:
+    """The words for a difference with its interval: 'established' when the interval excludes zero, else
+    'not established (n = k)', never 'within noise'."""
+    return "established" if ci["excludes_zero"] else f"not established (n = {n})"
 
 
 # ---------------------------------------------------------------- the Student t distribution

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -107,6 +108,14 @@ def save_text(text: str, path) -> None:
     _atomic_write(path, text.encode())
 
 
+def save_png(image, path) -> None:
+    """A uint8 [H, W] image as a PNG, atomically (an interrupted write never leaves half an image)."""
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    _atomic_write(path, buffer.getvalue())
+
+
 def save_torch(obj, path) -> str:
     """torch.save atomically; serialised in memory first, so a failed write is an OSError naming the file.
     Returns the SHA-256 of the bytes written."""
@@ -116,18 +125,37 @@ def save_torch(obj, path) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
+def regular_file(path, error=UserError) -> bool:
+    """True for a regular file, False when nothing is there (or a link points nowhere); `error` naming the path for
+    what must not be opened: a FIFO, a device or a folder (reading would hang or fail), or a loop of links."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise error(f"{path} cannot be read ({e.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise error(f"{path} is not a regular file (a folder, FIFO or device): refusing to read it")
+    return True
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def load_json(path, default=None):
-    """A JSON file's content, `default` when it does not exist; a corrupt file is a UserError naming it."""
+    """A JSON file's content, `default` when it does not exist; a corrupt file (NaN and Infinity included, which
+    no file of the project holds) or a special file is a UserError naming it."""
     path = Path(path)
     traced("read", path)
-    if not path.exists():
+    if not regular_file(path):
         return default
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(), parse_constant=_no_constant)
     except RecursionError:
         raise UserError(f"{path} is nested too deeply to read; restore it (git checkout -- FILE for committed "
                         f"results) or delete it to recompute what it records") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
         raise UserError(f"{path} is corrupt ({e}); restore it (git checkout -- FILE for committed results) "
                         f"or delete it to recompute what it records") from None
 

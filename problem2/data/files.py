@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from problem2.core import storage
 from problem2.core.cli import UserError
 from problem2.core.schema import IMAGE_SIZE
 
@@ -38,6 +39,8 @@ def read_annotations(path: Path) -> dict:
     not finite or lie outside the image (x and y in [-0.5, 127.5], the area of the pixels).
     """
     path = Path(path)
+    if not storage.regular_file(path, DatasetError):
+        raise DatasetError(f"annotation file not found: {path}")
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -126,6 +129,8 @@ def load_image(path: Path, image_dir: Path | None = None) -> np.ndarray:
     image must lie in once links are resolved (a link pointing outside it is refused).
     """
     path = Path(path)
+    if not storage.regular_file(path, DatasetError):
+        raise DatasetError(f"image not found: {path}")
     if image_dir is not None and not path.resolve().is_relative_to(Path(image_dir).resolve()):
         raise DatasetError(f"{path} resolves to {path.resolve()}, outside the image folder {image_dir} (a link?)")
     try:

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from problem2.core import cli
-from problem2.core.schema import DEFAULT_DATA_ROOT, IMAGE_SIZE, KEYPOINT_NAMES, split_paths
+from problem2.core import cli, storage
+from problem2.core.schema import DEFAULT_DATA_ROOT, IMAGE_SIZE, KEYPOINT_NAMES, OUTPUT_ROOT, split_paths
 from problem2.models.conventions import label_hands_by_side  # noqa: F401 also part of the generator's interface
 
 LINE_WIDTH = 3
@@ -76,6 +76,7 @@ def generate_dataset(out_root: str | Path, seed: int = 641, sizes: dict | None =
         raise ValueError(f"hand_labels must be one of {HAND_LABELS}, got {hand_labels!r}")
     sizes = dict(DEFAULT_SIZES if sizes is None else sizes)
     root = Path(out_root) / "keypoints"
+    storage.check_writable(root)  # before the first image: a dataset never lands in the committed reference
     rng = np.random.default_rng(seed)
     next_id = 0
     for split in splits:
@@ -87,12 +88,12 @@ def generate_dataset(out_root: str | Path, seed: int = 641, sizes: dict | None =
             keypoints = sample_keypoints(rng)  # the image is drawn from the same points either way
             labelled = label_hands_by_side(keypoints) if hand_labels == "side" else keypoints
             file_name = f"{image_id:06d}.png"
-            Image.fromarray(render_figure(keypoints)).save(image_dir / file_name)
+            storage.save_png(render_figure(keypoints), image_dir / file_name)
             records.append({"id": image_id, "file_name": file_name, "keypoints": labelled.tolist()})
         next_id += count
         annotations = {"images": records, "keypoint_names": KEYPOINT_NAMES,
                        "num_keypoints": len(KEYPOINT_NAMES), "seed": seed, "hand_labels": hand_labels}
-        annotation_file.write_text(json.dumps(annotations, indent=2))
+        storage.save_text(json.dumps(annotations, indent=2), annotation_file)
     return root
 
 
@@ -202,7 +203,8 @@ def main(argv=None):
                              "'side': left_hand is the hand with the smaller x")
     parser.add_argument("--compare-with", metavar="COURSE_DIR", default=None,
                         help="instead of generating, draw generated figures next to COURSE_DIR's train images")
-    parser.add_argument("--figure", default="docs/generated_vs_course.png", help="where --compare-with draws")
+    parser.add_argument("--figure", default=str(OUTPUT_ROOT / "generated_vs_course.png"),
+                        help="where --compare-with draws (the figure docs/ shows is redrawn only when named here)")
     args = parser.parse_args(argv)
     if args.compare_with:
         print(f"wrote {comparison_figure(args.compare_with, args.figure, seed=args.seed)}")

@@ -5,7 +5,7 @@
     ds.heatmap_size = 32      # targets follow: [5, 32, 32]
 
 Images are decoded once and kept in memory (uint8); targets are computed per item by the codec
-(problem2/codec.py owns every coordinate convention). Bad files raise DatasetError naming the
+(problem2/models/conventions.py and codec.py own every coordinate convention). Bad files raise DatasetError naming the
 file and field; a non-grayscale image is converted to grayscale with a warning.
 """
 from __future__ import annotations

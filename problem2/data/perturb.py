@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from problem2.core.schema import IMAGE_SIZE, LEFT_FOOT, LEFT_HAND, RIGHT_FOOT, RIGHT_HAND
+from problem2.core.schema import HEAD, IMAGE_SIZE, LEFT_FOOT, LEFT_HAND, RIGHT_FOOT, RIGHT_HAND
 from problem2.data.generate import CENTRE_RANGE, render_figure, sample_keypoints
 
 FLIP_PAIRS = ((LEFT_HAND, RIGHT_HAND), (LEFT_FOOT, RIGHT_FOOT))
@@ -222,3 +224,36 @@ def apply_to_set(perturbation: Perturbation, images: np.ndarray, keypoints: np.n
         hidden.append(hid)
     hidden = None if hidden[0] is None else np.stack(hidden)
     return np.stack(out_images), np.stack(out_keypoints), hidden
+
+
+# ------------------------------------------------------------------------------- shifts that probe a model
+
+SHIFT_PROBE_PX = 6  # how far shift_toward_centre moves each test image to measure a model's shift gain
+
+
+def figure_offset(gt: np.ndarray) -> np.ndarray:
+    """[N, 2] the figure's centre (cx, cy) minus the image centre, from keypoints [N, K, 2]; the generator draws
+    the head at (cx, cy - 20)."""
+    return np.asarray(gt)[:, HEAD] + np.array([0.0, 20.0]) - (IMAGE_SIZE - 1) / 2
+
+
+def centre_signs(gt: np.ndarray, axis: int) -> np.ndarray:
+    """[N] +1 or -1: the direction along axis (0: x, 1: y) from each figure towards the image centre."""
+    sign = -np.sign(figure_offset(gt)[:, axis])
+    sign[sign == 0] = 1
+    return sign
+
+
+def shift_images(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """[N, 1, H, W] moved by (dx, dy) pixels, the uncovered border filled with the white background."""
+    h, w = images.shape[-2:]
+    padded = F.pad(images, (abs(dx), abs(dx), abs(dy), abs(dy)), value=BACKGROUND)
+    return padded[..., abs(dy) - dy: abs(dy) - dy + h, abs(dx) - dx: abs(dx) - dx + w]
+
+
+def shift_toward_centre(images: torch.Tensor, gt: np.ndarray, axis: int, step: int = SHIFT_PROBE_PX) -> torch.Tensor:
+    """[N, 1, H, W] each image moved `step` px along axis (0: x, 1: y) towards the image centre, so that the
+    figure stays inside; its true keypoints move by step * centre_signs(gt, axis)."""
+    signs = centre_signs(gt, axis)
+    return torch.cat([shift_images(images[n:n + 1], int(step * signs[n]) * (axis == 0), int(step * signs[n]) * (axis == 1))
+                      for n in range(len(images))])

@@ -10,11 +10,16 @@ import numpy as np
 
 from problem2.core.metrics import as_array
 from problem2.core.schema import KEYPOINT_NAMES
-from problem2.figures.style import COLORS, MODEL_STYLE, draw_skeleton, reader_label, save_figure, show_image
+from problem2.figures.style import COLORS, MODEL_STYLE, SHORT_NAMES, draw_skeleton, reader_label, save_figure, show_image
 
 
 def visualize_predictions(image, pred_keypoints, gt_keypoints, save_path, title=None):
-    """One image with ground truth (green, when given) and prediction (red), skeletons and keypoint names."""
+    """One image with ground truth (green, when given) and prediction (red), skeletons and keypoint names;
+    keypoints [5, 2] (x, y) in image pixels, the stick figure's five in the course's order."""
+    for name, points in (("pred_keypoints", pred_keypoints), ("gt_keypoints", gt_keypoints)):
+        if points is not None and as_array(points).shape != (len(SHORT_NAMES), 2):
+            raise ValueError(f"{name} must be [{len(SHORT_NAMES)}, 2] (x, y) of the stick figure's keypoints; "
+                             f"got shape {list(as_array(points).shape)}")
     fig, ax = plt.subplots(figsize=(3.2, 3.2))
     show_image(ax, image)
     if gt_keypoints is not None:

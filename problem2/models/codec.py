@@ -14,7 +14,7 @@ Conventions (used by dataset, training, evaluation and plots; nowhere else re-de
   * Regression target: (x0, y0, x1, y1, ...) / 128, in [0, 1].
 
 Codec (at the end) is what a representation provides: its targets, its loss and its decoding. HeatmapCodec and
-RegressionCodec are the assignment's two; the heads of problem2/heads/ bring their own. A model carries its codec
+RegressionCodec are the assignment's two; the heads of problem2/models/heads/ bring their own. A model carries its codec
 (model.codec), and datasets, training, evaluation, prediction and checkpoints take it from there.
 """
 from __future__ import annotations
@@ -37,9 +37,10 @@ from problem2.models.decoding import DECODE_METHODS, decode_hand_pair, decode_he
 # ---------------------------------------------------------------- codec objects: one representation, both ways
 
 class Codec:
-    """What every representation provides (HeatmapCodec and RegressionCodec below; the heads in problem2/heads/):
+    """What every representation provides (HeatmapCodec and RegressionCodec below; the heads in problem2/models/heads/):
 
       name                      its type in checkpoints and logs (to_dict()['type'])
+      loss_name                 what loss_per_image computes, in words for listings ('mse' here)
       encode(keypoints)         [K, 2] image (x, y) -> float32 numpy target of one image
       loss_per_image(out, t)    [B] the training loss of each image of a batch (raw outputs, targets)
       decode(out, method)       raw outputs [B, ...] -> [B, K, 2] image (x, y); method one of `decodings`
@@ -49,6 +50,7 @@ class Codec:
     Targets and outputs hold keypoints on dimension 1 ([B, K, ...]) unless a codec says otherwise.
     """
     name = "codec"
+    loss_name = "mse"
     decodings: tuple = ("argmax",)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -138,7 +140,7 @@ class RegressionCodec(Codec):
         return {"type": "regression"}
 
 
-CODEC_TYPES: dict = {}  # name -> codec class; the heads of problem2/heads/ add theirs (register_codec)
+CODEC_TYPES: dict = {}  # name -> codec class; the heads of problem2/models/heads/ add theirs (register_codec)
 
 
 def register_codec(cls):
@@ -151,13 +153,29 @@ register_codec(HeatmapCodec)
 register_codec(RegressionCodec)
 
 
+def codec_record(run_codec) -> dict:
+    """run_codec.to_dict(), checked to rebuild the same codec (class and settings): a subclass that kept its
+    parent's to_dict or name, or that was never registered, would otherwise reload silently as something else."""
+    record = run_codec.to_dict()
+    try:
+        rebuilt = codec_from_dict(record)
+    except (TypeError, ValueError) as e:
+        rebuilt = e
+    if rebuilt != run_codec:
+        raise ValueError(f"{type(run_codec).__name__}.to_dict() gives {record}, which rebuilds "
+                         f"{type(rebuilt).__name__ if not isinstance(rebuilt, Exception) else 'nothing'}, not the "
+                         f"codec itself: give the class its own `name`, register it (@register_codec) and make "
+                         f"to_dict() record every setting")
+    return record
+
+
 def codec_from_dict(d: dict):
     """The codec a checkpoint or log describes ({'type': name, ...settings}, as to_dict writes it)."""
     d = dict(d)
     name = d.pop("type", d.pop("output_type", None))
     if name not in CODEC_TYPES:
         raise ValueError(f"unknown codec {name!r}; known: {sorted(CODEC_TYPES)} (a head's codec is known once "
-                         f"problem2.heads is imported)")
+                         f"problem2.models.heads is imported)")
     return CODEC_TYPES[name](**d)
 
 

@@ -42,6 +42,24 @@ def deconv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
+def check_num_keypoints(num_keypoints) -> int:
+    """num_keypoints as an int; ValueError naming it unless it is a positive integer."""
+    if isinstance(num_keypoints, bool) or not float(num_keypoints).is_integer() or num_keypoints < 1:
+        raise ValueError(f"num_keypoints must be a positive integer, got {num_keypoints!r}")
+    return int(num_keypoints)
+
+
+def check_images(x: torch.Tensor, channels: int, exact: bool = False) -> None:
+    """ValueError naming the shape unless x is [B, channels, H, W] with H and W multiples of 16 (four 2x2 pools;
+    exact=True: H = W = 128, for heads whose weights depend on the 8 x 8 map)."""
+    ok = x.dim() == 4 and x.shape[1] == channels and x.shape[-1] % 16 == 0 and x.shape[-2] % 16 == 0 and x.shape[-1] > 0
+    if ok and exact:
+        ok = tuple(x.shape[-2:]) == (IMAGE_SIZE, IMAGE_SIZE)
+    if not ok:
+        size = f"{IMAGE_SIZE} x {IMAGE_SIZE}" if exact else "H x W, multiples of 16 (the models are trained on 128 x 128)"
+        raise ValueError(f"images must be [B, {channels}, H, W] of {size}; got {list(x.shape)}")
+
+
 class Encoder(nn.Module):
     """Conv1..Conv4; returns the four pooled feature maps.
 
@@ -75,6 +93,7 @@ class HeatmapNet(nn.Module):
 
     def __init__(self, num_keypoints: int = 5, heatmap_size: int = 64, skip_connections: bool = True):
         super().__init__()
+        num_keypoints = check_num_keypoints(num_keypoints)
         if heatmap_size not in (32, 64, 128):
             raise ValueError(f"heatmap_size must be 32, 64 or 128, got {heatmap_size}")
         self.config = dict(num_keypoints=num_keypoints, heatmap_size=heatmap_size,
@@ -97,6 +116,7 @@ class HeatmapNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, 1, 128, 128] -> heatmaps [B, K, S, S], S = heatmap_size."""
+        check_images(x, 1)
         features = self.encoder(x)
         y = features[-1]
         for i, stage in enumerate(self.decoder):
@@ -112,24 +132,37 @@ class RegressionNet(nn.Module):
     Default (the specification): global average pooling; FC 256->128->64->2K with ReLU and
     Dropout(0.5) after the first two; Sigmoid. Options for the regression studies:
       pooling='flatten'     keep the spatial layout (flatten the 8x8x256 map instead of averaging);
+      pooling='spatial'     keep the layout at the average's width: a 1x1 conv to 4 channels, flattened to the
+                            same 256 features (4 x 8 x 8), so that only where the features are differs;
       coord_channels=True   CoordConv: append normalised x and y channels to the input image;
-      dropout=0.0           no dropout.
+      dropout=0.0           no dropout;
+      context_dilations=(2, 4)  3x3 conv-BN-ReLU layers of these dilations after Conv4 (at 8 x 8, 256 channels):
+                            the deepest units' receptive field grows from 46 px to 238 px (see receptive_field).
     """
 
     output_type = "regression"
+    POOLINGS = ("avg", "flatten", "spatial")
+    SPATIAL_CHANNELS = 4  # pooling='spatial': 4 x 8 x 8 = 256 features, the width of the average
 
     def __init__(self, num_keypoints: int = 5, pooling: str = "avg", dropout: float = 0.5,
-                 coord_channels: bool = False):
+                 coord_channels: bool = False, context_dilations: tuple = ()):
         super().__init__()
-        if pooling not in ("avg", "flatten"):
-            raise ValueError(f"pooling must be 'avg' or 'flatten', got {pooling!r}")
+        num_keypoints = check_num_keypoints(num_keypoints)
+        if pooling not in self.POOLINGS:
+            raise ValueError(f"pooling must be one of {self.POOLINGS}, got {pooling!r}")
         self.config = dict(num_keypoints=num_keypoints, pooling=pooling, dropout=dropout,
                            coord_channels=coord_channels)
+        if context_dilations:  # recorded only when used: runs logged before the option existed stay the same run
+            self.config["context_dilations"] = [int(d) for d in context_dilations]
         self.num_keypoints = num_keypoints
         self.pooling, self.coord_channels = pooling, coord_channels
         self.encoder = Encoder(in_channels=3 if coord_channels else 1)
         c = ENCODER_CHANNELS[-1]
-        in_features = c if pooling == "avg" else c * (IMAGE_SIZE // 16) ** 2
+        self.context = nn.Sequential(*(dilated_conv_bn_relu(c, int(d)) for d in context_dilations))
+        if pooling == "spatial":
+            self.reduce = nn.Conv2d(c, self.SPATIAL_CHANNELS, 1)
+        in_features = {"avg": c, "flatten": c * (IMAGE_SIZE // 16) ** 2,
+                       "spatial": self.SPATIAL_CHANNELS * (IMAGE_SIZE // 16) ** 2}[pooling]
         self.head = nn.Sequential(
             nn.Linear(in_features, 128), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(128, 64), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -139,11 +172,34 @@ class RegressionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, 1, 128, 128] -> [B, 2K] = (x0, y0, x1, y1, ...) / 128."""
+        check_images(x, 1, exact=self.pooling != "avg")
         if self.coord_channels:
             x = torch.cat([x, coordinate_channels(x)], dim=1)
-        y = self.encoder(x)[-1]
-        y = y.mean(dim=(2, 3)) if self.pooling == "avg" else y.flatten(1)
+        y = self.context(self.encoder(x)[-1])  # [B, 256, 8, 8]
+        if self.pooling == "avg":
+            y = y.mean(dim=(2, 3))
+        elif self.pooling == "spatial":
+            y = self.reduce(y).flatten(1)
+        else:
+            y = y.flatten(1)
         return self.head(y)
+
+
+def dilated_conv_bn_relu(channels: int, dilation: int) -> nn.Sequential:
+    """3x3 conv of this dilation (padding keeps H and W) -> BN -> ReLU."""
+    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+
+
+def receptive_field(context_dilations: tuple = ()) -> int:
+    """Receptive field (image px) of one unit after Conv4 and the context layers: each 3x3 conv adds 2 x dilation
+    x its input stride, each 2x2 pool 1 x its input stride. The encoder alone: 3 -> 4 -> 8 -> 10 -> 18 -> 22 ->
+    38 -> 46 px; dilations (2, 4) at stride 16 add 64 + 128: 238 px."""
+    field, stride = 1, 1
+    for _ in ENCODER_CHANNELS:
+        field, stride = field + 2 * stride, stride  # conv 3x3
+        field, stride = field + stride, stride * 2  # max pool 2x2
+    return field + sum(2 * int(d) * stride for d in context_dilations)
 
 
 class SoftArgmaxNet(nn.Module):
@@ -195,7 +251,7 @@ MODEL_CLASSES = {cls.__name__: cls for cls in (HeatmapNet, RegressionNet, SoftAr
 
 def register_model(cls):
     """Class decorator: make a model class buildable by name (build_model, checkpoints). The heads of
-    problem2/heads/ register themselves when that package is imported."""
+    problem2/models/heads/ register themselves when that package is imported."""
     MODEL_CLASSES[cls.__name__] = cls
     return cls
 
@@ -204,7 +260,7 @@ def build_model(name: str, **config) -> nn.Module:
     """Rebuild a model from its class name and its `.config` dict (as stored in checkpoints)."""
     if name not in MODEL_CLASSES:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_CLASSES)} (the heads of "
-                         f"problem2.heads once that package is imported)")
+                         f"problem2.models.heads once that package is imported)")
     return MODEL_CLASSES[name](**config)
 
 

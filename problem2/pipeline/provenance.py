@@ -30,8 +30,8 @@ from problem2.core.schema import REFERENCE_DIR
 
 PROVENANCE_FILE = "provenance.json"
 UNTRACKED_READS = ("pipeline.json", PROVENANCE_FILE)  # bookkeeping: never a stage's input
-RUN_FILE_SUFFIXES = ("training_log.json", "_model.pth", "_model.json", "_last.pth", "_snapshots.pt",
-                     "test_predictions.json", ".lock")
+RUN_FILE_SUFFIXES = ("training_log.json", "_model.pth", "_model.json", "_last.pth", "_final.pth", "_final.json",
+                     "_snapshots.pt", "test_predictions.json", "test_predictions_last.json", ".lock")
 MISSING = "missing"
 LOG_NAME = "training_log.json"
 CHECKPOINT_SUFFIXES = ("_model.pth", "_model.json")
@@ -62,6 +62,7 @@ STAGES = (  # pipeline order: a stage reads only what the stages before it (and 
     Stage("data_efficiency", ("data_efficiency.json",)),
     Stage("studies", ("studies.json",)),
     Stage("heads", ("heads.json",)),
+    Stage("factorial", ("factorial.json",)),
     Stage("bench", ("bench_train.json",)),
     Stage("course_eval", ("course_eval/metrics.json",)),
     Stage("report", ("REPORT.md",)),

@@ -9,6 +9,7 @@ from problem2.studies.ablation_seeds import seeded_run_ids
 from problem2.studies.ablations import ABLATIONS
 from problem2.studies.data_efficiency import data_run_ids
 from problem2.studies.diagnosis import DROPOUT_SEEDS, VARIANT_RUNS
+from problem2.studies.factorial import run_ids as factorial_run_ids
 from problem2.studies.gap import STUDY_RUNS
 from problem2.studies.heads import run_ids as head_run_ids
 from problem2.studies.robustness import AUGMENTED_RUNS, seed_run_ids
@@ -26,6 +27,7 @@ STAGE_RUNS = {  # stage -> (seeds, learning-curve sizes and seeds or None, quick
     "data_efficiency": lambda seeds, curve, quick: data_run_ids(*(curve or ())),
     "studies": lambda seeds, curve, quick: STUDY_RUNS,
     "heads": lambda seeds, curve, quick: head_run_ids(seeds, quick),
+    "factorial": lambda seeds, curve, quick: factorial_run_ids(quick),
 }
 STAGE_WEIGHTS = {"diagnosis": set(VARIANT_RUNS), "robustness": set(AUGMENTED_RUNS)}  # checkpoints loaded, not scored
 

@@ -37,7 +37,7 @@ def stale_lines(results: Path) -> list[str]:
 
 def main(argv=None):
     p = cli.Parser(description="Check that every derived file in a results directory is current.")
-    p.add_argument("--results", type=Path, default=REFERENCE_DIR, help="results directory (default: the reference)")
+    p.add_argument("--results", type=cli.existing_dir, default=REFERENCE_DIR, help="results directory (default: the reference)")
     args = p.parse_args(argv)
     if not (args.results / provenance.PROVENANCE_FILE).exists():
         raise cli.UserError(f"{args.results} has no {provenance.PROVENANCE_FILE}: nothing records what its files "

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from problem2.core import cli, metrics, storage
 from problem2.core.schema import DEFAULT_RESULTS, HEAD, IMAGE_SIZE, KEYPOINT_NAMES, UNAMBIGUOUS
 from problem2.data.keypoints import load_split
+from problem2.data.perturb import SHIFT_PROBE_PX, centre_signs, figure_offset, shift_toward_centre
 from problem2.figures import charts
 from problem2.studies.evaluation import evaluation_split, predict_default
 from problem2.training.checkpoint import load_model
@@ -71,11 +72,6 @@ def axis_report(pred, gt, keypoints=range(5)) -> dict:
             "all": pooled}
 
 
-def figure_offset(gt: np.ndarray) -> np.ndarray:
-    """[N, 2] the figure's centre (cx, cy) minus the image centre; the head is drawn at (cx, cy - 20)."""
-    return gt[:, HEAD] + np.array([0.0, 20.0]) - (IMAGE_SIZE - 1) / 2
-
-
 def offset_profile(pred, gt, edges=np.arange(-28, 29, 8)) -> dict:
     """Mean |error| per axis over the unambiguous keypoints, in bins of the figure's offset along that axis."""
     pred, gt = np.asarray(pred), np.asarray(gt)
@@ -89,27 +85,19 @@ def offset_profile(pred, gt, edges=np.arange(-28, 29, 8)) -> dict:
     return out
 
 
-def shift_images(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
-    """[N, 1, H, W] moved by (dx, dy) pixels, the uncovered border filled with the white background."""
-    h, w = images.shape[-2:]
-    padded = F.pad(images, (abs(dx), abs(dx), abs(dy), abs(dy)), value=1.0)
-    return padded[..., abs(dy) - dy: abs(dy) - dy + h, abs(dx) - dx: abs(dx) - dx + w]
-
-
-def shift_gain(model, images: torch.Tensor, gt: np.ndarray, step: int = 6) -> dict:
+def shift_gain(model, images: torch.Tensor, gt: np.ndarray, step: int = SHIFT_PROBE_PX) -> dict:
     """Per axis: mean predicted displacement of the unambiguous keypoints / true displacement, for every
     image shifted by `step` px towards the image centre (so the figure stays inside)."""
     base = predict_default(model, images)
-    offset = figure_offset(gt)
-    out = {}
-    for i, a in enumerate(AXES):
-        sign = -np.sign(offset[:, i])
-        sign[sign == 0] = 1
-        moved = torch.cat([shift_images(images[n:n + 1], int(step * sign[n]) if a == "x" else 0,
-                                        int(step * sign[n]) if a == "y" else 0) for n in range(len(images))])
-        shift = (predict_default(model, moved) - base)[:, UNAMBIGUOUS, i] * sign[:, None]
-        out[a] = float(shift.mean() / step)
-    return out
+    return {a: displacement_gain(base, predict_default(model, shift_toward_centre(images, gt, i, step)), gt, i, step)
+            for i, a in enumerate(AXES)}
+
+
+def displacement_gain(base: np.ndarray, moved: np.ndarray, gt: np.ndarray, axis: int, step: int) -> float:
+    """Mean predicted displacement of the unambiguous keypoints along axis, per px of the true one, between
+    predictions [N, K, 2] on the images and on the images shifted by shift_toward_centre."""
+    shift = (np.asarray(moved) - np.asarray(base))[:, UNAMBIGUOUS, axis] * centre_signs(gt, axis)[:, None]
+    return float(shift.mean() / step)
 
 
 def mirror_gain(model, images: torch.Tensor, gt: np.ndarray) -> float:

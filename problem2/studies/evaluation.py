@@ -34,6 +34,10 @@ METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
 def extract_keypoints_from_heatmaps(heatmaps, method='argmax'):
     """[B, K, H, W] -> [B, K, 2] (x, y) in heatmap pixels; method 'argmax' or 'subpixel' (refined)."""
     heatmaps = torch.as_tensor(heatmaps)
+    if heatmaps.dim() != 4:
+        raise ValueError(f"heatmaps must be [B, K, H, W]; got shape {list(heatmaps.shape)}")
+    if not torch.isfinite(heatmaps).all():
+        raise ValueError("heatmaps hold NaN or infinite values: no keypoint can be read from them")
     if method == "argmax":
         return decoding.argmax_2d(heatmaps).float()
     if method == "subpixel":

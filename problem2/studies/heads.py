@@ -1,4 +1,4 @@
-"""Is it the representation or the architecture? The heatmap-free heads (problem2/heads/) on RegressionNet's
+"""Is it the representation or the architecture? The heatmap-free heads (problem2/models/heads/) on RegressionNet's
 encoder, beside the two specified models, over three seeds, on the course labels and on side labels.
 
     python -m problem2 heads [--results DIR]      # scores stored test predictions; writes RESULTS/heads.json
@@ -163,7 +163,7 @@ def run_heads_study(data_dir: Path, results: Path = DEFAULT_RESULTS, repeats: in
 def main(argv=None):
     p = cli.Parser(description="Score the heatmap-free heads beside the specified models (heads.json).")
     p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory holding the runs")
+    p.add_argument("--results", type=cli.existing_dir, default=DEFAULT_RESULTS, help="results directory holding the runs")
     p.add_argument("--repeats", type=cli.positive_int, default=10, help="timed training steps per model")
     args = p.parse_args(argv)
     study = run_heads_study(ensure_data(args.data_dir), args.results, args.repeats)

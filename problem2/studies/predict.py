@@ -5,14 +5,14 @@ overlay PNG per image.
 
 What the models expect (they saw nothing else in training): 128x128 grayscale images of a dark stick
 figure (3 px lines) on a white background, the figure's centre within about 40..88 px on both axes
-and its size as drawn by problem2/generate.py. Other sizes are refused; colour images are converted
+and its size as drawn by problem2/data/generate.py. Other sizes are refused; colour images are converted
 to grayscale; a dark background is warned about (the models score almost nothing on inverted images).
 Predicted keypoints are clipped to the image, x and y in [-0.5, 127.5], so the output can be read and
 scored by KeypointDataset.
 """
 from __future__ import annotations
 
-import warnings
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,10 @@ import numpy as np
 from problem2.core import cli, storage
 from problem2.core.cli import UserError
 from problem2.core.schema import IMAGE_SIZE, KEYPOINT_NAMES, OUTPUT_ROOT
-from problem2.data.files import images_to_tensor, load_image
+from problem2.data.files import images_to_tensor, load_image, warn_unusual_images
 from problem2.figures.overlays import visualize_predictions
+from problem2.models import codec
+from problem2.models.decoding import DECODE_METHODS
 from problem2.studies.evaluation import predict_keypoints
 from problem2.training.checkpoint import load_model
 from problem2.training.objective import model_codec
@@ -43,12 +45,10 @@ def find_images(source: Path) -> list:
 
 
 def read_inputs(files: list) -> np.ndarray:
-    """uint8 [N, 128, 128]; refuses what the models cannot take, warns about dark backgrounds."""
+    """uint8 [N, 128, 128]; refuses what the models cannot take, warns (as training does) about dark backgrounds
+    and blank images, naming the files."""
     images = np.stack([load_image(f) for f in files])
-    for f, image in zip(files, images):
-        if np.median(image) < 128:
-            warnings.warn(f"{f}: the background looks dark; the models were trained on dark figures on white",
-                          stacklevel=2)
+    warn_unusual_images(images, [f.name for f in files], Path(files[0]).parent)
     return images
 
 
@@ -59,10 +59,7 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str |
     decoding asked of a model whose outputs have no such decoding falls back to that default."""
     model = load_model(checkpoint)
     run_codec = model_codec(model)
-    if decoding not in run_codec.decodings:
-        if decoding is not None and decoding not in decoding.DECODE_METHODS:
-            raise UserError(f"--decode {decoding}: a {type(model).__name__} decodes by {', '.join(run_codec.decodings)}")
-        decoding = run_codec.default_decoding
+    decoding = choose_decoding(model, decoding)
     files = find_images(source)
     images = read_inputs(files)
     tensor = images_to_tensor(images)
@@ -83,6 +80,21 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str |
     return result
 
 
+def choose_decoding(model, asked: str | None) -> str:
+    """The decoding to use: `asked` when the model's codec has it; the codec's default for None, or (with a note)
+    for a heatmap decoding the model's outputs do not have; UserError for a name no model decodes by."""
+    run_codec = model_codec(model)
+    if asked in run_codec.decodings:
+        return asked
+    if asked is not None:
+        known = set(DECODE_METHODS) | {d for c in codec.CODEC_TYPES.values() for d in getattr(c, "decodings", ())}
+        if asked not in known:
+            raise UserError(f"--decode {asked}: a {type(model).__name__} decodes by {', '.join(run_codec.decodings)}")
+        print(f"note: a {type(model).__name__} has no '{asked}' decoding; using its default, "
+              f"'{run_codec.default_decoding}'", file=sys.stderr)
+    return run_codec.default_decoding
+
+
 def overlay_name(path: Path, files: list) -> str:
     """STEM.png, or NAME.png (e.g. x.jpg.png) when another input has the same stem (x.png and x.jpg)."""
     twins = sum(f.stem == path.stem for f in files) > 1
@@ -93,7 +105,7 @@ def main(argv=None):
     p = cli.Parser(description="Keypoints of a trained model on your own 128x128 images.")
     p.add_argument("checkpoint", type=Path, help="a *_model.pth written by training")
     p.add_argument("images", type=Path, help="an image file or a folder of images")
-    p.add_argument("--out", type=Path, default=OUTPUT_ROOT / "predict", help="where predictions.json and overlays go")
+    p.add_argument("--out", type=cli.output_dir, default=OUTPUT_ROOT / "predict", help="where predictions.json and overlays go")
     p.add_argument("--decode", default=None, help="decoding: for heatmaps argmax, subpixel (default) or fit; for "
                    "SimCC argmax (default) or expectation; other models have one")
     p.add_argument("--no-overlays", action="store_true", help="only the JSON")

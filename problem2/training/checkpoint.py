@@ -37,7 +37,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, epoch: int, val_loss: fl
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     digest = storage.save_torch(state, path)
     meta = {"format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
-            "model_config": dict(model.config), "codec": run_codec.to_dict() if run_codec is not None else None,
+            "model_config": dict(model.config), "codec": codec.codec_record(run_codec) if run_codec is not None else None,
             "epoch": epoch, "val_loss": val_loss, "train_config": signature["train"],
             "train_data": signature["train_data"], "weights_sha256": digest}
     storage.save_json(meta, sidecar_path(path))
@@ -52,7 +52,7 @@ def load_checkpoint(path: str | Path) -> dict:
     epoch, codec and settings are then None), and the older self-describing dict (problem2-checkpoint-v1).
     """
     path = Path(path)
-    if not path.exists():
+    if not storage.regular_file(path, CheckpointError):
         raise FileNotFoundError(f"checkpoint not found: {path} (train first: python -m problem2.train)")
     raw = path.read_bytes()
     storage.traced("read", path)

@@ -9,6 +9,7 @@ how a cut between two writes is repaired: checkpoint.py.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +42,38 @@ class TrainConfig:
     loss: str = "mse"                # 'mse' (the assignment's) or 'l1' (a regression study)
     snapshot_epochs: tuple = (1, 2, 5, 10, 20, 30)  # save raw outputs on fixed val images then
     num_snapshot_images: int = 4
+    schedule: str = "constant"       # learning rate: 'constant' (the assignment's) or 'cosine' (decays to 0)
+
+    ADDED_LATER = {"schedule": "constant"}  # fields newer than the committed logs, with the value those runs had
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{'epochs (num_epochs)' if name == 'epochs' else name} must be a positive integer, "
+                                 f"got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+
+    def record(self) -> dict:
+        """The config as logs, signatures and provenance record it: every field, except ADDED_LATER ones at the
+        value that runs recorded before the field existed (so that their records stay valid)."""
+        return {k: v for k, v in asdict(self).items()
+                if k not in self.ADDED_LATER or v != self.ADDED_LATER[k]}
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of optimiser step `step` (0-based, counted over the whole run) of `total_steps`:
+    cfg.lr throughout ('constant'), or cosine-annealed from cfg.lr to 0 ('cosine', Loshchilov & Hutter 2017).
+    A function of the step alone, so that a resumed run replays it exactly."""
+    if cfg.schedule == "constant":
+        return cfg.lr
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * step / total_steps))
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -93,6 +126,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
             model.train()
             t0, loss_sum, seen = time.perf_counter(), 0.0, 0
             for step, (images, targets) in enumerate(train_loader, 1):
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(cfg, (epoch - 1) * steps_per_epoch + step - 1,
+                                                cfg.epochs * steps_per_epoch)
                 images = images.to(device, memory_format=mem_format, non_blocking=True)
                 targets = targets.to(device, non_blocking=True)
                 with runtime.autocast(device, precision):
@@ -201,7 +237,7 @@ def validation_keypoints(loader: DataLoader) -> np.ndarray:
 
 def run_signature(model: nn.Module, cfg: TrainConfig, train_set, val_set) -> dict:
     """The settings that define a run (all but epochs, device and workers); resuming needs a match."""
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "device", "workers")}
+    settings = {k: v for k, v in cfg.record().items() if k not in ("epochs", "device", "workers")}
     settings["snapshot_epochs"] = list(settings["snapshot_epochs"])
     return {"model_class": type(model).__name__, "model_config": dict(model.config),
             "train": settings, "train_data": dataset_fingerprint(train_set),

@@ -130,7 +130,7 @@ class RayExecutor:
                 if not run_finished(run_id, results_dir):
                     raise cli.UserError(f"{run_id} finished on {result['host']}, but its log is not complete under "
                                         f"{run_dir(run_id, results_dir)} as this driver sees it: RESULTS must be a "
-                                        f"path that every Ray node shares (see problem2/executor.py)")
+                                        f"path that every Ray node shares (see problem2/training/executor.py)")
                 logs[run_id] = result["log"]
                 self._event(t0, run_id, "finished", host=result["host"], task_seconds=result["seconds"])
                 self._follow_epochs([run_id], results_dir, plan, epochs_seen)

@@ -25,6 +25,7 @@ from problem2.training.registry import (
     RunSpec,
     all_runs,
     checkpoint_path,
+    final_checkpoint,
     main_pair_run,
     run_dir,
     run_finished,
@@ -149,31 +150,52 @@ def run_scored(run_id: str, results_dir: Path) -> bool:
     return bool(stored) and from_logged_training(stored, run_log(run_id, results_dir))
 
 
-def predictions_path(run_id: str, results_dir: Path) -> Path:
-    """RUN/test_predictions.json; the main pair share one directory: NAME_test_predictions.json there."""
+SELECTION_RULES = ("best_val_loss", "last_epoch")  # which epoch's weights a run is scored with (see save_predictions)
+
+
+def predictions_path(run_id: str, results_dir: Path, selection: str = "best_val_loss") -> Path:
+    """RUN/test_predictions.json (RUN/test_predictions_last.json under the last-epoch rule); the main pair share one
+    directory: NAME_test_predictions.json there."""
+    suffix = "_last" if selection == "last_epoch" else ""
     if run_id.startswith("main_"):
-        return run_dir(run_id, results_dir) / f"{spec_of(run_id).name}_test_predictions.json"
-    return run_dir(run_id, results_dir) / "test_predictions.json"
+        return run_dir(run_id, results_dir) / f"{spec_of(run_id).name}_test_predictions{suffix}.json"
+    return run_dir(run_id, results_dir) / f"test_predictions{suffix}.json"
 
 
-def save_predictions(run_id: str, results_dir: Path, data_dir: Path) -> Path:
-    """RUN/test_predictions.json: the run's best model on the evaluation split, so that it can be scored
-    with any metric after its checkpoint is gone ({decoding: [N, K, 2] image px}, data fingerprint)."""
+def save_predictions(run_id: str, results_dir: Path, data_dir: Path, selection: str = "best_val_loss") -> Path:
+    """RUN/test_predictions.json: the run's model on the evaluation split, so that it can be scored with any
+    metric after its checkpoint is gone ({decoding: [N, K, 2] image px}, data fingerprint, the selection rule).
+    selection: 'best_val_loss' (NAME_model.pth, the epoch of lowest validation loss) or 'last_epoch'
+    (NAME_final.pth, the weights the run ended with)."""
     from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split
+    from problem2.data.perturb import SHIFT_PROBE_PX, shift_toward_centre
     from problem2.training.checkpoint import load_checkpoint, model_from_checkpoint
     from problem2.training.engine import predict
     from problem2.training.objective import model_codec
+    if selection not in SELECTION_RULES:
+        raise ValueError(f"selection must be one of {SELECTION_RULES}, got {selection!r}")
     split = evaluation_split(data_dir)
     ds = load_split(data_dir, split, "heatmap")
     ckpt_path = checkpoint_path(run_id, results_dir)
+    if selection == "last_epoch":
+        ckpt_path = final_checkpoint(run_id, results_dir)
     ckpt = load_checkpoint(ckpt_path)
     model = model_from_checkpoint(ckpt, str(ckpt_path))
-    outputs = predict(model, ds.image_tensor())  # one forward pass, decoded every way (with the run's own sigma)
     run_codec = model_codec(model)
-    preds = {d: run_codec.decode(outputs, d).numpy().round(3).tolist() for d in run_codec.decodings}
-    path = predictions_path(run_id, results_dir)
-    made_by = {k: ckpt.get(k) for k in ("epoch", "val_loss", "weights_sha256")}
-    storage.save_json({"run": run_id, "split": split, "data": dataset_fingerprint(ds), "checkpoint": made_by,
-                       "keypoints": preds}, path)
-    return path
 
+    def keypoints(images):  # one forward pass, decoded every way (with the run's own sigma)
+        outputs = predict(model, images)
+        return {d: run_codec.decode(outputs, d).numpy().round(3).tolist() for d in run_codec.decodings}
+
+    images = ds.image_tensor()
+    path = predictions_path(run_id, results_dir, selection)
+    made_by = {k: ckpt.get(k) for k in ("epoch", "val_loss", "weights_sha256")}
+    record = {"run": run_id, "split": split, "data": dataset_fingerprint(ds), "checkpoint": made_by,
+              "keypoints": keypoints(images)}
+    if selection != "best_val_loss":  # files of the best-val-loss rule keep the layout they were committed with
+        # ... the others also hold the images moved towards the centre along x and along y: shift gains from files
+        record["selection"] = selection
+        record["shifted"] = {"step_px": SHIFT_PROBE_PX} | {
+            axis: keypoints(shift_toward_centre(images, ds.keypoints, i)) for i, axis in enumerate("xy")}
+    storage.save_json(record, path)
+    return path

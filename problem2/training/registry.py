@@ -54,6 +54,34 @@ def step_control_run(k: int) -> str:
     return f"steps{k}x_regression"
 
 
+# The why-factorial (studies/factorial.py): four factors between the specified RegressionNet (every factor at its
+# first level) and a regressor that keeps the map, without dropout, annealed, seeing the whole image
+FACTORS = {  # factor -> (level name in run ids, what it changes) for level 0 (the specification) and level 1
+    "readout": (("pool", {"pooling": "avg"}), ("map", {"pooling": "spatial"})),
+    "dropout": (("do50", {"dropout": 0.5}), ("do0", {"dropout": 0.0})),
+    "schedule": (("const", {"schedule": "constant"}), ("cos", {"schedule": "cosine"})),
+    "field": (("rf46", {}), ("rf238", {"context_dilations": (2, 4)})),
+}
+FACTORIAL_SEEDS = (0, 1, 2, 3, 4)
+
+
+def factorial_run(levels: tuple, seed: int = 0) -> str:
+    """The factorial's run of one cell (a 0/1 level per factor of FACTORS, in order) and seed:
+    factorial_run((0, 0, 0, 0), 3) == 'factor_pool_do50_const_rf46_seed3'."""
+    names = [FACTORS[f][level][0] for f, level in zip(FACTORS, levels, strict=True)]
+    return seeded("factor_" + "_".join(names), seed)
+
+
+def factorial_heatmap_run(seed: int = 0) -> str:
+    """The factorial's end point, the specified HeatmapNet on side labels, of one seed."""
+    return seeded("factor_heatmap", seed)
+
+
+def factorial_cells() -> list:
+    """Every cell of the 2^4 design as a tuple of levels, the specification (0, 0, 0, 0) first."""
+    return [tuple((i >> (len(FACTORS) - 1 - b)) & 1 for b in range(len(FACTORS))) for i in range(2 ** len(FACTORS))]
+
+
 @dataclass
 class RunSpec:
     """One training run: which model, on which targets and labels, with which protocol."""
@@ -69,9 +97,10 @@ class RunSpec:
 
 def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
     """{run id: spec}; cfg is the main protocol every run starts from."""
-    def spec(name, model, seed=None, loss=None, precision=None, epochs=None, **kw):
+    def spec(name, model, seed=None, loss=None, precision=None, epochs=None, schedule=None, **kw):
         train = replace(cfg, seed=cfg.seed if seed is None else seed, loss=loss or cfg.loss,
-                        precision=precision or cfg.precision, epochs=epochs or cfg.epochs)
+                        precision=precision or cfg.precision, epochs=epochs or cfg.epochs,
+                        schedule=schedule or cfg.schedule)
         return RunSpec(name=name, model=model, train=train, **kw)
 
     runs = {
@@ -117,7 +146,7 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         "axis_regression_coordconv": spec("regression", REGRESSION, model_config={"coord_channels": True}),
         "softargmax": spec("regression", "SoftArgmaxNet"),
     }
-    # heads on RegressionNet's encoder (problem2/heads/): the representation or the architecture? Each over three
+    # heads on RegressionNet's encoder (problem2/models/heads/): the representation or the architecture? Each over three
     # seeds, on the course labels and on side labels; then trained with the hand-swap-min loss
     for head, h in HEADS.items():
         for labels in ("assignment", "side"):
@@ -148,6 +177,18 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         # half of the cutouts over a keypoint: do targets at hidden limb ends teach HeatmapNet to infer them?
         runs[seeded("augment_aimed_heatmap", seed)] = spec("heatmap", HEATMAP, seed=cfg.seed + seed,
                                                            augment=AIMED_OCCLUSION)
+    # the why-factorial, on side labels (no hand ambiguity): each cell over FACTORIAL_SEEDS
+    for cell in factorial_cells():
+        config, schedule = {}, "constant"
+        for factor, level in zip(FACTORS, cell):
+            change = dict(FACTORS[factor][level][1])
+            schedule = change.pop("schedule", schedule)
+            config.update(change)
+        for seed in FACTORIAL_SEEDS:
+            runs[factorial_run(cell, seed)] = spec("regression", REGRESSION, seed=cfg.seed + seed, hand_labels="side",
+                                                   model_config=config, schedule=schedule)
+    for seed in FACTORIAL_SEEDS:  # where the decomposition ends: the specified HeatmapNet on the same labels
+        runs[factorial_heatmap_run(seed)] = spec("heatmap", HEATMAP, seed=cfg.seed + seed, hand_labels="side")
     # ablations over seeds; and resolution with the Gaussian fixed at 4 image px (sigma x stride), so that
     # resolution and target width are not confounded (64 / sigma 2 is the main run)
     settings = {"res32": {"model_config": {"heatmap_size": 32}}, "res128": {"model_config": {"heatmap_size": 128}},
@@ -191,6 +232,11 @@ def checkpoint_path(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> Path:
     return run_dir(run_id, results_dir) / f"{spec_of(run_id).name}_model.pth"
 
 
+def final_checkpoint(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> Path:
+    """The last epoch's weights of a finished run: run_dir / NAME_final.pth (the last-epoch selection rule)."""
+    return RunFiles(run_dir(run_id, results_dir), spec_of(run_id).name).final
+
+
 def epochs_done(run_id: str, results: Path) -> int:
     """Completed epochs of a run in results (0 when it has not started, or has nothing to reuse or resume)."""
     files = RunFiles(run_dir(run_id, results), spec_of(run_id).name)
@@ -202,9 +248,10 @@ def epochs_done(run_id: str, results: Path) -> int:
 def run_finished(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> bool:
     """True when the run's log holds all its epochs and no resume state is left (it is not training)."""
     spec = spec_of(run_id)
-    log = (storage.load_json(run_dir(run_id, results_dir) / "training_log.json", {}) or {}).get("models", {}).get(spec.name)
-    return (log is not None and not log.get("pruned") and len(log["epochs"]) == log["config"]["epochs"]
-            and not (run_dir(run_id, results_dir) / f"{spec.name}_last.pth").exists())
+    files = RunFiles(run_dir(run_id, results_dir), spec.name)
+    log = (storage.load_json(files.log, {}) or {}).get("models", {}).get(spec.name)
+    return (log is not None and not log.get("pruned") and not files.pruned.exists()
+            and len(log["epochs"]) == log["config"]["epochs"] and not files.last.exists())
 
 
 def run_reusable(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> bool:

@@ -11,7 +11,6 @@ files and their commit points are run_files.py's, the checkpoint format checkpoi
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -88,6 +87,7 @@ class Run:
         if is_best:
             state.best_val_loss, state.best_epoch = entry["val_loss"], entry["epoch"]
         run_files.save_resume_state(self.files, model, optimizer, state, self.signature)
+        self.files.pruned.unlink(missing_ok=True)  # training again: the resume state is there from now on
         if is_best:
             checkpoint.save_checkpoint(self.files.model, model, entry["epoch"], entry["val_loss"], self.signature,
                                        self.codec)
@@ -96,13 +96,16 @@ class Run:
         update_training_log(self.files.out_dir, self.name, self.log())
 
     def finish(self, model: nn.Module) -> dict:
-        """The run is complete: drop the resume state, leave the best epoch loaded; its log."""
-        self.files.last.unlink(missing_ok=True)  # the log and the best checkpoint are all a reuse needs
+        """The run is complete: keep the last epoch's weights (NAME_final.pth, the checkpoint of the last-epoch
+        selection rule), drop the resume state, leave the best epoch loaded; its log."""
+        checkpoint.save_checkpoint(self.files.final, model, len(self.state.history),
+                                   self.state.history[-1]["val_loss"], self.signature, self.codec)
+        self.files.last.unlink(missing_ok=True)  # the log and the two checkpoints are all a reuse needs
         model.load_state_dict(checkpoint.load_checkpoint(self.files.model)["state_dict"])
         return self.log()
 
     def log(self) -> dict:
-        return {"name": self.name, "config": {**asdict(self.cfg), "resolved_device": str(self.device),
+        return {"name": self.name, "config": {**self.cfg.record(), "resolved_device": str(self.device),
                                               "resolved_precision": self.precision},
                 "model": self.signature["model_class"], "model_config": self.signature["model_config"],
                 "data": {"train": self.signature["train_data"], "val": self.signature["val_data"]},

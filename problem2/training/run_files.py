@@ -5,6 +5,7 @@ A run named NAME in directory OUT owns these files (each written atomically):
                       deleted once the run has finished (it is 3x the model's size)
   NAME_model.pth      the best epoch by validation loss: a plain state_dict, so that
                       model.load_state_dict(torch.load(path)) works as the assignment's code expects
+  NAME_final.pth      the last epoch's weights (+ NAME_final.json), written when the run finishes
   NAME_model.json     what the weights are (class, config, codec, epoch, training settings and data) and the
                       SHA-256 of NAME_model.pth, written right after it (see save_checkpoint)
   NAME_snapshots.pt   raw outputs on fixed validation images after selected epochs
@@ -39,6 +40,7 @@ EPOCH_KEYS = {"epoch", "train_loss", "val_loss", "val_mean_px", "val_pck@0.05"}
 def load_run_file(path: Path, device="cpu") -> dict:
     """NAME_last.pth or NAME_snapshots.pt (tensors and plain types only); RunDirectoryError naming the file and
     the way out when it is truncated, foreign or unsafe."""
+    storage.regular_file(path, RunDirectoryError)
     try:
         obj = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # truncated, not a torch file, a pickle that is not plain data ...
@@ -72,6 +74,8 @@ class RunFiles:
         self.model = self.out_dir / f"{self.name}_model.pth"
         self.model_meta = sidecar_path(self.model)
         self.last = self.out_dir / f"{self.name}_last.pth"
+        self.final = self.out_dir / f"{self.name}_final.pth"  # the last epoch's weights, once the run has finished
+        self.pruned = self.out_dir / f"{self.name}.pruned"  # present while the checkpoints are deleted (--quick)
         self.snapshots = self.out_dir / f"{self.name}_snapshots.pt"
         self.log = self.out_dir / "training_log.json"
 
@@ -90,19 +94,23 @@ class RunFiles:
         return entry
 
     def prune(self) -> None:
-        """Delete the run's checkpoints but keep its log, marked 'pruned' (a later run retrains it)."""
-        self._delete(lambda models: models[self.name].update(pruned=True))
+        """Delete the run's checkpoints but keep its log as it is (hashes recorded of it stay true), and mark the
+        run pruned with NAME.pruned: a later run retrains it."""
+        self._delete_checkpoints()
+        storage.save_text("checkpoints deleted (--quick); the log is kept; the run trains again when asked\n",
+                          self.pruned)
+
+    def _delete_checkpoints(self) -> None:
+        for path in (self.model, self.model_meta, self.last, self.final, sidecar_path(self.final), self.snapshots):
+            path.unlink(missing_ok=True)
 
     def remove(self) -> None:
         """Delete this run's files and its entry in the log (other runs in OUT are kept)."""
-        self._delete(lambda models: models.pop(self.name))
-
-    def _delete(self, edit_log) -> None:
-        for path in (self.model, self.model_meta, self.last, self.snapshots):
-            path.unlink(missing_ok=True)
+        self._delete_checkpoints()
+        self.pruned.unlink(missing_ok=True)
         data = storage.load_json(self.log)
         if data and self.name in data.get("models", {}):
-            edit_log(data["models"])
+            data["models"].pop(self.name)
             storage.save_json(data, self.log)
 
 
@@ -144,7 +152,7 @@ def open_run(files: RunFiles, signature: dict, epochs: int, resume: bool, device
     if logged is not None and not files.last.exists() and not files.model.exists():
         # a log without its checkpoint: pruned (--quick), or a committed reference run (checkpoints are not
         # committed); nothing to resume or reuse, so the run is trained again and its log replaced
-        if not logged.get("pruned"):
+        if not (files.pruned.exists() or logged.get("pruned")):  # (older logs carried the mark inside)
             print(f"note: {files.log} records run '{files.name}' but {files.model.name} is not there: training it "
                   f"again", file=sys.stderr)
         logged = None

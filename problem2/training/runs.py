@@ -8,12 +8,31 @@ executor.py's.
 """
 from __future__ import annotations
 
+import functools
+import json
+
 from problem2.core import cli
 from problem2.data.generate import ensure_data
+from problem2.models.networks import build_model
 from problem2.training.engine import TrainConfig
 from problem2.training.executor import add_executor_options, executor_from_args
 from problem2.training.experiments import run_parser, save_predictions, train_runs
+from problem2.training.registry import final_checkpoint
 from problem2.training.registry import all_runs, augment_changes
+
+
+def loss_words(spec) -> str:
+    """The loss a run trains with: its codec's own ('mse' in the config; MSE for the two specified models, KL for
+    SimCC, the Laplace likelihood for RLENet), or the one the config names instead ('l1', '+swapmin')."""
+    base, plus, swap = spec.train.loss.partition("+")
+    if base == "mse":
+        base = codec_loss(spec.model, json.dumps(spec.model_config, sort_keys=True))
+    return base + plus + swap
+
+
+@functools.cache
+def codec_loss(model: str, config: str) -> str:
+    return build_model(model, **json.loads(config)).codec.loss_name
 
 
 def main(argv=None):
@@ -22,7 +41,8 @@ def main(argv=None):
     p.add_argument("ids", nargs="*", help="run ids (default for 'run': all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--predictions", action="store_true",
-                   help="after each run, store its keypoints on the evaluation split (RUN/test_predictions.json)")
+                   help="after each run, store its keypoints on the evaluation split (RUN/test_predictions.json, "
+                        "and RUN/test_predictions_last.json from its last epoch)")
     add_executor_options(p)
     p.add_argument("--device", type=cli.device_name, default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda")
     args = p.parse_args(argv)
@@ -32,9 +52,9 @@ def main(argv=None):
     if args.command == "list":
         for run_id, spec in runs.items():
             print(f"{run_id:28s} {spec.model:14s} {spec.model_config} sigma={spec.sigma} "
-                  f"hands={spec.hand_labels} seed={spec.train.seed} loss={spec.train.loss} "
-                  f"precision={spec.train.precision}" + (f" augmented {augment_changes(spec.augment) or ''}"
-                                                         if spec.augment else ""))
+                  f"hands={spec.hand_labels} seed={spec.train.seed} loss={loss_words(spec)} "
+                  f"schedule={spec.train.schedule} precision={spec.train.precision}"
+                  + (f" augmented {augment_changes(spec.augment) or ''}" if spec.augment else ""))
         return
     data_dir = ensure_data(args.data_dir)
     run_ids = args.ids or list(runs)
@@ -44,8 +64,10 @@ def main(argv=None):
     for run_id in run_ids:
         if executor is None:
             train_runs([run_id], data_dir, cfg, args.results, progress=not args.no_progress, weights=True)
-        if args.predictions:
+        if args.predictions:  # under both selection rules where the run kept its last epoch's weights
             save_predictions(run_id, args.results, data_dir)
+            if final_checkpoint(run_id, args.results).exists():
+                save_predictions(run_id, args.results, data_dir, "last_epoch")
 
 
 if __name__ == "__main__":

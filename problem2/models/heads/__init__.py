@@ -19,8 +19,8 @@ __all__ = ["HEADS", "Head", "IntegralNet", "LaplaceCodec", "RLENet", "SimCCCodec
 
 @dataclass(frozen=True)
 class Head:
-    """A heatmap-free head on RegressionNet's encoder (problem2/heads/), as the runs and the heads study name it."""
-    model: str              # class in problem2.heads
+    """A heatmap-free head on RegressionNet's encoder (problem2/models/heads/), as the runs and the heads study name it."""
+    model: str              # class in problem2.models.heads
     config: dict            # its model_config
     label: str              # human name in tables and figures
     features: str           # 'global pooling' or 'spatial'

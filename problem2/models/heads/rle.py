@@ -29,6 +29,7 @@ class LaplaceCodec(Codec):
     scales(outputs) gives b in image px (the model's own uncertainty).
     """
     name = "laplace"
+    loss_name = "laplace-nll"
 
     def encode(self, keypoints) -> np.ndarray:
         return encode_regression(keypoints)

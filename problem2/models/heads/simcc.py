@@ -32,6 +32,7 @@ class SimCCCodec(Codec):
     bins_per_px: int = 2
     sigma: float = 2.0
     name = "simcc"
+    loss_name = "kl"
     decodings = ("argmax", "expectation")
 
     def __post_init__(self):

@@ -1,0 +1,188 @@
+"""The why-factorial: the two-level bootstrap on hand-computed cases, the decomposition's algebra, the schedule and
+the checkpoint-selection rule on a tiny run, and the factorial's models."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from problem2.core import stats, storage
+from problem2.models.networks import RegressionNet, count_flops, receptive_field
+from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split, make_loaders
+from problem2.studies.factorial import ALL, SPEC, Factorial, effects, per_image, run_factorial, shapley, stored
+from problem2.training.checkpoint import load_checkpoint
+from problem2.training.engine import TrainConfig, fit, learning_rate
+from problem2.training.registry import FACTORS, factorial_cells, factorial_heatmap_run, factorial_run
+from problem2.training.runs import main as runs_main
+
+# ---------------------------------------------------------------- the bootstrap over seeds and images
+
+
+def frequencies(draws) -> dict:
+    values, counts = np.unique(np.round(draws, 6), return_counts=True)
+    return dict(zip(values.tolist(), (counts / counts.sum()).tolist()))
+
+
+def test_seeds_are_resampled_within_each_group():
+    # two seeds, one scoring 0 on both images and one scoring 1: a replicate draws the seeds (0, 0), (0, 1), (1, 0)
+    # or (1, 1), so its mean is 0, 0.5 or 1 with probabilities 1/4, 1/2, 1/4, whatever images it draws
+    draws = stats.hierarchical_bootstrap({"a": [[0, 0], [1, 1]]}, n_boot=20000)["a"]
+    got = frequencies(draws)
+    assert set(got) == {0.0, 0.5, 1.0}
+    assert got[0.0] == pytest.approx(0.25, abs=0.015) and got[0.5] == pytest.approx(0.5, abs=0.015)
+
+
+def test_images_are_resampled_and_shared_between_groups():
+    # one seed scoring 0 and 1 on two images: the image draw alone spreads the mean over 0, 0.5, 1 ...
+    draws = stats.hierarchical_bootstrap({"a": [[0, 1]], "b": [[0, 1]], "c": [[1, 0]]}, n_boot=20000)
+    assert frequencies(draws["a"])[0.5] == pytest.approx(0.5, abs=0.015)
+    # ... and the same draw serves every group: a - b is exactly 0 in every replicate, a + c exactly 1
+    assert np.all(draws["a"] == draws["b"]) and np.allclose(draws["a"] + draws["c"], 1.0)
+
+
+def test_interval_and_verdict_words():
+    ci = stats.interval(0.1, np.linspace(0.02, 0.2, 1001))
+    assert ci["low"] == pytest.approx(0.02 + 0.18 * 0.025) and ci["excludes_zero"]
+    assert stats.verdict(ci, 5) == "established"
+    wide = stats.interval(0.01, np.linspace(-0.1, 0.2, 1001))
+    assert not wide["excludes_zero"] and stats.verdict(wide, 5) == "not established (n = 5)"
+
+
+def test_groups_of_other_images_are_refused():
+    with pytest.raises(ValueError, match="same images"):
+        stats.hierarchical_bootstrap({"a": [[0, 1]], "b": [[0, 1, 1]]})
+
+
+# ---------------------------------------------------------------- the decomposition
+
+
+def additive(levels) -> float:  # readout adds 0.4, dropout 0.1, schedule 0, field 0.2: no interaction
+    return 0.1 + 0.4 * levels[0] + 0.1 * levels[1] + 0.2 * levels[3]
+
+
+def test_shapley_of_an_additive_table_is_each_factors_step():
+    values = {c: additive(c) for c in factorial_cells()}
+    got = shapley(values)
+    assert got == pytest.approx({"readout": 0.4, "dropout": 0.1, "schedule": 0.0, "field": 0.2})
+    assert sum(got.values()) == pytest.approx(values[ALL] - values[SPEC])
+
+
+def test_shapley_splits_a_pure_interaction_evenly():
+    # the score rises by 0.6 only when the readout and the field are both changed: neither alone does anything
+    values = {c: 0.6 * (c[0] and c[3]) for c in factorial_cells()}
+    got = shapley(values)
+    assert got == pytest.approx({"readout": 0.3, "dropout": 0.0, "schedule": 0.0, "field": 0.3})
+
+
+def test_factorial_effects_by_hand():
+    values = {c: 0.6 * (c[0] and c[3]) + 0.1 * c[1] for c in factorial_cells()}
+    got = effects(values)
+    # readout: 0.6 in the half of its level-1 cells where field = 1, else 0 -> mean 0.3; dropout 0.1
+    assert got["readout"] == pytest.approx(0.3) and got["field"] == pytest.approx(0.3)
+    assert got["dropout"] == pytest.approx(0.1) and got["schedule"] == pytest.approx(0.0)
+    # readout x field: half of (readout's effect at field 1, 0.6, minus at field 0, 0) = 0.3; the rest 0
+    assert got["readout x field"] == pytest.approx(0.3) and got["readout x dropout"] == pytest.approx(0.0)
+
+
+def test_factorial_runs_are_named_by_their_levels():
+    assert len(factorial_cells()) == 16 and factorial_cells()[0] == (0, 0, 0, 0)
+    assert factorial_run((0, 0, 0, 0)) == "factor_pool_do50_const_rf46"
+    assert factorial_run((1, 1, 1, 1), 3) == "factor_map_do0_cos_rf238_seed3"
+    assert list(FACTORS) == ["readout", "dropout", "schedule", "field"]
+
+
+# ---------------------------------------------------------------- the factorial's models and schedule
+
+
+def test_receptive_fields():
+    assert receptive_field() == 46  # 3 -> 4 -> 8 -> 10 -> 18 -> 22 -> 38 -> 46
+    assert receptive_field((2, 4)) == 46 + 2 * 2 * 16 + 2 * 4 * 16 == 238
+
+
+def test_spatial_readout_keeps_the_width_and_the_cost():
+    pooled, spatial = RegressionNet(), RegressionNet(pooling="spatial")
+    assert spatial.head[0].in_features == pooled.head[0].in_features == 256
+    assert abs(count_flops(spatial) - count_flops(pooled)) / count_flops(pooled) < 0.001
+    assert spatial(torch.zeros(2, 1, 128, 128)).shape == (2, 10)
+    assert "context_dilations" not in pooled.config  # runs logged before the option existed stay the same run
+    assert RegressionNet(context_dilations=(2, 4)).config["context_dilations"] == [2, 4]
+
+
+def test_cosine_schedule_by_hand():
+    cfg = TrainConfig(lr=1e-3, schedule="cosine")
+    assert learning_rate(cfg, 0, 100) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 50, 100) == pytest.approx(0.5e-3)
+    assert learning_rate(cfg, 99, 100) == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 0.99)))
+    assert learning_rate(TrainConfig(), 99, 100) == 1e-3
+    assert "schedule" not in TrainConfig().record() and cfg.record()["schedule"] == "cosine"
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
+
+
+def test_last_epoch_rule_keeps_the_weights_the_run_ended_with(tiny_data, tmp_path):
+    cfg = TrainConfig(epochs=3, batch_size=8, snapshot_epochs=(), schedule="cosine")
+    train_loader, val_loader = make_loaders(tiny_data, "regression", cfg.batch_size)
+    torch.manual_seed(0)
+    model = RegressionNet(dropout=0.0)
+    log = fit(model, train_loader, val_loader, cfg, tmp_path, "regression", progress=False)
+    final = load_checkpoint(tmp_path / "regression_final.pth")
+    best = load_checkpoint(tmp_path / "regression_model.pth")
+    assert final["epoch"] == 3 and best["epoch"] == log["best_epoch"]
+    assert final["val_loss"] == log["epochs"][-1]["val_loss"]
+    # the schedule is logged per epoch: the last epoch ends near zero
+    assert log["epochs"][0]["lr"] > log["epochs"][-1]["lr"] and log["config"]["schedule"] == "cosine"
+    assert not (tmp_path / "regression_last.pth").exists()
+    assert storage.load_json(tmp_path / "training_log.json")["models"]["regression"]["config"]["schedule"] == "cosine"
+
+
+def test_a_factorial_run_stores_both_rules_and_its_shifted_predictions(tiny_data, tmp_path):
+    run_id = factorial_run((1, 1, 1, 1))
+    runs_main(["run", run_id, "--epochs", "2", "--results", str(tmp_path), "--data-dir", str(tiny_data),
+               "--predictions", "--no-progress"])
+    ds = load_split(tiny_data, evaluation_split(tiny_data), "heatmap")
+    last = stored(run_id, tmp_path, tiny_data, dataset_fingerprint(ds), "last_epoch")
+    best = stored(run_id, tmp_path, tiny_data, dataset_fingerprint(ds), "best_val_loss")
+    assert last["selection"] == "last_epoch" and last["checkpoint"]["epoch"] == 2
+    assert "selection" not in best and "shifted" not in best  # the committed layout of the best-val-loss files
+    scores = per_image(last, np.asarray(load_split(tiny_data, "test", "heatmap", hand_labels="side").keypoints))
+    assert set(scores) == {"pck@0.05", "x_px", "y_px", "shift_x", "shift_y"}
+    assert all(len(v) == len(ds) and np.all(np.isfinite(v)) for v in scores.values())
+    assert np.all((scores["pck@0.05"] >= 0) & (scores["pck@0.05"] <= 1))
+
+
+def fake_run(results, run_id, data_dir, pred, epochs=4, best=2):
+    """A finished run's log and its stored predictions under both rules, as the runs command leaves them."""
+    ds = load_split(data_dir, evaluation_split(data_dir), "heatmap")
+    run = results / "runs" / run_id
+    name = "heatmap" if "heatmap" in run_id else "regression"
+    entry = {"model": "x", "model_config": {}, "data": {}, "config": {"epochs": epochs}, "best_epoch": best,
+             "best_val_loss": 0.1, "epochs": [{"epoch": e, "train_loss": 1, "val_loss": 1, "val_mean_px": 1,
+                                               "val_pck@0.05": 0} for e in range(1, epochs + 1)]}
+    storage.save_json({"models": {name: entry}}, run / "training_log.json")
+    block = {"argmax": np.asarray(pred).tolist()}
+    common = {"run": run_id, "split": "test", "data": dataset_fingerprint(ds), "keypoints": block}
+    storage.save_json(common | {"checkpoint": {"epoch": best}}, run / "test_predictions.json")
+    storage.save_json(common | {"checkpoint": {"epoch": epochs}, "selection": "last_epoch",
+                                "shifted": {"step_px": 6, "x": block, "y": block}}, run / "test_predictions_last.json")
+
+
+def test_the_gap_of_a_known_table_is_decomposed_onto_its_cause(tiny_data, tmp_path):
+    # every cell that reads the map predicts exactly, every pooled cell 40 px off in x; HeatmapNet exact:
+    # the whole gap (PCK 0 -> 1) is the readout's, with nothing left for the others or for the decoder
+    gt = np.asarray(load_split(tiny_data, "test", "heatmap", hand_labels="side").keypoints)
+    for seed in (0, 1):
+        for cell in factorial_cells():
+            fake_run(tmp_path, factorial_run(cell, seed), tiny_data, gt + np.array([40.0, 0.0]) * (1 - cell[0]))
+        fake_run(tmp_path, factorial_heatmap_run(seed), tiny_data, gt)
+    result = run_factorial(tiny_data, tmp_path, n_boot=200)
+    parts = result.shapley["last_epoch"]["pck@0.05"]
+    assert parts["gap"]["estimate"] == 1.0 and parts["readout"]["estimate"] == pytest.approx(1.0)
+    assert parts["readout"]["share"]["estimate"] == pytest.approx(1.0)
+    assert all(parts[f]["estimate"] == pytest.approx(0.0) for f in ("dropout", "schedule", "field", "rest"))
+    assert result.shapley["last_epoch"]["x_px"]["readout"]["estimate"] == pytest.approx(-40.0)
+    assert result.effects["last_epoch"]["pck@0.05"]["readout x field"]["estimate"] == pytest.approx(0.0)
+    # the shift gain of a model that ignores the shift (stored predictions unmoved) is 0 on both axes
+    assert result.shapley["last_epoch"]["shift_x"]["levels"]["spec"]["estimate"] == 0.0
+    assert len(result.cells["best_val_loss"]) == 17 and result.cells["last_epoch"][-1].name == "HeatmapNet"
+    assert Factorial.load(tmp_path / "factorial.json").rule == "last_epoch"
+    assert (tmp_path / "visualizations" / "factorial_waterfall.png").exists()
