@@ -14,7 +14,8 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script: `cd problem2 && python model.py`
     import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
-from problem2.models.networks import HeatmapNet, RegressionNet, build_model, count_flops, model_summary
+from problem2.models.cost import count_flops, model_summary
+from problem2.models.networks import HeatmapNet, RegressionNet, build_model
 
 __all__ = ["HeatmapNet", "RegressionNet", "build_model", "count_flops", "model_summary"]
 

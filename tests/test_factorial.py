@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from problem2.core import stats, storage
-from problem2.models.networks import RegressionNet, count_flops, receptive_field
 from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split, make_loaders
+from problem2.models.cost import count_flops, receptive_field
+from problem2.models.networks import RegressionNet
 from problem2.studies.factorial import ALL, SPEC, Factorial, effects, per_image, run_factorial, shapley, stored
 from problem2.training.checkpoint import load_checkpoint
 from problem2.training.engine import TrainConfig, fit, learning_rate
@@ -186,3 +187,50 @@ def test_the_gap_of_a_known_table_is_decomposed_onto_its_cause(tiny_data, tmp_pa
     assert len(result.cells["best_val_loss"]) == 17 and result.cells["last_epoch"][-1].name == "HeatmapNet"
     assert Factorial.load(tmp_path / "factorial.json").rule == "last_epoch"
     assert (tmp_path / "visualizations" / "factorial_waterfall.png").exists()
+
+
+# ---------------------------------------------------------------- the interventions' data and models
+
+
+def test_a_transposed_images_keypoints_land_on_its_strokes(tiny_data):
+    upright = load_split(tiny_data, "train", "heatmap", hand_labels="side")
+    lying = load_split(tiny_data, "train", "heatmap", hand_labels="side", view="transposed")
+    assert np.array_equal(lying.keypoints, upright.keypoints[..., ::-1])
+    for image, points, original in zip(lying.images, lying.keypoints, upright.images):
+        assert np.array_equal(image, original.T)
+        for x, y in points[1:]:  # hands and feet end a stroke: the pixel under each is dark
+            assert image[int(round(y)), int(round(x))] < 128
+    # side labels are given before the view: the left hand (smaller x upright) is the one with the smaller y now
+    assert np.all(lying.keypoints[:, 1, 1] <= lying.keypoints[:, 2, 1])
+    with pytest.raises(ValueError, match="view must be one of"):
+        load_split(tiny_data, "train", "heatmap", view="mirrored")
+
+
+def test_the_head_is_left_of_a_transposed_figures_centre():
+    from problem2.data.perturb import centre_signs, figure_offset
+    gt = np.array([[[40.0, 60.0], [60, 40], [60, 80], [97, 45], [97, 75]]])  # lying: head at x 40, centre x 60
+    assert np.allclose(figure_offset(gt, "transposed"), [[60 - 63.5, 60 - 63.5]])
+    assert centre_signs(gt, 0, "transposed").tolist() == [1.0]  # the centre is to the right
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_modes_reach_every_convolution(mode):
+    model = RegressionNet(padding_mode=mode, context_dilations=(2, 4))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(convs) == 6 and all(c.padding_mode == mode for c in convs)
+    assert model.config["padding_mode"] == mode and "padding_mode" not in RegressionNet().config
+
+
+def test_circular_padding_leaves_a_wide_field_nothing_to_read_position_from():
+    # no border: moving the image round by a multiple of the encoder's stride (16 px) moves every feature with it,
+    # so the globally averaged features (what the MLP reads) are the same; with zero padding they change
+    torch.manual_seed(0)
+    image = torch.rand(1, 1, 128, 128)
+    moved = torch.roll(image, shifts=(16, 32), dims=(2, 3))
+    change = {}
+    for mode in ("circular", "zeros"):
+        model = RegressionNet(padding_mode=mode, context_dilations=(2, 4), dropout=0.0).eval()
+        with torch.no_grad():
+            pooled = [model.context(model.encoder(x)[-1]).mean(dim=(2, 3)) for x in (image, moved)]
+        change[mode] = float((pooled[0] - pooled[1]).abs().max() / pooled[0].abs().mean())
+    assert change["circular"] < 1e-5 and change["zeros"] > 1e-2

@@ -86,7 +86,8 @@ def test_integral_grid_reaches_the_image_edges():
 @pytest.mark.parametrize("model", [IntegralNet(), SimCCNet(), SimCCNet(pooling="avg"), RLENet()],
                          ids=["integral", "simcc", "simcc_gap", "rle"])
 def test_every_head_costs_what_regression_costs_and_decodes_to_points(model):
-    from problem2.models.networks import RegressionNet, count_flops
+    from problem2.models.cost import count_flops
+    from problem2.models.networks import RegressionNet
     assert count_flops(model) <= 1.01 * count_flops(RegressionNet())  # the same encoder; heads are cheap
     out = model.eval()(torch.rand(3, 1, 128, 128))
     assert model.codec.decode(out).shape == (3, 5, 2)

@@ -2,15 +2,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from problem2.models.networks import (
-    HeatmapNet,
-    RegressionNet,
-    SoftArgmaxNet,
-    build_model,
-    count_flops,
-    count_parameters,
-    model_summary,
-)
+from problem2.models.cost import count_flops, count_parameters, model_summary
+from problem2.models.networks import HeatmapNet, RegressionNet, SoftArgmaxNet, build_model
 
 X = torch.rand(2, 1, 128, 128)
 

@@ -5,7 +5,7 @@ import pytest
 
 from problem2.core import storage
 from problem2.core.cli import UserError
-from problem2.pipeline import provenance
+from problem2.pipeline import provenance, verify
 from problem2.pipeline.plan import run_stage
 from problem2.pipeline.verify import main as verify_main
 from problem2.pipeline.verify import stale_lines
@@ -61,7 +61,12 @@ def test_an_output_without_a_record_is_stale(tmp_path):
         ["stale: studies.json (stage studies): studies.json has no provenance record"]
 
 
-def test_verify_exit_codes(tmp_path, capsys):
+def toy_render(results):
+    return f"best {storage.load_json(results / 'metrics.json')['best']}"
+
+
+def test_verify_exit_codes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(verify, "render_report", toy_render)  # the toy's report is rendered the toy's way
     with pytest.raises(UserError, match="has no provenance.json"):
         verify_main(["--results", str(tmp_path)])
     toy_results(tmp_path)
@@ -71,6 +76,28 @@ def test_verify_exit_codes(tmp_path, capsys):
     with pytest.raises(SystemExit) as done:
         verify_main(["--results", str(tmp_path)])
     assert done.value.code == 1 and "stale: REPORT.md (stage report)" in capsys.readouterr().out
+
+
+def test_a_hand_edited_report_is_named_even_with_its_hash_edited_to_match(tmp_path, monkeypatch):
+    monkeypatch.setattr(verify, "render_report", toy_render)
+    toy_results(tmp_path)
+    assert stale_lines(tmp_path) == []
+    (tmp_path / "REPORT.md").write_text("best 5")  # the number edited by hand ...
+    record = json.loads((tmp_path / "provenance.json").read_text())
+    record["stages"]["report"]["outputs"]["REPORT.md"] = provenance.sha256(tmp_path / "REPORT.md")  # ... and its hash
+    (tmp_path / "provenance.json").write_text(json.dumps(record))
+    assert provenance.stale_files(tmp_path) == []  # the hashes alone no longer see it
+    assert stale_lines(tmp_path) == [f"stale: REPORT.md: it differs from a fresh render of the files it is made "
+                                     f"from; refresh: python -m problem2 report --results {tmp_path}"]
+
+
+def test_an_edited_pipeline_json_makes_the_report_stale(tmp_path):
+    storage.save_json({"environment": {"cpu_threads": 2}}, tmp_path / "pipeline.json")
+    run_stage(tmp_path, "report", lambda: storage.save_text(
+        str(storage.load_json(tmp_path / "pipeline.json")["environment"]["cpu_threads"]), tmp_path / "REPORT.md"), {})
+    assert "pipeline.json" in provenance.load(tmp_path)["stages"]["report"]["inputs"]
+    storage.save_json({"environment": {"cpu_threads": 64}}, tmp_path / "pipeline.json")
+    assert [s.reason for s in provenance.stale_files(tmp_path)] == ["its input pipeline.json changed"]
 
 
 def test_a_checkpoint_not_kept_is_vouched_for_by_its_runs_log(tmp_path):

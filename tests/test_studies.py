@@ -52,7 +52,8 @@ def test_pooled_std_by_hand():
 
 
 def test_default_training_flops_count_forward_and_backward():
-    from problem2.models.networks import RegressionNet, count_flops
+    from problem2.models.cost import count_flops
+    from problem2.models.networks import RegressionNet
     from problem2.studies.bench import default_training_tflop
     # per epoch: 10 training images x (forward + backward = 3 forwards) + 4 validation forwards
     assert default_training_tflop(epochs=2, n_train=10, n_val=4)["RegressionNet"] == pytest.approx(

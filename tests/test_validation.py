@@ -11,12 +11,12 @@ from problem2.__main__ import main as pipeline_main
 from problem2.core import metrics, storage
 from problem2.core.cli import UserError
 from problem2.data.files import DatasetError, load_image, read_annotations
+from problem2.data.keypoints import make_loaders
 from problem2.figures.overlays import visualize_predictions
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.studies.evaluation import extract_keypoints_from_heatmaps
 from problem2.train import train_heatmap_model
 from problem2.training.checkpoint import CheckpointError, load_checkpoint
-from problem2.data.keypoints import make_loaders
 from problem2.training.engine import TrainConfig, fit
 
 
@@ -153,3 +153,23 @@ def test_generated_images_are_written_whole(tmp_path, monkeypatch):
     written = sorted((tmp_path / "keypoints" / "train").iterdir())
     assert [p.name for p in written] == ["000000.png", "000001.png"]
     assert all(load_image(p).shape == (128, 128) for p in written)
+
+
+def test_the_reference_permission_is_the_pipelines_not_an_environment_variables(monkeypatch, tmp_path, capsys):
+    from problem2.core.schema import REFERENCE_DIR
+    monkeypatch.setenv("PROBLEM2_UPDATE_REFERENCE", "1")  # what the permission used to be: it opens nothing now
+    with pytest.raises(UserError, match="committed reference run"):
+        storage.save_json({}, REFERENCE_DIR / "metrics.json")
+    with pytest.raises(UserError, match="committed reference run"):
+        pipeline_main(["predict", str(REFERENCE_DIR / "regression_model.pth"), str(tmp_path),
+                       "--out", str(REFERENCE_DIR / "predict")])
+    assert not (REFERENCE_DIR / "predict").exists()
+    with storage.writing_reference():  # the pipeline's own writers: inside its block, in this process
+        assert storage.reference_open()
+    assert not storage.reference_open()
+
+
+def test_an_unreachable_ray_address_is_named_before_any_work(tmp_path, capsys):
+    with pytest.raises(UserError, match="no Ray cluster answers at 127.0.0.1:1"):
+        pipeline_main(["all", "--quick", "--executor", "ray", "--address", "127.0.0.1:1", "--results", str(tmp_path)])
+    assert not list(tmp_path.iterdir())  # no data generated, nothing written

@@ -22,27 +22,29 @@ _OPEN_TRACES: list = []
 
 
 
-UPDATE_REFERENCE_ENV = "PROBLEM2_UPDATE_REFERENCE"  # set by writing_reference(); inherited by worker processes
+_REFERENCE_WRITERS = [0]  # writing_reference() blocks open in this process (nothing inherits it)
 
 
 @contextlib.contextmanager
 def writing_reference():
-    """Allow writes into the committed reference (REFERENCE_DIR) inside the block: `all --update-reference` and
-    `report --update-reference` only."""
-    before = os.environ.get(UPDATE_REFERENCE_ENV)
-    os.environ[UPDATE_REFERENCE_ENV] = "1"
+    """Allow writes into the committed reference (REFERENCE_DIR) inside the block, in this process only: `all
+    --update-reference` and `report --update-reference` open it, and hand it to their own Ray tasks by argument
+    (executor.train_task); no environment variable or other command can."""
+    _REFERENCE_WRITERS[0] += 1
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(UPDATE_REFERENCE_ENV, None)
-        else:
-            os.environ[UPDATE_REFERENCE_ENV] = before
+        _REFERENCE_WRITERS[0] -= 1
+
+
+def reference_open() -> bool:
+    """True inside a writing_reference() block."""
+    return _REFERENCE_WRITERS[0] > 0
 
 
 def check_writable(path) -> None:
     """UserError when `path` lies in the committed reference and no writing_reference() block is open."""
-    if os.environ.get(UPDATE_REFERENCE_ENV) == "1":
+    if reference_open():
         return
     if Path(path).resolve().is_relative_to(REFERENCE_DIR.resolve()):
         raise UserError(f"{path} is in the committed reference run {portable(REFERENCE_DIR)}/: nothing writes there but "

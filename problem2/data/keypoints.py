@@ -19,6 +19,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from problem2.core.schema import KEYPOINT_NAMES, portable, split_paths
 from problem2.data.files import DatasetError, images_to_tensor, load_image, read_annotations, warn_unusual_images
+from problem2.data.views import apply_view
 from problem2.models import codec, conventions
 from problem2.models.conventions import label_hands_by_side
 
@@ -128,12 +129,12 @@ def evaluation_split(data_dir: Path) -> str:
 
 
 def load_split(data_dir, split: str, output_type="heatmap", heatmap_size: int = 64,
-               sigma: float = 2.0, hand_labels: str = "assignment") -> KeypointDataset:
+               sigma: float = 2.0, hand_labels: str = "assignment", view: str = "upright") -> KeypointDataset:
     """The dataset of one split of a course-layout directory (DIR/{split}/, DIR/{split}_annotations.json).
 
     output_type: 'heatmap' or 'regression' (with heatmap_size and sigma), or a codec object (a model's
     model.codec), whose targets the dataset then makes. hand_labels='side' relabels the hands by image side
-    (left_hand = smaller x) in memory.
+    (left_hand = smaller x) in memory; then `view` (views.apply_view: 'upright' as drawn, or 'transposed').
     """
     image_dir, annotation_file = split_paths(data_dir, split)
     if isinstance(output_type, str):
@@ -145,6 +146,7 @@ def load_split(data_dir, split: str, output_type="heatmap", heatmap_size: int = 
         ds.keypoints = label_hands_by_side(ds.keypoints)
     elif hand_labels != "assignment":
         raise ValueError(f"hand_labels must be 'assignment' or 'side', got {hand_labels!r}")
+    ds.images, ds.keypoints = apply_view(ds.images, ds.keypoints, view)
     return ds
 
 
@@ -204,15 +206,15 @@ def dataset_fingerprint(ds) -> dict:
 
 def make_loaders(data_dir, output_type, batch_size: int = 32, workers: int = 0,
                  heatmap_size: int = 64, sigma: float = 2.0, hand_labels: str = "assignment",
-                 val_split: str = "val"):
+                 val_split: str = "val", view: str = "upright"):
     """(train_loader, val_loader) over DATA_DIR/train and DATA_DIR/{val_split}; output_type as in load_split
     (a name, or a model's codec).
 
-    hand_labels='side' relabels the hands by image side (left_hand = smaller x) in memory.
+    hand_labels='side' relabels the hands by image side (left_hand = smaller x) in memory; view as in load_split.
     """
     loaders = []
     for split, shuffle in (("train", True), (val_split, False)):
-        ds = load_split(data_dir, split, output_type, heatmap_size, sigma, hand_labels)
+        ds = load_split(data_dir, split, output_type, heatmap_size, sigma, hand_labels, view)
         loaders.append(loader(ds, batch_size, workers, shuffle))
     train_names, val_names = (ld.dataset.keypoint_names for ld in loaders)
     if train_names != val_names:

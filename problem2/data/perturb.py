@@ -231,15 +231,16 @@ def apply_to_set(perturbation: Perturbation, images: np.ndarray, keypoints: np.n
 SHIFT_PROBE_PX = 6  # how far shift_toward_centre moves each test image to measure a model's shift gain
 
 
-def figure_offset(gt: np.ndarray) -> np.ndarray:
+def figure_offset(gt: np.ndarray, view: str = "upright") -> np.ndarray:
     """[N, 2] the figure's centre (cx, cy) minus the image centre, from keypoints [N, K, 2]; the generator draws
-    the head at (cx, cy - 20)."""
-    return np.asarray(gt)[:, HEAD] + np.array([0.0, 20.0]) - (IMAGE_SIZE - 1) / 2
+    the head at (cx, cy - 20) (at (cx - 20, cy) in the transposed view, data/views.py)."""
+    head_to_centre = np.array([20.0, 0.0] if view == "transposed" else [0.0, 20.0])
+    return np.asarray(gt)[:, HEAD] + head_to_centre - (IMAGE_SIZE - 1) / 2
 
 
-def centre_signs(gt: np.ndarray, axis: int) -> np.ndarray:
+def centre_signs(gt: np.ndarray, axis: int, view: str = "upright") -> np.ndarray:
     """[N] +1 or -1: the direction along axis (0: x, 1: y) from each figure towards the image centre."""
-    sign = -np.sign(figure_offset(gt)[:, axis])
+    sign = -np.sign(figure_offset(gt, view)[:, axis])
     sign[sign == 0] = 1
     return sign
 
@@ -251,9 +252,10 @@ def shift_images(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     return padded[..., abs(dy) - dy: abs(dy) - dy + h, abs(dx) - dx: abs(dx) - dx + w]
 
 
-def shift_toward_centre(images: torch.Tensor, gt: np.ndarray, axis: int, step: int = SHIFT_PROBE_PX) -> torch.Tensor:
+def shift_toward_centre(images: torch.Tensor, gt: np.ndarray, axis: int, step: int = SHIFT_PROBE_PX,
+                        view: str = "upright") -> torch.Tensor:
     """[N, 1, H, W] each image moved `step` px along axis (0: x, 1: y) towards the image centre, so that the
-    figure stays inside; its true keypoints move by step * centre_signs(gt, axis)."""
-    signs = centre_signs(gt, axis)
+    figure stays inside; its true keypoints move by step * centre_signs(gt, axis, view)."""
+    signs = centre_signs(gt, axis, view)
     return torch.cat([shift_images(images[n:n + 1], int(step * signs[n]) * (axis == 0), int(step * signs[n]) * (axis == 1))
                       for n in range(len(images))])

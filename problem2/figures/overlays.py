@@ -10,7 +10,15 @@ import numpy as np
 
 from problem2.core.metrics import as_array
 from problem2.core.schema import KEYPOINT_NAMES
-from problem2.figures.style import COLORS, MODEL_STYLE, SHORT_NAMES, draw_skeleton, reader_label, save_figure, show_image
+from problem2.figures.style import (
+    COLORS,
+    MODEL_STYLE,
+    SHORT_NAMES,
+    draw_skeleton,
+    reader_label,
+    save_figure,
+    show_image,
+)
 
 
 def visualize_predictions(image, pred_keypoints, gt_keypoints, save_path, title=None):

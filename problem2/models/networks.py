@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from problem2.core.schema import IMAGE_SIZE
 from problem2.models.codec import HeatmapCodec, RegressionCodec
@@ -23,10 +22,11 @@ from problem2.models.codec import HeatmapCodec, RegressionCodec
 ENCODER_CHANNELS = (32, 64, 128, 256)  # Conv1..Conv4; each stage halves the resolution
 
 
-def conv_bn_relu_pool(c_in: int, c_out: int) -> nn.Sequential:
-    """3x3 conv (padding 1) -> BN -> ReLU -> 2x2 max pool."""
+def conv_bn_relu_pool(c_in: int, c_out: int, padding_mode: str = "zeros") -> nn.Sequential:
+    """3x3 conv (padding 1, of padding_mode: 'zeros' as specified, or 'reflect' / 'replicate') -> BN -> ReLU ->
+    2x2 max pool."""
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False, padding_mode=padding_mode),
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
         nn.MaxPool2d(2),
@@ -66,10 +66,10 @@ class Encoder(nn.Module):
     [B, 1, 128, 128] -> [B, 32, 64, 64], [B, 64, 32, 32], [B, 128, 16, 16], [B, 256, 8, 8]
     """
 
-    def __init__(self, in_channels: int = 1):
+    def __init__(self, in_channels: int = 1, padding_mode: str = "zeros"):
         super().__init__()
         chans = (in_channels,) + ENCODER_CHANNELS
-        self.stages = nn.ModuleList(conv_bn_relu_pool(a, b) for a, b in zip(chans[:-1], chans[1:]))
+        self.stages = nn.ModuleList(conv_bn_relu_pool(a, b, padding_mode) for a, b in zip(chans[:-1], chans[1:]))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         features = []
@@ -137,7 +137,9 @@ class RegressionNet(nn.Module):
       coord_channels=True   CoordConv: append normalised x and y channels to the input image;
       dropout=0.0           no dropout;
       context_dilations=(2, 4)  3x3 conv-BN-ReLU layers of these dilations after Conv4 (at 8 x 8, 256 channels):
-                            the deepest units' receptive field grows from 46 px to 238 px (see receptive_field).
+                            the deepest units' receptive field grows from 46 px to 238 px (cost.receptive_field);
+      padding_mode='reflect', 'replicate' or 'circular'  every convolution's padding: the image border no longer
+                            reads as zeros ('circular': no border at all, the image wraps round).
     """
 
     output_type = "regression"
@@ -145,20 +147,22 @@ class RegressionNet(nn.Module):
     SPATIAL_CHANNELS = 4  # pooling='spatial': 4 x 8 x 8 = 256 features, the width of the average
 
     def __init__(self, num_keypoints: int = 5, pooling: str = "avg", dropout: float = 0.5,
-                 coord_channels: bool = False, context_dilations: tuple = ()):
+                 coord_channels: bool = False, context_dilations: tuple = (), padding_mode: str = "zeros"):
         super().__init__()
         num_keypoints = check_num_keypoints(num_keypoints)
         if pooling not in self.POOLINGS:
             raise ValueError(f"pooling must be one of {self.POOLINGS}, got {pooling!r}")
         self.config = dict(num_keypoints=num_keypoints, pooling=pooling, dropout=dropout,
                            coord_channels=coord_channels)
-        if context_dilations:  # recorded only when used: runs logged before the option existed stay the same run
+        if context_dilations:  # recorded only when used: runs logged before the options existed stay the same run
             self.config["context_dilations"] = [int(d) for d in context_dilations]
+        if padding_mode != "zeros":
+            self.config["padding_mode"] = padding_mode
         self.num_keypoints = num_keypoints
         self.pooling, self.coord_channels = pooling, coord_channels
-        self.encoder = Encoder(in_channels=3 if coord_channels else 1)
+        self.encoder = Encoder(in_channels=3 if coord_channels else 1, padding_mode=padding_mode)
         c = ENCODER_CHANNELS[-1]
-        self.context = nn.Sequential(*(dilated_conv_bn_relu(c, int(d)) for d in context_dilations))
+        self.context = nn.Sequential(*(dilated_conv_bn_relu(c, int(d), padding_mode) for d in context_dilations))
         if pooling == "spatial":
             self.reduce = nn.Conv2d(c, self.SPATIAL_CHANNELS, 1)
         in_features = {"avg": c, "flatten": c * (IMAGE_SIZE // 16) ** 2,
@@ -185,21 +189,10 @@ class RegressionNet(nn.Module):
         return self.head(y)
 
 
-def dilated_conv_bn_relu(channels: int, dilation: int) -> nn.Sequential:
-    """3x3 conv of this dilation (padding keeps H and W) -> BN -> ReLU."""
-    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
-                         nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
-
-
-def receptive_field(context_dilations: tuple = ()) -> int:
-    """Receptive field (image px) of one unit after Conv4 and the context layers: each 3x3 conv adds 2 x dilation
-    x its input stride, each 2x2 pool 1 x its input stride. The encoder alone: 3 -> 4 -> 8 -> 10 -> 18 -> 22 ->
-    38 -> 46 px; dilations (2, 4) at stride 16 add 64 + 128: 238 px."""
-    field, stride = 1, 1
-    for _ in ENCODER_CHANNELS:
-        field, stride = field + 2 * stride, stride  # conv 3x3
-        field, stride = field + stride, stride * 2  # max pool 2x2
-    return field + sum(2 * int(d) * stride for d in context_dilations)
+def dilated_conv_bn_relu(channels: int, dilation: int, padding_mode: str = "zeros") -> nn.Sequential:
+    """3x3 conv of this dilation (padding of padding_mode keeps H and W) -> BN -> ReLU."""
+    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False,
+                                   padding_mode=padding_mode), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
 
 
 class SoftArgmaxNet(nn.Module):
@@ -262,33 +255,3 @@ def build_model(name: str, **config) -> nn.Module:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_CLASSES)} (the heads of "
                          f"problem2.models.heads once that package is imported)")
     return MODEL_CLASSES[name](**config)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_flops(model: nn.Module, image_size: int = IMAGE_SIZE, training: bool = False) -> int:
-    """FLOPs for one image, as torch.utils.flop_counter counts them (2 per multiply-add of convolutions,
-    transposed convolutions and matrix products): the forward pass, or with training=True forward and
-    backward (about 3x forward; the input image needs no gradient)."""
-    was_training = model.training
-    device = next(model.parameters()).device
-    model.train(training)
-    try:
-        with FlopCounterMode(display=False) as counter:
-            if training:
-                model(torch.zeros(2, 1, image_size, image_size, device=device)).float().sum().backward()
-            else:
-                with torch.no_grad():
-                    model(torch.zeros(1, 1, image_size, image_size, device=device))
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
-    return counter.get_total_flops() // (2 if training else 1)
-
-
-def model_summary(model: nn.Module) -> dict:
-    """{'name', 'config', 'parameters', 'gflops_per_image'} for the reports."""
-    return dict(name=type(model).__name__, config=dict(model.config),
-                parameters=count_parameters(model), gflops_per_image=count_flops(model) / 1e9)

@@ -18,7 +18,8 @@ from tqdm import tqdm
 from problem2.core import stats, storage
 from problem2.core.results import Metrics, load_optional
 from problem2.core.study_results import load_sections
-from problem2.models.networks import HeatmapNet, RegressionNet, build_model, count_flops
+from problem2.models.cost import count_flops
+from problem2.models.networks import HeatmapNet, RegressionNet, build_model
 from problem2.pipeline import provenance
 from problem2.training.engine import TrainConfig
 from problem2.training.registry import all_runs, epochs_done

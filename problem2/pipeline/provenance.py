@@ -29,7 +29,7 @@ from problem2.core import storage
 from problem2.core.schema import REFERENCE_DIR
 
 PROVENANCE_FILE = "provenance.json"
-UNTRACKED_READS = ("pipeline.json", PROVENANCE_FILE)  # bookkeeping: never a stage's input
+UNTRACKED_READS = (PROVENANCE_FILE,)  # bookkeeping: never a stage's input (pipeline.json is the report's)
 RUN_FILE_SUFFIXES = ("training_log.json", "_model.pth", "_model.json", "_last.pth", "_final.pth", "_final.json",
                      "_snapshots.pt", "test_predictions.json", "test_predictions_last.json", ".lock")
 MISSING = "missing"

@@ -15,10 +15,12 @@ from problem2.core import cli
 from problem2.core.schema import README, REFERENCE_DIR, REPO_DIR
 from problem2.pipeline import provenance
 from problem2.report import readme
+from problem2.report.document import render_report
 
 
 def stale_lines(results: Path) -> list[str]:
-    """One line per stale file of `results`; for the reference, the README's results block and the data too."""
+    """One line per stale file of `results`, REPORT.md against a fresh render; for the reference, the README's
+    results block and the data too."""
     results = Path(results)
     lines = [s.line() for s in provenance.stale_files(results)]
     records = provenance.load(results)["stages"]
@@ -29,10 +31,26 @@ def stale_lines(results: Path) -> list[str]:
             for stage in provenance.data_changes(results, path):
                 lines.append(f"stale: stage {stage}: the data in {data_dir} differs from the data it was computed "
                              f"on; refresh: {provenance.STAGE_BY_NAME[stage].refresh_command(results)}")
+    report = results / "REPORT.md"
+    if report.exists() and not any(line.startswith("stale: REPORT.md") for line in lines):
+        lines += report_render_lines(results, report)
     if results.resolve() == REFERENCE_DIR.resolve() and not readme.readme_is_current(README, results):
         lines.append("stale: README.md results block: it differs from what the reference's files give; "
                      "refresh: python -m problem2 report --update-reference")
     return lines
+
+
+def report_render_lines(results: Path, report: Path) -> list[str]:
+    """REPORT.md against a fresh render of the files it is made from: catches a hand edit even when its recorded
+    hash was edited to match."""
+    refresh = provenance.STAGE_BY_NAME["report"].refresh_command(results)
+    try:
+        fresh = render_report(results)
+    except cli.UserError as e:
+        return [f"stale: REPORT.md: it cannot be rendered again from the files here ({e}); refresh: {refresh}"]
+    if report.read_text() != fresh:
+        return [f"stale: REPORT.md: it differs from a fresh render of the files it is made from; refresh: {refresh}"]
+    return []
 
 
 def main(argv=None):

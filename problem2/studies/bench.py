@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from problem2.core import cli, runtime, storage
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import load_split
-from problem2.models.networks import HeatmapNet, RegressionNet, count_flops
+from problem2.models.cost import count_flops
+from problem2.models.networks import HeatmapNet, RegressionNet
 
 
 def median_seconds(fn, repeats: int, warmup: int = 2) -> float:

@@ -30,7 +30,8 @@ from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import dataset_fingerprint, load_split
 from problem2.figures import charts
-from problem2.models.networks import build_model, model_summary
+from problem2.models.cost import model_summary
+from problem2.models.networks import build_model
 from problem2.studies import ambiguity
 from problem2.studies.bench import inference_latency
 from problem2.studies.evaluation import METHODS, evaluate_pair, evaluation_split, method_reports

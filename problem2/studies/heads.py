@@ -25,8 +25,9 @@ from problem2.core.study_results import HeadContrast, HeadRow, HeadStudy
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import dataset_fingerprint, load_split
 from problem2.figures import charts
+from problem2.models.cost import count_flops, count_parameters
 from problem2.models.heads import HEADS
-from problem2.models.networks import build_model, count_flops, count_parameters
+from problem2.models.networks import build_model
 from problem2.studies.bench import median_seconds, train_step_fn
 from problem2.studies.evaluation import evaluation_split
 from problem2.training.experiments import run_predictions

@@ -57,6 +57,7 @@ def predict_files(checkpoint: Path, source: Path, out_dir: Path, decoding: str |
     """Predict keypoints for every image; write OUT/predictions.json (course schema) and OUT/overlays/*.png.
     decoding: one of the model's codec's decodings (default: its own default, sub-pixel for heatmaps); a heatmap
     decoding asked of a model whose outputs have no such decoding falls back to that default."""
+    storage.check_writable(out_dir)  # before any work: never into the committed reference
     model = load_model(checkpoint)
     run_codec = model_codec(model)
     decoding = choose_decoding(model, decoding)

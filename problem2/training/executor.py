@@ -10,10 +10,9 @@ the shared training logs, and returns the logs in order; it alone writes the sha
 afterwards. A task trains one run into its run directory (registry.run_dir) with torch threads = --num-cpus, and
 nothing else. Two runs that share a directory (the main pair, in RESULTS/) never train at once.
 
-Storage. Tasks write checkpoints and logs straight into RESULTS, so RESULTS (and the data) must be one path
-that every node sees, a shared filesystem: a run cut by a lost worker resumes from its last epoch's checkpoint
-(NAME_last.pth), which must outlive the worker's node. The driver checks each finished run on its own view of RESULTS
-and stops with an error if a task wrote somewhere it cannot see.
+Storage. Tasks write straight into RESULTS, so RESULTS and the data must be one path every node sees (a shared
+filesystem): a run cut by a lost worker resumes from NAME_last.pth, which must outlive the node. The driver checks
+each finished run on its own view of RESULTS and stops with an error if a task wrote where it cannot see.
 
 Faults. A task whose worker or node dies (Ray reports a system error, not an exception of the run) is
 submitted again, up to --max-retries times; the driver first removes the dead writer's lock, and the new task resumes
@@ -22,6 +21,7 @@ raised by the run itself is not retried: it stops the sweep, as it would without
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import signal
@@ -104,7 +104,7 @@ class RayExecutor:
                     busy.add(run_dir(run_id, results_dir))
                     pending.remove(run_id)
                     in_flight[task.remote(run_id, specs[run_id], str(data_dir), str(results_dir),
-                                          threads_for(self.num_cpus), self.fault)] = run_id
+                                          max(1, int(self.num_cpus)), self.fault, storage.reference_open())] = run_id
                     self._event(t0, run_id, "submitted")
                     self._say(plan, f"submitted {run_id}")
             done, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_SECONDS)
@@ -170,21 +170,20 @@ class RayExecutor:
             seen[run_id] = max(n, seen[run_id])
 
 
-def train_task(run_id: str, spec, data_dir: str, results_dir: str, threads: int, fault: KillOnce | None) -> dict:
-    """The body of one Ray task: train (or resume) one run into its run directory; its log and where it ran."""
+def train_task(run_id: str, spec, data_dir: str, results_dir: str, threads: int, fault: KillOnce | None,
+               reference: bool = False) -> dict:
+    """The body of one Ray task: train (or resume) one run into its run directory; its log and where it ran
+    (reference: the driver writes the committed reference, in its writing_reference() block, so this task may)."""
     import torch
 
     from problem2.training.experiments import run_training
     from problem2.training.registry import run_dir
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    log = run_training(spec, data_dir, run_dir(run_id, results_dir), progress=False,
-                       on_epoch=fault.callback(run_id) if fault else None)
+    with storage.writing_reference() if reference else contextlib.nullcontext():
+        log = run_training(spec, data_dir, run_dir(run_id, results_dir), progress=False,
+                           on_epoch=fault.callback(run_id) if fault else None)
     return {"log": log, "host": platform.node(), "pid": os.getpid(), "seconds": time.perf_counter() - t0}
-
-
-def threads_for(num_cpus: float) -> int:
-    return max(1, int(num_cpus))
 
 
 def check_device(specs: dict, num_gpus: float) -> None:
@@ -250,8 +249,6 @@ class ray_session:
             check_reachable(self.address)
             handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-            if os.environ.get(storage.UPDATE_REFERENCE_ENV):  # tasks write into the reference only when the driver may
-                env[storage.UPDATE_REFERENCE_ENV] = os.environ[storage.UPDATE_REFERENCE_ENV]
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=True,
                          runtime_env={"env_vars": env})
@@ -294,6 +291,7 @@ def executor_from_args(args) -> RayExecutor | None:
         if given:
             raise cli.UserError(f"{', '.join(given)} only apply with --executor ray")
         return None
+    check_reachable(args.address)  # before any data, probe or training: a wrong address is named at once
     defaults = RayExecutor()
     return RayExecutor(args.address, args.num_cpus or defaults.num_cpus,
                        defaults.num_gpus if args.num_gpus is None else args.num_gpus,

@@ -42,7 +42,7 @@ def run_training(spec: RunSpec, data_dir, out_dir, *, resume: bool = True, progr
     if spec.sigma != RunSpec.sigma:  # a heatmap run's own target width
         model.codec = replace(model.codec, sigma=spec.sigma)
     train_loader, val_loader = make_loaders(data_dir, model.codec, spec.train.batch_size, spec.train.workers,
-                                            hand_labels=spec.hand_labels)
+                                            hand_labels=spec.hand_labels, view=spec.view)
     train_set = train_loader.dataset
     if spec.train_images:
         train_set = training_pool(data_dir, train_set, spec.train_images)
@@ -175,7 +175,7 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path, selection: 
     if selection not in SELECTION_RULES:
         raise ValueError(f"selection must be one of {SELECTION_RULES}, got {selection!r}")
     split = evaluation_split(data_dir)
-    ds = load_split(data_dir, split, "heatmap")
+    ds = load_split(data_dir, split, "heatmap", view=spec_of(run_id).view)  # a transposed run sees transposed images
     ckpt_path = checkpoint_path(run_id, results_dir)
     if selection == "last_epoch":
         ckpt_path = final_checkpoint(run_id, results_dir)
@@ -196,6 +196,7 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path, selection: 
         # ... the others also hold the images moved towards the centre along x and along y: shift gains from files
         record["selection"] = selection
         record["shifted"] = {"step_px": SHIFT_PROBE_PX} | {
-            axis: keypoints(shift_toward_centre(images, ds.keypoints, i)) for i, axis in enumerate("xy")}
+            axis: keypoints(shift_toward_centre(images, ds.keypoints, i, view=spec_of(run_id).view))
+            for i, axis in enumerate("xy")}
     storage.save_json(record, path)
     return path

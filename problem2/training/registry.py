@@ -63,6 +63,17 @@ FACTORS = {  # factor -> (level name in run ids, what it changes) for level 0 (t
     "field": (("rf46", {}), ("rf238", {"context_dilations": (2, 4)})),
 }
 FACTORIAL_SEEDS = (0, 1, 2, 3, 4)
+# interventions that test the border mechanism's predictions by training (side labels, FACTORIAL_SEEDS each):
+# {run id prefix: (the change, in RunSpec fields)}
+INTERVENTIONS = {
+    "transposed_regression": {"view": "transposed"},  # predicts: x and y exchange roles
+    "pad_reflect_regression": {"model_config": {"padding_mode": "reflect"}},  # predicts: y collapses like x
+    "pad_replicate_regression": {"model_config": {"padding_mode": "replicate"}},
+    "pad_circular_regression": {"model_config": {"padding_mode": "circular"}},  # no border: both axes lost
+    # the best pooled cell (no dropout, cosine, 238 px) without a border: does the wide field read the border?
+    "pad_circular_wide_regression": {"model_config": {"dropout": 0.0, "context_dilations": (2, 4),
+                                                      "padding_mode": "circular"}, "schedule": "cosine"},
+}
 
 
 def factorial_run(levels: tuple, seed: int = 0) -> str:
@@ -90,6 +101,7 @@ class RunSpec:
     model_config: dict = field(default_factory=dict)
     sigma: float = 2.0               # heatmap target Gaussian (heatmap models)
     hand_labels: str = "assignment"  # or 'side'
+    view: str = "upright"            # or 'transposed' (data/views.py): train and score on the data drawn so
     augment: AugmentConfig | None = None  # train through augment.AugmentedDataset with this augmentation
     train_images: int | None = None  # the first N of the training pool (generate.training_pool); None: the split
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -189,6 +201,9 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
                                                    model_config=config, schedule=schedule)
     for seed in FACTORIAL_SEEDS:  # where the decomposition ends: the specified HeatmapNet on the same labels
         runs[factorial_heatmap_run(seed)] = spec("heatmap", HEATMAP, seed=cfg.seed + seed, hand_labels="side")
+        for prefix, change in INTERVENTIONS.items():
+            runs[seeded(prefix, seed)] = spec("regression", REGRESSION, seed=cfg.seed + seed, hand_labels="side",
+                                              **change)
     # ablations over seeds; and resolution with the Gaussian fixed at 4 image px (sigma x stride), so that
     # resolution and target width are not confounded (64 / sigma 2 is the main run)
     settings = {"res32": {"model_config": {"heatmap_size": 32}}, "res128": {"model_config": {"heatmap_size": 128}},

@@ -17,8 +17,7 @@ from problem2.models.networks import build_model
 from problem2.training.engine import TrainConfig
 from problem2.training.executor import add_executor_options, executor_from_args
 from problem2.training.experiments import run_parser, save_predictions, train_runs
-from problem2.training.registry import final_checkpoint
-from problem2.training.registry import all_runs, augment_changes
+from problem2.training.registry import all_runs, augment_changes, final_checkpoint
 
 
 def loss_words(spec) -> str:
@@ -54,6 +53,7 @@ def main(argv=None):
             print(f"{run_id:28s} {spec.model:14s} {spec.model_config} sigma={spec.sigma} "
                   f"hands={spec.hand_labels} seed={spec.train.seed} loss={loss_words(spec)} "
                   f"schedule={spec.train.schedule} precision={spec.train.precision}"
+                  + (f" view={spec.view}" if spec.view != "upright" else "")
                   + (f" augmented {augment_changes(spec.augment) or ''}" if spec.augment else ""))
         return
     data_dir = ensure_data(args.data_dir)
