@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import COURSE_FIXTURE
+from conftest import COURSE_FIXTURE, log_entry
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from problem2.core.cli import UserError
@@ -65,7 +65,7 @@ def fake_finished_run(directory, name, run_id, pred, test):
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "training_log.json"
     models = json.loads(log.read_text())["models"] if log.exists() else {}
-    models[name] = {"config": {"epochs": 1}, "epochs": [{}]}
+    models[name] = log_entry(1)
     log.write_text(json.dumps({"models": models}))
     file = f"{name}_test_predictions.json" if run_id.startswith("main_") else "test_predictions.json"
     (directory / file).write_text(json.dumps({"run": run_id, "data": dataset_fingerprint(test),

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import log_entry
 
 from problem2.core import metrics
 from problem2.data.perturb import figure_offset, shift_images
@@ -89,12 +90,12 @@ def test_seeded_ablations_read_stored_predictions_and_count_missing_seeds(tiny_d
         (tmp_path / "runs" / run_id / "test_predictions.json").write_text(json_.dumps(
             {"run": run_id, "data": dataset_fingerprint(test), "keypoints": {"subpixel": pred.tolist()}}))
         (tmp_path / "runs" / run_id / "training_log.json").write_text(json_.dumps(  # a finished run's log
-            {"models": {"heatmap": {"config": {"epochs": 2}, "epochs": [{}, {}]}}}))
+            {"models": {"heatmap": log_entry(2)}}))
     (tmp_path / "runs" / "ablation_noskip").mkdir()  # still training: predictions are not read
     (tmp_path / "runs" / "ablation_noskip" / "test_predictions.json").write_text(json_.dumps(
         {"run": "ablation_noskip", "data": dataset_fingerprint(test), "keypoints": {"subpixel": test.keypoints.tolist()}}))
     (tmp_path / "runs" / "ablation_noskip" / "training_log.json").write_text(json_.dumps(
-        {"models": {"heatmap": {"config": {"epochs": 2}, "epochs": [{}]}}}))
+        {"models": {"heatmap": log_entry(2, done=1)}}))
     result = seeded_ablations(tiny_data, tmp_path)
     sigma1 = result.ablations["sigma (heatmap px, at 64x64)"][0]
     assert sorted(sigma1.per_seed) == ["0", "2"]  # seed 1 has neither predictions nor a checkpoint

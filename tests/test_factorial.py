@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import log_entry
 
 from problem2.core import stats, storage
 from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split, make_loaders
@@ -156,10 +157,7 @@ def fake_run(results, run_id, data_dir, pred, epochs=4, best=2):
     ds = load_split(data_dir, evaluation_split(data_dir), "heatmap")
     run = results / "runs" / run_id
     name = "heatmap" if "heatmap" in run_id else "regression"
-    entry = {"model": "x", "model_config": {}, "data": {}, "config": {"epochs": epochs}, "best_epoch": best,
-             "best_val_loss": 0.1, "epochs": [{"epoch": e, "train_loss": 1, "val_loss": 1, "val_mean_px": 1,
-                                               "val_pck@0.05": 0} for e in range(1, epochs + 1)]}
-    storage.save_json({"models": {name: entry}}, run / "training_log.json")
+    storage.save_json({"models": {name: log_entry(epochs, best=best)}}, run / "training_log.json")
     block = {"argmax": np.asarray(pred).tolist()}
     common = {"run": run_id, "split": "test", "data": dataset_fingerprint(ds), "keypoints": block}
     storage.save_json(common | {"checkpoint": {"epoch": best}}, run / "test_predictions.json")

@@ -173,3 +173,103 @@ def test_an_unreachable_ray_address_is_named_before_any_work(tmp_path, capsys):
     with pytest.raises(UserError, match="no Ray cluster answers at 127.0.0.1:1"):
         pipeline_main(["all", "--quick", "--executor", "ray", "--address", "127.0.0.1:1", "--results", str(tmp_path)])
     assert not list(tmp_path.iterdir())  # no data generated, nothing written
+
+
+# ---------------------------------------------------------------- files the project wrote, read back in another shape
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: [], "provenance.json: the file should be an object, is a list of 0"),
+    (lambda d: 3, "provenance.json: the file should be an object, is 3"),
+    (lambda d: {"stages": []}, "provenance.json: stages should be an object, is a list of 0"),
+    (lambda d: {"stages": {"evaluate": "x"}}, "provenance.json: stages.evaluate should be an object, is 'x'"),
+    (lambda d: {"stages": {"evaluate": {**d["stages"]["evaluate"], "settings": None}}},
+     "provenance.json: stages.evaluate.settings should be an object, is None"),
+    (lambda d: {"stages": {"evaluate": {k: v for k, v in d["stages"]["evaluate"].items() if k != "outputs"}}},
+     "provenance.json: stages.evaluate.outputs is missing"),
+])
+def test_verify_names_a_provenance_file_of_another_shape(tmp_path, edit, message, capsys):
+    from problem2.pipeline.plan import run_stage
+    run_stage(tmp_path, "evaluate", lambda: storage.save_json({}, tmp_path / "metrics.json"), {})
+    path = tmp_path / "provenance.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        pipeline_main(["verify", "--results", str(tmp_path)])
+
+
+def finished_run(tiny_data, out, epochs=1):
+    cfg = TrainConfig(epochs=epochs, batch_size=8, snapshot_epochs=())
+    fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), cfg, out, "regression", progress=False)
+    return cfg
+
+
+def test_a_log_whose_models_are_a_list_is_named(tiny_data, tmp_path):
+    cfg = finished_run(tiny_data, tmp_path)
+    (tmp_path / "training_log.json").write_text(json.dumps({"models": []}))
+    with pytest.raises(UserError, match="training_log.json: models should be an object, is a list of 0"):
+        fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), cfg, tmp_path, "regression", progress=False)
+
+
+@pytest.mark.parametrize("craft, message", [
+    (lambda s: s | {"extra": 1}, None),  # an extra top-level field: read as written
+    (lambda s: s | {"signature": [1, 2]}, "signature should be an object, is a list of 2"),
+    (lambda s: s | {"state": s["state"] | {"mood": 1}}, "state.mood is not a field of this file"),
+    (lambda s: s | {"state": s["state"] | {"history": [s["state"]["history"][0] | {"epoch": "one"}]}},
+     r"state.history\[0\].epoch should be an integer, is 'one'"),
+])
+def test_a_crafted_resume_state_is_named_before_any_training(tiny_data, tmp_path, craft, message):
+    class Stop(Exception):
+        pass
+
+    def stop(entry):
+        raise Stop
+    cfg = TrainConfig(epochs=2, batch_size=8, snapshot_epochs=())
+    loaders = make_loaders(tiny_data, "regression", 8)
+    with pytest.raises(Stop):
+        fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False, on_epoch=stop)
+    last = tmp_path / "regression_last.pth"
+    torch.save(craft(torch.load(last, weights_only=True)), last)
+    if message is None:
+        fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
+        return
+    with pytest.raises(UserError, match=f"regression_last.pth: {message}"):
+        fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
+
+
+def test_weights_of_another_model_under_a_runs_name_are_named(tiny_data, tmp_path):
+    cfg = finished_run(tiny_data, tmp_path)
+    from problem2.training.checkpoint import save_checkpoint
+    sidecar = json.loads((tmp_path / "regression_model.json").read_text())
+    signature = {"train": sidecar["train_config"], "train_data": sidecar["train_data"]}
+    save_checkpoint(tmp_path / "regression_model.pth", RegressionNet(pooling="spatial"), sidecar["epoch"],
+                    sidecar["val_loss"], signature)
+    sidecar_now = json.loads((tmp_path / "regression_model.json").read_text())
+    sidecar_now["model_config"] = sidecar["model_config"]  # ... and the sidecar edited to claim the plain model
+    (tmp_path / "regression_model.json").write_text(json.dumps(sidecar_now))
+    with pytest.raises(UserError, match="do not fit"):
+        fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), cfg, tmp_path, "regression", progress=False)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m | {"model_config": {**m["model_config"], "wings": 2}}, "cannot be built"),
+    (lambda m: m | {"model_config": "big"}, "model_config should be an object, is 'big'"),
+    (lambda m: m | {"codec": {"type": "regression", "bins": 3}}, "cannot be built"),
+])
+def test_a_hand_edited_sidecar_is_named(tmp_path, edit, message):
+    from problem2.models.codec import RegressionCodec
+    from problem2.training.checkpoint import load_model, save_checkpoint
+    save_checkpoint(tmp_path / "regression_model.pth", RegressionNet(), 1, 0.1, {"train": {}, "train_data": {}},
+                    RegressionCodec())
+    path = tmp_path / "regression_model.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    with pytest.raises(CheckpointError, match=message):
+        load_model(tmp_path / "regression_model.pth")
+
+
+def test_a_401_digit_coordinate_is_named_not_overflowed(tiny_data, tmp_path):
+    data = json.loads((tiny_data / "train_annotations.json").read_text())
+    data["images"][0]["keypoints"][0] = [10 ** 400, 40]
+    path = tmp_path / "train_annotations.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=r"images\[0\] .*: keypoints\[0\] = \[1000000.*\.\.\. lies outside"):
+        read_annotations(path)

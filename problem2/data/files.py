@@ -110,14 +110,20 @@ def _check_record(path: Path, i: int, record, num_keypoints: int) -> None:
         raise DatasetError(f"{where}: 'keypoints' must hold {num_keypoints} (x, y) pairs, got {n}")
     for j, p in enumerate(points):
         if not (isinstance(p, list) and len(p) == 2 and all(_is_number(v) for v in p)):
-            raise DatasetError(f"{where}: keypoints[{j}] must be two finite numbers (x, y), got {p!r}")
+            raise DatasetError(f"{where}: keypoints[{j}] must be two finite numbers (x, y), got {_short(p)}")
         if not all(-0.5 <= v <= IMAGE_SIZE - 0.5 for v in p):
-            raise DatasetError(f"{where}: keypoints[{j}] = {p!r} lies outside the {IMAGE_SIZE}x"
+            raise DatasetError(f"{where}: keypoints[{j}] = {_short(p)} lies outside the {IMAGE_SIZE}x"
                                f"{IMAGE_SIZE} image (x and y must be in [-0.5, {IMAGE_SIZE - 0.5}])")
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite JSON number (an int of any size is finite: math.isfinite would overflow on 1e400 written out)."""
+    return isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and math.isfinite(v)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_image(path: Path, image_dir: Path | None = None) -> np.ndarray:

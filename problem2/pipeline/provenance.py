@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from problem2.core import storage
+from problem2.core.shapes import DictOf, check
 from problem2.core.schema import REFERENCE_DIR
 
 PROVENANCE_FILE = "provenance.json"
@@ -93,10 +94,16 @@ def data_hashes(data_dir: Path | None) -> dict:
     return {p.name: sha256(p) for p in sorted(Path(data_dir).glob("*_annotations.json"))}
 
 
+PROVENANCE = {"stages": DictOf({"settings": dict, "data": DictOf(str), "inputs": DictOf(str),
+                                "outputs": DictOf(str)})}  # provenance.json, as record writes it
+
+
 def load(results: Path) -> dict:
-    """RESULTS/provenance.json: {'stages': {name: record}} (empty when none was recorded)."""
-    data = storage.load_json(Path(results) / PROVENANCE_FILE, {}) or {}
-    return {"stages": data.get("stages", {})}
+    """RESULTS/provenance.json: {'stages': {name: record}} (empty when none was recorded); FileFormatError naming
+    the file and the field when it has another shape."""
+    path = Path(results) / PROVENANCE_FILE
+    data = storage.load_json(path)
+    return {"stages": {}} if data is None else {"stages": check(data, PROVENANCE, path)["stages"]}
 
 
 def record(results: Path, stage: str, settings: dict, trace: dict, data_dir: Path | None = None,

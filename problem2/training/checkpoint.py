@@ -14,6 +14,7 @@ import torch.nn as nn
 import problem2.models.heads  # noqa: F401 (registers the heads' models and codecs, so their checkpoints load)
 from problem2.core import storage
 from problem2.core.cli import UserError
+from problem2.core.shapes import Maybe, check
 from problem2.models import codec
 from problem2.models.networks import MODEL_CLASSES, build_model
 
@@ -28,6 +29,11 @@ class CheckpointError(UserError, ValueError):
 def sidecar_path(path: str | Path) -> Path:
     """NAME_model.pth -> NAME_model.json: what the weights in the .pth are."""
     return Path(path).with_suffix(".json")
+
+
+SIDECAR = {"model_class": str, "model_config": dict, "weights_sha256": str,  # NAME_model.json (save_checkpoint)
+           "codec": Maybe({"type": str}), "epoch": Maybe(int), "val_loss": Maybe(float),
+           "train_config": Maybe(dict), "train_data": Maybe(dict)}
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, epoch: int, val_loss: float, signature: dict,
@@ -68,11 +74,7 @@ def load_checkpoint(path: str | Path) -> dict:
     meta_path = sidecar_path(path)
     if not meta_path.exists():
         return {**_recognise(path, obj), "state_dict": obj}
-    meta = storage.load_json(meta_path)  # traced as read, like every JSON file
-    missing = [k for k in ("model_class", "model_config", "weights_sha256") if k not in (meta or {})]
-    if not isinstance(meta, dict) or missing:
-        raise CheckpointError(f"{meta_path} is not a checkpoint sidecar (missing {missing}); delete it and "
-                              f"{path.name} to retrain, or restore both")
+    meta = check(storage.load_json(meta_path), SIDECAR, meta_path, CheckpointError)  # traced as read, like every JSON file
     if meta["weights_sha256"] != hashlib.sha256(raw).hexdigest():
         raise CheckpointError(f"{meta_path} describes other weights than {path} (SHA-256 differs): the two were "
                               f"not written together; restore both, or delete both to retrain")
@@ -140,9 +142,15 @@ def model_from_checkpoint(ckpt: dict, source: str, expected_class: type | None =
     """load_model for a checkpoint already read (load_checkpoint), so that its file is read and hashed once."""
     if expected_class is not None and ckpt["model_class"] != expected_class.__name__:
         raise CheckpointError(f"{source} holds a {ckpt['model_class']}, expected a {expected_class.__name__}")
-    model = build_model(ckpt["model_class"], **ckpt["model_config"])
+    try:
+        model = build_model(ckpt["model_class"], **ckpt["model_config"])
+        run_codec = codec_of(ckpt)
+    except (TypeError, ValueError) as e:  # a config or codec record the classes do not take
+        raise CheckpointError(f"{source}: its sidecar records a {ckpt['model_class']}({ckpt['model_config']}) with "
+                              f"codec {ckpt.get('codec')} that cannot be built ({e}); restore the sidecar, or retrain"
+                              ) from None
     load_weights(model, ckpt, source=source)
-    model.codec = codec_of(ckpt)
+    model.codec = run_codec
     return model.eval()
 
 

@@ -10,12 +10,11 @@ import functools
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from problem2.core import storage
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.augment import AugmentConfig
 from problem2.models.heads import HEADS
 from problem2.training.engine import TrainConfig
-from problem2.training.run_files import RunFiles
+from problem2.training.run_files import RunFiles, read_log
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 DATA_SIZES = (125, 250, 500, 1000, 2000, 4000)  # training images of the learning curves
@@ -264,7 +263,7 @@ def run_finished(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> bool:
     """True when the run's log holds all its epochs and no resume state is left (it is not training)."""
     spec = spec_of(run_id)
     files = RunFiles(run_dir(run_id, results_dir), spec.name)
-    log = (storage.load_json(files.log, {}) or {}).get("models", {}).get(spec.name)
+    log = read_log(files.log).get(spec.name)
     return (log is not None and not log.get("pruned") and not files.pruned.exists()
             and len(log["epochs"]) == log["config"]["epochs"] and not files.last.exists())
 
@@ -278,7 +277,7 @@ def run_reusable(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> bool:
 def run_log(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> dict:
     """A finished run's log: its entry in run_dir / training_log.json."""
     name = spec_of(run_id).name
-    return storage.load_json(run_dir(run_id, results_dir) / "training_log.json")["models"][name]
+    return read_log(run_dir(run_id, results_dir) / "training_log.json")[name]
 
 
 def augment_changes(config: AugmentConfig) -> dict:

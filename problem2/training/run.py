@@ -52,7 +52,13 @@ class Run:
         opened = run_files.open_run(self.files, signature, self.cfg.epochs, resume, device)
         self.state, self.snapshots = opened.state, opened.snapshots
         if opened.weights is not None:
-            model.load_state_dict(opened.weights)
+            try:
+                model.load_state_dict(opened.weights)
+            except RuntimeError as e:  # a resume state or checkpoint of another model under this run's name
+                raise run_files.RunDirectoryError(
+                    f"{self.files.out_dir}: the weights of run '{self.name}' there do not fit this "
+                    f"{type(model).__name__} ({str(e).splitlines()[0][:120]}); delete the run's files to train it "
+                    f"again, or train into another directory") from None
         if opened.optimizer is not None:
             optimizer.load_state_dict(opened.optimizer)
         if opened.finished:
@@ -117,6 +123,7 @@ def update_training_log(out_dir: Path, name: str, log: dict) -> None:
     """Merge one model's log into OUT/training_log.json (atomic read-modify-write)."""
     path = Path(out_dir) / "training_log.json"
     data = storage.load_json(path, {"schema": LOG_SCHEMA, "models": {}})
+    run_files.read_log(path)  # the other runs' entries are checked before the file is rewritten with them
     data["models"][name] = log
     data.pop("last_command", None)  # its timing no longer describes these logs; train.main writes it again
     storage.save_json(data, path)

@@ -26,15 +26,27 @@ import torch.nn as nn
 
 from problem2.core import storage
 from problem2.core.cli import UserError
+from problem2.core.shapes import ANY, DictOf, Exact, ListOf, Maybe, check
 from problem2.training.checkpoint import CheckpointError, load_checkpoint, sidecar_path
 
 NOT_IN_SIGNATURE = ("epochs", "device", "workers", "resolved_device", "resolved_precision")
 
 
-LOG_KEYS = ("model", "model_config", "config", "data", "best_epoch", "best_val_loss", "epochs")
+EPOCH = {"epoch": int, "train_loss": float, "val_loss": float, "val_mean_px": float, "val_pck@0.05": float}
+SIGNATURE = {"model_class": str, "model_config": dict, "train": dict, "train_data": Maybe(dict),
+             "val_data": Maybe(dict)}
+LOG_ENTRY = {"model": str, "model_config": dict, "config": {"epochs": int}, "data": dict, "best_epoch": int,
+             "best_val_loss": float, "epochs": ListOf(EPOCH)}  # one run's log, as Run.log writes it
+LOG_FILE = {"models": DictOf(LOG_ENTRY)}  # training_log.json
+RESUME_STATE = {"signature": SIGNATURE, "model": dict, "optimizer": dict,  # NAME_last.pth
+                "state": Exact({"history": ListOf(EPOCH), "best_val_loss": ANY, "best_epoch": int})}
 
 
-EPOCH_KEYS = {"epoch", "train_loss", "val_loss", "val_mean_px", "val_pck@0.05"}
+def read_log(path: Path) -> dict:
+    """{run name: its log entry} of a training_log.json ({} when there is none), checked against LOG_FILE:
+    FileFormatError naming the file and the field otherwise."""
+    data = storage.load_json(path)
+    return {} if data is None else check(data, LOG_FILE, path)["models"]
 
 
 def load_run_file(path: Path, device="cpu") -> dict:
@@ -81,17 +93,7 @@ class RunFiles:
 
     def logged(self) -> dict | None:
         """This run's entry in the log (None when it has none); RunDirectoryError naming a damaged entry."""
-        data = storage.load_json(self.log, {}) or {}
-        entry = data.get("models", {}).get(self.name) if isinstance(data, dict) else None
-        if entry is None:
-            return None
-        missing = [k for k in LOG_KEYS if k not in entry] if isinstance(entry, dict) else list(LOG_KEYS)
-        if missing or not isinstance(entry["epochs"], list) or not all(
-                isinstance(e, dict) and EPOCH_KEYS <= set(e) for e in entry["epochs"]):
-            raise RunDirectoryError(f"{self.log}: the entry of run '{self.name}' is damaged (missing "
-                                    f"{missing or 'epoch fields'}); restore the file, or delete the run's files "
-                                    f"in {self.out_dir} to train it again")
-        return entry
+        return read_log(self.log).get(self.name)
 
     def prune(self) -> None:
         """Delete the run's checkpoints but keep its log as it is (hashes recorded of it stay true), and mark the
@@ -170,9 +172,7 @@ def open_run(files: RunFiles, signature: dict, epochs: int, resume: bool, device
 
 
 def _resume(files: RunFiles, signature: dict, epochs: int, device) -> OpenedRun:
-    saved = load_run_file(files.last, device)
-    if not {"signature", "model", "optimizer", "state"} <= set(saved):
-        raise RunDirectoryError(f"{files.last} is not a resume state; delete it to train the run again")
+    saved = check(load_run_file(files.last, device), RESUME_STATE, files.last)
     if not same_run(saved["signature"], signature):
         raise RunDirectoryError(f"{files.last} was made with other settings or data; delete it, or train into "
                                 f"another directory.\n saved:   {saved['signature']}\n current: {signature}")
