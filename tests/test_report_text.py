@@ -1,4 +1,6 @@
 """The report's text: computed section numbers and references, and page one's answer read from the JSON."""
+import re
+
 import pytest
 
 from problem2.core.results import Metrics
@@ -69,3 +71,14 @@ def test_heads_read_per_axis_are_named_and_split_by_their_features():
     assert "by 0.00 px (RLE (Laplace likelihood), pooled)" in text
     assert "the spatial heads' by 1.00 px (Integral (soft-argmax, 8 x 8))" in text and "seed" not in text
     assert head_axis_sentence({"variants": {"main_regression": {"shift": {"x": 0.01}}}}) == ""
+
+
+def test_citations_are_numbered_in_the_report_and_left_out_of_the_readme():
+    from problem2.report.references import NUMBERS, REFERENCES, cite, section_references, show_citations, uncited
+    text = f"the border leaks {cite('islam2020', 'kayhan2020')}: over seeds [0, 1]"
+    assert show_citations(text) == f"the border leaks [{NUMBERS['islam2020']}, {NUMBERS['kayhan2020']}]: over seeds [0, 1]"
+    assert uncited(text) == "the border leaks: over seeds [0, 1]"  # a list of seeds is not a citation
+    listed = section_references()
+    assert all(f"{NUMBERS[k]}. {REFERENCES[k]}" in listed for k in REFERENCES)
+    cited = {int(n) for m in re.findall(r"\{cite:([\d,]+)\}", listed) for n in m.split(",")}
+    assert cited == set(NUMBERS.values())  # every listed work is cited in the paragraph beside the list

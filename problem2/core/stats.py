@@ -72,6 +72,24 @@ def compare_family(pairs: dict) -> dict:
     return out
 
 
+def noise_words(c, n: int | None = None) -> str:
+    """The verdict of a comparison in words: 'beyond seed noise' (Welch rejects after Holm), 'within seed noise'
+    (it does not, and the interval holds 0), or 'not established (n = k)' when the interval excludes 0 but the
+    corrected test does not reject: never 'within noise' beside an interval that excludes 0. n: seeds a side
+    (default: the comparison's smaller side)."""
+    if c.beyond_noise:
+        return "beyond seed noise"
+    if c.low <= 0 <= c.high:
+        return "within seed noise"
+    return f"not established (n = {n or min(c.n_a, c.n_b)})"
+
+
+def percent(share: float) -> str:
+    """A share of a gap as a percentage that never rounds to 100% (or 0%) when it is not: 0.997 -> '99.7%'."""
+    text = f"{share:.0%}"
+    return f"{share:.1%}" if text in ("100%", "0%", "-0%") and share not in (0.0, 1.0) else text
+
+
 def prediction_interval(values, confidence: float = 1 - ALPHA) -> tuple | None:
     """(low, high) that one more run from the same seed distribution falls in with `confidence`:
     mean ± t(n - 1) · sd · sqrt(1 + 1/n); None for fewer than two values."""

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from problem2.core import storage
-from problem2.core.shapes import DictOf, check
 from problem2.core.schema import REFERENCE_DIR
+from problem2.core.shapes import DictOf, check
 
 PROVENANCE_FILE = "provenance.json"
 UNTRACKED_READS = (PROVENANCE_FILE,)  # bookkeeping: never a stage's input (pipeline.json is the report's)

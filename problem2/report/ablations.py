@@ -92,15 +92,14 @@ def verdict(c, fmt=f3, unit: str = "") -> str:
     """'+0.012 [-0.004, 0.028], within seed noise' for a stats.Comparison (decided by Welch + Holm)."""
     if c is None:
         return "(fewer than two seeds on a side: not compared)"
-    return (f"{'+' if c.diff >= 0 else '-'}{fmt(abs(c.diff))}{unit} [{fmt(c.low)}, {fmt(c.high)}], "
-            + ("beyond" if c.beyond_noise else "within") + " seed noise")
+    return f"{'+' if c.diff >= 0 else '-'}{fmt(abs(c.diff))}{unit} [{fmt(c.low)}, {fmt(c.high)}], {stats.noise_words(c)}"
 
 
 # why each ablation moves what it moves: said only when the data show the pattern the sentence explains
 SEEDED_WHY = {
     "sigma (heatmap px, at 64x64)": (
-        "A reading of these numbers, a hypothesis wherever the verdicts above say within noise: sigma trades fine "
-        "against gross errors. The narrowest target (1 heatmap px = 2 image px) is the hardest to "
+        "A reading of these numbers, a hypothesis wherever a verdict above is not 'beyond seed noise': sigma "
+        "trades fine against gross errors. The narrowest target (1 heatmap px = 2 image px) is the hardest to "
         "fit (the loss is almost all background); the widest (4 heatmap px = 8 image "
         "px) flattens the peak, so the 3 x 3 Newton step reads its position less precisely (the head+feet error grows; "
         "fitted over the Gaussian's width it grows far less: see 'The decoder, not the grid') while its wide "

@@ -3,10 +3,12 @@ the caveats), then the glossary that gives each concept its one name. Rendered f
 paragraph whose study did not run is left out, and the tier's banner says where it is."""
 from __future__ import annotations
 
+from problem2.core import stats
 from problem2.core.results import Metrics
 from problem2.core.study_results import DataEfficiency, HeadStudy
 from problem2.report.heads import best_by_share, best_head, mean, shares
 from problem2.report.markdown import f1, f2, f3
+from problem2.report.references import cite
 
 GLOSSARY = {
     "PCK@t": "the share of keypoints predicted closer to the truth than t x the diagonal of the figure's keypoint "
@@ -15,7 +17,8 @@ GLOSSARY = {
     "hand-swap-invariant": "scored per image with the better of the given and the exchanged hand names.",
     "side labels": "hands renamed by image side (left_hand is the hand with the smaller x): the same images without "
                    "the ambiguity, to ask what a model can learn without it.",
-    "sub-pixel": "a heatmap's maximum refined by one Newton step on the log-heatmap; *argmax* keeps the cell.",
+    "sub-pixel": f"a heatmap's maximum refined by one Newton step on the log-heatmap {cite('zhang2020')}; *argmax* "
+                 "keeps the cell.",
     "spatial / pooled features": "the encoder's last 8 x 8 x 256 map / its average over the 64 positions (what "
                                  "RegressionNet's head sees).",
     "beyond / within seed noise": "whether Welch's t test over seeds, with Holm's correction over the family of "
@@ -53,7 +56,8 @@ def why_paragraph(d) -> str:
     shift, probe = d["shift"], d["probes"]["regression"]["after_pooling"]
     return (f"**Why.** RegressionNet averages its last feature map over all positions before its fully connected "
             f"head, and that average no longer says where the figure is, except through what the image border leaks "
-            f"into the features: enough for y, because every figure reaches near the top or bottom of the image, too "
+            f"into the features {cite('islam2020', 'kayhan2020')}: enough for y, because every figure reaches near the "
+            f"top or bottom of the image, too "
             f"little for x (a linear read-out of the average recovers y to {f1(probe['y']['mean_abs_err'])} px and x "
             f"only to {f1(probe['x']['mean_abs_err'])} px). So it predicts almost the same x for every image: moving "
             f"the figure by 1 px moves its predictions {f2(shift['regression']['x'])} px in x and "
@@ -75,7 +79,7 @@ def fix_paragraph(heads: HeadStudy | None) -> str:
             f"{f3(mean(best.scores['side']))} on side labels against HeatmapNet's {f3(mean(hm.scores['side']))}, at "
             f"{f2(best.gflops_forward)} GFLOPs per image against {f2(hm.gflops_forward)}")
     if top:
-        text += (f"; a better loss on the averaged features closes at most {share[top]:.0%} of the gap "
+        text += (f"; a better loss on the averaged features closes at most {stats.percent(share[top])} of the gap "
                  f"({heads.row(top).label}: {f3(mean(heads.row(top).scores['side']))})")
     return text + ". Section {§heads}."
 

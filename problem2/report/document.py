@@ -19,6 +19,7 @@ from problem2.report.answer import protocol, section_answer, section_limits
 from problem2.report.data_efficiency import section_data_efficiency
 from problem2.report.heads import section_heads
 from problem2.report.markdown import APPENDICES, NOT_RUN, T, f2, f3, fig, number_sections, table
+from problem2.report.references import section_references, show_citations
 from problem2.report.robustness import section_robustness, section_robustness_details
 from problem2.report.speed import section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
@@ -200,7 +201,7 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
 def render_report(results: Path) -> str:
     """REPORT.md: the main part (the answer, the comparison, the mechanism, the heads, ablations, failures, beyond
     the training distribution), then the appendices; sections numbered here (markdown.number_sections)."""
-    return number_sections(assemble(results))[0]
+    return show_citations(number_sections(assemble(results))[0])
 
 
 def section_numbers(results: Path) -> dict:
@@ -258,6 +259,7 @@ def assemble(results: Path) -> str:
         section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
         section_reproduce(load(results, "pipeline.json"), log, results),
         section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json")),
+        section_references(),
     ]
     return "\n\n".join(p for p in main + appendices if p) + "\n"
 

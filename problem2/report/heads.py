@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import statistics
 
+from problem2.core import stats
 from problem2.core.study_results import HeadStudy
 from problem2.report.markdown import NOT_RUN, f2, f3, fig, table
+from problem2.report.references import cite
 
 LABEL_SETS = {"side": "side labels", "course_swap": "course labels, hand-swap-invariant",
               "course": "course labels"}
@@ -73,15 +75,14 @@ def answer(study: HeadStudy) -> str:
     if best_spatial and best_pooled:
         parts.append(
             f"Of the gap between the specified RegressionNet and HeatmapNet on side labels, keeping the encoder's "
-            f"8 x 8 map instead of pooling it closes {share[best_spatial]:.0%} ({by_key[best_spatial].label}); a "
-            f"distribution or likelihood loss on the pooled features closes at most {share[best_pooled]:.0%} "
+            f"8 x 8 map instead of pooling it closes {stats.percent(share[best_spatial])} ({by_key[best_spatial].label}); a "
+            f"distribution or likelihood loss on the pooled features closes at most {stats.percent(share[best_pooled])} "
             f"({by_key[best_pooled].label}).")
     decoder = {(c.a, c.b, c.labels): c for c in study.contrasts}.get(("heatmap", "simcc", "side"))
     if decoder:
         parts.append(
             f"The decoder and its 64 x 64 maps add {f3(decoder.diff)} [{f3(decoder.low)}, {f3(decoder.high)}] over "
-            f"SimCC on spatial features, " + ("beyond seed noise." if decoder.beyond_noise
-                                              else "within seed noise after Holm's correction."))
+            f"SimCC on spatial features, {stats.noise_words(decoder, study.n_seeds())} after Holm's correction.")
     if best.swapmin and best.scores["course_swap"]:
         parts.append(
             f"Trained with the swap-min loss, {best.label} reaches {f3(best.swapmin['course_swap'])} hand-swap-invariant "
@@ -114,7 +115,9 @@ def section_heads(study: HeadStudy | None, axis_sentence: str = "") -> tuple[str
         "## {§heads} Representation or architecture?",
         answer(study),
         axis_sentence,
-        f"Mean ± sd over {n_seeds} seeds unless marked ({study.split} split). Every row but HeatmapNet's uses RegressionNet's encoder; "
+        f"Mean ± sd over {n_seeds} seeds unless marked ({study.split} split). Every row but HeatmapNet's uses "
+        f"RegressionNet's encoder (Integral {cite('sun2018')}, SimCC {cite('li2022')}, RLE {cite('li2021')} without its "
+        f"flow); "
         f"the loss is on a predicted distribution or map (KL, Laplace likelihood, MSE to Gaussian maps) or on the "
         f"coordinates (MSE on (x, y) / 128).",
         table(header, rows),

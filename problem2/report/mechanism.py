@@ -5,6 +5,7 @@ from __future__ import annotations
 from problem2.core import stats
 from problem2.models.heads import HEADS
 from problem2.report.markdown import T, f1, f2, f3, fig, table
+from problem2.report.references import cite
 
 SOFTARGMAX_LABEL = "HeatmapNet trunk + soft-argmax"  # SoftArgmaxNet: HeatmapNet's layers, coordinate loss
 
@@ -46,7 +47,7 @@ def dropout_paragraph(d: dict) -> str:
         return ""
     words = {"x_abs_px": ("head-and-feet x error", " px"), "y_abs_px": ("y error", " px"), "pck@0.05": ("PCK@0.05", "")}
     parts = [f"{words[m][0]} {c.diff:+.2f}{words[m][1]} [{c.low:+.2f}, {c.high:+.2f}], "
-             f"{'beyond' if c.beyond_noise else 'within'} seed noise" for m, c in family.items() if c is not None]
+             f"{stats.noise_words(c)}" for m, c in family.items() if c is not None]
     n = {label: len(runs) for label, runs in d["dropout_seeds"].items()}
     return (f"**Dropout, over seeds.** Without dropout minus with it ({n['without dropout']} and {n['with dropout']} "
             f"seeds, course labels, from the runs' stored test predictions): " + "; ".join(parts)
@@ -111,7 +112,8 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
         "image border.",
         table(["encoder", "features", "x", "y"], probe_rows),
         f"Both encoders hold the position exactly before pooling. Averaging keeps it only through the image border "
-        f"(zero padding against the white background): on the wide canvas neither axis survives. The deepest features "
+        f"(zero padding against the white background {cite('islam2020', 'kayhan2020')}): on the wide canvas neither "
+        f"axis survives. The deepest features "
         f"see {d['receptive_field_px']} px; every test figure comes within {f1(br['y']['max_gap_px'])} px of the top or "
         f"bottom border (mean {f1(br['y']['mean_gap_px'])} px) but only within {f1(br['x']['mean_gap_px'])} px of a side "
         f"border on average (up to {f1(br['x']['max_gap_px'])}), so y leaks through pooling almost intact and x only "

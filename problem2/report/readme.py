@@ -10,6 +10,7 @@ from problem2.report.answer import fix_paragraph, result_paragraph, why_paragrap
 from problem2.report.data_efficiency import curve_sentence
 from problem2.report.document import headline_table, load, section_numbers
 from problem2.report.markdown import f3, put_numbers
+from problem2.report.references import uncited
 from problem2.report.robustness import robustness_sentence
 from problem2.report.speed import PRECISION_METRIC_LABELS
 
@@ -50,7 +51,7 @@ def readme_summary(results: Path) -> str:
                         "of equivalence)." if not moved
                         else "differences beyond seed noise (Welch, Holm-corrected): " + "; ".join(moved) + ".")
                      + " Measured speed: Section {§speed} and docs/speed.md.")
-    return put_numbers("\n\n".join(p for p in parts if p), n, document="REPORT.md ")
+    return uncited(put_numbers("\n\n".join(p for p in parts if p), n, document="REPORT.md "))
 
 
 README_MARKERS = ("<!-- results:start (written by python -m problem2 report) -->", "<!-- results:end -->")

@@ -115,8 +115,7 @@ def difference_words(c, what: str = "a difference of") -> str:
     """', a difference of +0.012 [-0.004, 0.028] (within seed noise)' for a stats.Comparison, '' for None."""
     if c is None:
         return ""
-    return (f", {what} {c.diff:+.3f} [{c.low:+.3f}, {c.high:+.3f}] ("
-            + ("beyond" if c.beyond_noise else "within") + " seed noise)")
+    return f", {what} {c.diff:+.3f} [{c.low:+.3f}, {c.high:+.3f}] ({stats.noise_words(c)})"
 
 
 def plural(n: int, word: str) -> str:
