@@ -104,3 +104,14 @@ def test_seeded_ablations_read_stored_predictions_and_count_missing_seeds(tiny_d
     assert result.ablations["skip connections"][1].summary["pck@0.05"] == [None, None, 0]
     assert SeededAblations.load(tmp_path / "ablation_seeds.json") == result  # the file reads back as written
     assert summarise({})["pck@0.2"] == [None, None, 0]
+
+
+def test_the_failure_parts_count_failures_only_and_add_up():
+    # hands 8 px apart; threshold 0.1 x 69.6 = 6.96 px. The left hand is right as labelled (4 px off) and the right
+    # one wrong (21.5 px), but exchanging the pair costs less in all (4 + 20 < 4 + 21.5): the exchange makes the
+    # right hand right (a hand swap) and the left one wrong, which is no failure of the model's
+    gt = np.array([[[64, 40], [60, 70], [68, 70], [44, 97], [84, 97]]], dtype=float)
+    pred = gt.copy()
+    pred[0, 1], pred[0, 2] = [64, 70], [60, 90]
+    split = failure_split(pred, gt, thresholds=(0.1,))["0.1"]
+    assert (split["failures"], split["hand_swaps"], split["other_hand"], split["localisation"]) == (1, 1, 0, 0)

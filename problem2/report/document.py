@@ -95,7 +95,9 @@ def section_results(m: Metrics) -> tuple[str, str]:
         "**PCK@0.05 per keypoint**", table(["method"] + names, per_kp + per_kp_inv),
         "**Mean error per keypoint (pixels)**", table(["method"] + names, err),
         "**PCK with the torso normaliser** (head to the midpoint of the feet)",
-        table(["method"] + [f"PCK@{t}" for t in T], torso)])
+        table(["method"] + [f"PCK@{t}" for t in T], torso),
+        fig("single_prediction_heatmap.png", "One test image through the assignment's visualize_predictions: "
+            "HeatmapNet, sub-pixel")])
 
 
 def command_timing(log: dict) -> str:
@@ -149,7 +151,7 @@ def section_failures(fc: dict | None) -> tuple[str, str]:
            f"{fc.get('split', '')} images): a looser threshold than the "
            f"headline's 0.05, so that a failure here is a clear miss, not a near-hit. What the failing keypoints have "
            f"in common: appendix {{§failure_details}}.",
-           table(["category", "keypoints", "images (all 5 keypoints)"] + names, rows)]
+           table(["category", "keypoints", "images (an image is right when all 5 are)"] + names, rows)]
     out += [fig(f"failures_{c}.png", category_name(c)) for c, v in fc["categories"].items() if v["keypoints"]]
     out.append(why.failure_split_section(fc))
     details = ["## {§failure_details} What the failures have in common",

@@ -85,8 +85,10 @@ def failure_parts(pred, gt, thresholds=SPLIT_THRESHOLDS) -> dict:
     wrong = ~metrics.correct(pred, gt, thresholds)  # [T, N, K]
     still_wrong = ~metrics.correct(metrics.align_hands(pred, gt), gt, thresholds)
     on_other_hand = metrics.correct(pred, metrics.swap_hands(gt), thresholds)  # never true off the hands when wrong
-    return {"failures": wrong, "hand_swaps": wrong & ~still_wrong, "other_hand": still_wrong & on_other_hand,
-            "localisation": still_wrong & ~on_other_hand}
+    # a hand can be right as labelled and wrong once the pair is exchanged (align_hands decides per image): the
+    # parts count failures only, so that they add up to `failures`
+    return {"failures": wrong, "hand_swaps": wrong & ~still_wrong, "other_hand": wrong & still_wrong & on_other_hand,
+            "localisation": wrong & still_wrong & ~on_other_hand}
 
 
 def failure_split(pred, gt, thresholds=SPLIT_THRESHOLDS) -> dict:
