@@ -110,6 +110,7 @@ def run_all(args) -> None:
         failures,
         gap,
         heads,
+        interventions,
         robustness,
     )
     from problem2.training.experiments import train_runs
@@ -135,7 +136,8 @@ def run_all(args) -> None:
         latency_repeats = 3 if args.quick else 20
         stage("studies", lambda: gap.run_studies(data_dir, cfg, results, False, latency_repeats))
         stage("heads", lambda: heads.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds, args.quick))
-        stage("factorial", lambda: factorial.run_factorial(data_dir, results, 200 if args.quick else 4000))
+        stage("factorial", lambda: [study(data_dir, results, 200 if args.quick else 4000) for study in
+                                    (factorial.run_factorial, interventions.run_interventions)])
         repeats, rounds = (2, 1) if args.quick else (10, 3)
         stage("bench", lambda: storage.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
                                                  results / "bench_train.json"))
@@ -145,8 +147,7 @@ def run_all(args) -> None:
                        stage_settings("course_eval"))
     finally:
         plan.close()
-    total = time.perf_counter() - t_start
-    pipe.state["total_seconds_this_invocation"] = total
+    pipe.state["total_seconds_this_invocation"] = total = time.perf_counter() - t_start
     pipe.state["estimate_seconds_this_invocation"] = plan.left_at_start
     pipe.state["environment"] = runtime.environment(runtime.pick_device(args.device))
     storage.save_json(pipe.state, pipe.state_path)
@@ -161,8 +162,7 @@ def run_all(args) -> None:
     if args.quick and not args.keep_checkpoints:  # tiny runs: their results are in the JSON files and the report
         prune_runs(results, run_ids)
     print(f"total {duration(total)} (estimated before starting: {duration(plan.left_at_start)} of work "
-          f"left); output {storage.human_size(storage.directory_size(results))} "
-          f"in {results}")
+          f"left); output {storage.human_size(storage.directory_size(results))} in {results}")
 
 
 TIER_STAGES = {"deliverables": ("evaluate", "ablations", "failures", "course_eval")}  # quick and full: every stage
@@ -249,7 +249,7 @@ MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs that module's command
     "studies": "studies.gap", "diagnosis": "studies.diagnosis", "robustness": "studies.robustness",
     "data_efficiency": "studies.data_efficiency", "bench": "studies.bench", "predict": "studies.predict",
     "heads": "studies.heads", "verify": "pipeline.verify", "runs": "training.runs", "factorial": "studies.factorial",
-}
+    "interventions": "studies.interventions"}
 
 
 def main(argv=None):

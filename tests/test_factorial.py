@@ -152,9 +152,9 @@ def test_a_factorial_run_stores_both_rules_and_its_shifted_predictions(tiny_data
     assert np.all((scores["pck@0.05"] >= 0) & (scores["pck@0.05"] <= 1))
 
 
-def fake_run(results, run_id, data_dir, pred, epochs=4, best=2):
+def fake_run(results, run_id, data_dir, pred, epochs=4, best=2, view="upright"):
     """A finished run's log and its stored predictions under both rules, as the runs command leaves them."""
-    ds = load_split(data_dir, evaluation_split(data_dir), "heatmap")
+    ds = load_split(data_dir, evaluation_split(data_dir), "heatmap", view=view)
     run = results / "runs" / run_id
     name = "heatmap" if "heatmap" in run_id else "regression"
     storage.save_json({"models": {name: log_entry(epochs, best=best)}}, run / "training_log.json")
@@ -232,3 +232,23 @@ def test_circular_padding_leaves_a_wide_field_nothing_to_read_position_from():
             pooled = [model.context(model.encoder(x)[-1]).mean(dim=(2, 3)) for x in (image, moved)]
         change[mode] = float((pooled[0] - pooled[1]).abs().max() / pooled[0].abs().mean())
     assert change["circular"] < 1e-5 and change["zeros"] > 1e-2
+
+
+def test_transposed_roles_are_compared_axis_for_axis(tiny_data, tmp_path):
+    # the specified model misses x by 10 px upright; transposed, it misses y (the axis that was x) by 10 px:
+    # exactly the exchange of roles the mechanism predicts, so each crossed difference is 0
+    from problem2.studies.interventions import run_interventions
+    upright = np.asarray(load_split(tiny_data, "test", "heatmap", hand_labels="side").keypoints)
+    lying = np.asarray(load_split(tiny_data, "test", "heatmap", hand_labels="side", view="transposed").keypoints)
+    for seed in (0, 1):
+        fake_run(tmp_path, factorial_run((0, 0, 0, 0), seed), tiny_data, upright + np.array([10.0, 0.0]))
+        fake_run(tmp_path, f"transposed_regression{'_seed1' if seed else ''}", tiny_data,
+                 lying + np.array([0.0, 10.0]), view="transposed")
+    result = run_interventions(tiny_data, tmp_path, n_boot=200)
+    lying_result = next(i for i in result.interventions if i.name == "transposed_regression")
+    assert lying_result.runs == ["transposed_regression", "transposed_regression_seed1"]
+    assert lying_result.differences["x_px - y_px"]["estimate"] == pytest.approx(0.0)
+    assert lying_result.differences["y_px - x_px"]["estimate"] == pytest.approx(0.0)
+    assert lying_result.per_seed["y_px"] == pytest.approx([10.0, 10.0])
+    circular = next(i for i in result.interventions if i.name == "pad_circular_regression")
+    assert circular.runs == [] and circular.differences == {}  # not trained: nothing claimed

@@ -32,6 +32,7 @@ from problem2.training.experiments import predictions_path, save_predictions
 from problem2.training.registry import (
     FACTORIAL_SEEDS,
     FACTORS,
+    INTERVENTIONS,
     checkpoint_path,
     factorial_cells,
     factorial_heatmap_run,
@@ -39,6 +40,7 @@ from problem2.training.registry import (
     final_checkpoint,
     run_finished,
     run_log,
+    seeded,
 )
 
 RULE = "last_epoch"  # the declared checkpoint-selection rule (see docs/conventions.md)
@@ -74,7 +76,7 @@ def run_ids(quick: bool = False) -> list:
     if quick:
         return [factorial_run(SPEC), factorial_run(ALL), factorial_heatmap_run()]
     return [r for s in FACTORIAL_SEEDS for r in [*(factorial_run(c, s) for c in factorial_cells()),
-                                                 factorial_heatmap_run(s)]]
+                                                 factorial_heatmap_run(s), *(seeded(i, s) for i in INTERVENTIONS)]]
 
 
 def cell_name(levels) -> str:
@@ -109,9 +111,10 @@ def default_keypoints(block: dict) -> np.ndarray:
     return np.asarray(block["subpixel"] if "subpixel" in block else block["argmax"], np.float64)
 
 
-def per_image(data: dict, gt: np.ndarray) -> dict:
+def per_image(data: dict, gt: np.ndarray, view: str = "upright") -> dict:
     """{metric: [N]} for one run: PCK@0.05 over the 5 keypoints, mean |x| and |y| error (px), and the shift gains
-    (predicted / true displacement of the head and feet when the image moves towards the centre)."""
+    (predicted / true displacement of the head and feet when the image moves towards the centre); gt in the
+    run's view (data/views.py)."""
     pred = default_keypoints(data["keypoints"])
     err = np.abs(pred - gt)
     out = {"pck@0.05": metrics.correct(pred, gt, [0.05])[0].mean(axis=1),
@@ -120,7 +123,7 @@ def per_image(data: dict, gt: np.ndarray) -> dict:
         step = data["shifted"]["step_px"]
         for i, axis in enumerate("xy"):
             moved = default_keypoints(data["shifted"][axis])
-            shift = (moved - pred)[:, UNAMBIGUOUS, i] * centre_signs(gt, i)[:, None]
+            shift = (moved - pred)[:, UNAMBIGUOUS, i] * centre_signs(gt, i, view)[:, None]
             out[f"shift_{axis}"] = shift.mean(axis=1) / step
     return out
 

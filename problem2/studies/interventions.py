@@ -1,0 +1,106 @@
+"""Interventions that test the border mechanism's predictions by training (issue 31): each changes one thing of a
+factorial cell (training/registry.INTERVENTIONS) and is scored per axis against that cell, same seeds, same labels,
+under the declared rule (factorial.RULE: the last epoch).
+
+    python -m problem2 interventions --results outputs/factorial     # -> RESULTS/interventions.json
+
+Each prediction below was written down before its runs were trained (2026-12-03), and is reported as confirmed or
+refuted by the intervals, whichever it is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from problem2.core import cli, stats
+from problem2.core.results import JsonResult
+from problem2.core.schema import DEFAULT_RESULTS
+from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split
+from problem2.studies.factorial import RULE, per_image, stored
+from problem2.training.registry import FACTORIAL_SEEDS, INTERVENTIONS, factorial_run, seeded
+
+PREDICTIONS = {  # intervention -> (the cell it changes, its prediction, the (its metric, the cell's metric) pairs)
+    "transposed_regression": ((0, 0, 0, 0), "x and y exchange roles: its x error and x shift gain become the "
+                              "specified model's y ones, and its y ones the specified model's x ones",
+                              (("x_px", "y_px"), ("y_px", "x_px"), ("shift_x", "shift_y"), ("shift_y", "shift_x"))),
+    "pad_reflect_regression": ((0, 0, 0, 0), "without zeros at the border y collapses like x: a y shift gain near 0 "
+                               "and a larger y error", (("y_px", "y_px"), ("shift_y", "shift_y"))),
+    "pad_replicate_regression": ((0, 0, 0, 0), "as reflect padding", (("y_px", "y_px"), ("shift_y", "shift_y"))),
+    "pad_circular_regression": ((0, 0, 0, 0), "no border at all: both shift gains near 0, both errors larger",
+                                (("x_px", "x_px"), ("y_px", "y_px"), ("shift_x", "shift_x"), ("shift_y", "shift_y"))),
+    "pad_circular_wide_regression": ((0, 1, 1, 1), "the 238 px field keeps position by reading the border: without "
+                                     "one, the best pooled cell loses both axes",
+                                     (("x_px", "x_px"), ("y_px", "y_px"), ("shift_x", "shift_x"),
+                                      ("shift_y", "shift_y"))),
+}
+
+
+@dataclass
+class Intervention(JsonResult):
+    name: str
+    prediction: str
+    base: str                            # the factorial cell it changes
+    runs: list                           # its runs scored (seeds in order)
+    base_runs: list
+    per_seed: dict                       # {metric: [per-run mean]}
+    base_per_seed: dict
+    differences: dict                    # {'its metric - cell metric': interval over seeds and images}
+
+
+@dataclass
+class Interventions(JsonResult):
+    """interventions.json."""
+    rule: str
+    n_boot: int
+    interventions: list[Intervention]
+
+
+def score_runs(runs: list, results: Path, data_dir: Path, view: str) -> tuple[list, dict]:
+    """(the runs scored, {metric: [seeds, N]}) of those finished and stored under RULE."""
+    split = evaluation_split(data_dir)
+    gt = np.asarray(load_split(data_dir, split, "heatmap", hand_labels="side", view=view).keypoints, np.float64)
+    fingerprint = dataset_fingerprint(load_split(data_dir, split, "heatmap", view=view))
+    done, scores = [], {}
+    for run_id in runs:
+        data = stored(run_id, results, data_dir, fingerprint, RULE)
+        if data is not None:
+            done.append(run_id)
+            for metric, values in per_image(data, gt, view).items():
+                scores.setdefault(metric, []).append(values)
+    return done, scores
+
+
+def run_interventions(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: int = 4000) -> Interventions:
+    """interventions.json: each intervention against its cell, over the seeds both have."""
+    out = []
+    for name, (base, prediction, pairs) in PREDICTIONS.items():
+        view = INTERVENTIONS[name].get("view", "upright")
+        runs, scores = score_runs([seeded(name, s) for s in FACTORIAL_SEEDS], results, data_dir, view)
+        base_runs, base_scores = score_runs([factorial_run(base, s) for s in FACTORIAL_SEEDS], results, data_dir,
+                                            "upright")
+        differences = {}
+        for mine, theirs in pairs:
+            if scores.get(mine) and base_scores.get(theirs):
+                draws = stats.hierarchical_bootstrap({"a": scores[mine], "b": base_scores[theirs]}, n_boot)
+                estimate = float(np.mean(scores[mine]) - np.mean(base_scores[theirs]))
+                differences[f"{mine} - {theirs}"] = stats.interval(estimate, draws["a"] - draws["b"])
+        mean = lambda s: {m: [float(np.mean(v)) for v in vals] for m, vals in s.items()}  # noqa: E731
+        out.append(Intervention(name, prediction, factorial_run(base), runs, base_runs, mean(scores),
+                                mean(base_scores), differences))
+    result = Interventions(RULE, n_boot, out)
+    result.save(Path(results) / "interventions.json")
+    return result
+
+
+def main(argv=None):
+    p = cli.Parser(description="Score the interventions against their factorial cells (interventions.json).")
+    p.add_argument("--results", type=cli.existing_dir, default=DEFAULT_RESULTS, help="results directory")
+    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
+    args = p.parse_args(argv)
+    from problem2.data.generate import ensure_data
+    result = run_interventions(ensure_data(args.data_dir), args.results)
+    for i in result.interventions:
+        print(f"{i.name} ({len(i.runs)} seeds): " + "; ".join(
+            f"{k} {d['estimate']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]" for k, d in i.differences.items()))
