@@ -26,7 +26,7 @@ from problem2.training.registry import (
     all_runs,
     checkpoint_path,
     final_checkpoint,
-    main_pair_run,
+    main_pair_spec,
     run_dir,
     run_finished,
     run_log,
@@ -56,10 +56,9 @@ def run_training(spec: RunSpec, data_dir, out_dir, *, resume: bool = True, progr
 
 def train_both(data_dir: Path, out_dir: Path, cfg: TrainConfig, *, resume: bool = True,
                models=("heatmap", "regression"), progress: bool = True, overwrite: bool = False) -> dict:
-    """The main pair (all_runs' main_heatmap and main_regression) on the same data, each from cfg's seed."""
-    runs = all_runs(cfg)
-    return {name: run_training(runs[main_pair_run(name)], data_dir, out_dir, resume=resume, progress=progress,
-                                 overwrite=overwrite)
+    """The main pair (registry.main_pair_spec) on the same data, each from cfg's seed."""
+    return {name: run_training(main_pair_spec(name, cfg), data_dir, out_dir, resume=resume, progress=progress,
+                               overwrite=overwrite)
             for name in models}
 
 

@@ -106,6 +106,15 @@ class RunSpec:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+MAIN_PAIR_MODELS = {"heatmap": HEATMAP, "regression": REGRESSION}
+
+
+def main_pair_spec(name: str, cfg: TrainConfig) -> RunSpec:
+    """The main pair's run of `name` ('heatmap' or 'regression') under cfg: the assignment's model and protocol.
+    (Built alone, so that training the pair does not build the whole study's registry.)"""
+    return RunSpec(name=name, model=MAIN_PAIR_MODELS[name], train=cfg)
+
+
 def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
     """{run id: spec}; cfg is the main protocol every run starts from."""
     def spec(name, model, seed=None, loss=None, precision=None, epochs=None, schedule=None, **kw):
@@ -115,8 +124,8 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         return RunSpec(name=name, model=model, train=train, **kw)
 
     runs = {
-        main_pair_run("heatmap"): spec("heatmap", HEATMAP),
-        main_pair_run("regression"): spec("regression", REGRESSION),
+        main_pair_run("heatmap"): main_pair_spec("heatmap", cfg),
+        main_pair_run("regression"): main_pair_spec("regression", cfg),
         # ablations of the heatmap model (issue: resolution, sigma, skip connections)
         "ablation_res32": spec("heatmap", HEATMAP, model_config={"heatmap_size": 32}),
         "ablation_res128": spec("heatmap", HEATMAP, model_config={"heatmap_size": 128}),
