@@ -262,5 +262,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     from problem2.data.generate import ensure_data
     result = run_factorial(ensure_data(args.data_dir), args.results, args.boot)
-    for name, part in result.shapley.get(RULE, {}).get("pck@0.05", {}).items():
-        print(f"{name:10s} {part['estimate']:+.3f} [{part['low']:+.3f}, {part['high']:+.3f}]")
+    parts = result.shapley.get(RULE, {}).get("pck@0.05", {})
+    for name in ("gap", *FACTORS, "rest"):
+        if name in parts:
+            p = parts[name]
+            print(f"PCK@0.05 {name:9s} {p['estimate']:+.3f} [{p['low']:+.3f}, {p['high']:+.3f}]")
+    if not parts:
+        print("not decomposed yet: some cell has no finished run (factorial.json lists what each cell has)")
