@@ -72,6 +72,9 @@ INTERVENTIONS = {
     # the best pooled cell (no dropout, cosine, 238 px) without a border: does the wide field read the border?
     "pad_circular_wide_regression": {"model_config": {"dropout": 0.0, "context_dilations": (2, 4),
                                                       "padding_mode": "circular"}, "schedule": "cosine"},
+    # is 30 epochs of cosine converged? The best pooled cell for three times as long
+    "long_wide_regression": {"model_config": {"dropout": 0.0, "context_dilations": (2, 4)}, "schedule": "cosine",
+                             "epochs": 90},
 }
 
 

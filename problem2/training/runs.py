@@ -52,7 +52,7 @@ def main(argv=None):
         for run_id, spec in runs.items():
             print(f"{run_id:28s} {spec.model:14s} {spec.model_config} sigma={spec.sigma} "
                   f"hands={spec.hand_labels} seed={spec.train.seed} loss={loss_words(spec)} "
-                  f"schedule={spec.train.schedule} precision={spec.train.precision}"
+                  f"schedule={spec.train.schedule} epochs={spec.train.epochs} precision={spec.train.precision}"
                   + (f" view={spec.view}" if spec.view != "upright" else "")
                   + (f" augmented {augment_changes(spec.augment) or ''}" if spec.augment else ""))
         return
