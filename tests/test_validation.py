@@ -273,3 +273,15 @@ def test_a_401_digit_coordinate_is_named_not_overflowed(tiny_data, tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(DatasetError, match=r"images\[0\] .*: keypoints\[0\] = \[1000000.*\.\.\. lies outside"):
         read_annotations(path)
+
+
+def test_a_32_bit_integer_image_is_read_by_its_range(tmp_path):
+    from PIL import Image
+    figure = np.full((128, 128), 255, np.uint8)
+    figure[40:90, 63:66] = 0  # a dark stroke on white
+    for scale, name in ((257, "sixteen.tif"), (1, "eight.tif")):
+        Image.fromarray(figure.astype(np.int32) * scale, mode="I").save(tmp_path / name)
+        assert np.array_equal(load_image(tmp_path / name), figure)  # not clipped to a blank white image
+    Image.fromarray(np.full((128, 128), 70000, np.int32), mode="I").save(tmp_path / "wide.tif")
+    with pytest.raises(DatasetError, match="wide.tif: a 32-bit integer image must hold 8- or 16-bit values"):
+        load_image(tmp_path / "wide.tif")

@@ -169,6 +169,12 @@ def _grayscale(path: Path, im: Image.Image) -> np.ndarray:
     """uint8 [H, W] of a decoded image in any mode (see load_image)."""
     if im.mode in SIXTEEN_BIT_MODES:  # 16-bit grayscale: scale 0..65535 to 0..255
         return np.clip(np.rint(np.asarray(im).astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    if im.mode == "I":  # 32-bit integers: their range says what they hold (PIL's convert('L') would clip to white)
+        values = np.asarray(im, dtype=np.float64)
+        if values.min() < 0 or values.max() > 65535:
+            raise DatasetError(f"{path}: a 32-bit integer image must hold 8- or 16-bit values (0..65535), got "
+                               f"{values.min():.0f}..{values.max():.0f}")
+        return np.rint(values / (257.0 if values.max() > 255 else 1.0)).astype(np.uint8)
     if im.mode == "F":
         values = np.asarray(im, dtype=np.float64)
         if not np.isfinite(values).all() or values.min() < 0 or values.max() > 255:
