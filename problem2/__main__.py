@@ -247,7 +247,7 @@ def stage_list(text: str) -> list:
 MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs that module's command line
     "generate": "data.generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline",
     "studies": "studies.gap", "diagnosis": "studies.diagnosis", "robustness": "studies.robustness",
-    "data_efficiency": "studies.data_efficiency", "bench": "studies.bench", "predict": "studies.predict",
+    "data_efficiency": "studies.data_efficiency", "bench": "studies.bench", "predict": "predict",
     "heads": "studies.heads", "verify": "pipeline.verify", "runs": "training.runs", "factorial": "studies.factorial",
     "interventions": "studies.interventions"}
 

@@ -322,7 +322,7 @@ def test_a_garbage_lock_says_how_to_clear_it(tmp_path):
 
 
 def test_predict_refuses_a_model_with_nan_weights(tmp_path):
-    from problem2.studies.predict import predict_files
+    from problem2.predict import predict_files
     model = HeatmapNet()
     with torch.no_grad():
         model.final.bias.fill_(float("nan"))
@@ -419,6 +419,6 @@ def test_a_sidecar_without_the_model_class_is_named(tmp_path):
 
 
 def test_two_images_with_one_stem_get_two_overlays(tmp_path):
-    from problem2.studies.predict import overlay_name
+    from problem2.predict import overlay_name
     files = [tmp_path / "x.png", tmp_path / "x.jpg", tmp_path / "y.png"]
     assert [overlay_name(f, files) for f in files] == ["x.png.png", "x.jpg.png", "y.png"]

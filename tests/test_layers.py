@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "problem2"
 LAYERS = ["core", "figures", "models", "data", "training", "studies", "report", "pipeline"]  # bottom to top
-TOP = {"__main__", "dataset", "model", "train", "evaluate", "baseline"}  # the command line and the front doors
+TOP = {"__main__", "dataset", "model", "train", "evaluate", "baseline", "predict"}  # the command line and the front doors
 MAX_LINES = 300
 
 
