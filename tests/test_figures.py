@@ -104,7 +104,7 @@ def test_accuracy_against_flops(checked, tmp_path):
                     mean_px={"course": [], "side": []}, parameters=1, gflops_forward=0.80 if i >= 6 else 0.46,
                     gflops_train=1.0, train_img_per_s=50.0)
             for i, (label, base) in enumerate([("RegressionNet (specified)", 0.09), ("RegressionNet without dropout", 0.15),
-                                               ("RLE (Laplace likelihood), pooled", 0.10),
+                                               ("RLE without its flow, pooled", 0.10),
                                                ("SimCC, pooled features", 0.11), ("Integral (soft-argmax, 8 x 8)", 0.96),
                                                ("SimCC, spatial features", 0.98),
                                                ("HeatmapNet trunk + soft-argmax", 0.97),

@@ -68,7 +68,7 @@ def test_heads_read_per_axis_are_named_and_split_by_their_features():
     d = {"variants": {"main_regression": {"shift": {"x": 0.01}}, "head_rle": {"shift": {"x": 0.004}},
                       "head_integral_seed2": {"shift": {"x": 0.996}}}}
     text = head_axis_sentence(d)
-    assert "by 0.00 px (RLE (Laplace likelihood), pooled)" in text
+    assert "by 0.00 px (RLE without its flow, pooled)" in text
     assert "the spatial heads' by 1.00 px (Integral (soft-argmax, 8 x 8))" in text and "seed" not in text
     assert head_axis_sentence({"variants": {"main_regression": {"shift": {"x": 0.01}}}}) == ""
 

@@ -227,25 +227,24 @@ def plot_learning_curves(result, save_path):
 
 
 def plot_accuracy_vs_flops(study, save_path):
-    """heads.json: PCK@0.05 (mean ± sd over seeds) against forward GFLOPs per image, one marker per model; one panel
-    for side labels, one for the course labels scored hand-swap-invariant. Filled markers: no decoder."""
-    markers = "osD^v<>ph*"
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
+    """heads.json: PCK@0.05 (mean ± sd over seeds) of every model, one row each, ordered by forward GFLOPs per image
+    (named in the row's label, so that rows of one cost are not spread along a cost axis); one panel for side
+    labels, one for the course labels scored hand-swap-invariant. Filled markers: no decoder."""
+    rows = sorted(study.rows, key=lambda r: (r.gflops_forward, r.label))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(rows) + 1.6), sharey=True, layout="constrained")
     panels = (("side", "trained and scored on side labels"), ("course_swap", "course labels, hand-swap-invariant"))
+    ys = np.arange(len(rows))[::-1]
     for ax, (labels, title) in zip(axes, panels):
-        for i, row in enumerate(study.rows):
+        for y, row in zip(ys, rows):
             values = row.scores[labels]
-            if not values:
-                continue
-            same_cost = [r for r in study.rows if round(r.gflops_forward, 2) == round(row.gflops_forward, 2)]
-            dodge = 0.012 * (same_cost.index(row) - (len(same_cost) - 1) / 2)  # rows of one cost side by side
-            ax.errorbar(row.gflops_forward + dodge, np.mean(values), yerr=np.std(values, ddof=1) if len(values) > 1 else 0,
-                        marker=markers[i % len(markers)], ms=8, capsize=3, ls="none", label=row.label,
-                        mfc="white" if row.decoder else None, color=f"C{i}")
-        ax.set(title=title, xlim=(0.35, 0.9), ylim=(0, 1.02))
+            if values:
+                ax.errorbar(np.mean(values), y, xerr=np.std(values, ddof=1) if len(values) > 1 else 0, marker="o",
+                            ms=7, capsize=3, ls="none", mfc="white" if row.decoder else None,
+                            color=COLORS["heatmap"] if row.decoder else COLORS["regression"])
+        ax.set(title=title, xlim=(0, 1.02), xlabel=f"{study.metric} (mean ± sd over seeds)")
+        ax.title.set_fontsize(10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"{study.metric} (mean ± sd over seeds)")
-    fig.supxlabel("forward GFLOPs per 128 x 128 image (rows of one cost drawn side by side)", fontsize=10)
-    handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, fontsize=9, loc="outside right center", title="open marker: decoder")
+    axes[0].set_yticks(ys, [f"{r.label} ({r.gflops_forward:.2f} GFLOPs)" for r in rows], fontsize=9)
+    fig.suptitle("Every model by its cost (forward GFLOPs per 128 x 128 image); open marker: with a decoder",
+                 fontsize=10)
     return save_figure(fig, save_path)

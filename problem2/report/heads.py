@@ -116,12 +116,11 @@ def section_heads(study: HeadStudy | None, axis_sentence: str = "") -> tuple[str
         answer(study),
         axis_sentence,
         f"Mean ± sd over {n_seeds} seeds unless marked ({study.split} split). Every row but HeatmapNet's uses "
-        f"RegressionNet's encoder (Integral {cite('sun2018')}, SimCC {cite('li2022')}, RLE {cite('li2021')} without its "
-        f"flow); "
+        f"RegressionNet's encoder (Integral {cite('sun2018')}, SimCC {cite('li2022')}, RLE {cite('li2021')}); "
         f"the loss is on a predicted distribution or map (KL, Laplace likelihood, MSE to Gaussian maps) or on the "
         f"coordinates (MSE on (x, y) / 128).",
         table(header, rows),
-        fig("heads_accuracy_flops.png", "PCK@0.05 against forward GFLOPs per image (mean ± sd over seeds)"),
+        fig("heads_accuracy_flops.png", "Every model's PCK@0.05 by its forward GFLOPs (mean ± sd over seeds)"),
         "Each single change tested over seeds, the hand-swap-min loss and the speed: appendix {§heads_details}.",
     ] if p)
     details = "\n\n".join(p for p in [

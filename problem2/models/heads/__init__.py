@@ -29,7 +29,7 @@ class Head:
 
 # one line per head: its runs (head_*, side_head_*, swapmin_head_*) and its rows in the heads study follow
 HEADS = {
-    "rle": Head("RLENet", {}, "RLE (Laplace likelihood), pooled", "global pooling", "distribution"),
+    "rle": Head("RLENet", {}, "RLE without its flow, pooled", "global pooling", "distribution"),
     "simcc_gap": Head("SimCCNet", {"pooling": "avg"}, "SimCC, pooled features", "global pooling", "distribution"),
     "integral": Head("IntegralNet", {}, "Integral (soft-argmax, 8 x 8)", "spatial", "coordinate"),
     "simcc": Head("SimCCNet", {}, "SimCC, spatial features", "spatial", "distribution"),
