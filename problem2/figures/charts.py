@@ -157,16 +157,21 @@ def plot_seeded_ablations(seeded, save_path):
             ax.set_xlim(-0.5, len(rows) - 0.5)
             ax.grid(alpha=0.3)
         row[0].set(ylabel="PCK@0.05", title=f"{name}: PCK@0.05")
-        low, high = row[0].get_ylim()  # span at least 0.1: a noise-sized gap (~0.01) must look noise-sized
-        mid = (low + high) / 2
-        row[0].set_ylim(min(low, mid - 0.05), max(high, mid + 0.05))
         row[1].set(ylabel="mean error (px)", title="head and feet error")
-        row[1].set_ylim(0, max(row[1].get_ylim()[1], 0.5))
         row[0].legend(fontsize=9)
         row[1].legend(fontsize=9)
         for ax in row:
             ax.title.set_fontsize(9)
-    fig.suptitle(f"Ablations over seeds (mean ± sd; {seeded.split} split, sub-pixel decoding)", fontsize=10)
+    # one scale per column, so that the rows compare at a glance: PCK over every row's range (at least 0.1 wide, so
+    # that a noise-sized gap looks noise-sized), errors from 0
+    low, high = min(ax.get_ylim()[0] for ax in axes[:, 0]), max(ax.get_ylim()[1] for ax in axes[:, 0])
+    mid = (low + high) / 2
+    for ax in axes[:, 0]:
+        ax.set_ylim(min(low, mid - 0.05), max(high, mid + 0.05))
+    for ax in axes[:, 1]:
+        ax.set_ylim(0, max(0.5, *(a.get_ylim()[1] for a in axes[:, 1])))
+    fig.suptitle(f"Ablations over seeds (mean ± sd; {seeded.split} split, sub-pixel decoding; one scale per column)",
+                 fontsize=10)
     return save_figure(fig, save_path)
 
 

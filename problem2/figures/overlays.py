@@ -12,7 +12,7 @@ from problem2.core.metrics import as_array
 from problem2.core.schema import KEYPOINT_NAMES
 from problem2.figures.style import (
     COLORS,
-    MODEL_STYLE,
+    MODEL_MARKS,
     SHORT_NAMES,
     draw_skeleton,
     reader_label,
@@ -139,9 +139,9 @@ def plot_robustness_examples(examples: list, save_path, max_columns: int = 6):
         ax.axis("on")
         draw_skeleton(ax, gt, COLORS["gt"])
         for i, (model, points) in enumerate(preds.items()):
-            color, alpha = MODEL_STYLE.get(model, (f"C{i}", 1.0))
-            ax.scatter(*as_array(points).T, c=color, alpha=alpha, s=18, marker="x", zorder=4)
-            handles.setdefault(model, plt.Line2D([], [], color=color, alpha=alpha, marker="x", ls=""))
+            color, marker = MODEL_MARKS.get(model, (f"C{i}", "x"))
+            ax.scatter(*as_array(points).T, c=color, s=30, marker=marker, linewidths=1.3, zorder=4)
+            handles.setdefault(model, plt.Line2D([], [], color=color, marker=marker, ls="", markersize=7))
         ax.set_xlim(-0.5, image.shape[1] - 0.5)
         ax.set_ylim(image.shape[0] - 0.5, -0.5)
         ax.set_title(title, fontsize=9)

@@ -121,3 +121,7 @@ def name_offset(points, k: int) -> tuple:
 MODEL_STYLE = {"HeatmapNet": (COLORS["heatmap"], 1.0), "RegressionNet": (COLORS["regression"], 1.0),
                "HeatmapNet augmented": (COLORS["heatmap"], 0.45), "RegressionNet augmented": (COLORS["regression"], 0.45),
                "HeatmapNet augmented, aimed cutout": (COLORS["aimed"], 1.0)}
+# on an image, where translucent marks vanish over the strokes: an opaque hue and a marker of its own per model
+MODEL_MARKS = {"HeatmapNet": (COLORS["heatmap"], "x"), "RegressionNet": (COLORS["regression"], "x"),
+               "HeatmapNet augmented": ("#f46d43", "+"), "RegressionNet augmented": ("#e7298a", "+"),
+               "HeatmapNet augmented, aimed cutout": (COLORS["aimed"], "1")}

@@ -52,7 +52,7 @@ def ablation_study(dataset, model_class=HeatmapNet, cfg: TrainConfig | None = No
     split = evaluation_split(data_dir)
     test = load_split(data_dir, split, "heatmap")
     scores = {run_id: score_heatmap_run(run_id, results_dir, test) for run_id in run_ids}
-    result = Ablations(split=split, n_images=len(test), protocol=cfg.__dict__ | {"snapshot_epochs": None},
+    result = Ablations(split=split, n_images=len(test), protocol=cfg.record() | {"snapshot_epochs": None},
                        ablations={name: [AblationRun.from_dict({"setting": s, "run": r, **scores[r]}) for s, r in variants]
                                   for name, variants in ablations.items()})
     result.save(Path(results_dir) / "ablation.json")
