@@ -115,3 +115,16 @@ def test_a_checkpoint_not_kept_is_vouched_for_by_its_runs_log(tmp_path):
     storage.save_json({"models": {"regression": {"best_epoch": 4}}}, run / "training_log.json")  # retrained
     assert provenance.stale_files(tmp_path)[0].reason.startswith("its input runs/side_regression/training_log.json "
                                                                   "changed")
+
+
+def test_run_records_that_no_stage_reads_are_named(tmp_path):
+    from problem2.pipeline.verify import unread_run_files
+    read = tmp_path / "runs" / "ablation_sigma1" / "test_predictions.json"
+    unread = tmp_path / "runs" / "axis_regression_flatten" / "test_predictions.json"
+    pending = tmp_path / "runs" / "factor_pool_do50_const_rf46" / "test_predictions_last.json"  # its stage: not yet
+    for path in (read, unread, pending):
+        storage.save_json({}, path)
+    storage.save_torch({}, tmp_path / "regression_snapshots.pt")
+    run_stage(tmp_path, "ablations", lambda: storage.load_json(read), {})
+    run_stage(tmp_path, "diagnosis", lambda: None, {})  # records no read of the flatten run's predictions
+    assert unread_run_files(tmp_path) == ["regression_snapshots.pt", "runs/axis_regression_flatten/test_predictions.json"]

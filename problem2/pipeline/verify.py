@@ -14,13 +14,15 @@ from pathlib import Path
 from problem2.core import cli
 from problem2.core.schema import README, REFERENCE_DIR, REPO_DIR
 from problem2.pipeline import provenance
+from problem2.pipeline.stage_runs import MAIN_PAIR, STAGE_RUNS
 from problem2.report import readme
 from problem2.report.document import render_report
+from problem2.training.registry import run_dir
 
 
 def stale_lines(results: Path) -> list[str]:
     """One line per stale file of `results`, REPORT.md against a fresh render; for the reference, the README's
-    results block and the data too."""
+    results block, the data, and run records that nothing reads too."""
     results = Path(results)
     lines = [s.line() for s in provenance.stale_files(results)]
     records = provenance.load(results)["stages"]
@@ -34,10 +36,29 @@ def stale_lines(results: Path) -> list[str]:
     report = results / "REPORT.md"
     if report.exists() and not any(line.startswith("stale: REPORT.md") for line in lines):
         lines += report_render_lines(results, report)
+    if results.resolve() == REFERENCE_DIR.resolve():
+        lines += [f"stale: {f}: no stage reads it; refresh: delete it, or record the stage that reads it"
+                  for f in unread_run_files(results)]
     if results.resolve() == REFERENCE_DIR.resolve() and not readme.readme_is_current(README, results):
         lines.append("stale: README.md results block: it differs from what the reference's files give; "
                      "refresh: python -m problem2 report --update-reference")
     return lines
+
+
+RUN_RECORDS = ("training_log.json", "test_predictions.json", "test_predictions_last.json", "_snapshots.pt")
+
+
+def unread_run_files(results: Path) -> list[str]:
+    """The run records kept in `results` (logs, stored predictions, snapshots) that no recorded stage read and that
+    belong to no run of a stage still to be recorded: committed for nothing, so that nothing checks them."""
+    stages = provenance.load(results)["stages"]
+    read = {name for entry in stages.values() for name in entry["inputs"]}
+    pending = {run_dir(r, results).relative_to(results).as_posix() for s in provenance.ANALYSIS_STAGES
+               if s not in stages for r in STAGE_RUNS.get(s, lambda *a: [])((0, 1, 2), None, False)
+               if r not in MAIN_PAIR}  # the main pair's records, beside every result, are always checked
+    kept = [p.relative_to(results).as_posix() for p in sorted(Path(results).rglob("*"))
+            if p.is_file() and p.name.endswith(RUN_RECORDS)]
+    return [f for f in kept if f not in read and Path(f).parent.as_posix() not in pending]
 
 
 def report_render_lines(results: Path, report: Path) -> list[str]:
