@@ -8,6 +8,7 @@ stale file, naming the input that changed and the command that refreshes it.
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -56,9 +57,18 @@ def unread_run_files(results: Path) -> list[str]:
     pending = {run_dir(r, results).relative_to(results).as_posix() for s in provenance.ANALYSIS_STAGES
                if s not in stages for r in STAGE_RUNS.get(s, lambda *a: [])((0, 1, 2), None, False)
                if r not in MAIN_PAIR}  # the main pair's records, beside every result, are always checked
-    kept = [p.relative_to(results).as_posix() for p in sorted(Path(results).rglob("*"))
-            if p.is_file() and p.name.endswith(RUN_RECORDS)]
+    kept = [f for f in committed_files(results) if f.endswith(RUN_RECORDS)]
     return [f for f in kept if f not in read and Path(f).parent.as_posix() not in pending]
+
+
+def committed_files(results: Path) -> list[str]:
+    """Files under `results` (relative, sorted) that git tracks there; every file when it is not a git checkout."""
+    results = Path(results)
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "."], cwd=results, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return sorted(p.relative_to(results).as_posix() for p in results.rglob("*") if p.is_file())
+    return sorted(name for name in listed.decode().split("\0") if name)
 
 
 def report_render_lines(results: Path, report: Path) -> list[str]:
