@@ -252,3 +252,13 @@ def test_transposed_roles_are_compared_axis_for_axis(tiny_data, tmp_path):
     assert lying_result.per_seed["y_px"] == pytest.approx([10.0, 10.0])
     circular = next(i for i in result.interventions if i.name == "pad_circular_regression")
     assert circular.runs == [] and circular.differences == {}  # not trained: nothing claimed
+
+
+def test_regression_best_shot_with_rle_trains_through_its_own_loss_and_reloads(tiny_data, tmp_path):
+    from problem2.training.checkpoint import load_model
+    runs_main(["run", "best_rle_regression", "--epochs", "1", "--results", str(tmp_path), "--data-dir",
+               str(tiny_data), "--predictions", "--no-progress"])
+    model = load_model(tmp_path / "runs" / "best_rle_regression" / "regression_final.pth")
+    assert type(model).__name__ == "RLEFlowNet" and model.config["context_dilations"] == [2, 4]
+    stored_file = tmp_path / "runs" / "best_rle_regression" / "test_predictions_last.json"
+    assert "shifted" in storage.load_json(stored_file)

@@ -172,3 +172,27 @@ def test_the_committed_best_checkpoint_of_each_head_predicts_course_schema_json(
     # the spatial heads find generated figures (hands scored swap-invariant); the pooled ones at least see them
     pck = metrics.compute_pck(metrics.align_hands(pred, gt), gt, [0.2])[0.2]
     assert pck >= (0.8 if head in ("integral", "simcc") else 0.3)
+
+
+def test_rle_flow_density_integrates_to_one_and_its_loss_prefers_the_target():
+    from problem2.models.heads.rle_flow import RealNVP2D, RLEFlowNet
+    torch.manual_seed(0)
+    flow = RealNVP2D()
+    with torch.no_grad():  # a trained-looking flow: its couplings move the density away from N(0, I)
+        for p in flow.parameters():
+            p.mul_(1.5)
+        standard = -0.5 * (torch.ones(1, 2) ** 2).sum() - torch.log(torch.tensor(2 * torch.pi))
+        assert abs(float(flow.log_prob(torch.ones(1, 2))[0] - standard)) > 0.05
+    edges = torch.linspace(-12, 12, 481)
+    centres = (edges[1:] + edges[:-1]) / 2
+    grid = torch.stack(torch.meshgrid(centres, centres, indexing="ij"), dim=-1).reshape(-1, 2)
+    with torch.no_grad():
+        mass = flow.log_prob(grid).exp().sum() * (edges[1] - edges[0]) ** 2
+    assert float(mass) == pytest.approx(1.0, abs=0.02)  # a density: the change of variables is right
+    model = RLEFlowNet(dropout=0.0)
+    targets = torch.rand(3, 10) * 0.5 + 0.25
+    scales = torch.full((3, 10), -3.0)
+    at = model.loss_per_image(torch.cat([targets, scales], 1), targets)
+    off = model.loss_per_image(torch.cat([targets + 0.05, scales], 1), targets)
+    assert at.shape == (3,) and torch.all(at < off)
+    assert RLEFlowNet(dropout=0.0, context_dilations=(2, 4))(torch.zeros(2, 1, 128, 128)).shape == (2, 20)

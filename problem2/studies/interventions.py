@@ -36,6 +36,11 @@ PREDICTIONS = {  # intervention -> (the cell it changes, its prediction, the (it
                                       ("shift_y", "shift_y"))),
     "long_wide_regression": ((0, 1, 1, 1), "30 epochs of cosine are converged: 90 move PCK@0.05 and the errors by "
                              "less than the seeds do", (("pck@0.05", "pck@0.05"), ("x_px", "x_px"), ("y_px", "y_px"))),
+    "best_l1_regression": ((0, 1, 1, 1), "regression's best shot, L1: no better than MSE on the best pooled cell "
+                           "(PCK@0.05 within the seeds' spread)", (("pck@0.05", "pck@0.05"), ("x_px", "x_px"))),
+    "best_rle_regression": ((0, 1, 1, 1), "regression's best shot, RLE with its flow prior: better than MSE on the best "
+                            "pooled cell, closing part of what is left to HeatmapNet", (("pck@0.05", "pck@0.05"),
+                                                                                        ("x_px", "x_px"))),
 }
 
 

@@ -147,7 +147,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, cfg:
             train_seconds = time.perf_counter() - t0
             # ---- validate, then commit the epoch
             outputs = predict(model, val_loader, device, precision)
-            val_loss = float(objective.loss(outputs, val_targets))
+            with torch.no_grad():  # a loss with parameters of its own (RLEFlowNet's flow) builds no graph here
+                val_loss = float(objective.loss(outputs, val_targets))
             pred = objective.decode(outputs)
             entry = {"epoch": epoch, "train_loss": loss_sum / seen, "val_loss": val_loss,
                      "val_mean_px": float(metrics.distances(pred, val_gt).mean()),
@@ -172,7 +173,8 @@ def check_logged_best(model, val_loader, objective: Objective, state: run_files.
     best epoch's validation loss or PCK@0.05 the weights do not give is refused (hand-edited, or from another run)."""
     logged = state.history[state.best_epoch - 1]
     outputs = predict(model, val_loader, device, precision)
-    loss = float(objective.loss(outputs, _all_targets(val_loader)))
+    with torch.no_grad():
+        loss = float(objective.loss(outputs, _all_targets(val_loader)))
     pck = metrics.compute_pck(objective.decode(outputs), validation_keypoints(val_loader), [0.05])[0.05]
     if (abs(loss - logged["val_loss"]) > LOGGED_LOSS_RTOL * abs(logged["val_loss"]) + 1e-9
             or abs(pck - logged["val_pck@0.05"]) > LOGGED_PCK_ATOL):

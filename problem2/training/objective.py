@@ -56,13 +56,14 @@ def output_kind(outputs: torch.Tensor) -> tuple:
 
 def objective_for(model: nn.Module, loss: str = "mse", run_codec=None) -> Objective:
     """The model's objective: the codec's loss ('mse', the default: MSE for heatmaps and coordinates, a head's own
-    loss otherwise) or L1 on coordinates ('l1'); '+swapmin' after either takes, per image, the smaller loss of
+    loss otherwise; the model's loss_per_image where it has one, as RLEFlowNet does) or L1 on coordinates ('l1'); '+swapmin' after either takes, per image, the smaller loss of
     the two hand assignments (hand_swap_min). Validation decodes by the codec's first decoding (argmax)."""
     base, _, swap = loss.partition("+")
     if base not in LOSSES or swap not in ("", "swapmin"):
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, optionally followed by '+swapmin', got {loss!r}")
     run_codec = run_codec or model_codec(model)
-    per_image = run_codec.loss_per_image if LOSSES[base] is None else (
+    own = getattr(model, "loss_per_image", None)  # a head whose loss has parameters of its own (RLEFlowNet's flow)
+    per_image = (own or run_codec.loss_per_image) if LOSSES[base] is None else (
         lambda out, t: LOSSES[base](out.float(), t, reduction="none").flatten(1).mean(1))
     if swap:
         per_image = hand_swap_min(per_image, run_codec)

@@ -1,8 +1,8 @@
 """Every training run the project makes, by id: its specification (RunSpec) and where its files are.
 
 Run ids are made here and nowhere else: all_runs(cfg) builds every id through the functions below (main_pair_run,
-seeded, head_runs, swapmin_run, data_run, step_control_run, ablation_seed_runs), which the studies call to name
-the runs they read; spec_of(run_id) looks one up in the registry of the main protocol, built once.
+head_runs, swapmin_run, data_run, step_control_run, ablation_seed_runs) and those of factorial_plan.py (seeded,
+factorial_run, factorial_heatmap_run, the interventions), which the studies call to name the runs they read; spec_of(run_id) looks one up in the registry of the main protocol, built once.
 """
 from __future__ import annotations
 
@@ -14,17 +14,21 @@ from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.augment import AugmentConfig
 from problem2.models.heads import HEADS
 from problem2.training.engine import TrainConfig
+from problem2.training.factorial_plan import (  # noqa: F401 (the factorial's names, as the studies import them)
+    FACTORIAL_SEEDS,
+    FACTORS,
+    INTERVENTIONS,
+    factorial_cells,
+    factorial_heatmap_run,
+    factorial_run,
+    seeded,
+)
 from problem2.training.run_files import RunFiles, read_log
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 DATA_SIZES = (125, 250, 500, 1000, 2000, 4000)  # training images of the learning curves
 STEP_CONTROLS = (2, 4)  # 1000 images for k x the epochs: the steps of the curves' k x 1000 points
 AIMED_OCCLUSION = AugmentConfig(aimed_cutout=0.5)  # the default augmentation, half of its cutouts over a keypoint
-
-
-def seeded(run_id: str, seed: int) -> str:
-    """The id of run_id's twin from another seed (seed 0 is run_id itself): run_id + '_seedN'."""
-    return run_id + (f"_seed{seed}" if seed else "")
 
 
 def main_pair_run(model: str, seed: int = 0) -> str:
@@ -51,48 +55,6 @@ def data_run(n: int, model: str, seed: int) -> str:
 def step_control_run(k: int) -> str:
     """RegressionNet on the split's 1000 images for k x the epochs: the optimiser steps of k x 1000 images."""
     return f"steps{k}x_regression"
-
-
-# The why-factorial (studies/factorial.py): four factors between the specified RegressionNet (every factor at its
-# first level) and a regressor that keeps the map, without dropout, annealed, seeing the whole image
-FACTORS = {  # factor -> (level name in run ids, what it changes) for level 0 (the specification) and level 1
-    "readout": (("pool", {"pooling": "avg"}), ("map", {"pooling": "spatial"})),
-    "dropout": (("do50", {"dropout": 0.5}), ("do0", {"dropout": 0.0})),
-    "schedule": (("const", {"schedule": "constant"}), ("cos", {"schedule": "cosine"})),
-    "field": (("rf46", {}), ("rf238", {"context_dilations": (2, 4)})),
-}
-FACTORIAL_SEEDS = (0, 1, 2, 3, 4)
-# interventions that test the border mechanism's predictions by training (side labels, FACTORIAL_SEEDS each):
-# {run id prefix: (the change, in RunSpec fields)}
-INTERVENTIONS = {
-    "transposed_regression": {"view": "transposed"},  # predicts: x and y exchange roles
-    "pad_reflect_regression": {"model_config": {"padding_mode": "reflect"}},  # predicts: y collapses like x
-    "pad_replicate_regression": {"model_config": {"padding_mode": "replicate"}},
-    "pad_circular_regression": {"model_config": {"padding_mode": "circular"}},  # no border: both axes lost
-    # the best pooled cell (no dropout, cosine, 238 px) without a border: does the wide field read the border?
-    "pad_circular_wide_regression": {"model_config": {"dropout": 0.0, "context_dilations": (2, 4),
-                                                      "padding_mode": "circular"}, "schedule": "cosine"},
-    # is 30 epochs of cosine converged? The best pooled cell for three times as long
-    "long_wide_regression": {"model_config": {"dropout": 0.0, "context_dilations": (2, 4)}, "schedule": "cosine",
-                             "epochs": 90},
-}
-
-
-def factorial_run(levels: tuple, seed: int = 0) -> str:
-    """The factorial's run of one cell (a 0/1 level per factor of FACTORS, in order) and seed:
-    factorial_run((0, 0, 0, 0), 3) == 'factor_pool_do50_const_rf46_seed3'."""
-    names = [FACTORS[f][level][0] for f, level in zip(FACTORS, levels, strict=True)]
-    return seeded("factor_" + "_".join(names), seed)
-
-
-def factorial_heatmap_run(seed: int = 0) -> str:
-    """The factorial's end point, the specified HeatmapNet on side labels, of one seed."""
-    return seeded("factor_heatmap", seed)
-
-
-def factorial_cells() -> list:
-    """Every cell of the 2^4 design as a tuple of levels, the specification (0, 0, 0, 0) first."""
-    return [tuple((i >> (len(FACTORS) - 1 - b)) & 1 for b in range(len(FACTORS))) for i in range(2 ** len(FACTORS))]
 
 
 @dataclass
@@ -213,8 +175,9 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
     for seed in FACTORIAL_SEEDS:  # where the decomposition ends: the specified HeatmapNet on the same labels
         runs[factorial_heatmap_run(seed)] = spec("heatmap", HEATMAP, seed=cfg.seed + seed, hand_labels="side")
         for prefix, change in INTERVENTIONS.items():
-            runs[seeded(prefix, seed)] = spec("regression", REGRESSION, seed=cfg.seed + seed, hand_labels="side",
-                                              **change)
+            change = dict(change)
+            runs[seeded(prefix, seed)] = spec("regression", change.pop("model", REGRESSION), seed=cfg.seed + seed,
+                                              hand_labels="side", **change)
     # ablations over seeds; and resolution with the Gaussian fixed at 4 image px (sigma x stride), so that
     # resolution and target width are not confounded (64 / sigma 2 is the main run)
     settings = {"res32": {"model_config": {"heatmap_size": 32}}, "res128": {"model_config": {"heatmap_size": 128}},

@@ -31,7 +31,8 @@ def loss_words(spec) -> str:
 
 @functools.cache
 def codec_loss(model: str, config: str) -> str:
-    return build_model(model, **json.loads(config)).codec.loss_name
+    built = build_model(model, **json.loads(config))
+    return getattr(built, "loss_name", built.codec.loss_name)  # a model with a loss of its own names it
 
 
 def main(argv=None):

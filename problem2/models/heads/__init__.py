@@ -8,14 +8,17 @@ report follow.
     IntegralNet  spatial features, coordinate loss: a soft-argmax over K maps at the encoder's 8 x 8
     SimCCNet     1-D classification of x and y over sub-pixel bins (SimCC), from spatial or pooled features
     RLENet       the specified GAP + MLP regression with a learned Laplace scale (RLE without its flow)
+    RLEFlowNet   any RegressionNet with RLE as the paper defines it (Laplace density times a RealNVP residual
+                 density); trained in the factorial's interventions, not one of the heads study's rows
 """
 from dataclasses import dataclass
 
 from problem2.models.heads.integral import IntegralNet
 from problem2.models.heads.rle import LaplaceCodec, RLENet
+from problem2.models.heads.rle_flow import RLEFlowNet
 from problem2.models.heads.simcc import SimCCCodec, SimCCNet
 
-__all__ = ["HEADS", "Head", "IntegralNet", "LaplaceCodec", "RLENet", "SimCCCodec", "SimCCNet"]
+__all__ = ["HEADS", "Head", "IntegralNet", "LaplaceCodec", "RLEFlowNet", "RLENet", "SimCCCodec", "SimCCNet"]
 
 @dataclass(frozen=True)
 class Head:

@@ -1,0 +1,58 @@
+"""The factorial of issue 31 and its interventions, as run ids and changes to the main protocol (registry.all_runs
+turns them into RunSpecs; studies/factorial.py and interventions.py score them).
+"""
+from __future__ import annotations
+
+
+def seeded(run_id: str, seed: int) -> str:
+    """The id of run_id's twin from another seed (seed 0 is run_id itself): run_id + '_seedN'."""
+    return run_id + (f"_seed{seed}" if seed else "")
+
+
+# The why-factorial (studies/factorial.py): four factors between the specified RegressionNet (every factor at its
+# first level) and a regressor that keeps the map, without dropout, annealed, seeing the whole image
+FACTORS = {  # factor -> (level name in run ids, what it changes) for level 0 (the specification) and level 1
+    "readout": (("pool", {"pooling": "avg"}), ("map", {"pooling": "spatial"})),
+    "dropout": (("do50", {"dropout": 0.5}), ("do0", {"dropout": 0.0})),
+    "schedule": (("const", {"schedule": "constant"}), ("cos", {"schedule": "cosine"})),
+    "field": (("rf46", {}), ("rf238", {"context_dilations": (2, 4)})),
+}
+FACTORIAL_SEEDS = (0, 1, 2, 3, 4)
+# interventions that test the border mechanism's predictions by training (side labels, FACTORIAL_SEEDS each):
+# {run id prefix: (the change, in RunSpec fields)}
+INTERVENTIONS = {
+    "transposed_regression": {"view": "transposed"},  # predicts: x and y exchange roles
+    "pad_reflect_regression": {"model_config": {"padding_mode": "reflect"}},  # predicts: y collapses like x
+    "pad_replicate_regression": {"model_config": {"padding_mode": "replicate"}},
+    "pad_circular_regression": {"model_config": {"padding_mode": "circular"}},  # no border: both axes lost
+    # the best pooled cell (no dropout, cosine, 238 px) without a border: does the wide field read the border?
+    "pad_circular_wide_regression": {"model_config": {"dropout": 0.0, "context_dilations": (2, 4),
+                                                      "padding_mode": "circular"}, "schedule": "cosine"},
+    # is 30 epochs of cosine converged? The best pooled cell for three times as long
+    "long_wide_regression": {"model_config": {"dropout": 0.0, "context_dilations": (2, 4)}, "schedule": "cosine",
+                             "epochs": 90},
+    # regression given its best shot: the best pooled cell with L1, and with RLE as its paper defines it
+    "best_l1_regression": {"model_config": {"dropout": 0.0, "context_dilations": (2, 4)}, "schedule": "cosine",
+                           "loss": "l1"},
+    "best_rle_regression": {"model": "RLEFlowNet", "model_config": {"dropout": 0.0, "context_dilations": (2, 4)},
+                            "schedule": "cosine"},
+}
+
+
+def factorial_run(levels: tuple, seed: int = 0) -> str:
+    """The factorial's run of one cell (a 0/1 level per factor of FACTORS, in order) and seed:
+    factorial_run((0, 0, 0, 0), 3) == 'factor_pool_do50_const_rf46_seed3'."""
+    names = [FACTORS[f][level][0] for f, level in zip(FACTORS, levels, strict=True)]
+    return seeded("factor_" + "_".join(names), seed)
+
+
+def factorial_heatmap_run(seed: int = 0) -> str:
+    """The factorial's end point, the specified HeatmapNet on side labels, of one seed."""
+    return seeded("factor_heatmap", seed)
+
+
+def factorial_cells() -> list:
+    """Every cell of the 2^4 design as a tuple of levels, the specification (0, 0, 0, 0) first."""
+    return [tuple((i >> (len(FACTORS) - 1 - b)) & 1 for b in range(len(FACTORS))) for i in range(2 ** len(FACTORS))]
+
+
