@@ -192,9 +192,8 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
         f"```\n{p.get('command', 'python -m problem2 all')}\n```",
         f"Device {env.get('device')}, torch {env.get('torch')}, Python {env.get('python')}, "
         f"{env.get('cpu_threads')} CPU threads ({env.get('cpu', env.get('machine'))}). The main pair's training took "
-        f"{train_min:.1f} min (sum of epoch times); the {len(run_logs)} other finished trainings (ablations, studies, "
-        f"diagnosis) "
-        f"{runs_min:.1f} min. Stage wall times when last computed (minutes; 'train' is the last invocation's, which "
+        f"{train_min:.1f} min (sum of epoch times); the {len(run_logs)} other finished trainings in runs/ (the "
+        f"studies' and the factorial's) {runs_min:.1f} min. Stage wall times when last computed (minutes; 'train' is the last invocation's, which "
         "reuses finished runs):",
         table(["stage", "minutes"], stages),
     ])
