@@ -128,3 +128,14 @@ def test_run_records_that_no_stage_reads_are_named(tmp_path):
     run_stage(tmp_path, "ablations", lambda: storage.load_json(read), {})
     run_stage(tmp_path, "diagnosis", lambda: None, {})  # records no read of the flatten run's predictions
     assert unread_run_files(tmp_path) == ["regression_snapshots.pt", "runs/axis_regression_flatten/test_predictions.json"]
+
+
+def test_a_last_epoch_checkpoint_not_kept_is_vouched_for_by_its_runs_log(tmp_path):
+    # the factorial reads each run's last-epoch checkpoint sidecar; --quick then prunes it: the log stands in
+    run = tmp_path / "runs" / "factor_heatmap"
+    storage.save_json({"models": {"heatmap": {"best_epoch": 3}}}, run / "training_log.json")
+    storage.save_json({"epoch": 30}, run / "heatmap_final.json")
+    run_stage(tmp_path, "factorial", lambda: (storage.load_json(run / "training_log.json"),
+                                              storage.load_json(run / "heatmap_final.json")), {})
+    (run / "heatmap_final.json").unlink()
+    assert provenance.stale_files(tmp_path) == []

@@ -35,7 +35,7 @@ RUN_FILE_SUFFIXES = ("training_log.json", "_model.pth", "_model.json", "_last.pt
                      "_snapshots.pt", "test_predictions.json", "test_predictions_last.json", ".lock")
 MISSING = "missing"
 LOG_NAME = "training_log.json"
-CHECKPOINT_SUFFIXES = ("_model.pth", "_model.json")
+CHECKPOINT_SUFFIXES = ("_model.pth", "_model.json", "_final.pth", "_final.json")
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def is_run_file(path: Path) -> bool:
 
 
 def is_checkpoint(path) -> bool:
-    """A best checkpoint or its sidecar (NAME_model.pth / NAME_model.json)."""
+    """A checkpoint or its sidecar (the best: NAME_model.pth / .json; the last epoch's: NAME_final.pth / .json)."""
     return Path(path).name.endswith(CHECKPOINT_SUFFIXES)
 
 
