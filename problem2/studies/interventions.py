@@ -64,11 +64,16 @@ class Interventions(JsonResult):
     interventions: list[Intervention]
 
 
-def score_runs(runs: list, results: Path, data_dir: Path, view: str) -> tuple[list, dict]:
-    """(the runs scored, {metric: [seeds, N]}) of those finished and stored under RULE."""
+def evaluation_truth(data_dir: Path, view: str) -> tuple[np.ndarray, dict]:
+    """(side-label keypoints [N, K, 2], the split's fingerprint as stored predictions record it) in a view."""
     split = evaluation_split(data_dir)
     gt = np.asarray(load_split(data_dir, split, "heatmap", hand_labels="side", view=view).keypoints, np.float64)
-    fingerprint = dataset_fingerprint(load_split(data_dir, split, "heatmap", view=view))
+    return gt, dataset_fingerprint(load_split(data_dir, split, "heatmap", view=view))
+
+
+def score_runs(runs: list, results: Path, data_dir: Path, view: str, truth: tuple) -> tuple[list, dict]:
+    """(the runs scored, {metric: [seeds, N]}) of those finished and stored under RULE; truth: evaluation_truth."""
+    gt, fingerprint = truth
     done, scores = [], {}
     for run_id in runs:
         data = stored(run_id, results, data_dir, fingerprint, RULE)
@@ -81,12 +86,18 @@ def score_runs(runs: list, results: Path, data_dir: Path, view: str) -> tuple[li
 
 def run_interventions(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: int = 4000) -> Interventions:
     """interventions.json: each intervention against its cell, over the seeds both have."""
-    out = []
+    out, truths, bases = [], {}, {}  # each view's split loaded once, each base cell scored once
+
+    def score(runs: list, view: str) -> tuple[list, dict]:
+        if view not in truths:
+            truths[view] = evaluation_truth(data_dir, view)
+        return score_runs(runs, results, data_dir, view, truths[view])
+
     for name, (base, prediction, pairs) in PREDICTIONS.items():
-        view = INTERVENTIONS[name].get("view", "upright")
-        runs, scores = score_runs([seeded(name, s) for s in FACTORIAL_SEEDS], results, data_dir, view)
-        base_runs, base_scores = score_runs([factorial_run(base, s) for s in FACTORIAL_SEEDS], results, data_dir,
-                                            "upright")
+        runs, scores = score([seeded(name, s) for s in FACTORIAL_SEEDS], INTERVENTIONS[name].get("view", "upright"))
+        if base not in bases:
+            bases[base] = score([factorial_run(base, s) for s in FACTORIAL_SEEDS], "upright")
+        base_runs, base_scores = bases[base]
         differences = {}
         for mine, theirs in pairs:
             if scores.get(mine) and base_scores.get(theirs):
