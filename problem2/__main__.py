@@ -25,9 +25,9 @@ from problem2.core import cli, runtime, storage
 from problem2.core.cli import UserError
 from problem2.core.schema import COURSE_DATA, DEFAULT_RESULTS, QUICK_RESULTS, README, REFERENCE_DIR, portable
 from problem2.data.generate import ensure_data
+from problem2.experiments.executor import add_executor_options, executor_from_args
 from problem2.pipeline.provenance import ANALYSIS_STAGES
-from problem2.training.engine import TrainConfig
-from problem2.training.executor import add_executor_options, executor_from_args
+from problem2.training.loop import TrainConfig
 
 MIN_QUICK_IMAGES = 16  # the smallest --quick configuration the test suite runs end to end
 
@@ -83,7 +83,7 @@ def run_all(args) -> None:
     seeds = {"quick": (0,), "deliverables": ()}.get(tier, (0, 1, 2))  # of the seeded studies (none: seed 0 only)
     print(f"tier: {tier} ({TIER_NOTES[tier]}); stages: {', '.join(stages)}", flush=True)
     curve = ((125, 250), (0,)) if args.quick else None  # learning-curve sizes and seeds (None: all)
-    from problem2.training.experiments import runs_to_train
+    from problem2.experiments.runner import runs_to_train
     run_ids = runs_to_train(planned_runs(stages, seeds, curve, args.quick), results, weights_needed(stages))
     settings = {"train": cfg.record(), "data_dir": portable(data_dir), "quick": args.quick} | (
         {"tier": tier} if tier == "deliverables" else {})
@@ -95,6 +95,7 @@ def run_all(args) -> None:
         print(f"--plan-only: nothing trained, nothing written to {results}")
         return
 
+    from problem2.experiments.runner import train_runs
     from problem2.pipeline.plan import Pipeline, duration, reproduction, reproduction_table, run_stage
     from problem2.report import document as report
     from problem2.report import readme
@@ -113,7 +114,6 @@ def run_all(args) -> None:
         interventions,
         robustness,
     )
-    from problem2.training.experiments import train_runs
     pipe = Pipeline(results, settings, plan, data_dir)
     pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
     plan.start(not args.no_progress)
@@ -179,7 +179,7 @@ def run_tier(args) -> str:
 
 def prune_runs(results: Path, run_ids: list) -> None:
     """Delete the checkpoints of every run but the main pair; their logs stay as they are (RunFiles.prune)."""
-    from problem2.training.registry import all_runs, run_dir
+    from problem2.experiments.registry import all_runs, run_dir
     from problem2.training.run_files import RunFiles
     specs = all_runs(TrainConfig())
     for run_id in run_ids:
@@ -248,7 +248,7 @@ MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs that module's command
     "generate": "data.generate", "train": "train", "evaluate": "evaluate", "ablations": "baseline",
     "studies": "studies.gap", "diagnosis": "studies.diagnosis", "robustness": "studies.robustness",
     "data_efficiency": "studies.data_efficiency", "bench": "studies.bench", "predict": "predict",
-    "heads": "studies.heads", "verify": "pipeline.verify", "runs": "training.runs", "factorial": "studies.factorial",
+    "heads": "studies.heads", "verify": "pipeline.verify", "runs": "experiments.command", "factorial": "studies.factorial",
     "interventions": "studies.interventions"}
 
 

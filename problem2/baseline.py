@@ -17,8 +17,8 @@ from problem2.models.networks import HeatmapNet
 from problem2.report.ablations import write_ablation_markdown
 from problem2.studies.ablations import ablation_study
 from problem2.studies.failures import analyze_failure_cases, failure_analysis
-from problem2.training.engine import TrainConfig
-from problem2.training.experiments import run_parser
+from problem2.training.loop import TrainConfig
+from problem2.experiments.runner import run_parser
 
 __all__ = ["ablation_study", "analyze_failure_cases"]
 

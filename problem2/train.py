@@ -3,9 +3,9 @@
     python -m problem2.train                      # both models, 30 epochs, into outputs/reproduction/
     python -m problem2.train --epochs 2 --out X   # elsewhere; an interrupted run there resumes
 
-The loop itself is training/engine.py's fit (any DataLoader of (image, target)); the run specifications in
-training/registry.py, the main pair in training/experiments.py; the files of a run in training/run_files.py and
-training/checkpoint.py.
+This file builds the two models and their loaders and hands them to training/run.py's train_run (a run on disk:
+resume, reuse, commits), which drives training/loop.py's fit (the loop). The study's other runs are specified in
+experiments/registry.py and trained by experiments/runner.py.
 """
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ from problem2.core import cli, runtime
 from problem2.core import storage
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.generate import ensure_data
-from problem2.data.keypoints import make_loaders  # noqa: F401 the library's entry points
-from problem2.training.run_files import RunFiles  # noqa: F401 the library's entry points
-from problem2.training.engine import TrainConfig, fit, predict  # noqa: F401 the library's entry points
-from problem2.training.experiments import train_both
+from problem2.data.keypoints import make_loaders
+from problem2.models.networks import HeatmapNet, RegressionNet
+from problem2.training.loop import TrainConfig, fit, predict  # noqa: F401 the library's entry points
+from problem2.training.run import train_run
+from problem2.training.run_files import RunFiles
+
+MODELS = {"heatmap": HeatmapNet, "regression": RegressionNet}  # the main pair, at the assignment's settings
 
 
 def train_heatmap_model(model, train_loader, val_loader, num_epochs=30, config: TrainConfig | None = None,
@@ -35,7 +38,7 @@ def train_heatmap_model(model, train_loader, val_loader, num_epochs=30, config: 
     Any DataLoaders whose datasets yield (image, heatmaps) work. The model given is the one trained: a run
     'heatmap' already in out_dir is replaced (a note says so). resume=True instead continues an interrupted
     run with the same settings, or loads a finished one into `model` without training (also said).
-    Returns the training log (see engine.fit).
+    Returns the training log (see run.train_run).
     """
     return _train(model, train_loader, val_loader, num_epochs, config, out_dir, "heatmap", resume)
 
@@ -53,7 +56,21 @@ def _train(model, train_loader, val_loader, num_epochs, config, out_dir, name: s
     if not resume and (files.model.exists() or files.last.exists() or files.logged() is not None):
         print(f"note: replacing the run '{name}' in {out_dir} with this model's training (resume=True would "
               f"continue or reuse it instead)", file=sys.stderr)
-    return fit(model, train_loader, val_loader, cfg, out_dir, name, resume=resume, overwrite=not resume)
+    return train_run(model, train_loader, val_loader, cfg, out_dir, name, resume=resume, overwrite=not resume)
+
+
+def train_pair(data_dir: Path, out_dir: Path, cfg: TrainConfig, models=tuple(MODELS), *, overwrite: bool = False,
+               progress: bool = True) -> dict:
+    """The main pair on the same data, each built from cfg's seed and trained as the run NAME in out_dir
+    (registry.main_pair_spec names the same runs for the pipeline); {name: log}."""
+    logs = {}
+    for name in models:
+        runtime.seed_everything(cfg.seed)
+        model = MODELS[name]()
+        train_loader, val_loader = make_loaders(data_dir, model.codec, cfg.batch_size, cfg.workers)
+        logs[name] = train_run(model, train_loader, val_loader, cfg, out_dir, name, overwrite=overwrite,
+                               progress=progress)
+    return logs
 
 
 def build_parser() -> cli.Parser:
@@ -100,7 +117,7 @@ def main(argv=None):
     data_dir = ensure_data(args.data_dir)
     print(f"training {', '.join(args.models)} into {args.out}", flush=True)
     previous = {} if args.overwrite else (storage.load_json(args.out / "training_log.json", {}) or {}).get("models", {})
-    logs = train_both(data_dir, args.out, cfg, models=args.models, overwrite=args.overwrite)
+    logs = train_pair(data_dir, args.out, cfg, args.models, overwrite=args.overwrite)
     epochs_run = {name: len(log["epochs"]) - len(previous.get(name, {}).get("epochs", [])) for name, log in logs.items()}
     seconds = time.perf_counter() - t0
     record_command(args.out, ["python", "-m", "problem2.train", *argv], seconds, epochs_run)

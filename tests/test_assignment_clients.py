@@ -19,7 +19,7 @@ from problem2.dataset import KeypointDataset
 from problem2.evaluate import compute_pck, extract_keypoints_from_heatmaps, predict_keypoints
 from problem2.model import HeatmapNet, RegressionNet
 from problem2.train import train_heatmap_model, train_regression_model
-from problem2.training.engine import TrainConfig
+from problem2.training.loop import TrainConfig
 
 FAST = dict(batch_size=8, device="cpu", precision="fp32", snapshot_epochs=())
 

@@ -19,10 +19,10 @@ from problem2.data.augment import (
     random_geometry,
 )
 from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.experiments.registry import RunSpec
+from problem2.experiments.runner import run_training
 from problem2.models import decoding
-from problem2.training.engine import TrainConfig
-from problem2.training.experiments import run_training
-from problem2.training.registry import RunSpec
+from problem2.training.loop import TrainConfig
 
 NO_PHOTOMETRY = AugmentConfig(contrast=(1, 1, 0), darken=(0, 0), blur=(1, 0), noise=(0, 0), invert=0, cutout=(3, 0))
 FLIP_ONLY = replace(NO_PHOTOMETRY, max_rotation=0, scale=(1, 1), max_shift=0, flip=1.0)

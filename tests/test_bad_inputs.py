@@ -19,7 +19,8 @@ from problem2.models import codec, conventions
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.train import main as train_main
 from problem2.training.checkpoint import CheckpointError, load_model
-from problem2.training.engine import TrainConfig, fit
+from problem2.training.loop import TrainConfig
+from problem2.training.run import train_run
 
 
 def annotation_copy(tiny_data, tmp_path, edit):
@@ -153,7 +154,7 @@ def test_unwritable_output_is_refused_before_training(tiny_data, tmp_path):
     (tmp_path / "a_file").write_text("")
     loaders = make_loaders(tiny_data, "regression", 8)
     with pytest.raises(UserError, match="cannot create the output directory"):
-        fit(RegressionNet(), *loaders, TrainConfig(epochs=1), tmp_path / "a_file" / "out", "regression",
+        train_run(RegressionNet(), *loaders, TrainConfig(epochs=1), tmp_path / "a_file" / "out", "regression",
             progress=False)
 
 
@@ -178,25 +179,25 @@ def test_a_second_training_into_a_directory_in_use_is_refused(tiny_data, tmp_pat
         (tmp_path / ".lock").write_text(f"{sleeper.pid} {__import__('platform').node()}\n")
         loaders = make_loaders(tiny_data, "regression", 8)
         with pytest.raises(UserError, match=rf"in use by another training \(PID {sleeper.pid}"):
-            fit(RegressionNet(), *loaders, TrainConfig(epochs=1), tmp_path, "regression", progress=False)
+            train_run(RegressionNet(), *loaders, TrainConfig(epochs=1), tmp_path, "regression", progress=False)
     finally:
         sleeper.kill()
         sleeper.wait()
-    log = fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8), tmp_path, "regression",
+    log = train_run(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8), tmp_path, "regression",
               progress=False)  # the lock's process is gone: stale, cleared
     assert len(log["epochs"]) == 1 and not (tmp_path / ".lock").exists()
 
 
 def test_two_different_trainings_into_one_directory(tiny_data, tmp_path):
     loaders = make_loaders(tiny_data, "regression", 8)
-    fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8), tmp_path, "regression", progress=False)
+    train_run(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8), tmp_path, "regression", progress=False)
     with pytest.raises(UserError, match="made with other settings"):
-        fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8, seed=1), tmp_path, "regression",
+        train_run(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8, seed=1), tmp_path, "regression",
             progress=False)
     with pytest.raises(UserError, match="already holds a run 'regression'"):
-        fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8, seed=1), tmp_path, "regression",
+        train_run(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8, seed=1), tmp_path, "regression",
             resume=False, progress=False)
-    log = fit(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8, seed=1), tmp_path, "regression",
+    log = train_run(RegressionNet(), *loaders, TrainConfig(epochs=1, batch_size=8, seed=1), tmp_path, "regression",
               resume=False, overwrite=True, progress=False)
     assert log["config"]["seed"] == 1
 
@@ -233,7 +234,7 @@ def test_nothing_writes_into_the_reference_without_update_reference(main, argv, 
 def test_the_library_refuses_the_reference_too(tiny_data):
     from problem2.core.schema import REFERENCE_DIR
     with pytest.raises(UserError, match="committed reference run"):
-        fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), TrainConfig(epochs=1), REFERENCE_DIR,
+        train_run(RegressionNet(), *make_loaders(tiny_data, "regression", 8), TrainConfig(epochs=1), REFERENCE_DIR,
             "regression", progress=False, overwrite=True)
     with pytest.raises(UserError, match="committed reference run"):
         storage.save_json({}, REFERENCE_DIR / "metrics.json")
@@ -368,7 +369,7 @@ def interrupted_run(tiny_data, out):
         raise StopAfterFirst
     cfg = TrainConfig(epochs=3, batch_size=8, snapshot_epochs=(1,))
     with pytest.raises(StopAfterFirst):
-        fit(HeatmapNet(), *make_loaders(tiny_data, "heatmap", 8), cfg, out, "heatmap", progress=False, on_epoch=stop)
+        train_run(HeatmapNet(), *make_loaders(tiny_data, "heatmap", 8), cfg, out, "heatmap", progress=False, on_epoch=stop)
     return cfg
 
 
@@ -382,7 +383,7 @@ def test_a_damaged_run_file_is_named_with_the_way_out(tiny_data, tmp_path, name,
     cfg = interrupted_run(tiny_data, tmp_path)
     damage(tmp_path / name)
     with pytest.raises(UserError, match=message):
-        fit(HeatmapNet(), *make_loaders(tiny_data, "heatmap", 8), cfg, tmp_path, "heatmap", progress=False)
+        train_run(HeatmapNet(), *make_loaders(tiny_data, "heatmap", 8), cfg, tmp_path, "heatmap", progress=False)
 
 
 def test_a_sidecar_whose_config_does_not_fit_the_weights_is_named(tmp_path):
@@ -398,14 +399,14 @@ def test_a_sidecar_whose_config_does_not_fit_the_weights_is_named(tmp_path):
 def test_a_hand_edited_logged_metric_is_caught_before_the_run_is_reused(tiny_data, tmp_path):
     cfg = TrainConfig(epochs=1, batch_size=8)
     loaders = make_loaders(tiny_data, "regression", 8)
-    fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
+    train_run(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
     log = json.loads((tmp_path / "training_log.json").read_text())
-    fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)  # as logged: reused
+    train_run(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)  # as logged: reused
     log["models"]["regression"]["epochs"][0]["val_pck@0.05"] += 0.5  # a better number, typed by hand
     (tmp_path / "training_log.json").write_text(json.dumps(log))
     with pytest.raises(UserError, match=r"records validation loss .* and PCK@0.05 .* for best epoch 1, but "
                                         r"regression_model.pth gives"):
-        fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
+        train_run(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
 
 
 def test_a_sidecar_without_the_model_class_is_named(tmp_path):

@@ -7,6 +7,8 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from problem2.data.keypoints import load_split
+from problem2.experiments.registry import run_dir
+from problem2.experiments.runner import save_predictions
 from problem2.models import conventions
 from problem2.models.networks import HeatmapNet
 from problem2.report.ablations import write_ablation_markdown
@@ -14,9 +16,7 @@ from problem2.studies.ablations import ABLATIONS, ablation_study
 from problem2.studies.evaluation import predict_keypoints
 from problem2.studies.failures import CATEGORIES, analyze_failure_cases
 from problem2.training.checkpoint import load_model
-from problem2.training.engine import TrainConfig
-from problem2.training.experiments import save_predictions
-from problem2.training.registry import run_dir
+from problem2.training.loop import TrainConfig
 
 
 class Fixed(nn.Module):

@@ -163,7 +163,7 @@ def test_a_codec_subclass_that_would_reload_as_its_parent_is_refused_when_saved(
 
 
 def test_runs_list_names_each_codecs_real_loss(capsys):
-    from problem2.training.runs import main as runs_main
+    from problem2.experiments.command import main as runs_main
     runs_main(["list"])
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "loss=mse " in lines["main_heatmap"] and "loss=l1 " in lines["side_regression_l1"]

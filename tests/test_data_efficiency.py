@@ -8,13 +8,13 @@ from conftest import COURSE_FIXTURE, log_entry
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from problem2.core.cli import UserError
-from problem2.core.study_results import DataEfficiency
 from problem2.data.generate import training_pool
 from problem2.data.keypoints import dataset_fingerprint, load_split, make_loaders
 from problem2.models.networks import RegressionNet
 from problem2.report.data_efficiency import section_data_efficiency
-from problem2.studies.data_efficiency import data_run_ids, learning_curves
-from problem2.training.engine import TrainConfig, fit
+from problem2.studies.data_efficiency import DataEfficiency, data_run_ids, learning_curves
+from problem2.training.loop import TrainConfig
+from problem2.training.run import train_run
 
 CFG = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=())
 
@@ -53,7 +53,7 @@ def test_fit_takes_any_dataset_of_image_target_pairs(tiny_data, tmp_path, wrap):
                  "concat": lambda: ConcatDataset([Subset(base, range(8)), Subset(base, range(8, 16))]),
                  "own": lambda: OwnDataset(base)}[wrap]()
     val_set = OwnDataset(val_loader.dataset) if wrap == "own" else val_loader.dataset
-    log = fit(RegressionNet(), DataLoader(train_set, batch_size=8, shuffle=True), DataLoader(val_set, batch_size=8),
+    log = train_run(RegressionNet(), DataLoader(train_set, batch_size=8, shuffle=True), DataLoader(val_set, batch_size=8),
               CFG, tmp_path, "regression", progress=False)
     assert len(log["epochs"]) == 1 and 0 <= log["epochs"][0]["val_pck@0.05"] <= 1
     fingerprint = log["data"]["train"]
@@ -115,8 +115,8 @@ def test_the_curves_plan_every_size_and_seed():
 
 
 def test_heatmapnet_levels_off_where_it_first_comes_within_0015_of_its_best():
-    from problem2.core.study_results import LearningPoint
     from problem2.report.data_efficiency import heatmap_plateau
+    from problem2.studies.data_efficiency import LearningPoint
     point = lambda n, pck, x: LearningPoint("heatmap", n, {}, {}, {"pck@0.05": [pck, 0, 2], "x_abs_px": [x, 0, 2]})  # noqa: E731
     curve = [point(125, 0.57, 1.4), point(500, 0.830, 0.43), point(1000, 0.843, 0.21), point(4000, 0.846, 0.10)]
     (text,) = heatmap_plateau(curve, 0.859)

@@ -9,13 +9,14 @@ from conftest import log_entry
 
 from problem2.core import stats, storage
 from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split, make_loaders
+from problem2.experiments.command import main as runs_main
+from problem2.experiments.registry import FACTORS, factorial_cells, factorial_heatmap_run, factorial_run
 from problem2.models.cost import count_flops, receptive_field
 from problem2.models.networks import RegressionNet
 from problem2.studies.factorial import ALL, SPEC, Factorial, effects, per_image, run_factorial, shapley, stored
 from problem2.training.checkpoint import load_checkpoint
-from problem2.training.engine import TrainConfig, fit, learning_rate
-from problem2.training.registry import FACTORS, factorial_cells, factorial_heatmap_run, factorial_run
-from problem2.training.runs import main as runs_main
+from problem2.training.loop import TrainConfig, learning_rate
+from problem2.training.run import train_run
 
 # ---------------------------------------------------------------- the bootstrap over seeds and images
 
@@ -126,7 +127,7 @@ def test_last_epoch_rule_keeps_the_weights_the_run_ended_with(tiny_data, tmp_pat
     train_loader, val_loader = make_loaders(tiny_data, "regression", cfg.batch_size)
     torch.manual_seed(0)
     model = RegressionNet(dropout=0.0)
-    log = fit(model, train_loader, val_loader, cfg, tmp_path, "regression", progress=False)
+    log = train_run(model, train_loader, val_loader, cfg, tmp_path, "regression", progress=False)
     final = load_checkpoint(tmp_path / "regression_final.pth")
     best = load_checkpoint(tmp_path / "regression_model.pth")
     assert final["epoch"] == 3 and best["epoch"] == log["best_epoch"]

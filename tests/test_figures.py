@@ -10,12 +10,13 @@ import torch
 from problem2.core.results import Ablations, SeededAblations
 from problem2.core.schema import REFERENCE_DIR, UNAMBIGUOUS
 from problem2.core.storage import load_json
-from problem2.core.study_results import DataEfficiency, Robustness
 from problem2.data.keypoints import load_split
 from problem2.figures import charts, overlays, style
 from problem2.studies import ambiguity
 from problem2.studies import gap as studies
 from problem2.studies.ablations import plot_ablation
+from problem2.studies.data_efficiency import DataEfficiency
+from problem2.studies.robustness import Robustness
 
 
 @pytest.fixture
@@ -95,7 +96,7 @@ def test_robustness_examples(checked, sample, tmp_path):
 
 def test_accuracy_against_flops(checked, tmp_path):
     """The heads figure, from a study shaped like heads.json: eight rows, two of them at the decoder's cost."""
-    from problem2.core.study_results import HeadRow, HeadStudy
+    from problem2.studies.heads import HeadRow, HeadStudy
     rng = np.random.default_rng(0)
     rows = [HeadRow(key=f"m{i}", label=label, features="spatial", loss="coordinate", decoder=i >= 6,
                     runs={"course": [], "side": []}, missing=[],

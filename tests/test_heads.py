@@ -19,8 +19,9 @@ from problem2.models.heads import IntegralNet, LaplaceCodec, RLENet, SimCCCodec,
 from problem2.models.networks import register_model, spatial_expectation
 from problem2.studies.evaluation import predict_keypoints
 from problem2.training.checkpoint import load_model
-from problem2.training.engine import TrainConfig, fit
+from problem2.training.loop import TrainConfig
 from problem2.training.objective import hand_swap_min, objective_for
+from problem2.training.run import train_run
 
 POINTS = np.array([[64, 20], [30.5, 60], [97, 61.5], [50, 120], [80, 125]], dtype=np.float32)  # [K, 2] image px
 
@@ -135,7 +136,7 @@ def test_a_new_head_trains_evaluates_and_predicts_through_the_public_api(tiny_da
     train = loader(load_split(tiny_data, "train", model.codec), 8, shuffle=True)
     val_set = load_split(tiny_data, "val", model.codec)
     assert val_set[0][1].shape == (10,) and val_set.output_type == "test_centred"
-    log = fit(model, train, loader(val_set, 8), TrainConfig(epochs=2), tmp_path, "toy", progress=False)
+    log = train_run(model, train, loader(val_set, 8), TrainConfig(epochs=2), tmp_path, "toy", progress=False)
     # the codec's loss was the training loss: the best epoch's validation loss is smooth L1 on these outputs
     points, outputs = predict_keypoints(model, val_set.image_tensor())
     targets = torch.stack([val_set[i][1] for i in range(len(val_set))])

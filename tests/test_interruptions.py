@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from problem2.experiments.registry import RunSpec
+from problem2.experiments.runner import run_training
 from problem2.train import main as train_main
-from problem2.training.engine import TrainConfig
-from problem2.training.experiments import run_training
-from problem2.training.registry import RunSpec
+from problem2.training.loop import TrainConfig
 from problem2.training.run_files import RunDirectoryError
 
 ROOT = Path(__file__).resolve().parents[1]

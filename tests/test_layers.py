@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "problem2"
-LAYERS = ["core", "figures", "models", "data", "training", "studies", "report", "pipeline"]  # bottom to top
+LAYERS = ["core", "figures", "models", "data", "training", "experiments", "studies", "report", "pipeline"]  # bottom to top
 TOP = {"__main__", "dataset", "model", "train", "evaluate", "baseline", "predict"}  # the command line and the front doors
 MAX_LINES = 300
 

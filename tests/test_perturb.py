@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from problem2.core.schema import LEFT_FOOT, LEFT_HAND, REFERENCE_DIR, RIGHT_FOOT, RIGHT_HAND
-from problem2.core.study_results import Robustness
 from problem2.data import perturb as P
 from problem2.data.generate import CENTRE_RANGE, render_figure, sample_keypoints
-from problem2.studies.robustness import inside_image, run_robustness, scores, suite
+from problem2.studies.robustness import Robustness, inside_image, run_robustness, scores, suite
 
 KEYPOINTS = np.array([[50.0, 40.0], [30.0, 60.0], [90.0, 62.0], [40.0, 100.0], [70.0, 100.0]])
 GEOMETRIC = {"shift": P.shift(7, -3), "shift 16 px": P.shift_any_direction(16), "scale 0.8": P.scale(0.8),
@@ -142,8 +141,8 @@ def test_suite_end_to_end_on_the_committed_models(tiny_data, tmp_path):
 
 def test_the_report_judges_augmentation_by_seed_noise_and_lists_the_misses():
     from problem2.core import stats
-    from problem2.core.study_results import RobustnessRow
     from problem2.report.robustness import augmentation_findings, clean_comparisons
+    from problem2.studies.robustness import RobustnessRow
     labels = ("HeatmapNet", "HeatmapNet augmented")
     row = lambda name, a, b: RobustnessRow(name, "-", "photometric", 0.0, {  # noqa: E731
         labels[0]: {"pck@0.05": a}, labels[1]: {"pck@0.05": b}})
@@ -165,8 +164,8 @@ def test_the_report_judges_augmentation_by_seed_noise_and_lists_the_misses():
 
 
 def test_the_report_compares_aimed_with_random_cutouts_on_the_hidden_keypoint():
-    from problem2.core.study_results import RobustnessRow
     from problem2.report.robustness import AIMED, AUGMENTED, occlusion_findings
+    from problem2.studies.robustness import RobustnessRow
     models = ("HeatmapNet", AUGMENTED["HeatmapNet"], AIMED)
     pck = lambda *values: {m: {"pck@0.05": v} for m, v in zip(models, values)}  # noqa: E731
     rows = [RobustnessRow("clean", "-", "-", 0.0, pck(0.84, 0.83, 0.82)),

@@ -11,10 +11,10 @@ import torch
 
 from problem2.__main__ import build_parser
 from problem2.core.cli import UserError
-from problem2.training.engine import TrainConfig
-from problem2.training.executor import KillOnce, RayExecutor, executor_from_args
-from problem2.training.experiments import train_runs
-from problem2.training.registry import checkpoint_path, run_dir, run_log
+from problem2.experiments.executor import KillOnce, RayExecutor, executor_from_args
+from problem2.experiments.registry import checkpoint_path, run_dir, run_log
+from problem2.experiments.runner import train_runs
+from problem2.training.loop import TrainConfig
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 
@@ -152,7 +152,7 @@ def test_sigterm_ends_a_ray_sweep_with_the_resume_line(tiny_data, tmp_path, loca
     import sys
     import time
 
-    from problem2.training.executor import POLL_SECONDS
+    from problem2.experiments.executor import POLL_SECONDS
     cmd = [sys.executable, "-m", "problem2", "runs", "run", "main_regression", "--executor", "ray", "--address",
            local_cluster.address, "--data-dir", str(tiny_data), "--results", str(tmp_path), "--epochs", "200",
            "--no-progress"]
@@ -177,7 +177,7 @@ def test_resources_no_node_has_are_refused_before_anything_is_submitted(tiny_dat
 
 
 def test_an_address_where_no_cluster_answers_is_refused_at_once():
-    from problem2.training.executor import check_reachable
+    from problem2.experiments.executor import check_reachable
     with pytest.raises(UserError, match=r"no Ray cluster answers at 127.0.0.1:1 .*ray start --head"):
         check_reachable("127.0.0.1:1")
     with pytest.raises(UserError, match="must be 'auto' or HOST:PORT"):

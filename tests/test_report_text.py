@@ -5,9 +5,9 @@ import pytest
 
 from problem2.core.results import Metrics
 from problem2.core.schema import REFERENCE_DIR
-from problem2.core.study_results import load_sections
 from problem2.report.answer import result_paragraph, why_paragraph
 from problem2.report.markdown import APPENDICES, number_sections, put_numbers
+from problem2.studies.result_files import load_sections
 
 DOC = "\n".join(["# Title", "## {§answer} The answer", "Section {§why}. See section {§later} and appendix {§extra}.",
                  "## {§why} Why", "Missing: section {§nowhere}.", APPENDICES, "## {§extra} More",

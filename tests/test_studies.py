@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from problem2.experiments.registry import all_runs, run_dir
+from problem2.experiments.runner import train_runs
 from problem2.studies.ambiguity import hand_collapse
 from problem2.studies.bench import inference_latency, train_step_fn
 from problem2.studies.gap import VARIANT_RUNS, pooled_std
 from problem2.training.checkpoint import load_model
-from problem2.training.engine import TrainConfig
-from problem2.training.experiments import train_runs
-from problem2.training.registry import all_runs, run_dir
+from problem2.training.loop import TrainConfig
 
 CFG = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=(1,), num_snapshot_images=1)
 

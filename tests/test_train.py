@@ -13,8 +13,9 @@ from problem2.studies.bench import train_step_fn
 from problem2.train import main as train_main
 from problem2.train import train_heatmap_model
 from problem2.training.checkpoint import load_checkpoint, load_model, load_weights
-from problem2.training.engine import NonFiniteLossError, TrainConfig, fit
+from problem2.training.loop import NonFiniteLossError, TrainConfig
 from problem2.training.objective import model_codec
+from problem2.training.run import train_run
 from problem2.training.run_files import RunDirectoryError
 
 CFG = dict(batch_size=8, snapshot_epochs=(1, 3), num_snapshot_images=2)
@@ -25,7 +26,7 @@ def train(tiny_data, out, epochs=3, model_class=HeatmapNet, name="heatmap", resu
     train_loader, val_loader = loaders or make_loaders(tiny_data, model_class.output_type, cfg.batch_size)
     torch.manual_seed(cfg.seed)
     model = model_class()
-    return fit(model, train_loader, val_loader, cfg, out, name, resume=resume, progress=False), model
+    return train_run(model, train_loader, val_loader, cfg, out, name, resume=resume, progress=False), model
 
 
 def timeless(log):
@@ -107,7 +108,7 @@ def test_non_finite_loss_stops_with_model_epoch_and_step(tiny_data, tmp_path):
     with torch.no_grad():
         model.final.bias.fill_(float("nan"))
     with pytest.raises(NonFiniteLossError, match=r"heatmap: non-finite loss \(nan\) at epoch 1, step 1/3"):
-        fit(model, *loaders, cfg, tmp_path, "heatmap", progress=False)
+        train_run(model, *loaders, cfg, tmp_path, "heatmap", progress=False)
 
 
 def test_checkpoint_errors(tiny_data, tmp_path):
@@ -135,7 +136,7 @@ def test_assignment_entry_point(tiny_data, tmp_path):
                               config=TrainConfig(**CFG), out_dir=tmp_path)
     assert len(log["epochs"]) == 1 and (tmp_path / "heatmap_model.pth").exists()
     with pytest.raises(ValueError, match="shuffle=False"):
-        fit(HeatmapNet(), train_loader, train_loader, TrainConfig(epochs=1), tmp_path, "x", progress=False)
+        train_run(HeatmapNet(), train_loader, train_loader, TrainConfig(epochs=1), tmp_path, "x", progress=False)
 
 
 def test_keeping_freed_memory_changes_no_number():
@@ -183,7 +184,7 @@ def three_keypoint_data(tiny_data, root):
 def test_a_three_keypoint_dataset_trains_and_scores_end_to_end(tiny_data, tmp_path):
     from problem2.core.metrics import compute_pck
     from problem2.train import train_regression_model
-    from problem2.training.engine import predict
+    from problem2.training.loop import predict
     data = three_keypoint_data(tiny_data, tmp_path)
     cfg = TrainConfig(**CFG)
     for model, train_fn, output_type in ((HeatmapNet(num_keypoints=3), train_heatmap_model, "heatmap"),
@@ -220,7 +221,7 @@ def test_checkpoints_carry_their_codec(tiny_data, tmp_path):
     from problem2.models.codec import HeatmapCodec, RegressionCodec
     from problem2.training.checkpoint import load_codec
     loaders = make_loaders(tiny_data, "heatmap", 8, heatmap_size=32, sigma=1.5)
-    fit(HeatmapNet(heatmap_size=32), *loaders, TrainConfig(epochs=1, **CFG), tmp_path, "heatmap", progress=False)
+    train_run(HeatmapNet(heatmap_size=32), *loaders, TrainConfig(epochs=1, **CFG), tmp_path, "heatmap", progress=False)
     assert load_codec(tmp_path / "heatmap_model.pth") == HeatmapCodec(32, 1.5)
     from problem2.training.checkpoint import load_model
     from problem2.training.objective import model_codec
@@ -234,7 +235,7 @@ def test_checkpoints_carry_their_codec(tiny_data, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine: the CUDA path is not run")
 def test_training_and_prediction_run_on_cuda(tiny_data, tmp_path):
     loaders = make_loaders(tiny_data, "heatmap", 8)
-    log = fit(HeatmapNet(), *loaders, TrainConfig(epochs=1, device="cuda", **CFG), tmp_path, "heatmap",
+    log = train_run(HeatmapNet(), *loaders, TrainConfig(epochs=1, device="cuda", **CFG), tmp_path, "heatmap",
               progress=False)
     assert log["config"]["resolved_device"].startswith("cuda") and len(log["epochs"]) == 1
     assert load_model(tmp_path / "heatmap_model.pth")(torch.zeros(1, 1, 128, 128)).shape == (1, 5, 64, 64)

@@ -17,7 +17,8 @@ from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.studies.evaluation import extract_keypoints_from_heatmaps
 from problem2.train import train_heatmap_model
 from problem2.training.checkpoint import CheckpointError, load_checkpoint
-from problem2.training.engine import TrainConfig, fit
+from problem2.training.loop import TrainConfig
+from problem2.training.run import train_run
 
 
 @pytest.mark.parametrize("build, message", [
@@ -116,7 +117,7 @@ def test_pruning_after_a_stage_leaves_its_provenance_true(tiny_data, tmp_path):
     from problem2.training.run_files import RunFiles
     cfg = TrainConfig(epochs=1, batch_size=8, snapshot_epochs=())
     train_loader, val_loader = make_loaders(tiny_data, "regression", 8)
-    fit(RegressionNet(), train_loader, val_loader, cfg, tmp_path / "runs" / "r", "regression", progress=False)
+    train_run(RegressionNet(), train_loader, val_loader, cfg, tmp_path / "runs" / "r", "regression", progress=False)
     run_stage(tmp_path, "studies", lambda: storage.load_json(tmp_path / "runs" / "r" / "training_log.json"), {})
     RunFiles(tmp_path / "runs" / "r", "regression").prune()
     assert provenance.stale_files(tmp_path) == []
@@ -199,7 +200,7 @@ def test_verify_names_a_provenance_file_of_another_shape(tmp_path, edit, message
 
 def finished_run(tiny_data, out, epochs=1):
     cfg = TrainConfig(epochs=epochs, batch_size=8, snapshot_epochs=())
-    fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), cfg, out, "regression", progress=False)
+    train_run(RegressionNet(), *make_loaders(tiny_data, "regression", 8), cfg, out, "regression", progress=False)
     return cfg
 
 
@@ -207,7 +208,7 @@ def test_a_log_whose_models_are_a_list_is_named(tiny_data, tmp_path):
     cfg = finished_run(tiny_data, tmp_path)
     (tmp_path / "training_log.json").write_text(json.dumps({"models": []}))
     with pytest.raises(UserError, match="training_log.json: models should be an object, is a list of 0"):
-        fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), cfg, tmp_path, "regression", progress=False)
+        train_run(RegressionNet(), *make_loaders(tiny_data, "regression", 8), cfg, tmp_path, "regression", progress=False)
 
 
 @pytest.mark.parametrize("craft, message", [
@@ -226,14 +227,14 @@ def test_a_crafted_resume_state_is_named_before_any_training(tiny_data, tmp_path
     cfg = TrainConfig(epochs=2, batch_size=8, snapshot_epochs=())
     loaders = make_loaders(tiny_data, "regression", 8)
     with pytest.raises(Stop):
-        fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False, on_epoch=stop)
+        train_run(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False, on_epoch=stop)
     last = tmp_path / "regression_last.pth"
     torch.save(craft(torch.load(last, weights_only=True)), last)
     if message is None:
-        fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
+        train_run(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
         return
     with pytest.raises(UserError, match=f"regression_last.pth: {message}"):
-        fit(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
+        train_run(RegressionNet(), *loaders, cfg, tmp_path, "regression", progress=False)
 
 
 def test_weights_of_another_model_under_a_runs_name_are_named(tiny_data, tmp_path):
@@ -247,7 +248,7 @@ def test_weights_of_another_model_under_a_runs_name_are_named(tiny_data, tmp_pat
     sidecar_now["model_config"] = sidecar["model_config"]  # ... and the sidecar edited to claim the plain model
     (tmp_path / "regression_model.json").write_text(json.dumps(sidecar_now))
     with pytest.raises(UserError, match="do not fit"):
-        fit(RegressionNet(), *make_loaders(tiny_data, "regression", 8), cfg, tmp_path, "regression", progress=False)
+        train_run(RegressionNet(), *make_loaders(tiny_data, "regression", 8), cfg, tmp_path, "regression", progress=False)
 
 
 @pytest.mark.parametrize("edit, message", [

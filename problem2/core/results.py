@@ -175,7 +175,7 @@ class Ablations(JsonResult):
     """ablation.json: the assignment's ablations, one seed (seed 0) each."""
     split: str
     n_images: int
-    protocol: dict                            # engine.TrainConfig's fields
+    protocol: dict                            # loop.TrainConfig's fields
     ablations: dict[str, list[AblationRun]]   # {ablation name: settings in table order}
 
 
@@ -207,6 +207,33 @@ class SeededAblations(JsonResult):
 
 
 # ------------------------------------------------------------ data_efficiency.json (data_efficiency.py)
+
+
+class Sections(JsonResult):
+    """A result file typed at its top level only: loading is strict about the section names (an unknown one is an
+    error naming it), and each section is the nested dict whose keys its writer's docstring lists. Read like the
+    dict it was written from: obj['seeds'], obj.get('precision'), 'cost' in obj."""
+
+    def __getitem__(self, key: str):
+        if key not in self.__dataclass_fields__ or getattr(self, key) is None:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default=None):
+        value = getattr(self, key, None) if key in self.__dataclass_fields__ else None
+        return default if value is None else value
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self) -> list:
+        return [k for k in self.__dataclass_fields__ if getattr(self, k) is not None]
+
+    def items(self) -> list:
+        return [(k, getattr(self, k)) for k in self.keys()]
 
 
 def load_optional(cls, results: Path, name: str):

@@ -2,7 +2,7 @@
 pair, then encoded by the dataset's codec, so heatmap targets are drawn at the moved keypoints (never warped).
 
     train_set = AugmentedDataset(load_split(data_dir, "train", "heatmap"), AugmentConfig(), seed=0)
-    fit(model, DataLoader(train_set, batch_size=32, shuffle=True), val_loader, cfg, ...)
+    train_run(model, DataLoader(train_set, batch_size=32, shuffle=True), val_loader, cfg, ...)
 
 Geometry: one random affine map per item (rotation, scale, shift, a horizontal flip that swaps the
 left/right labels), redrawn up to `tries` times until every keypoint stays inside the image, else the item

@@ -146,7 +146,8 @@ def load_split(data_dir, split: str, output_type="heatmap", heatmap_size: int = 
         ds.keypoints = label_hands_by_side(ds.keypoints)
     elif hand_labels != "assignment":
         raise ValueError(f"hand_labels must be 'assignment' or 'side', got {hand_labels!r}")
-    ds.images, ds.keypoints = apply_view(ds.images, ds.keypoints, view)
+    if view != "upright":  # upright: the data as drawn
+        ds.images, ds.keypoints = apply_view(ds.images, ds.keypoints, view)
     return ds
 
 

@@ -17,12 +17,12 @@ from tqdm import tqdm
 
 from problem2.core import stats, storage
 from problem2.core.results import Metrics, load_optional
-from problem2.core.study_results import load_sections
+from problem2.experiments.registry import all_runs, epochs_done
 from problem2.models.cost import count_flops
 from problem2.models.networks import HeatmapNet, RegressionNet, build_model
 from problem2.pipeline import provenance
-from problem2.training.engine import TrainConfig
-from problem2.training.registry import all_runs, epochs_done
+from problem2.studies.result_files import load_sections
+from problem2.training.loop import TrainConfig
 
 OVERHEAD = 1.08  # data loading, checkpoint writes and the optimiser beyond the probed step (reference logs)
 

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+from problem2.experiments.registry import main_pair_run
 from problem2.studies.ablation_seeds import seeded_run_ids
 from problem2.studies.ablations import ABLATIONS
 from problem2.studies.data_efficiency import data_run_ids
@@ -13,7 +14,6 @@ from problem2.studies.factorial import run_ids as factorial_run_ids
 from problem2.studies.gap import STUDY_RUNS
 from problem2.studies.heads import run_ids as head_run_ids
 from problem2.studies.robustness import AUGMENTED_RUNS, seed_run_ids
-from problem2.training.registry import main_pair_run
 
 MAIN_PAIR = [main_pair_run("heatmap"), main_pair_run("regression")]
 

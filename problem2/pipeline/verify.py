@@ -14,11 +14,11 @@ from pathlib import Path
 
 from problem2.core import cli
 from problem2.core.schema import README, REFERENCE_DIR, REPO_DIR
+from problem2.experiments.registry import run_dir
 from problem2.pipeline import provenance
 from problem2.pipeline.stage_runs import MAIN_PAIR, STAGE_RUNS
 from problem2.report import readme
 from problem2.report.document import render_report
-from problem2.training.registry import run_dir
 
 
 def stale_lines(results: Path) -> list[str]:

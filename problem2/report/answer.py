@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from problem2.core import stats
 from problem2.core.results import Metrics
-from problem2.core.study_results import DataEfficiency, HeadStudy
 from problem2.report.heads import best_by_share, best_head, mean, shares
 from problem2.report.markdown import f1, f2, f3
 from problem2.report.references import cite
+from problem2.studies.data_efficiency import DataEfficiency
+from problem2.studies.heads import HeadStudy
 
 GLOSSARY = {
     "PCK@t": "the share of keypoints predicted closer to the truth than t x the diagonal of the figure's keypoint "

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from problem2.core import storage
 from problem2.core.results import Ablations, Metrics, SeededAblations, load_optional
-from problem2.core.study_results import SECTION_FILES, DataEfficiency, HeadStudy, Robustness, load_sections
 from problem2.report import mechanism as why
 from problem2.report.ablations import section_ablation_details, section_ablations
 from problem2.report.answer import protocol, section_answer, section_limits
@@ -23,7 +22,11 @@ from problem2.report.references import section_references, show_citations
 from problem2.report.robustness import section_robustness, section_robustness_details
 from problem2.report.speed import section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
+from problem2.studies.data_efficiency import DataEfficiency
 from problem2.studies.failures import category_name
+from problem2.studies.heads import HeadStudy
+from problem2.studies.result_files import SECTION_FILES, load_sections
+from problem2.studies.robustness import Robustness
 
 
 def probe_x_px(diagnosis: dict | None) -> float | None:
@@ -35,7 +38,7 @@ def probe_x_px(diagnosis: dict | None) -> float | None:
 
 
 def load(results: Path, name: str):
-    """A stage's result file typed (core/study_results.load_sections); the run's bookkeeping (pipeline.json,
+    """A stage's result file typed (studies/result_files.load_sections); the run's bookkeeping (pipeline.json,
     training_log.json) as the dicts their writers document."""
     if name in SECTION_FILES:
         return load_sections(results, name)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import statistics
 
 from problem2.core import stats
-from problem2.core.study_results import HeadStudy
 from problem2.report.markdown import NOT_RUN, f2, f3, fig, table
 from problem2.report.references import cite
+from problem2.studies.heads import HeadStudy
 
 LABEL_SETS = {"side": "side labels", "course_swap": "course labels, hand-swap-invariant",
               "course": "course labels"}

@@ -21,10 +21,10 @@ from problem2.core import cli, metrics
 from problem2.core.results import SeededAblations, SeededSetting
 from problem2.core.schema import DEFAULT_RESULTS, UNAMBIGUOUS
 from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.experiments.registry import ablation_seed_runs
+from problem2.experiments.runner import run_predictions
 from problem2.figures import charts
 from problem2.studies.evaluation import evaluation_split
-from problem2.training.experiments import run_predictions
-from problem2.training.registry import ablation_seed_runs
 
 SEEDED_ABLATIONS = {  # name -> [(label, setting in registry.ablation_seed_runs)]
     "sigma (heatmap px, at 64x64)": [("1", "sigma1"), ("2", "main"), ("3", "sigma3"), ("4", "sigma4")],

@@ -13,11 +13,11 @@ from problem2.core import cli, metrics
 from problem2.core.results import AblationRun, Ablations
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.keypoints import KeypointDataset, dataset_fingerprint, evaluation_split, load_split
+from problem2.experiments.registry import run_log, spec_of
+from problem2.experiments.runner import run_predictions, train_runs
 from problem2.figures import charts
 from problem2.models.networks import HeatmapNet
-from problem2.training.engine import TrainConfig
-from problem2.training.experiments import run_predictions, train_runs
-from problem2.training.registry import run_log, spec_of
+from problem2.training.loop import TrainConfig
 
 # ablation -> [(setting label, run id)]; the main run is the default point of each
 ABLATIONS = {

@@ -6,22 +6,40 @@
     python -m problem2 bench latency     # inference latency (median, batch 1 and 32) of every model
     python -m problem2 bench sweep       # a sweep of small runs: sequential against Ray tasks (bench_sweep.py)
 
+
 Timings are medians of repeated runs after warm-up; the machine's other load shows up as noise.
 """
 from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from problem2.core import cli, runtime, storage
+from problem2.core.results import Sections
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import load_split
 from problem2.models.cost import count_flops
 from problem2.models.networks import HeatmapNet, RegressionNet
+
+
+@dataclass
+class BenchTrain(Sections):
+    """bench_train.json (studies/bench.py train): training images/s of each path, side by side."""
+    batch_size: int
+    environment: dict
+    HeatmapNet: dict | None = None
+    RegressionNet: dict | None = None
+    compute_floor: dict | None = None
+    device: str | None = None
+    keep_freed_memory_supported: bool | None = None
+    project_precision: str | None = None
+    repeats: int | None = None
+    rounds: int | None = None
 
 
 def median_seconds(fn, repeats: int, warmup: int = 2) -> float:

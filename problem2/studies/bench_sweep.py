@@ -4,6 +4,7 @@ this machine with W one-thread workers, side by side, in alternating rounds (fre
     python -m problem2 bench sweep                      # 8 runs, 2 epochs, 256 training images, 3 rounds
     python -m problem2 bench sweep --runs 12 --out sweep.json
 
+
 Per round: the wall time of each way; the ratio sequential / Ray (> 1: Ray is faster); and what Ray adds per
 run: dispatch = (W x Ray wall - the tasks' own seconds) / N (scheduling, idle slots, starting workers) and the
 task's setup (its seconds minus its epochs'), beside the same setup of a sequential run. The first round starts
@@ -18,16 +19,37 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from problem2.core import runtime
+from problem2.core.results import Sections
 from problem2.data.generate import generate_dataset
-from problem2.training.engine import TrainConfig
-from problem2.training.executor import RayExecutor
-from problem2.training.experiments import train_runs
-from problem2.training.registry import ablation_seed_runs, run_log
+from problem2.experiments.executor import RayExecutor
+from problem2.experiments.registry import ablation_seed_runs, run_log
+from problem2.experiments.runner import train_runs
+from problem2.training.loop import TrainConfig
+
+
+@dataclass
+class BenchSweep(Sections):
+    """bench_sweep.json (studies/bench_sweep.py): a sweep of small runs, sequential against Ray tasks."""
+    environment: dict
+    epochs: int | None = None
+    first_round: dict | None = None
+    load_average_1min: list | None = None
+    median: dict | None = None
+    per_round: list | None = None
+    ray_cpus_per_run: float | None = None
+    ray_init_seconds: float | None = None
+    ray_workers: int | None = None
+    rounds: int | None = None
+    runs: int | None = None
+    sequential_threads: int | None = None
+    train_images: int | None = None
+
 
 SWEEP_SETTINGS = ("sigma1", "sigma3", "sigma4", "noskip", "res32", "res32_sigma1")  # HeatmapNet runs, own dirs
 

@@ -4,6 +4,7 @@ by the generator, see generate.training_pool), seeds 0 and 1, all scored on the 
 
     python -m problem2 data_efficiency --results problem2/results   # scores the finished runs (no training)
 
+
 The number of epochs is fixed, so a smaller set also means fewer optimiser steps: the curve measures the
 protocol, as a user would run it, not a fixed compute budget. N = 1000 is the main pair (seed 0) and seed1_*.
 Step controls separate the two: RegressionNet on the same 1000 images for k x the epochs (k in
@@ -12,19 +13,47 @@ Metrics: labelled PCK@0.05 and @0.2, and the mean |error| in x and in y of head 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from problem2.core import cli
+from problem2.core.results import JsonResult
 from problem2.core.schema import DEFAULT_RESULTS
-from problem2.core.study_results import DataEfficiency, LearningPoint
 from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.experiments.registry import DATA_SIZES, STEP_CONTROLS, data_run, run_finished, run_log, step_control_run
 from problem2.figures import charts
 from problem2.studies.ablation_seeds import scored_seeds, summarise, summary_cells
 from problem2.studies.evaluation import evaluation_split
 from problem2.studies.robustness import scores
-from problem2.training.registry import DATA_SIZES, STEP_CONTROLS, data_run, run_finished, run_log, step_control_run
+
+
+@dataclass
+class LearningPoint(JsonResult):
+    """One model at one training-set size, over seeds."""
+    model: str                           # 'heatmap' or 'regression'
+    train_images: int
+    runs: dict[str, str]                 # {seed: run id}
+    per_seed: dict[str, dict]            # {seed: {metric: value}} of the seeds trained so far
+    summary: dict[str, list]             # {metric: [mean, sd (0 for one seed), n seeds]}
+    epochs: int | None = None            # a step control's epochs; None: the protocol's
+    steps_of: int | None = None          # a step control: the training-set size whose optimiser steps it matches
+
+
+@dataclass
+class DataEfficiency(JsonResult):
+    """data_efficiency.json: learning curves of both models on the evaluation split."""
+    split: str
+    n_images: int
+    seeds: list
+    metrics: list
+    points: list[LearningPoint]          # model-major, sizes ascending
+    step_controls: list[LearningPoint] = field(default_factory=list)  # 1000 images, k x the epochs
+
+    def curve(self, model: str) -> list[LearningPoint]:
+        return [p for p in self.points if p.model == model]
+
 
 SEEDS = (0, 1)
 MODELS = ("heatmap", "regression")

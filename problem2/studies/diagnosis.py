@@ -2,6 +2,7 @@
 
     python -m problem2 diagnosis --results outputs/reproduction     # -> RESULTS/diagnosis.json and two figures
 
+
 diagnosis.json:
   axes:    {model: {split: {'per_keypoint': {name: {x|y: stats}}, 'all': {x|y: stats}}}}; stats = corr
            (Pearson, predicted vs true; 0 when either side is constant), pred_std, true_std, slope (least
@@ -18,6 +19,7 @@ Models: 'regression' and 'heatmap' (sub-pixel decoding) of the main pair. Axes a
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +27,32 @@ import torch
 import torch.nn.functional as F
 
 from problem2.core import cli, metrics, storage
+from problem2.core.results import Sections
 from problem2.core.schema import DEFAULT_RESULTS, HEAD, IMAGE_SIZE, KEYPOINT_NAMES, UNAMBIGUOUS
 from problem2.data.keypoints import load_split
 from problem2.data.perturb import SHIFT_PROBE_PX, centre_signs, figure_offset, shift_toward_centre
 from problem2.figures import charts
 from problem2.studies.evaluation import evaluation_split, predict_default
 from problem2.training.checkpoint import load_model
+
+
+@dataclass
+class Diagnosis(Sections):
+    """diagnosis.json (studies/diagnosis.py): where RegressionNet loses position, axis by axis."""
+    split: str
+    n_images: int
+    axes: dict | None = None
+    border_reach: dict | None = None
+    canvas_margin_px: float | None = None
+    dropout_seeds: dict | None = None
+    mirror: dict | None = None
+    offset: dict | None = None
+    probes: dict | None = None
+    receptive_field_px: float | None = None
+    shift: dict | None = None
+    unambiguous_keypoints: list | None = None
+    variants: dict | None = None
+
 
 AXES = ("x", "y")
 VARIANT_RUNS = ["main_regression", "axis_regression_nodropout", "axis_regression_nodropout_seed1",
@@ -179,7 +201,7 @@ def border_reach(gt) -> dict:
 # ---------------------------------------------------------------- all
 
 def run_diagnosis(data_dir: Path, results_dir: Path = DEFAULT_RESULTS) -> dict:
-    from problem2.training.registry import checkpoint_path, run_finished
+    from problem2.experiments.registry import checkpoint_path, run_finished
     results_dir = Path(results_dir)
     eval_split = evaluation_split(data_dir)
     splits = {s: load_split(data_dir, s, "heatmap") for s in ("train", "val")}
@@ -218,7 +240,7 @@ def dropout_seeds(results_dir: Path, data_dir: Path, test) -> dict:
     """{label: {run id: {x_abs_px, y_abs_px, pck@0.05}}} of DROPOUT_SEEDS' finished runs on the evaluation split,
     from their stored predictions; per-axis errors pooled over head and feet as in axis_report."""
     from problem2.data.keypoints import dataset_fingerprint
-    from problem2.training.experiments import run_predictions
+    from problem2.experiments.runner import run_predictions
     fingerprint = dataset_fingerprint(test)
     out = {}
     for label, runs in DROPOUT_SEEDS.items():

@@ -25,7 +25,7 @@ from problem2.figures.overlays import visualize_predictions  # noqa: F401 the as
 from problem2.models import decoding
 from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.training.checkpoint import load_model
-from problem2.training.engine import predict
+from problem2.training.loop import predict
 from problem2.training.objective import model_codec
 
 METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
@@ -47,7 +47,7 @@ def extract_keypoints_from_heatmaps(heatmaps, method='argmax'):
 
 def predict_keypoints(model, images: torch.Tensor, method: str = "argmax", precision: str = "fp32"):
     """[N, 1, 128, 128] -> ([N, K, 2] image (x, y), raw outputs). Any model: heatmaps [N, K, S, S] or
-    coordinates [N, 2K] / 128 are told apart by the output's shape (engine.model_codec)."""
+    coordinates [N, 2K] / 128 are told apart by the output's shape (objective.model_codec)."""
     outputs = predict(model, images, precision=precision)
     return model_codec(model, outputs).decode(outputs, method).numpy(), outputs
 

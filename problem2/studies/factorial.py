@@ -27,9 +27,7 @@ from problem2.core.results import JsonResult
 from problem2.core.schema import DEFAULT_RESULTS, UNAMBIGUOUS
 from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split
 from problem2.data.perturb import centre_signs
-from problem2.figures.decomposition import plot_decomposition
-from problem2.training.experiments import predictions_path, save_predictions
-from problem2.training.registry import (
+from problem2.experiments.registry import (
     FACTORIAL_SEEDS,
     FACTORS,
     INTERVENTIONS,
@@ -42,6 +40,8 @@ from problem2.training.registry import (
     run_log,
     seeded,
 )
+from problem2.experiments.runner import predictions_path, save_predictions
+from problem2.figures.decomposition import plot_decomposition
 
 RULE = "last_epoch"  # the declared checkpoint-selection rule (see docs/conventions.md)
 OTHER_RULE = "best_val_loss"

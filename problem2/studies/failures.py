@@ -3,6 +3,7 @@ common, and whether a miss is a hand swap or a localisation error. Writes failur
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from problem2.core import metrics, storage
-from problem2.core.results import tkey
+from problem2.core.results import Sections, tkey
 from problem2.core.schema import DEFAULT_RESULTS, HEAD, KEYPOINT_NAMES, LEFT_HAND, RIGHT_HAND
 from problem2.data.keypoints import evaluation_split, load_split
 from problem2.figures import overlays
@@ -18,6 +19,23 @@ from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.studies.evaluation import predict_keypoints
 from problem2.training.checkpoint import load_model
 from problem2.training.objective import model_codec
+
+
+@dataclass
+class FailureCases(Sections):
+    """failure_cases.json (studies/failures.py): who fails where, and what those keypoints have in common."""
+    n_images: int
+    threshold: float
+    keypoint_names: list
+    split: str | None = None
+    all_keypoints: dict | None = None
+    categories: dict | None = None
+    heatmap_decoding: str | None = None
+    normalize_by: str | None = None
+    split_definitions: dict | None = None
+    swap_or_localisation: dict | None = None
+    trait_definitions: dict | None = None
+
 
 CATEGORIES = ("heatmap_ok_regression_fails", "regression_ok_heatmap_fails", "both_fail")
 

@@ -2,6 +2,7 @@
 
     python -m problem2 studies            # trains (or reuses) the runs it needs in outputs/reproduction/
 
+
 studies.json:
   seeds:      {seeds, per_seed: {seed: {method: report}}, summary: {method: {kind: {metric: [mean, std]}}},
                bootstrap: {threshold: {diff, low, high, ...}}}  heatmap_subpixel - regression, per-image
@@ -19,6 +20,7 @@ Methods: 'regression', 'heatmap_argmax', 'heatmap_subpixel'; kinds: 'standard', 
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +28,12 @@ import torch
 
 from problem2.core import cli, metrics, runtime, stats, storage
 from problem2.core.metrics import ASSIGNMENT_KEYS, ASSIGNMENT_THRESHOLDS
+from problem2.core.results import Sections
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.experiments.registry import all_runs, checkpoint_path, run_log
+from problem2.experiments.runner import run_parser, run_predictions, train_runs
 from problem2.figures import charts
 from problem2.models.cost import model_summary
 from problem2.models.networks import build_model
@@ -36,9 +41,20 @@ from problem2.studies import ambiguity
 from problem2.studies.bench import inference_latency
 from problem2.studies.evaluation import METHODS, evaluate_pair, evaluation_split, method_reports
 from problem2.training.checkpoint import load_codec, load_model
-from problem2.training.engine import TrainConfig
-from problem2.training.experiments import run_parser, run_predictions, train_runs
-from problem2.training.registry import all_runs, checkpoint_path, run_log
+from problem2.training.loop import TrainConfig
+
+
+@dataclass
+class Studies(Sections):
+    """studies.json (studies/gap.py): seeds and intervals, label ambiguity, regression variants, precision, cost."""
+    split: str
+    n_images: int
+    seeds: dict | None = None
+    ambiguity: dict | None = None
+    regression_variants: dict | None = None
+    precision: dict | None = None
+    cost: dict | None = None
+
 
 SEED_RUNS = {0: ("main_heatmap", "main_regression"), 1: ("seed1_heatmap", "seed1_regression"),
              2: ("seed2_heatmap", "seed2_regression")}

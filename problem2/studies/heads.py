@@ -3,6 +3,7 @@ encoder, beside the two specified models, over three seeds, on the course labels
 
     python -m problem2 heads [--results DIR]      # scores stored test predictions; writes RESULTS/heads.json
 
+
 Rows: the specified RegressionNet (global pooling, coordinate loss) and its no-dropout twin, one row per head of
 heads.HEADS, HeatmapNet's layers with a soft-argmax (a decoder, coordinate loss), and HeatmapNet (a decoder,
 map loss). Scores: PCK@0.05 (bounding-box normaliser) on the evaluation split, labelled ('course'),
@@ -20,18 +21,71 @@ import numpy as np
 import torch
 
 from problem2.core import cli, metrics, runtime, stats
+from problem2.core.results import JsonResult
 from problem2.core.schema import DEFAULT_RESULTS
-from problem2.core.study_results import HeadContrast, HeadRow, HeadStudy
 from problem2.data.generate import ensure_data
 from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.experiments.registry import head_runs, main_pair_run, seeded, swapmin_run
+from problem2.experiments.runner import run_predictions
 from problem2.figures import charts
 from problem2.models.cost import count_flops, count_parameters
 from problem2.models.heads import HEADS
 from problem2.models.networks import build_model
 from problem2.studies.bench import median_seconds, train_step_fn
 from problem2.studies.evaluation import evaluation_split
-from problem2.training.experiments import run_predictions
-from problem2.training.registry import head_runs, main_pair_run, seeded, swapmin_run
+
+
+@dataclass
+class HeadRow(JsonResult):
+    """One model in the representation-or-architecture table: its runs over seeds and their scores (PCK@0.05)."""
+    key: str                             # 'regression', 'heatmap', or a head of heads.HEADS
+    label: str
+    features: str                        # 'global pooling' or 'spatial'
+    loss: str                            # 'coordinate' or 'distribution'
+    decoder: bool                        # an upsampling decoder (HeatmapNet's layers)
+    runs: dict[str, list]                # {'course' | 'side': [run id per seed]}
+    missing: list                        # runs with neither stored predictions nor a checkpoint
+    scores: dict[str, list]              # {'course' | 'course_swap' | 'side': [PCK@0.05 per seed scored]}
+    mean_px: dict[str, list]             # the same keys: [mean px error per seed]
+    parameters: int
+    gflops_forward: float                # per 128 x 128 image
+    gflops_train: float                  # forward + backward per image
+    train_img_per_s: float | None        # measured here, side by side (HeadStudy.environment)
+    swapmin: dict | None = None          # {'run', 'course', 'course_swap'}: one seed with the hand-swap-min loss
+
+
+@dataclass
+class HeadContrast(JsonResult):
+    """mean(a) - mean(b) over seeds on one label set, Welch interval, Holm verdict over the study's family."""
+    a: str
+    b: str
+    labels: str                          # 'side' or 'course_swap'
+    question: str
+    diff: float
+    low: float
+    high: float
+    p: float
+    beyond_noise: bool
+
+
+@dataclass
+class HeadStudy(JsonResult):
+    """heads.json: is it the representation or the architecture? (heads_study.py)"""
+    split: str
+    n_images: int
+    metric: str
+    rows: list[HeadRow]
+    contrasts: list[HeadContrast]
+    environment: dict                    # CPU, threads and load while img/s was measured
+    note: str
+
+    def row(self, key: str) -> HeadRow:
+        return next(r for r in self.rows if r.key == key)
+
+    def n_seeds(self) -> int:
+        """The most seeds any row was scored over on side labels (fewer are marked in the table)."""
+        return max((len(r.scores["side"]) for r in self.rows), default=0)
+
 
 SEEDS = (0, 1, 2)
 THRESHOLD = 0.05

@@ -18,8 +18,8 @@ from problem2.core import cli, stats
 from problem2.core.results import JsonResult
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split
+from problem2.experiments.registry import FACTORIAL_SEEDS, INTERVENTIONS, factorial_run, seeded
 from problem2.studies.factorial import RULE, per_image, stored
-from problem2.training.registry import FACTORIAL_SEEDS, INTERVENTIONS, factorial_run, seeded
 
 PREDICTIONS = {  # intervention -> (the cell it changes, its prediction, the (its metric, the cell's metric) pairs)
     "transposed_regression": ((0, 0, 0, 0), "x and y exchange roles: its x error and x shift gain become the "

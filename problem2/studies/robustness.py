@@ -3,6 +3,7 @@ on the same perturbed images, and the drop from its clean score.
 
     python -m problem2 robustness --results problem2/results    # -> RESULTS/robustness.json and two figures
 
+
 Scoring, per perturbation and model (heatmap models decoded sub-pixel): labelled PCK@0.05 and @0.2,
 hand-swap-invariant PCK@0.05, and the mean error in image pixels.
 - Keypoints that a transform moves outside the image (x or y outside [0, 127]) are not scored: no model
@@ -13,21 +14,59 @@ hand-swap-invariant PCK@0.05, and the mean error in image pixels.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from problem2.core import cli, metrics, storage
+from problem2.core.results import JsonResult
 from problem2.core.schema import DEFAULT_RESULTS, IMAGE_SIZE, UNAMBIGUOUS
-from problem2.core.study_results import Robustness, RobustnessRow
 from problem2.data import perturb as P
 from problem2.data.augment import AugmentConfig, cutout_hide_rate
 from problem2.data.files import images_to_tensor
 from problem2.data.keypoints import dataset_fingerprint, load_split
+from problem2.experiments.registry import checkpoint_path, run_finished, run_log
 from problem2.figures import charts, overlays
 from problem2.studies.evaluation import evaluation_split, predict_default
 from problem2.training.checkpoint import load_model
-from problem2.training.registry import checkpoint_path, run_finished, run_log
+
+
+@dataclass
+class RobustnessRow(JsonResult):
+    family: str
+    strength: str                        # '-' where the perturbation has no strength
+    group: str
+    outside: float                       # fraction of keypoints moved outside the image (not scored)
+    scores: dict[str, dict]              # {model: {metric: value}}
+    hidden: dict[str, dict] | None = None    # occlusion: {model: metrics on the hidden keypoint}
+    visible: dict[str, dict] | None = None   # occlusion: {model: metrics on the others}
+
+    @property
+    def name(self) -> str:
+        return self.family if self.strength == "-" else f"{self.family} {self.strength}"
+
+
+@dataclass
+class Robustness(JsonResult):
+    """robustness.json: every model under every perturbation of the evaluation split."""
+    split: str
+    n_images: int
+    seed: int
+    models: dict[str, str]               # {label: checkpoint, relative to the results directory}
+    metrics: list
+    rows: list[RobustnessRow]            # the first is 'clean'
+    clean_seeds: dict | None = None      # {label: {runs: {seed: run}, per_seed, summary: {metric: [mean, sd, n]}}}
+    augmentation: dict | None = None     # {augmented model: its augment.AugmentConfig as its log records it}
+    cutout_hide_rate: dict | None = None  # {augmented model: share of its training items whose cutout hides a keypoint}
+
+    def clean(self, model: str, metric: str) -> float:
+        return self.rows[0].scores[model][metric]
+
+    def row(self, name: str) -> RobustnessRow:
+        """The row of a perturbation by its name, e.g. 'rotate ±30°' or 'invert'."""
+        return next(r for r in self.rows if r.name == name)
+
 
 SEED = 2024
 CLEAN = P.Perturbation("clean", "-", "none", lambda image, keypoints, rng: (image, keypoints, None))

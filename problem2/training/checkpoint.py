@@ -134,7 +134,7 @@ def codec_of(ckpt: dict):
 
 def load_model(path: str | Path, expected_class: type | None = None) -> nn.Module:
     """Rebuild a model from a checkpoint and load its weights (eval mode, on the CPU). The model carries the codec
-    it was trained with (model.codec), so that engine.model_codec decodes with its own sigma."""
+    it was trained with (model.codec), so that objective.model_codec decodes with its own sigma."""
     return model_from_checkpoint(load_checkpoint(path), str(path), expected_class)
 
 

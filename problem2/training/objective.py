@@ -19,6 +19,7 @@ class Objective:
     """What differs between models: the loss on raw outputs, and outputs -> [B, K, 2] image px."""
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     decode: Callable[[torch.Tensor], torch.Tensor]
+    codec: codec.Codec | None = None  # the representation trained on (its output shape is checked before training)
 
 
 LOSSES = {"mse": None, "l1": F.l1_loss}  # 'mse': the codec's own loss (MSE for the assignment's two models)
@@ -68,7 +69,7 @@ def objective_for(model: nn.Module, loss: str = "mse", run_codec=None) -> Object
     if swap:
         per_image = hand_swap_min(per_image, run_codec)
     return Objective(loss=lambda out, t: per_image(out, t).mean(),
-                     decode=lambda out: run_codec.decode(out, run_codec.decodings[0]))
+                     decode=lambda out: run_codec.decode(out, run_codec.decodings[0]), codec=run_codec)
 
 
 def hand_swap_min(per_image: Callable, run_codec, hands=HAND_PAIR) -> Callable:

@@ -2,7 +2,7 @@
 
 Each head is one file holding its model and, where it needs one, its codec (targets, loss, decoding); importing
 this package registers them (networks.build_model, codec.codec_from_dict), so checkpoints of any head load. A new
-head is its file and one line in HEADS below: its runs (training/registry.py), its rows in the heads study and the
+head is its file and one line in HEADS below: its runs (experiments/registry.py), its rows in the heads study and the
 report follow.
 
     IntegralNet  spatial features, coordinate loss: a soft-argmax over K maps at the encoder's 8 x 8

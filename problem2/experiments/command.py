@@ -13,11 +13,11 @@ import json
 
 from problem2.core import cli
 from problem2.data.generate import ensure_data
+from problem2.experiments.executor import add_executor_options, executor_from_args
+from problem2.experiments.registry import all_runs, augment_changes, final_checkpoint
+from problem2.experiments.runner import run_parser, save_predictions, train_runs
 from problem2.models.networks import build_model
-from problem2.training.engine import TrainConfig
-from problem2.training.executor import add_executor_options, executor_from_args
-from problem2.training.experiments import run_parser, save_predictions, train_runs
-from problem2.training.registry import all_runs, augment_changes, final_checkpoint
+from problem2.training.loop import TrainConfig
 
 
 def loss_words(spec) -> str:

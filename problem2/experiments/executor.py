@@ -16,7 +16,7 @@ each finished run on its own view of RESULTS and stops with an error if a task w
 
 Faults. A task whose worker or node dies (Ray reports a system error, not an exception of the run) is
 submitted again, up to --max-retries times; the driver first removes the dead writer's lock, and the new task resumes
-from the last completed epoch (engine.fit), ending with the log and weights of an uninterrupted run. An exception
+from the last completed epoch (run.train_run, loop.fit), ending with the log and weights of an uninterrupted run. An exception
 raised by the run itself is not retried: it stops the sweep, as it would without Ray.
 """
 from __future__ import annotations
@@ -70,8 +70,8 @@ class RayExecutor:
 
     def train(self, specs: dict, data_dir: Path, results_dir: Path, plan=None) -> dict:
         """{run id: log} of every run in specs ({id: experiments.RunSpec}), in specs' order."""
-        from problem2.training.experiments import run_training
-        from problem2.training.registry import run_dir, run_reusable
+        from problem2.experiments.registry import run_dir, run_reusable
+        from problem2.experiments.runner import run_training
         check_device(specs, self.num_gpus)
         logs, pending = {}, []
         for run_id, spec in specs.items():  # finished runs: reused here, exactly as without Ray
@@ -90,7 +90,7 @@ class RayExecutor:
     def _train_on_ray(self, pending: list, specs: dict, data_dir: Path, results_dir: Path, plan) -> dict:
         import ray
 
-        from problem2.training.registry import epochs_done, run_dir, run_finished
+        from problem2.experiments.registry import epochs_done, run_dir, run_finished
         task = ray.remote(train_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)
         t0, logs, in_flight, retries = time.perf_counter(), {}, {}, {}
         epochs_seen = {r: epochs_done(r, results_dir) for r in pending}  # the plan has counted these already
@@ -130,7 +130,7 @@ class RayExecutor:
                 if not run_finished(run_id, results_dir):
                     raise cli.UserError(f"{run_id} finished on {result['host']}, but its log is not complete under "
                                         f"{run_dir(run_id, results_dir)} as this driver sees it: RESULTS must be a "
-                                        f"path that every Ray node shares (see problem2/training/executor.py)")
+                                        f"path that every Ray node shares (see problem2/experiments/executor.py)")
                 logs[run_id] = result["log"]
                 self._event(t0, run_id, "finished", host=result["host"], task_seconds=result["seconds"])
                 self._follow_epochs([run_id], results_dir, plan, epochs_seen)
@@ -162,7 +162,7 @@ class RayExecutor:
         """Advance the plan's bar by the epochs that the runs' logs gained (tasks cannot reach the driver's bar)."""
         if plan is None:
             return
-        from problem2.training.registry import epochs_done
+        from problem2.experiments.registry import epochs_done
         for run_id in run_ids:
             n = epochs_done(run_id, results_dir)
             for _ in range(seen[run_id], n):
@@ -176,8 +176,8 @@ def train_task(run_id: str, spec, data_dir: str, results_dir: str, threads: int,
     (reference: the driver writes the committed reference, in its writing_reference() block, so this task may)."""
     import torch
 
-    from problem2.training.experiments import run_training
-    from problem2.training.registry import run_dir
+    from problem2.experiments.registry import run_dir
+    from problem2.experiments.runner import run_training
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     with storage.writing_reference() if reference else contextlib.nullcontext():

@@ -18,20 +18,20 @@ from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.augment import AugmentedDataset
 from problem2.data.generate import training_pool
 from problem2.data.keypoints import loader, make_loaders
-from problem2.models.networks import build_model
-from problem2.training.engine import TrainConfig, fit
-from problem2.training.objective import objective_for
-from problem2.training.registry import (
+from problem2.experiments.registry import (
     RunSpec,
     all_runs,
     checkpoint_path,
     final_checkpoint,
-    main_pair_spec,
     run_dir,
     run_finished,
     run_log,
     spec_of,
 )
+from problem2.models.networks import build_model
+from problem2.training.loop import TrainConfig
+from problem2.training.objective import objective_for
+from problem2.training.run import train_run
 
 
 def run_training(spec: RunSpec, data_dir, out_dir, *, resume: bool = True, progress: bool = True,
@@ -50,16 +50,8 @@ def run_training(spec: RunSpec, data_dir, out_dir, *, resume: bool = True, progr
         train_set = AugmentedDataset(train_set, spec.augment, seed=spec.train.seed)
     if train_set is not train_loader.dataset:
         train_loader = loader(train_set, spec.train.batch_size, spec.train.workers, shuffle=True)
-    return fit(model, train_loader, val_loader, spec.train, out_dir, spec.name, resume=resume, progress=progress,
+    return train_run(model, train_loader, val_loader, spec.train, out_dir, spec.name, resume=resume, progress=progress,
                objective=objective_for(model, spec.train.loss), overwrite=overwrite, on_epoch=on_epoch)
-
-
-def train_both(data_dir: Path, out_dir: Path, cfg: TrainConfig, *, resume: bool = True,
-               models=("heatmap", "regression"), progress: bool = True, overwrite: bool = False) -> dict:
-    """The main pair (registry.main_pair_spec) on the same data, each from cfg's seed."""
-    return {name: run_training(main_pair_spec(name, cfg), data_dir, out_dir, resume=resume, progress=progress,
-                               overwrite=overwrite)
-            for name in models}
 
 
 def runs_to_train(run_ids, results_dir: Path, weights=()) -> list:
@@ -169,7 +161,7 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path, selection: 
     from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split
     from problem2.data.perturb import SHIFT_PROBE_PX, shift_toward_centre
     from problem2.training.checkpoint import load_checkpoint, model_from_checkpoint
-    from problem2.training.engine import predict
+    from problem2.training.loop import predict
     from problem2.training.objective import model_codec
     if selection not in SELECTION_RULES:
         raise ValueError(f"selection must be one of {SELECTION_RULES}, got {selection!r}")

@@ -12,9 +12,7 @@ from pathlib import Path
 
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.augment import AugmentConfig
-from problem2.models.heads import HEADS
-from problem2.training.engine import TrainConfig
-from problem2.training.factorial_plan import (  # noqa: F401 (the factorial's names, as the studies import them)
+from problem2.experiments.factorial_plan import (  # noqa: F401 (the factorial's names, as the studies import them)
     FACTORIAL_SEEDS,
     FACTORS,
     INTERVENTIONS,
@@ -23,6 +21,8 @@ from problem2.training.factorial_plan import (  # noqa: F401 (the factorial's na
     factorial_run,
     seeded,
 )
+from problem2.models.heads import HEADS
+from problem2.training.loop import TrainConfig
 from problem2.training.run_files import RunFiles, read_log
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
