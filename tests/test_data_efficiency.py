@@ -116,10 +116,29 @@ def test_the_curves_plan_every_size_and_seed():
 
 def test_heatmapnet_levels_off_where_it_first_comes_within_0015_of_its_best():
     from problem2.report.data_efficiency import heatmap_plateau
+    from problem2.report.markdown import render
     from problem2.studies.data_efficiency import LearningPoint
-    point = lambda n, pck, x: LearningPoint("heatmap", n, {}, {}, {"pck@0.05": [pck, 0, 2], "x_abs_px": [x, 0, 2]})  # noqa: E731
+    point = lambda n, pck, x: LearningPoint("heatmap", n, {}, {}, {"pck@0.05": [pck, 0, 2], "x_abs_px": [x, 0, 2],  # noqa: E731
+                                                                 "y_abs_px": [x, 0, 2]})
     curve = [point(125, 0.57, 1.4), point(500, 0.830, 0.43), point(1000, 0.843, 0.21), point(4000, 0.846, 0.10)]
-    (text,) = heatmap_plateau(curve, 0.859)
-    assert "levels off at 1000 images**: PCK@0.05 0.843 there and 0.846 with 4000, close to the 0.859" in text
-    assert "0.21 -> 0.10 px" in text
-    assert heatmap_plateau(curve[:2], None) == []  # still rising at the last size: nothing to say
+    flat = heatmap_plateau(curve)
+    assert (flat["n"], flat["pck"], flat["x"]) == (1000, 0.843, 0.21)
+    assert heatmap_plateau(curve[:2]) is None  # still rising at the last size: nothing to say
+    numbers = {"n": 0, "pck": 0.0, "x": 0.0, "y": 0.0}
+    text = render("data_efficiency", trained=[125], seeds=[0, 1], split="test", n_images=200, table="T", figure="F",
+                  ceiling=0.859, curves=True, reg={"first": numbers, "last": numbers, "best": numbers},
+                  hm={"first": numbers, "last": {"n": 4000, "pck": 0.846, "x": 0.10, "y": 0.1}}, enough=None,
+                  plateau=flat, controls=None, architecture_limit=True, levelled=None, probe=None)
+    assert ("levels off at 1000 images**: PCK@0.05 0.843 there and 0.846 with 4000, close to the 0.859 that the "
+            "ambiguous hand labels leave an image-only model (section {§seeds}); more images still sharpen it (head "
+            "and feet x error 0.21 -> 0.10 px)") in text
+    assert text.startswith("## {§data_efficiency} How much data each approach needs\n\nBoth models")
+    assert text.endswith("\n\nF") and "\n\n\n" not in text
+
+
+def test_a_template_asking_for_a_number_the_renderer_did_not_pass_is_an_error():
+    import jinja2
+    from problem2.report.markdown import render
+    assert render("data_efficiency", trained=[]).endswith("\n\n(no learning-curve run finished yet)")
+    with pytest.raises(jinja2.UndefinedError, match="seeds"):
+        render("data_efficiency", trained=[125])

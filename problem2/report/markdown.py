@@ -1,7 +1,13 @@
-"""Markdown pieces of the report: number formats, tables, figures (one owner, so every table looks alike)."""
+"""Markdown pieces of the report: number formats, tables, figures (one owner, so every table looks alike), and the
+templates (report/templates/NAME.md) that hold its prose: render(NAME, **numbers) fills one in.
+"""
 from __future__ import annotations
 
 import re
+from functools import cache
+from pathlib import Path
+
+import jinja2
 
 from problem2.core.metrics import ASSIGNMENT_KEYS
 
@@ -85,3 +91,21 @@ def put_numbers(text: str, numbers: dict, document: str = "") -> str:
 
 
 NOT_RUN = "*Not run for this report: `bash scripts/reproduce.sh --full` runs it (the committed reference report has it).*"
+
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+@cache
+def templates() -> jinja2.Environment:
+    """The report's templates: Markdown with Jinja2 tags, the number formats as filters (f1, f2, f3); a name the
+    template uses but the renderer did not pass is an error, not an empty string."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, autoescape=False)
+    env.filters.update(f1=f1, f2=f2, f3=f3)
+    return env
+
+
+def render(name: str, **numbers) -> str:
+    """Template report/templates/NAME.md filled with `numbers` (values and verdict words computed in Python)."""
+    return templates().get_template(f"{name}.md").render(**numbers)
