@@ -138,6 +138,7 @@ def test_heatmapnet_levels_off_where_it_first_comes_within_0015_of_its_best():
 
 def test_a_template_asking_for_a_number_the_renderer_did_not_pass_is_an_error():
     import jinja2
+
     from problem2.report.markdown import render
     assert render("data_efficiency", trained=[]).endswith("\n\n(no learning-curve run finished yet)")
     with pytest.raises(jinja2.UndefinedError, match="seeds"):
