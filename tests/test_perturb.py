@@ -157,14 +157,14 @@ def test_the_report_judges_augmentation_by_seed_noise_and_lists_the_misses():
     expected = stats.welch([0.79, 0.80, 0.81], [0.82, 0.84, 0.86])
     assert (c.diff, c.low, c.high, c.p) == pytest.approx((-0.04, expected.low, expected.high, expected.p))
     assert 0.05 < c.p < 0.06 and not c.beyond_noise  # -0.04 with 3 seeds a side: not beyond seed noise
-    seen, judged = augmentation_findings(result)
+    seen, judged = augmentation_findings(result).split("\n")
     assert "families blur" in seen and "only invert and line width are new" in seen
     assert f"a difference of -0.040 [{c.low:+.3f}, {c.high:+.3f}] (within seed noise)" in judged
     assert "within 0.05 of its clean score under 2 of 3 perturbations; not under invert (-0.100)" in judged
 
 
 def test_the_report_compares_aimed_with_random_cutouts_on_the_hidden_keypoint():
-    from problem2.report.robustness import AIMED, AUGMENTED, occlusion_findings
+    from problem2.report.robustness import AIMED, AUGMENTED, augmentation_findings
     from problem2.studies.robustness import RobustnessRow
     models = ("HeatmapNet", AUGMENTED["HeatmapNet"], AIMED)
     pck = lambda *values: {m: {"pck@0.05": v} for m, v in zip(models, values)}  # noqa: E731
@@ -173,17 +173,19 @@ def test_the_report_compares_aimed_with_random_cutouts_on_the_hidden_keypoint():
                           hidden=pck(0.03, 0.01, 0.45), visible=pck(0.83, 0.84, 0.82))]
     result = Robustness("test", 4, 0, dict.fromkeys(models, "x.pth"), ["pck@0.05"], rows,
                         cutout_hide_rate={models[1]: 0.009, AIMED: 0.155})
-    random_cutout, aimed = occlusion_findings(result)
+    occlusion = ("- **Why occlusion", "- **Cutouts aimed", "- **Where the hidden")  # the appendix's occlusion bullets
+    bullets = lambda: [b for b in augmentation_findings(result).split("\n") if b.startswith(occlusion)]  # noqa: E731
+    random_cutout, aimed = bullets()
     assert "hides a keypoint in only 0.9% of augmented training items" in random_cutout
     assert "hidden keypoint in 0.010 of the images (without augmentation 0.030)" in random_cutout
     assert "in 15.5% of training items" in aimed and "0.450 of the images (+0.440 against random cutouts)" in aimed
     assert "teach it to place them" in aimed
     rows[1].hidden[AIMED] |= {"pck@0.05": 0.05, "pck@0.2": 0.8, "y_abs_px": 6.0, "y_bias_px": -5.9}
     result.augmentation = {AIMED: {"cutout": [15, 0.3], "aimed_cutout": 0.5}}
-    _, aimed, shift = occlusion_findings(result)
+    _, aimed, shift = bullets()
     assert "do not teach it" in aimed
     assert "mean signed y error of -5.9 px" in shift and "buries the keypoint 7 px from every edge; 0.01%" in shift
     rows[1].hidden[AIMED]["y_bias_px"] = 0.5  # scatter, not a shift: no such sentence
-    assert len(occlusion_findings(result)) == 2
+    assert len(bullets()) == 2
     del result.cutout_hide_rate[AIMED]  # the aimed model not trained: the random-cutout finding alone
-    assert len(occlusion_findings(result)) == 1
+    assert len(bullets()) == 1

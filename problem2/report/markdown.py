@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jinja2
 
+from problem2.core import stats
 from problem2.core.metrics import ASSIGNMENT_KEYS
 
 T = list(ASSIGNMENT_KEYS)  # result keys of the assignment's thresholds
@@ -98,14 +99,16 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 @cache
 def templates() -> jinja2.Environment:
-    """The report's templates: Markdown with Jinja2 tags, the number formats as filters (f1, f2, f3); a name the
+    """The report's templates: Markdown with Jinja2 tags, the number formats as filters (f1, f2, f3; fmt(spec) for
+    any other, e.g. {{ x | fmt("+.3f") }}; percent, stats.percent's share of a gap); a name the
     template uses but the renderer did not pass is an error, not an empty string."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, autoescape=False)
-    env.filters.update(f1=f1, f2=f2, f3=f3)
+    env.filters.update(f1=f1, f2=f2, f3=f3, fmt=format, percent=stats.percent)
     return env
 
 
 def render(name: str, **numbers) -> str:
-    """Template report/templates/NAME.md filled with `numbers` (values and verdict words computed in Python)."""
-    return templates().get_template(f"{name}.md").render(**numbers)
+    """Template report/templates/NAME.md filled with `numbers` (values and verdict words computed in Python), without
+    leading or trailing blank lines (the report joins its parts with one blank line)."""
+    return templates().get_template(f"{name}.md").render(**numbers).strip("\n")

@@ -1,10 +1,12 @@
-"""The report's robustness section, rendered from robustness.json (robustness.Robustness) only."""
+"""The report's robustness section and appendix, and the README's paragraph, from robustness.json
+(studies.robustness.Robustness). This module computes the numbers and verdicts; the prose is in templates/robustness*.md.
+"""
 from __future__ import annotations
 
 from problem2.core import stats
 from problem2.data.augment import AugmentConfig, aimed_depth_share
 from problem2.data.generate import CENTRE_RANGE
-from problem2.report.markdown import NOT_RUN, f1, f2, f3, fig, mean_sd, table
+from problem2.report.markdown import NOT_RUN, f2, f3, fig, mean_sd, render, table
 
 HEATMAP, REGRESSION = "HeatmapNet", "RegressionNet"
 
@@ -42,57 +44,35 @@ def occlusion_table(result) -> str:
     return table(["occlusion", "model", "hidden keypoint", "visible keypoints", "all"], rows)
 
 
-def findings(result) -> list:
-    """Sentences that tie the numbers to the mechanism (the report's mechanism section); each computed from the JSON."""
+def findings(result) -> str:
+    """The bullets that tie the numbers to the mechanism (templates/robustness_findings.md); '' without both
+    specified models."""
     if HEATMAP not in result.models or REGRESSION not in result.models:
-        return []
+        return ""
     rows = {r.name: r for r in result.rows}
-    out = []
     geometric = [r for r in result.rows if r.group == "geometric"]
     steady = [r.name for r in geometric if abs(drop(result, r, HEATMAP)) <= 0.05]
-    hurt = [r for r in geometric if drop(result, r, HEATMAP) < -0.05]
     off = [r for r in geometric if r.family == "off-centre figure"]
-    if steady:
-        out.append(f"- **Geometry.** HeatmapNet stays within 0.05 of its clean PCK@0.05 under {', '.join(steady)}: its "
-                   "peaks move with the figure. "
-                   + (" ".join(f"It loses {-drop(result, r, HEATMAP):.3f} under {r.name}, a pose the training set "
-                               "never shows (its torsos are always vertical)." for r in hurt if r.family == "rotate")))
-    if off:
-        worst = min(off, key=lambda r: r.scores[REGRESSION]["pck@0.05"])
-        out.append(f"- **Figures outside the training positions.** RegressionNet's PCK@0.05 falls to "
-                   f"{f3(worst.scores[REGRESSION]['pck@0.05'])} on figures whose centre lies {worst.strength} beyond "
-                   f"the training range (HeatmapNet: {f3(worst.scores[HEATMAP]['pck@0.05'])}): it predicts a "
-                   f"near-constant x (section {{§mechanism}}), so a figure away from the usual place is missed entirely; its "
-                   f"head-and-feet x error is {f1(worst.scores[REGRESSION]['x_abs_px'])} px there, against "
-                   f"{f1(result.clean(REGRESSION, 'x_abs_px'))} px on clean images.")
     noise = [r for r in result.rows if r.family == "noise"]
-    if noise:
-        weak = noise[0]
-        out.append(f"- **Pixel noise.** Noise of {weak.strength} changes HeatmapNet's PCK@0.05 by "
-                   f"{drop(result, weak, HEATMAP):+.3f} but drops RegressionNet's from "
-                   f"{f3(result.clean(REGRESSION, 'pck@0.05'))} to "
-                   f"{f3(weak.scores[REGRESSION]['pck@0.05'])}: its head-and-feet y error grows from "
-                   f"{f1(result.clean(REGRESSION, 'y_abs_px'))} to {f1(weak.scores[REGRESSION]['y_abs_px'])} px, "
-                   f"almost all of it a shift of every prediction (mean signed y error "
-                   f"{weak.scores[REGRESSION]['y_bias_px']:+.1f} px). A hypothesis (one model each): RegressionNet "
-                   f"reads position from features averaged over the whole image, to which noise adds everywhere, while "
-                   f"a heatmap peak depends on its neighbourhood only (HeatmapNet's y error: "
-                   f"{f1(weak.scores[HEATMAP]['y_abs_px'])} px).")
-    if "invert" in rows:
-        inv = rows["invert"]
-        out.append(f"- **Polarity.** An inverted image (white figure on black) scores "
-                   f"{f3(inv.scores[HEATMAP]['pck@0.05'])} for HeatmapNet: every training image is dark on light. Darker backgrounds and "
-                   "weaker lines (brightness, contrast) cost it "
-                   + ", ".join(f"{-drop(result, r, HEATMAP):.3f} ({r.name})" for r in result.rows
-                               if r.family in ("brightness", "contrast")) + ".")
     occluded = [r for r in result.rows if r.hidden]
-    if occluded:
-        big = occluded[-1]
-        out.append(f"- **Occlusion.** With a {big.strength} square of background over one keypoint, HeatmapNet finds "
-                   f"the hidden keypoint in {f3(big.hidden[HEATMAP]['pck@0.05'])} of the images and the visible ones "
-                   f"in {f3(big.visible[HEATMAP]['pck@0.05'])}: it localises what it sees and does not infer a hidden "
-                   f"limb end from the rest of the body.")
-    return out
+    reg = lambda row, metric: row.scores[REGRESSION][metric]  # noqa: E731
+    worst = min(off, key=lambda r: reg(r, "pck@0.05")) if off else None
+    weak, inv, big = (noise or [None])[0], rows.get("invert"), (occluded or [None])[-1]
+    return render("robustness_findings", geometry=steady and {
+        "steady": steady, "hurt_rotate": [{"name": r.name, "loss": -drop(result, r, HEATMAP)} for r in geometric
+                                          if drop(result, r, HEATMAP) < -0.05 and r.family == "rotate"]},
+        off=worst and {"reg_pck": reg(worst, "pck@0.05"), "strength": worst.strength,
+                       "hm_pck": worst.scores[HEATMAP]["pck@0.05"], "reg_x": reg(worst, "x_abs_px"),
+                       "clean_x": result.clean(REGRESSION, "x_abs_px")},
+        noise=weak and {"strength": weak.strength, "hm_change": drop(result, weak, HEATMAP),
+                        "reg_clean": result.clean(REGRESSION, "pck@0.05"), "reg_pck": reg(weak, "pck@0.05"),
+                        "reg_clean_y": result.clean(REGRESSION, "y_abs_px"), "reg_y": reg(weak, "y_abs_px"),
+                        "reg_y_bias": reg(weak, "y_bias_px"), "hm_y": weak.scores[HEATMAP]["y_abs_px"]},
+        invert=inv and {"hm_pck": inv.scores[HEATMAP]["pck@0.05"],
+                        "costs": [{"name": r.name, "loss": -drop(result, r, HEATMAP)} for r in result.rows
+                                  if r.family in ("brightness", "contrast")]},
+        occlusion=big and {"strength": big.strength, "hidden": big.hidden[HEATMAP]["pck@0.05"],
+                           "visible": big.visible[HEATMAP]["pck@0.05"]})
 
 
 AUGMENTED = {HEATMAP: "HeatmapNet augmented", REGRESSION: "RegressionNet augmented"}
@@ -111,30 +91,25 @@ def clean_comparisons(result, metric: str = "pck@0.05") -> dict:
     return stats.compare_family({(aug, plain): (values(aug), values(plain)) for plain, aug in AUGMENTED_PAIRS})
 
 
-def difference_words(c, what: str = "a difference of") -> str:
-    """', a difference of +0.012 [-0.004, 0.028] (within seed noise)' for a stats.Comparison, '' for None."""
-    if c is None:
-        return ""
-    return f", {what} {c.diff:+.3f} [{c.low:+.3f}, {c.high:+.3f}] ({stats.noise_words(c)})"
+def comparison(c) -> dict | None:
+    """A stats.Comparison as the templates show it: diff, low, high and its noise words; None for None."""
+    return c and {"diff": c.diff, "low": c.low, "high": c.high, "words": stats.noise_words(c)}
 
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def augmentation_findings(result) -> list:
-    """What augmentation changes: clean scores over seeds, the suite at seed 0, and which families it had seen."""
-    out = []
+def augmentation_findings(result) -> str:
+    """What augmentation changes (templates/robustness_augmentation.md): the families it saw, occlusion, each
+    augmented model's clean score over seeds and its suite at seed 0, and why it costs RegressionNet."""
+    seen = None
     if result.augmentation:
         config = next(iter(result.augmentation.values()))  # the families are the same for every augmented model
-        seen = sorted({SEEN_BY_AUGMENTATION[k] for k in config if k in SEEN_BY_AUGMENTATION})
-        unseen = [f for f in dict.fromkeys(r.family for r in result.rows[1:]) if f not in seen]
-        out.append(f"- **What augmentation saw.** Training drew from the families {', '.join(seen)} "
-                   f"(`augment.AugmentConfig`, recorded in robustness.json), at strengths that cover the suite's; only "
-                   f"{' and '.join(unseen)} are new to the augmented models, so for the other families the suite "
-                   "measures whether the augmentation was learnt, not whether it generalises.")
-    out += occlusion_findings(result)
-    family = clean_comparisons(result)
+        families = sorted({SEEN_BY_AUGMENTATION[k] for k in config if k in SEEN_BY_AUGMENTATION})
+        seen = {"families": families,
+                "unseen": [f for f in dict.fromkeys(r.family for r in result.rows[1:]) if f not in families]}
+    family, models = clean_comparisons(result), []
     for plain, aug in AUGMENTED_PAIRS:
         if aug not in result.models or plain not in result.models:
             continue
@@ -142,128 +117,94 @@ def augmentation_findings(result) -> list:
         misses = [r for r in perturbed if abs(drop(result, r, aug)) > 0.05]
         seeds = (result.clean_seeds or {}).get(aug, {}).get("summary", {}).get("pck@0.05")
         plain_seeds = (result.clean_seeds or {}).get(plain, {}).get("summary", {}).get("pck@0.05")
-        clean = (f"Clean PCK@0.05 {mean_sd(seeds)} over {plural(seeds[2], 'seed')} against {mean_sd(plain_seeds)} "
-                 f"({plural(plain_seeds[2], 'seed')}) without augmentation" if seeds and plain_seeds and seeds[2] else
-                 f"Clean PCK@0.05 {f3(result.clean(aug, 'pck@0.05'))} against {f3(result.clean(plain, 'pck@0.05'))}")
-        clean += difference_words(family.get((aug, plain)))
-        gap = ", ".join(f"{r.name} ({drop(result, r, aug):+.3f})" for r in misses)
-        out.append(f"- **{aug}.** {clean}. At seed 0 it stays within 0.05 of its clean score under "
-                   f"{len(perturbed) - len(misses)} of {len(perturbed)} perturbations"
-                   + (f"; not under {gap}" if misses else ", all of them") + "."
-                   + (" (A clean score this low leaves little to lose.)" if result.clean(aug, "pck@0.05") < 0.2 else ""))
+        over_seeds = bool(seeds and plain_seeds and seeds[2])
+        models.append({"name": aug, "clean": result.clean(aug, "pck@0.05"),
+                       "plain_clean": result.clean(plain, "pck@0.05"),
+                       "seeds": over_seeds and mean_sd(seeds), "n": over_seeds and plural(seeds[2], "seed"),
+                       "plain_seeds": over_seeds and mean_sd(plain_seeds),
+                       "plain_n": over_seeds and plural(plain_seeds[2], "seed"),
+                       "comparison": comparison(family.get((aug, plain))),
+                       "steady": len(perturbed) - len(misses), "perturbed": len(perturbed),
+                       "misses": [{"name": r.name, "change": drop(result, r, aug)} for r in misses]})
     axes = {k: (result.clean_seeds or {}).get(k, {}).get("summary", {}) for k in (REGRESSION, AUGMENTED[REGRESSION])}
+    regression_axes = None
     if all(a.get("x_abs_px", [None, None, 0])[2] for a in axes.values()):
         (x0, y0), (x1, y1) = [(a["x_abs_px"][0], a["y_abs_px"][0]) for a in axes.values()]  # plain, augmented
-        out.append(f"- **Why augmentation costs RegressionNet.** Its head-and-feet x error stays where it was "
-                   f"({f1(x0)} -> {f1(x1)} px, mean over seeds) and its y error grows ({f1(y0)} -> {f1(y1)} px): "
-                   "augmentation widens the positions it must output without giving a model that cannot see position "
-                   "(section {§mechanism}) a way to see them.")
-    return out
+        regression_axes = {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+    return render("robustness_augmentation", seen=seen, models=models, regression_axes=regression_axes,
+                  **occlusion_findings(result))
 
 
-def occlusion_findings(result) -> list:
-    """Why random cutout leaves occlusion hard, and what cutouts aimed at keypoints change (when trained)."""
+def occlusion_findings(result) -> dict:
+    """Why random cutout leaves occlusion hard, and what cutouts aimed at keypoints change (when trained): the
+    numbers of the template's cutout, aimed and shift bullets (None each when its models are missing)."""
     occluded = [r for r in result.rows if r.hidden]
     rates = result.cutout_hide_rate or {}
     aug = AUGMENTED[HEATMAP]
+    none = {"cutout": None, "aimed": None, "shift": None}
     if not occluded or aug not in rates or aug not in result.models:
-        return []
+        return none
     big = occluded[-1]
-    hidden = lambda model: f3(big.hidden[model]["pck@0.05"])  # noqa: E731
-    out = [f"- **Why occlusion stays hard.** The cutout square lands at a random place, so it hides a keypoint in "
-           f"only {100 * rates[aug]:.1f}% of augmented training items: the targets almost never ask for a limb end "
-           f"that cannot be seen. Under the {big.strength} occlusion the augmented HeatmapNet finds the hidden "
-           f"keypoint in {hidden(aug)} of the images (without augmentation {hidden(HEATMAP)}); the visible ones stay "
-           f"at {f3(big.visible[aug]['pck@0.05'])}."]
+    cutout = {"hide_rate": 100 * rates[aug], "strength": big.strength, "hidden": big.hidden[aug]["pck@0.05"],
+              "hidden_plain": big.hidden[HEATMAP]["pck@0.05"], "visible": big.visible[aug]["pck@0.05"]}
     if AIMED not in rates or AIMED not in result.models:
-        return out
+        return none | {"cutout": cutout}
     gain = big.hidden[AIMED]["pck@0.05"] - big.hidden[aug]["pck@0.05"]
-    out.append(f"- **Cutouts aimed at keypoints.** With half of the cutouts placed over a keypoint (of any size up to "
-               f"the largest, anywhere over it: not the suite's centred squares), a cutout hides a keypoint in "
-               f"{100 * rates[AIMED]:.1f}% of training items. Under the {big.strength} occlusion this model finds the "
-               f"hidden keypoint in {hidden(AIMED)} of the images ({gain:+.3f} against random cutouts) and the visible "
-               f"ones in {f3(big.visible[AIMED]['pck@0.05'])}: "
-               + ("targets at hidden ends teach it to place them from what is visible, which is possible here "
-                  "because the figures are rigid (generate.py: arms of length 20 from the shoulder, feet at a fixed "
-                  "height and mirror images of each other, the head at a fixed offset above the torso)."
-                  if gain > 0.1 else "even targets at hidden ends do not teach it to place them, although the "
-                  "rest of these rigid figures says where a hidden end is (generate.py)."))
+    aimed = {"hide_rate": 100 * rates[AIMED], "hidden": big.hidden[AIMED]["pck@0.05"], "gain": gain,
+             "visible": big.visible[AIMED]["pck@0.05"], "learnt": gain > 0.1}
     hid, depth = big.hidden[AIMED], int(big.strength.split()[0]) // 2
+    shift = None
     if gain <= 0.1 and abs(hid["y_bias_px"]) > 0.8 * hid["y_abs_px"]:
-        out.append(f"- **Where the hidden keypoint goes.** Its error is a shift, not scatter: mean |y error| "
-                   f"{f1(hid['y_abs_px'])} px with a mean signed y error of {hid['y_bias_px']:+.1f} px (PCK@0.2 "
-                   f"{f3(hid['pck@0.2'])}), as if the model marked the end where the limb stops being visible, at "
-                   f"the square's edge. The suite's {big.strength} square is centred, so it buries the keypoint "
-                   f"{depth} px from every edge; "
-                   f"{100 * aimed_depth_share(AugmentConfig(**result.augmentation[AIMED]), depth):.2f}% of the aimed "
-                   f"model's training items bury one that deep (random sides and places). A hypothesis from this one "
-                   f"model at seed 0: it learnt to find the ends of limbs, not to extend them.")
-    return out
+        shift = {"y_abs": hid["y_abs_px"], "y_bias": hid["y_bias_px"], "pck02": hid["pck@0.2"], "depth": depth,
+                 "deep_share": 100 * aimed_depth_share(AugmentConfig(**result.augmentation[AIMED]), depth)}
+    return {"cutout": cutout, "aimed": aimed, "shift": shift}
 
 
 def robustness_sentence(result) -> str:
-    """The README's one-paragraph summary of robustness.json."""
+    """The README's paragraph on robustness.json (templates/robustness_readme.md); '' without both specified models."""
     perturbed = result.rows[1:]
     if HEATMAP not in result.models or REGRESSION not in result.models:
         return ""
     worst = {m: min(perturbed, key=lambda r: r.scores[m]["pck@0.05"]) for m in (HEATMAP, REGRESSION)}
-    steady = sum(abs(drop(result, r, HEATMAP)) <= 0.05 for r in perturbed)
-    halved = sum(r.scores[REGRESSION]["pck@0.05"] < result.clean(REGRESSION, "pck@0.05") / 2 for r in perturbed)
-    return (f"Of {len(perturbed)} perturbations of the test images, HeatmapNet stays within 0.05 of its clean PCK@0.05 "
-            f"({f3(result.clean(HEATMAP, 'pck@0.05'))}) under {steady}; its worst is {worst[HEATMAP].name} "
-            f"({f3(worst[HEATMAP].scores[HEATMAP]['pck@0.05'])}). RegressionNet loses more than half of its clean "
-            f"{f3(result.clean(REGRESSION, 'pck@0.05'))} under {halved}, down to "
-            f"{f3(worst[REGRESSION].scores[REGRESSION]['pck@0.05'])} on {worst[REGRESSION].name}."
-            + augmented_sentence(result))
-
-
-def augmented_sentence(result) -> str:
-    """' Trained with augmentation, HeatmapNet ...': the README's lines on the augmented HeatmapNets, or ''."""
-    out = ""
-    family = clean_comparisons(result)
+    family, augmented = clean_comparisons(result), []
     for aug, how in ((AUGMENTED[HEATMAP], "Trained with augmentation (`augment.py`)"),
                      (AIMED, "With half of its cutouts aimed at keypoints")):
-        if aug not in result.models:
-            continue
-        perturbed = result.rows[1:]
-        misses = [r.name for r in perturbed if abs(drop(result, r, aug)) > 0.05]
-        change = difference_words(family.get((aug, HEATMAP)),
-                                  "and its clean PCK@0.05 changes on average over seeds by")
-        out += (f" {how}, HeatmapNet stays within 0.05 of its clean score under {len(perturbed) - len(misses)} of "
-                f"them" + (f" (not under {', '.join(misses)})" if misses else "") + change + ".")
-    return out
+        if aug in result.models:
+            misses = [r.name for r in perturbed if abs(drop(result, r, aug)) > 0.05]
+            augmented.append({"how": how, "steady": len(perturbed) - len(misses), "misses": misses,
+                              "comparison": comparison(family.get((aug, HEATMAP)))})
+    return render("robustness_readme", perturbed=len(perturbed), hm_clean=result.clean(HEATMAP, "pck@0.05"),
+                  hm_steady=sum(abs(drop(result, r, HEATMAP)) <= 0.05 for r in perturbed),
+                  hm_worst={"name": worst[HEATMAP].name, "pck": worst[HEATMAP].scores[HEATMAP]["pck@0.05"]},
+                  reg_clean=result.clean(REGRESSION, "pck@0.05"),
+                  reg_halved=sum(r.scores[REGRESSION]["pck@0.05"] < result.clean(REGRESSION, "pck@0.05") / 2
+                                 for r in perturbed),
+                  reg_worst={"name": worst[REGRESSION].name,
+                             "pck": worst[REGRESSION].scores[REGRESSION]["pck@0.05"]},
+                  augmented=augmented)
 
 
 def section_robustness(result) -> str:
+    """The main part's robustness section (templates/robustness.md)."""
     if result is None:
-        return "## {§robustness} Beyond the training distribution\n\n" + NOT_RUN
-    return "\n\n".join(p for p in [
-        "## {§robustness} Beyond the training distribution",
-        f"Every model scored on the same perturbed copies of the {result.split} split ({result.n_images} images, "
-        f"seed {result.seed}); HeatmapNet decoded sub-pixel. Off-centre figures are new figures drawn with their "
-        f"centre beyond the training range. How each is scored, every column, the augmented models and occlusion "
-        "by keypoint: appendix {§robustness_details}.",
-        "\n".join(findings(result)),
-        fig("robustness.png", "PCK@0.05 and mean error under each perturbation, the clean images first"),
-    ] if p)
+        return render("robustness", run=False, not_run=NOT_RUN)
+    return render("robustness", run=True, split=result.split, n_images=result.n_images, seed=result.seed,
+                  findings=findings(result),
+                  figure=fig("robustness.png", "PCK@0.05 and mean error under each perturbation, the clean images first"))
 
 
 def section_robustness_details(result) -> str:
-    """The appendix: every column, augmentation, occlusion by keypoint, the example images."""
+    """The appendix (templates/robustness_details.md): every column, augmentation, occlusion by keypoint, the
+    example images; '' when the study did not run."""
     if result is None:
         return ""
-    return "\n\n".join(p for p in [
-        "## {§robustness_details} Beyond the training distribution, in full",
-        "Keypoints that a transform moves outside the image are not scored (column *outside*: their share); the PCK "
-        "normaliser is the bounding box of all of an image's transformed keypoints. A horizontal flip exchanges the "
-        f"left/right labels. Off-centre figures have their centre outside the training range, {CENTRE_RANGE[0]}-"
-        f"{CENTRE_RANGE[1]} px in x and y, by the distance in the column's name.",
-        robustness_table(result, [m for m in result.models if m in (HEATMAP, REGRESSION)], list(COLUMNS)),
-        "**Augmentation** (`data/augment.py`: geometric transforms move the keypoints, flips swap the hand labels, "
-        "targets are drawn at the moved keypoints; main protocol otherwise):" if augmentation_findings(result) else "",
-        robustness_table(result, [aug for _, aug in AUGMENTED_PAIRS if aug in result.models], ["pck@0.05", "pck@0.2"],
-                         where=False) if any(aug in result.models for _, aug in AUGMENTED_PAIRS) else "",
-        "\n".join(augmentation_findings(result)),
-        "**Occlusion, by keypoint** (PCK@0.05):", occlusion_table(result),
-        fig("robustness_examples.png", "The first test image under the strongest setting of each perturbation"),
-    ] if p)
+    augmented = [aug for _, aug in AUGMENTED_PAIRS if aug in result.models]
+    return render("robustness_details", run=True, centre_range=CENTRE_RANGE,
+                  table=robustness_table(result, [m for m in result.models if m in (HEATMAP, REGRESSION)],
+                                         list(COLUMNS)),
+                  augmentation=augmentation_findings(result),
+                  augmented_table=augmented and robustness_table(result, augmented, ["pck@0.05", "pck@0.2"],
+                                                                 where=False),
+                  occlusion_table=occlusion_table(result),
+                  figure=fig("robustness_examples.png",
+                             "The first test image under the strongest setting of each perturbation"))
