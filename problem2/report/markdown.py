@@ -105,6 +105,8 @@ def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, autoescape=False)
     env.filters.update(f1=f1, f2=f2, f3=f3, fmt=format, percent=stats.percent)
+    from problem2.report.references import cite  # the one citation mark: {{ cite("sun2018") }}
+    env.globals.update(cite=cite)
     return env
 
 
