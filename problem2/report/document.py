@@ -17,7 +17,7 @@ from problem2.report.ablations import section_ablation_details, section_ablation
 from problem2.report.answer import protocol, section_answer, section_limits
 from problem2.report.data_efficiency import section_data_efficiency
 from problem2.report.heads import section_heads
-from problem2.report.markdown import APPENDICES, NOT_RUN, T, f2, f3, fig, number_sections, table
+from problem2.report.markdown import NOT_RUN, T, f2, f3, fig, number_sections, render, table
 from problem2.report.references import section_references, show_citations
 from problem2.report.robustness import section_robustness, section_robustness_details
 from problem2.report.speed import section_speed
@@ -72,48 +72,33 @@ def headline_table(results: Path, swap_invariant: bool = True) -> str:
 
 
 def section_results(m: Metrics) -> tuple[str, str]:
-    """(the main comparison, its appendix per keypoint) from metrics.json."""
+    """(the main comparison, its appendix per keypoint) from metrics.json: templates/main_comparison*.md."""
     names, methods = m.keypoint_names, m.methods
     per_kp = [[METHOD_LABELS[k]] + [f3(v) for v in methods[k].standard.pck_per_keypoint["0.05"]] for k in METHOD_LABELS]
     per_kp_inv = [[METHOD_LABELS[k] + " (swap-inv.)"]
                   + [f3(v) for v in methods[k].hand_swap_invariant.pck_per_keypoint["0.05"]] for k in METHOD_LABELS]
     err = [[METHOD_LABELS[k]] + [f2(v) for v in methods[k].standard.mean_px_per_keypoint] for k in METHOD_LABELS]
-    auc = ", ".join(f"{METHOD_LABELS[k]} {f3(methods[k].standard.pck_auc)}" for k in METHOD_LABELS)
     torso = [[METHOD_LABELS[k]] + [f3(methods[k].standard.pck_torso[t]) for t in T] for k in METHOD_LABELS]
-    return "\n\n".join(p for p in [
-        "## {§main} Main comparison",
-        f"Both models trained with the specified protocol on the same data; scored on the {m.split} split "
-        f"({m.n_images} images).",
-        "**Course labels (the assignment's metric)**",
-        table(PCK_HEADER, pck_rows(methods, "standard") + why.reference_rows(m, "standard")),
-        "**Hand-swap-invariant** (per image, the better of the given and the swapped left/right hand assignment)",
-        table(PCK_HEADER, pck_rows(methods, "hand_swap_invariant") + why.reference_rows(m, "hand_swap_invariant")),
-        why.REFERENCE_NOTE if m.references else "",
-        fig("pck_curves.png", "PCK against threshold; dotted lines mark 0.05, 0.1, 0.15 and 0.2"),
-        fig("sample_predictions.png", "Both methods on the same test images"),
-        "Per keypoint and with the torso normaliser: appendix {§main_details}.",
-    ] if p), "\n\n".join([
-        "## {§main_details} The main comparison, per keypoint",
-        f"Area under the PCK curve (thresholds 0 to 0.3): {auc}.",
-        "**PCK@0.05 per keypoint**", table(["method"] + names, per_kp + per_kp_inv),
-        "**Mean error per keypoint (pixels)**", table(["method"] + names, err),
-        "**PCK with the torso normaliser** (head to the midpoint of the feet)",
-        table(["method"] + [f"PCK@{t}" for t in T], torso),
-        fig("single_prediction_heatmap.png", "One test image through the assignment's visualize_predictions: "
-            "HeatmapNet, sub-pixel")])
-
-
-def command_timing(log: dict) -> str:
-    """One sentence on the wall time of the train command that wrote these logs (if it did)."""
-    c = log.get("last_command")
-    if not c:
-        return "(the logs were written by the pipeline, not by one train command: no start-to-finish time)"
-    return (f"`{' '.join(c['argv'])}` took **{c['wall_seconds'] / 60:.1f} min** from start to finish "
-            f"(epochs run: {', '.join(f'{k} {v}' for k, v in c['epochs_run'].items())}; validation, checkpoints "
-            "and data loading included; interpreter start-up and imports not).")
+    main = render("main_comparison", split=m.split, n_images=m.n_images,
+                  course_table=table(PCK_HEADER, pck_rows(methods, "standard") + why.reference_rows(m, "standard")),
+                  swap_table=table(PCK_HEADER, pck_rows(methods, "hand_swap_invariant")
+                                   + why.reference_rows(m, "hand_swap_invariant")),
+                  reference_note=why.REFERENCE_NOTE if m.references else "",
+                  curves_figure=fig("pck_curves.png", "PCK against threshold; dotted lines mark 0.05, 0.1, 0.15 and 0.2"),
+                  samples_figure=fig("sample_predictions.png", "Both methods on the same test images"))
+    details = render("main_comparison_details",
+                     aucs=[(METHOD_LABELS[k], methods[k].standard.pck_auc) for k in METHOD_LABELS],
+                     per_keypoint_table=table(["method"] + names, per_kp + per_kp_inv),
+                     error_table=table(["method"] + names, err),
+                     torso_table=table(["method"] + [f"PCK@{t}" for t in T], torso),
+                     figure=fig("single_prediction_heatmap.png", "One test image through the assignment's "
+                                "visualize_predictions: HeatmapNet, sub-pixel"))
+    return main, details
 
 
 def section_training(log: dict | None) -> str:
+    """Training and the learned heatmaps (templates/training.md): each model's log in a row, the train command's
+    wall time when one command wrote the logs."""
     if log is None:
         return ""
     rows = []
@@ -124,82 +109,60 @@ def section_training(log: dict | None) -> str:
                      f3(best["val_pck@0.05"]), f"{sum(x['epoch_seconds'] for x in e) / 60:.1f}",
                      f"{sorted(x['train_img_per_s'] for x in e)[len(e) // 2]:.0f}",
                      l["config"]["resolved_precision"]])
-    return "\n\n".join([
-        "## {§training} Training and learned heatmaps",
-        table(["model", "epochs", "best epoch", "val loss", "val mean px", "val PCK@0.05", "train min",
-               "median img/s", "precision"], rows),
-        command_timing(log),
-        fig("training_curves.png", "Training and validation curves of both models"),
-        fig("heatmap_training_stages.png", "Predicted heatmaps of one validation image after several epochs"),
-    ])
+    return render("training", command=log.get("last_command"),
+                  table=table(["model", "epochs", "best epoch", "val loss", "val mean px", "val PCK@0.05", "train min",
+                               "median img/s", "precision"], rows),
+                  curves_figure=fig("training_curves.png", "Training and validation curves of both models"),
+                  stages_figure=fig("heatmap_training_stages.png",
+                                    "Predicted heatmaps of one validation image after several epochs"))
 
 
 DECODING_NAMES = {"subpixel": "sub-pixel", "argmax": "by argmax"}
 
 
 def section_failures(fc: dict | None) -> tuple[str, str]:
-    """(the main section, its appendix on traits) from failure_cases.json."""
+    """(the main section, its appendix on traits) from failure_cases.json: templates/failures*.md."""
     if fc is None:
-        return "## {§failures} Failure cases\n\n" + NOT_RUN, ""
+        return render("failures", run=False, not_run=NOT_RUN), ""
     names = fc["keypoint_names"]
     rows = [[category_name(c), v["keypoints"], v["images_all_keypoints"]] + v["per_keypoint"]
             for c, v in fc["categories"].items()]
     traits = list(fc["all_keypoints"]["trait_rates"])
     trait_rows = [["all keypoints"] + [f3(fc["all_keypoints"]["trait_rates"][t]) for t in traits]]
     trait_rows += [[category_name(c)] + [f3(v["trait_rates"][t]) for t in traits] for c, v in fc["categories"].items()]
-    defs = "\n".join(f"- `{k}`: {v}" for k, v in fc["trait_definitions"].items())
-    out = ["## {§failures} Failure cases",
-           f"A keypoint succeeds when it lies within {fc['threshold']} x the bounding-box diagonal (HeatmapNet decoded "
-           f"{DECODING_NAMES.get(fc['heatmap_decoding'], fc['heatmap_decoding'])}; {fc['n_images']} "
-           f"{fc.get('split', '')} images): a looser threshold than the "
-           f"headline's 0.05, so that a failure here is a clear miss, not a near-hit. What the failing keypoints have "
-           f"in common: appendix {{§failure_details}}.",
-           table(["category", "keypoints", "images (an image is right when all 5 are)"] + names, rows)]
-    out += [fig(f"failures_{c}.png", category_name(c)) for c, v in fc["categories"].items() if v["keypoints"]]
-    out.append(why.failure_split_section(fc))
-    details = ["## {§failure_details} What the failures have in common",
-               "The fraction of keypoints in each category with each trait (first row: the base rate over all "
-               "keypoints).", table(["category"] + traits, trait_rows), defs]
-    if fc.get("split_definitions"):
-        details += ["**Label swaps or localisation failures**, the columns of section {§failures}:",
-                    "\n".join(f"- *{k.replace('_', ' ')}*: {v}" for k, v in fc["split_definitions"].items())]
-    return "\n\n".join(p for p in out if p), "\n\n".join(details)
+    main = render("failures", run=True, threshold=fc["threshold"], n_images=fc["n_images"], split=fc.get("split", ""),
+                  decoding=DECODING_NAMES.get(fc["heatmap_decoding"], fc["heatmap_decoding"]),
+                  table=table(["category", "keypoints", "images (an image is right when all 5 are)"] + names, rows),
+                  figures=[fig(f"failures_{c}.png", category_name(c)) for c, v in fc["categories"].items()
+                           if v["keypoints"]],
+                  split_section=why.failure_split_section(fc))
+    details = render("failures_details", table=table(["category"] + traits, trait_rows),
+                     traits=fc["trait_definitions"], split_definitions=fc.get("split_definitions"))
+    return main, details
 
 
 def section_course(ce: Metrics | None) -> str:
+    """The main pair on the course's own data (templates/course.md)."""
     if ce is None:
-        return "## {§course} The course's own data\n\n(the course dataset was not available for this run)"
+        return render("course", run=False)
     rows = [[METHOD_LABELS[m]] + [f3(ce.methods[m].standard.pck[t]) for t in T] for m in METHOD_LABELS]
-    return "\n\n".join([
-        "## {§course} The course's own data",
-        f"The two main models (trained on this project's generated data) scored on the course's {ce.split} "
-        f"split ({ce.n_images} images), course labels:",
-        table(["method", *[f"PCK@{t}" for t in T]], rows),
-    ])
+    return render("course", run=True, split=ce.split, n_images=ce.n_images,
+                  table=table(["method", *[f"PCK@{t}" for t in T]], rows))
 
 
 def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
+    """How to reproduce, the command that last wrote this reference and what its trainings took
+    (templates/reproduce.md)."""
     if p is None:
         return ""
-    env = p.get("environment", {})
     stages = [[k, f"{v.get('seconds', 0) / 60:.1f}"] for k, v in p["stages"].items()]
     train_min = sum(e["epoch_seconds"] for l in (log or {"models": {}})["models"].values() for e in l["epochs"]) / 60
     run_logs = [log for log in (storage.load_json(f) for f in sorted((Path(results) / "runs").glob("*/training_log.json")))
                 if all(len(m["epochs"]) == m["config"]["epochs"] for m in log["models"].values())]  # finished runs
     runs_min = sum(e["epoch_seconds"] for r in run_logs for l in r["models"].values() for e in l["epochs"]) / 60
-    return "\n\n".join([
-        "## {§reproduce} Reproduce",
-        "Everything in this report, from scratch, into `outputs/reproduction/` (ending with a table of each "
-        "headline number against this reference): `bash scripts/reproduce.sh`, which sets up `.venv` and runs "
-        "`python -m problem2 all`. This reference was last written by:",
-        f"```\n{p.get('command', 'python -m problem2 all')}\n```",
-        f"Device {env.get('device')}, torch {env.get('torch')}, Python {env.get('python')}, "
-        f"{env.get('cpu_threads')} CPU threads ({env.get('cpu', env.get('machine'))}). The main pair's training took "
-        f"{train_min:.1f} min (sum of epoch times); the {len(run_logs)} other finished trainings in runs/ (the "
-        f"studies' and the factorial's) {runs_min:.1f} min. Stage wall times when last computed (minutes; 'train' is the last invocation's, which "
-        "reuses finished runs):",
-        table(["stage", "minutes"], stages),
-    ])
+    return render("reproduce", command=p.get("command", "python -m problem2 all"), env=p.get("environment", {}),
+                  train_minutes=train_min, n_runs=len(run_logs), runs_minutes=runs_min,
+                  table=table(["stage", "minutes"], stages))
 
 
 def render_report(results: Path) -> str:
@@ -233,39 +196,26 @@ def assemble(results: Path) -> str:
     curves = load_optional(DataEfficiency, results, "data_efficiency.json")
     heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d))
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
-    main = [
-        "# Heatmap vs direct coordinate regression for keypoints: report",
-        "**A `--quick` smoke test: tiny generated data and a few epochs, to check that every stage runs. Its numbers "
-        "are not results; the reference report is `problem2/results/REPORT.md`.**" if quick else "",
-        "**The assignment's deliverables (the default tier): the main pair, single-seed ablations and failure "
-        "cases. The studies beyond them (seeds and intervals, the mechanism, robustness, learning curves, the heads) "
-        "are in the committed reference report, `problem2/results/REPORT.md`; `bash scripts/reproduce.sh --full` "
-        "reproduces them.**" if deliverables else "",
-        "Generated by `python -m problem2 all` from the JSON files beside this report; no number is typed by hand.",
-        section_answer(m, s, d, heads, trained),
-        results_main,
-        mechanism if d else not_run("mechanism", "Why RegressionNet loses"),
-        heads_main,
-        section_ablations(ablations, m, s, seeded),
-        failures_main,
-        section_robustness(robustness),
-        section_limits(heads, curves, s, seeded, trained),
-    ]
-    appendices = [
-        APPENDICES, results_details, mechanism_details, heads_details, why.section_why(m, s),
-        section_ablation_details(ablations, m, s, seeded), section_robustness_details(robustness), failures_details,
-        section_training(log),
-        section_data_efficiency(curves, probe_x_px(d),
-                                s["ambiguity"]["ceiling"]["0.05"] if s else None),
-        *([section_seeds(s), section_ambiguity(s), section_variants(s), section_cost(s)] if s else
-          [not_run("seeds", "Seeds, intervals and label ambiguity"),
-           not_run("variants", "What makes direct regression fail: one change at a time"), not_run("cost", "Cost")]),
-        section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
-        section_reproduce(load(results, "pipeline.json"), log, results),
-        section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json")),
-        section_references(),
-    ]
-    return "\n\n".join(p for p in main + appendices if p) + "\n"
+    return render(
+        "report", quick=quick, deliverables=deliverables,
+        answer=section_answer(m, s, d, heads, trained), main=results_main,
+        mechanism=mechanism if d else not_run("mechanism", "Why RegressionNet loses"), heads=heads_main,
+        ablations=section_ablations(ablations, m, s, seeded), failures=failures_main,
+        robustness=section_robustness(robustness), limits=section_limits(heads, curves, s, seeded, trained),
+        main_details=results_details, mechanism_details=mechanism_details, heads_details=heads_details,
+        why=why.section_why(m, s), ablation_details=section_ablation_details(ablations, m, s, seeded),
+        robustness_details=section_robustness_details(robustness), failure_details=failures_details,
+        training=section_training(log),
+        data_efficiency=section_data_efficiency(curves, probe_x_px(d), s["ambiguity"]["ceiling"]["0.05"] if s else None),
+        seeds=section_seeds(s) if s else not_run("seeds", "Seeds, intervals and label ambiguity"),
+        ambiguity=s and section_ambiguity(s),
+        variants=section_variants(s) if s else not_run("variants", "What makes direct regression fail: one change at "
+                                                                   "a time"),
+        cost=section_cost(s) if s else not_run("cost", "Cost"),
+        course=section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
+        reproduce=section_reproduce(load(results, "pipeline.json"), log, results),
+        speed=section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json")),
+        references=section_references()) + "\n"
 
 
 def write_report(results: Path) -> Path:
