@@ -116,6 +116,6 @@ def test_every_module_and_file_the_package_and_docs_name_exists():
                 obj = getattr(obj, attr, None)
             if obj is None:
                 missing.append(f"{path.relative_to(root)}: {name}")
-        missing += [f"{path.relative_to(root)}: {f}" for f in files
-                    if not ((root / f).exists() or (PACKAGE / f).exists())]
+        missing += [f"{path.relative_to(root)}: {f}" for f in files  # from the root, the package or the file's folder
+                    if not ((root / f).exists() or (PACKAGE / f).exists() or (path.parent / f).exists())]
     assert missing == []

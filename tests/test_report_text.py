@@ -5,8 +5,8 @@ import pytest
 
 from problem2.core.results import Metrics
 from problem2.core.schema import REFERENCE_DIR
-from problem2.report.answer import result_paragraph, why_paragraph
-from problem2.report.markdown import APPENDICES, number_sections, put_numbers
+from problem2.report.answer import result_numbers, why_numbers
+from problem2.report.markdown import APPENDICES, number_sections, put_numbers, render
 from problem2.studies.result_files import load_sections
 
 DOC = "\n".join(["# Title", "## {§answer} The answer", "Section {§why}. See section {§later} and appendix {§extra}.",
@@ -38,12 +38,12 @@ def test_page_one_quotes_the_committed_numbers():
         pytest.skip("no committed reference run")
     m = Metrics.load(REFERENCE_DIR / "metrics.json")
     s, d = load_sections(REFERENCE_DIR, "studies.json"), load_sections(REFERENCE_DIR, "diagnosis.json")
-    result = result_paragraph(m, s)
+    result = render("answer/result", **result_numbers(m, s))
     sub = m.methods["heatmap_subpixel"].standard.pck["0.05"]
     boot = s["seeds"]["bootstrap"]["0.05"]
     assert f"PCK@0.05 {sub:.3f}" in result and f"{round(sub * 100)}% of keypoints" in result
     assert f"[{boot['low']:.3f}, {boot['high']:.3f}]" in result
-    why = why_paragraph(d)
+    why = render("answer/why", **why_numbers(d))
     assert f"{d['shift']['regression']['x']:.2f} px in x" in why
     assert f"x only to {d['probes']['regression']['after_pooling']['x']['mean_abs_err']:.1f} px" in why
 

@@ -1,14 +1,15 @@
 """The README's results block: the headline table and the sentences that answer the question, rendered from the
-reference's JSON between README_MARKERS (python -m problem2 report --update-reference writes it)."""
+reference's JSON (templates/readme.md) between README_MARKERS (python -m problem2 report --update-reference writes
+it)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from problem2.core.results import Metrics, load_optional
-from problem2.report.answer import fix_paragraph, result_paragraph, why_paragraph
+from problem2.report.answer import fix_numbers, result_numbers, why_numbers
 from problem2.report.data_efficiency import curve_sentence
 from problem2.report.document import headline_table, load, section_numbers
-from problem2.report.markdown import f3, put_numbers
+from problem2.report.markdown import put_numbers, render
 from problem2.report.references import uncited
 from problem2.report.robustness import robustness_sentence
 from problem2.report.speed import PRECISION_METRIC_LABELS
@@ -18,42 +19,27 @@ from problem2.studies.robustness import Robustness
 
 
 def readme_summary(results: Path) -> str:
-    """The README's results block: the headline table, then the report's answer (the same paragraphs as its first
-    section, with references into REPORT.md) and the one-line findings of the studies beyond it."""
+    """The README's results block (templates/readme.md): the headline table, then the report's answer (the same
+    paragraphs as its first section, with references into REPORT.md) and the one-line findings of the studies beyond
+    it."""
     results = Path(results)
     m = Metrics.load(results / "metrics.json")
     s, d = load(results, "studies.json"), load(results, "diagnosis.json")
-    heads = load_optional(HeadStudy, results, "heads.json")
-    n = section_numbers(results)
-    parts = ["### Headline (reference run)", headline_table(results, swap_invariant=False),
-             result_paragraph(m, s), why_paragraph(d) if d else "", fix_paragraph(heads)]
-    if s:
-        a = s["ambiguity"]
-        parts.append(
-            f"**Hand labels.** The best course-label PCK@0.05 any image-only predictor can expect is "
-            f"{f3(a['ceiling']['0.05'])}; on side labels HeatmapNet reaches "
-            f"{f3(a['side_labels']['heatmap_subpixel']['standard']['pck']['0.05'])} and RegressionNet "
-            f"{f3(a['side_labels']['regression']['standard']['pck']['0.05'])}. A decoder that knows there are two "
-            f"hands lifts HeatmapNet's hand-swap-invariant PCK@0.05 to "
-            f"{f3(a['two_hand_decoder']['hand_swap_invariant']['pck']['0.05'])}.")
     rob = load_optional(Robustness, results, "robustness.json")
-    if rob:
-        parts.append("**Beyond the training distribution (Section {§robustness}).** " + robustness_sentence(rob))
     curves = load_optional(DataEfficiency, results, "data_efficiency.json")
-    if curves and curve_sentence(curves):
-        parts.append("**How much data (Section {§data_efficiency}).** " + curve_sentence(curves))
-    if s and "precision" in s:
-        summary = s["precision"]["summary"]
-        moved = [f"{model} {PRECISION_METRIC_LABELS[k]}" for model, ms in summary.items() for k, r in ms.items()
-                 if not r["within_seed_noise"]]
-        parts.append(f"**Speed.** The project's training path (bf16 autocast and channels-last where the CPU is fast "
-                     f"at them) against plain fp32 over seeds ({sum(map(len, summary.values()))} comparisons, "
-                     "Section {§speed}): "
-                     + ("no difference detected (Welch, Holm-corrected; a failure to detect a difference, not a proof "
-                        "of equivalence)." if not moved
-                        else "differences beyond seed noise (Welch, Holm-corrected): " + "; ".join(moved) + ".")
-                     + " Measured speed: Section {§speed} and docs/speed.md.")
-    return uncited(put_numbers("\n\n".join(p for p in parts if p), n, document="REPORT.md "))
+    a = s and s["ambiguity"]
+    summary = s["precision"]["summary"] if s and "precision" in s else None
+    text = render("readme", headline=headline_table(results, swap_invariant=False), **result_numbers(m, s),
+                  **why_numbers(d), **fix_numbers(load_optional(HeadStudy, results, "heads.json")),
+                  hands=a and {"ceiling": a["ceiling"]["0.05"],
+                               "side_heatmap": a["side_labels"]["heatmap_subpixel"]["standard"]["pck"]["0.05"],
+                               "side_regression": a["side_labels"]["regression"]["standard"]["pck"]["0.05"],
+                               "two_hand": a["two_hand_decoder"]["hand_swap_invariant"]["pck"]["0.05"]},
+                  robustness=rob and robustness_sentence(rob), curves=curves and curve_sentence(curves),
+                  precision=summary and {"n": sum(map(len, summary.values())), "moved": [
+                      f"{model} {PRECISION_METRIC_LABELS[k]}" for model, ms in summary.items() for k, r in ms.items()
+                      if not r["within_seed_noise"]]})
+    return uncited(put_numbers(text, section_numbers(results), document="REPORT.md "))
 
 
 README_MARKERS = ("<!-- results:start (written by python -m problem2 report) -->", "<!-- results:end -->")
