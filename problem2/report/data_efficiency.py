@@ -94,15 +94,13 @@ def probe_reach(result, reg: list, probe_x_px: float | None) -> dict | None:
 
 
 def curve_sentence(result) -> str:
-    """The README's line on the learning curves: the smallest HeatmapNet set against regression's best, and
-    regression's x error over the curve; '' until both curves have two trained sizes."""
+    """The README's line on the learning curves (templates/data_efficiency_readme.md): the smallest HeatmapNet set
+    against regression's best, and regression's x error over the curve; '' until both curves have two trained sizes."""
     trained = lambda model: [p for p in result.curve(model) if p.summary["pck@0.05"][2]]  # noqa: E731
     hm, reg = trained("heatmap"), trained("regression")
     if len(hm) < 2 or len(reg) < 2:
         return ""
-    best = max(reg, key=lambda p: p.summary["pck@0.05"][0])
-    return (f"HeatmapNet trained on {hm[0].train_images} images reaches PCK@0.05 {f3(hm[0].summary['pck@0.05'][0])}, "
-            f"RegressionNet at best {f3(best.summary['pck@0.05'][0])} ({best.train_images} images). From "
-            f"{reg[0].train_images} to {reg[-1].train_images} images RegressionNet's x error falls from "
-            f"{f1(reg[0].summary['x_abs_px'][0])} to {f1(reg[-1].summary['x_abs_px'][0])} px (HeatmapNet: "
-            f"{f1(hm[-1].summary['x_abs_px'][0])} px with {hm[-1].train_images}); mean over seeds {result.seeds}.")
+    return render("data_efficiency_readme", seeds=result.seeds,
+                  hm={"first": point(hm[0]), "last": point(hm[-1])},
+                  reg={"first": point(reg[0]), "last": point(reg[-1]),
+                       "best": point(max(reg, key=lambda p: p.summary["pck@0.05"][0]))})
