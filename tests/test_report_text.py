@@ -74,7 +74,8 @@ def test_heads_read_per_axis_are_named_and_split_by_their_features():
 
 
 def test_citations_are_numbered_in_the_report_and_left_out_of_the_readme():
-    from problem2.report.references import NUMBERS, REFERENCES, cite, section_references, show_citations, uncited
+    from problem2.report.document import section_references
+    from problem2.report.references import NUMBERS, REFERENCES, cite, show_citations, uncited
     text = f"the border leaks {cite('islam2020', 'kayhan2020')}: over seeds [0, 1]"
     assert show_citations(text) == f"the border leaks [{NUMBERS['islam2020']}, {NUMBERS['kayhan2020']}]: over seeds [0, 1]"
     assert uncited(text) == "the border leaks: over seeds [0, 1]"  # a list of seeds is not a citation

@@ -18,7 +18,7 @@ from problem2.report.answer import protocol, section_answer, section_limits
 from problem2.report.data_efficiency import section_data_efficiency
 from problem2.report.heads import section_heads
 from problem2.report.markdown import NOT_RUN, T, f2, f3, fig, number_sections, render, table
-from problem2.report.references import section_references, show_citations
+from problem2.report.references import NUMBERS, REFERENCES, show_citations
 from problem2.report.robustness import section_robustness, section_robustness_details
 from problem2.report.speed import section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
@@ -163,6 +163,11 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
     return render("reproduce", command=p.get("command", "python -m problem2 all"), env=p.get("environment", {}),
                   train_minutes=train_min, n_runs=len(run_logs), runs_minutes=runs_min,
                   table=table(["stage", "minutes"], stages))
+
+
+def section_references() -> str:
+    """The last appendix (templates/references.md): what this study adds to the work it builds on, and the list."""
+    return render("references", listed=[(NUMBERS[k], text) for k, text in REFERENCES.items()])
 
 
 def render_report(results: Path) -> str:

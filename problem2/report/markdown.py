@@ -11,6 +11,7 @@ import jinja2
 
 from problem2.core import stats
 from problem2.core.metrics import ASSIGNMENT_KEYS
+from problem2.report.references import cite
 
 T = list(ASSIGNMENT_KEYS)  # result keys of the assignment's thresholds
 
@@ -105,8 +106,7 @@ def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, autoescape=False)
     env.filters.update(f1=f1, f2=f2, f3=f3, fmt=format, percent=stats.percent)
-    from problem2.report.references import cite  # the one citation mark: {{ cite("sun2018") }}
-    env.globals.update(cite=cite)
+    env.globals.update(cite=cite)  # the one citation mark: {{ cite("sun2018") }}
     return env
 
 

@@ -55,9 +55,3 @@ def show_citations(text: str) -> str:
 def uncited(text: str) -> str:
     """text without its citation marks: for the README, which has no list to point into."""
     return re.sub(r" ?" + CITATION.pattern, "", text)
-
-
-def section_references() -> str:
-    """The last appendix (templates/references.md): what this study adds to the work it builds on, and the list."""
-    from problem2.report.markdown import render  # markdown's templates cite through this module
-    return render("references", listed=[(NUMBERS[k], text) for k, text in REFERENCES.items()])
