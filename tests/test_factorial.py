@@ -251,8 +251,25 @@ def test_transposed_roles_are_compared_axis_for_axis(tiny_data, tmp_path):
     assert lying_result.differences["x_px - y_px"]["estimate"] == pytest.approx(0.0)
     assert lying_result.differences["y_px - x_px"]["estimate"] == pytest.approx(0.0)
     assert lying_result.per_seed["y_px"] == pytest.approx([10.0, 10.0])
+    assert lying_result.verdicts["x_px - y_px"] == "confirmed"  # an exact exchange: inside the 1 px margin
     circular = next(i for i in result.interventions if i.name == "pad_circular_regression")
-    assert circular.runs == [] and circular.differences == {}  # not trained: nothing claimed
+    assert circular.runs == [] and circular.differences == {} and circular.verdict is None  # not trained: no claim
+
+
+def test_a_prediction_is_confirmed_refuted_or_not_established_by_its_interval():
+    from problem2.studies.interventions import EXPECTED, PREDICTIONS, judge, overall
+    ci = lambda low, high: {"estimate": (low + high) / 2, "low": low, "high": high}  # noqa: E731
+    assert [judge(ci(0.1, 0.5), "up"), judge(ci(-0.5, -0.1), "up"), judge(ci(-0.1, 0.5), "up")] == \
+        ["confirmed", "refuted", "not established"]
+    assert [judge(ci(-0.5, -0.1), "down"), judge(ci(0.1, 0.5), "down")] == ["confirmed", "refuted"]
+    same = ("same", 1.0)
+    assert [judge(ci(-0.9, 0.9), same), judge(ci(1.0, 3.0), same), judge(ci(-3.0, -1.0), same),
+            judge(ci(0.5, 1.5), same)] == ["confirmed", "refuted", "refuted", "not established"]
+    assert overall({"a": "confirmed", "b": "confirmed"}) == "confirmed"
+    assert overall({"a": "confirmed", "b": "refuted"}) == "refuted"
+    assert overall({"a": "confirmed", "b": "not established"}) == "not established"
+    for name, (_, _, pairs) in PREDICTIONS.items():  # every difference measured has its expectation
+        assert set(EXPECTED[name]) == {f"{a} - {b}" for a, b in pairs}
 
 
 def test_regression_best_shot_with_rle_trains_through_its_own_loss_and_reloads(tiny_data, tmp_path):

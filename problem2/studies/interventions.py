@@ -44,6 +44,46 @@ PREDICTIONS = {  # intervention -> (the cell it changes, its prediction, the (it
 }
 
 
+# The predictions above as tests of their differences (intervention metric - cell metric), written down 2026-12-03
+# before any intervention run had been scored: 'up' (the interval above 0 confirms it, below 0 refutes it), 'down'
+# (the reverse) or ('same', margin) (the interval inside +-margin confirms it, wholly outside refutes it). Margins:
+# 1 px for an error, 0.1 for a shift gain, 0.02 for PCK@0.05 (about the seeds' spread of the specified cells).
+SAME_ERROR, SAME_SHIFT, SAME_PCK = ("same", 1.0), ("same", 0.1), ("same", 0.02)
+EXPECTED = {
+    "transposed_regression": {"x_px - y_px": SAME_ERROR, "y_px - x_px": SAME_ERROR, "shift_x - shift_y": SAME_SHIFT,
+                              "shift_y - shift_x": SAME_SHIFT},
+    "pad_reflect_regression": {"y_px - y_px": "up", "shift_y - shift_y": "down"},
+    "pad_replicate_regression": {"y_px - y_px": "up", "shift_y - shift_y": "down"},
+    "pad_circular_regression": {"x_px - x_px": "up", "y_px - y_px": "up", "shift_x - shift_x": "down",
+                                "shift_y - shift_y": "down"},
+    "pad_circular_wide_regression": {"x_px - x_px": "up", "y_px - y_px": "up", "shift_x - shift_x": "down",
+                                     "shift_y - shift_y": "down"},
+    "long_wide_regression": {"pck@0.05 - pck@0.05": SAME_PCK, "x_px - x_px": SAME_ERROR, "y_px - y_px": SAME_ERROR},
+    "best_l1_regression": {"pck@0.05 - pck@0.05": SAME_PCK, "x_px - x_px": SAME_ERROR},
+    "best_rle_regression": {"pck@0.05 - pck@0.05": "up", "x_px - x_px": "down"},
+}
+
+
+def judge(difference: dict, expected) -> str:
+    """'confirmed', 'refuted' or 'not established' for one difference (an interval) against what was expected."""
+    low, high = difference["low"], difference["high"]
+    if expected == "up":
+        return "confirmed" if low > 0 else "refuted" if high < 0 else "not established"
+    if expected == "down":
+        return "confirmed" if high < 0 else "refuted" if low > 0 else "not established"
+    margin = expected[1]
+    return ("confirmed" if -margin < low and high < margin else
+            "refuted" if low >= margin or high <= -margin else "not established")
+
+
+def overall(verdicts: dict) -> str:
+    """An intervention's verdict from its differences': refuted if any is, confirmed if all are, else not established."""
+    if not verdicts:
+        return "not established"
+    values = set(verdicts.values())
+    return "refuted" if "refuted" in values else "confirmed" if values == {"confirmed"} else "not established"
+
+
 @dataclass
 class Intervention(JsonResult):
     name: str
@@ -54,6 +94,8 @@ class Intervention(JsonResult):
     per_seed: dict                       # {metric: [per-run mean]}
     base_per_seed: dict
     differences: dict                    # {'its metric - cell metric': interval over seeds and images}
+    verdicts: dict | None = None         # {difference: judge(...)} against EXPECTED
+    verdict: str | None = None           # overall(verdicts)
 
 
 @dataclass
@@ -105,8 +147,9 @@ def run_interventions(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: i
                 estimate = float(np.mean(scores[mine]) - np.mean(base_scores[theirs]))
                 differences[f"{mine} - {theirs}"] = stats.interval(estimate, draws["a"] - draws["b"])
         mean = lambda s: {m: [float(np.mean(v)) for v in vals] for m, vals in s.items()}  # noqa: E731
+        verdicts = {k: judge(d, EXPECTED[name][k]) for k, d in differences.items()}
         out.append(Intervention(name, prediction, factorial_run(base), runs, base_runs, mean(scores),
-                                mean(base_scores), differences))
+                                mean(base_scores), differences, verdicts, overall(verdicts) if runs else None))
     result = Interventions(RULE, n_boot, out)
     result.save(Path(results) / "interventions.json")
     return result
@@ -120,5 +163,6 @@ def main(argv=None):
     from problem2.data.generate import ensure_data
     result = run_interventions(ensure_data(args.data_dir), args.results)
     for i in result.interventions:
-        print(f"{i.name} ({len(i.runs)} seeds): " + "; ".join(
-            f"{k} {d['estimate']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]" for k, d in i.differences.items()))
+        print(f"{i.name} ({len(i.runs)} seeds, {i.verdict or 'not trained'}): " + "; ".join(
+            f"{k} {d['estimate']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] {i.verdicts[k]}"
+            for k, d in i.differences.items()))
