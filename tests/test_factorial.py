@@ -186,6 +186,13 @@ def test_the_gap_of_a_known_table_is_decomposed_onto_its_cause(tiny_data, tmp_pa
     assert len(result.cells["best_val_loss"]) == 17 and result.cells["last_epoch"][-1].name == "HeatmapNet"
     assert Factorial.load(tmp_path / "factorial.json").rule == "last_epoch"
     assert (tmp_path / "visualizations" / "factorial_waterfall.png").exists()
+    # the report's section says it, as a hypothesis at 2 seeds a cell (5 make it a finding)
+    from problem2.report.factorial import section_factorial
+    text = section_factorial(Factorial.load(tmp_path / "factorial.json"))
+    assert "| spatial readout | +1.000 [+1.000, +1.000] | 100% [100%, 100%] | -40.00 px [-40.00, -40.00] |" in text
+    assert "hypotheses (not established, n = 2; the design asks for 5): the largest is spatial readout, 100%" in text
+    assert "Two-way interactions" not in text  # none excludes zero here
+    assert "every part keeps its verdict" in text and section_factorial(None) == ""
 
 
 # ---------------------------------------------------------------- the interventions' data and models

@@ -203,11 +203,7 @@ class SeededAblations(JsonResult):
     ablations: dict[str, list[SeededSetting]]  # {ablation name: settings in table order}
 
 
-# ------------------------------------------------------------------- robustness.json (robustness.py)
-
-
-# ------------------------------------------------------------ data_efficiency.json (data_efficiency.py)
-
+# ------------------------------- the base of the files typed at their top level (studies/result_files.py)
 
 class Sections(JsonResult):
     """A result file typed at its top level only: loading is strict about the section names (an unknown one is an
@@ -239,11 +235,3 @@ class Sections(JsonResult):
 def load_optional(cls, results: Path, name: str):
     """RESULTS/name as cls, or None when the file is not there (a skipped stage)."""
     return cls.load(Path(results) / name, missing_ok=True)
-
-
-# ------------------------------------------------------------------------ heads.json (heads_study.py)
-
-
-
-
-

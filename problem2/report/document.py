@@ -16,6 +16,7 @@ from problem2.report import mechanism as why
 from problem2.report.ablations import section_ablation_details, section_ablations
 from problem2.report.answer import protocol, section_answer, section_limits
 from problem2.report.data_efficiency import section_data_efficiency
+from problem2.report.factorial import section_factorial
 from problem2.report.heads import section_heads
 from problem2.report.markdown import NOT_RUN, T, f2, f3, fig, number_sections, render, table
 from problem2.report.references import NUMBERS, REFERENCES, show_citations
@@ -23,8 +24,10 @@ from problem2.report.robustness import section_robustness, section_robustness_de
 from problem2.report.speed import section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 from problem2.studies.data_efficiency import DataEfficiency
+from problem2.studies.factorial import Factorial
 from problem2.studies.failures import category_name
 from problem2.studies.heads import HeadStudy
+from problem2.studies.interventions import Interventions
 from problem2.studies.result_files import SECTION_FILES, load_sections
 from problem2.studies.robustness import Robustness
 
@@ -204,7 +207,10 @@ def assemble(results: Path) -> str:
     return render(
         "report", quick=quick, deliverables=deliverables,
         answer=section_answer(m, s, d, heads, trained), main=results_main,
-        mechanism=mechanism if d else not_run("mechanism", "Why RegressionNet loses"), heads=heads_main,
+        mechanism=mechanism if d else not_run("mechanism", "Why RegressionNet loses"),
+        factorial=section_factorial(load_optional(Factorial, results, "factorial.json"),
+                                    load_optional(Interventions, results, "interventions.json")),
+        heads=heads_main,
         ablations=section_ablations(ablations, m, s, seeded), failures=failures_main,
         robustness=section_robustness(robustness), limits=section_limits(heads, curves, s, seeded, trained),
         main_details=results_details, mechanism_details=mechanism_details, heads_details=heads_details,

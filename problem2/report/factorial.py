@@ -1,0 +1,80 @@
+"""The report's decomposition of the gap (factorial.json) and the interventions that test the mechanism
+(interventions.json). This module computes the numbers, verdicts and tables; the prose is in templates/factorial.md.
+"""
+from __future__ import annotations
+
+from problem2.experiments.registry import INTERVENTIONS
+from problem2.report.markdown import f2, f3, fig, render, table
+from problem2.studies.factorial import FACTOR_LABELS, OTHER_RULE, Factorial
+from problem2.studies.interventions import Interventions
+
+PARTS = {**FACTOR_LABELS, "rest": "HeatmapNet's decoder (what the four leave)"}
+MIN_SEEDS = 5  # a part is stated as established only with at least this many seeds in every cell
+METRIC_UNITS = {"pck@0.05": (f3, ""), "x_px": (f2, " px"), "y_px": (f2, " px"), "shift_x": (f2, ""),
+                "shift_y": (f2, "")}
+
+
+def ci(d: dict | None, fmt=f3, unit: str = "") -> str:
+    """'+0.237 [+0.216, +0.258]' of an interval; '-' for none."""
+    if not d:
+        return "-"
+    sign = lambda v: ("+" if v >= 0 else "-") + fmt(abs(v))  # noqa: E731
+    return f"{sign(d['estimate'])}{unit} [{sign(d['low'])}, {sign(d['high'])}]"
+
+
+def share(d: dict | None) -> str:
+    """'44% [40%, 49%]' of a part's share of the gap; '-' where there is no gap to share."""
+    s = (d or {}).get("share")
+    return "-" if not s else f"{s['estimate']:.0%} [{s['low']:.0%}, {s['high']:.0%}]"
+
+
+def parts_table(result: Factorial) -> str:
+    """Each part of the gap: PCK@0.05 with its share, the x error and the x shift gain (declared rule)."""
+    sh = result.shapley[result.rule]
+    rows = [[label, ci(sh["pck@0.05"].get(key)), share(sh["pck@0.05"].get(key)),
+             ci(sh.get("x_px", {}).get(key), f2, " px"), ci(sh.get("shift_x", {}).get(key), f2)]
+            for key, label in PARTS.items()]
+    rows.append(["**the whole gap**", ci(sh["pck@0.05"]["gap"]), "100%", ci(sh.get("x_px", {}).get("gap"), f2, " px"),
+                 ci(sh.get("shift_x", {}).get("gap"), f2)])
+    return table(["part of the gap", "PCK@0.05", "share of the gap", "x error", "x shift gain"], rows)
+
+
+def interventions_table(result: Interventions) -> str:
+    """Each intervention: what it changes, its prediction, its seeds, each difference with its verdict, and the
+    verdict; '' when none has a scored run."""
+    rows = []
+    for i in result.interventions:
+        if not i.runs:
+            continue
+        differences = "; ".join(f"{k}: {ci(d, *METRIC_UNITS[k.split(' - ')[0]])} ({i.verdicts[k]})"
+                                for k, d in i.differences.items())
+        changed = ", ".join(f"{k}={v}" for k, v in INTERVENTIONS[i.name].items())
+        rows.append([i.name, f"{i.base} with {changed}", i.prediction, len(i.runs), differences,
+                     f"**{i.verdict}**"])
+    return table(["intervention", "what it trains", "prediction", "seeds", "its metric - the cell's [95%]",
+                  "verdict"], rows) if rows else ""
+
+
+def section_factorial(result: Factorial | None, interventions: Interventions | None = None) -> str:
+    """The decomposition section (templates/factorial.md); '' until factorial.json holds a decomposition of
+    PCK@0.05 under the declared rule."""
+    if result is None or "pck@0.05" not in result.shapley.get(result.rule, {}):
+        return ""
+    sh, other = result.shapley[result.rule]["pck@0.05"], result.shapley.get(OTHER_RULE, {}).get("pck@0.05", {})
+    seeds = [len(c["runs"]) for c in result.cells[result.rule]]
+    largest = max(FACTOR_LABELS, key=lambda f: sh[f]["estimate"])
+    terms = result.effects[result.rule]["pck@0.05"]
+    interactions = [{"label": " x ".join(FACTOR_LABELS[f] for f in term.split(" x ")), **d}
+                    for term, d in terms.items() if " x " in term and d["excludes_zero"]]
+    return render(
+        "factorial", seeds_text=f"{min(seeds)} seeds" if min(seeds) == max(seeds) else
+        f"{min(seeds)} to {max(seeds)} seeds", min_seeds=min(seeds), established=min(seeds) >= MIN_SEEDS,
+        n_images=result.n_images, split="test", table=parts_table(result), spec=sh["levels"]["spec"]["estimate"],
+        heatmap=sh["levels"]["HeatmapNet"]["estimate"], all_four=sh["levels"]["all"]["estimate"], gap=sh["gap"],
+        largest={"label": FACTOR_LABELS[largest], **sh[largest]["share"]} if sh[largest]["share"] else
+        {"label": FACTOR_LABELS[largest], "estimate": 0.0, "low": 0.0, "high": 0.0},
+        interactions=interactions, substitutes=[i for i in interactions if i["estimate"] < 0],
+        rule_changes=[PARTS[k] for k in PARTS if k in other and other[k]["excludes_zero"] != sh[k]["excludes_zero"]],
+        figure=fig("factorial_waterfall.png", "From the specified RegressionNet to HeatmapNet: each factor's part of "
+                   "the gap in PCK@0.05 and in x error, 95% intervals over seeds and test images"),
+        interventions=interventions and interventions_table(interventions))
