@@ -36,6 +36,9 @@ INTERVENTIONS = {
                            "loss": "l1"},
     "best_rle_regression": {"model": "RLEFlowNet", "model_config": {"dropout": 0.0, "context_dilations": (2, 4)},
                             "schedule": "cosine"},
+    # why the flatten head (the whole 8 x 8 x 256 map into the FC) fails: with the specified dropout, and without
+    "flatten_regression": {"model_config": {"pooling": "flatten"}},
+    "flatten_nodropout_regression": {"model_config": {"pooling": "flatten", "dropout": 0.0}},
 }
 
 
