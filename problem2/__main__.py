@@ -6,10 +6,9 @@ training-speed benchmark -> report, ending with a reproduction table against the
     python -m problem2 all --update-reference   # maintainers: regenerate problem2/results/ and the README block
     python -m problem2 report --results DIR     # only re-render DIR/REPORT.md from DIR's JSON files
 
-Nothing but --update-reference writes into the committed reference run. Training runs are reused
-when finished and resumed when interrupted (train.fit); every other stage records a key of its
-inputs (settings, and the hash of every file it read) in provenance.json and is skipped while they are unchanged
-(`python -m problem2 verify` checks a results directory against them).
+Nothing but --update-reference writes into the committed reference. Runs are reused when finished and resumed when
+interrupted (training/run.py); every other stage records its inputs (settings, each file's hash) in provenance.json
+and is skipped while they are unchanged (`python -m problem2 verify` checks a results directory against them).
 """
 from __future__ import annotations
 
@@ -152,6 +151,7 @@ def run_all(args) -> None:
     pipe.state["environment"] = runtime.environment(runtime.pick_device(args.device))
     storage.save_json(pipe.state, pipe.state_path)
     path = run_stage(results, "report", lambda: report.write_report(results), {})
+    report.write_reference_run(results)  # docs/reference_run.md, or RESULTS/RUN_DETAILS.md for another run
     if writes_reference:  # the reference run also refreshes the README's numbers
         readme.update_readme(README, results)
     else:
@@ -160,6 +160,7 @@ def run_all(args) -> None:
         print(f"\nreproduction against the committed reference ({REFERENCE_DIR}):\n\n{reproduction_table(rep)}")
     print(f"\nreport: {path}\n\n{report.headline_table(results)}\n")
     if args.quick and not args.keep_checkpoints:  # tiny runs: their results are in the JSON files and the report
+        from problem2.experiments.runner import prune_runs
         prune_runs(results, run_ids)
     print(f"total {duration(total)} (estimated before starting: {duration(plan.left_at_start)} of work "
           f"left); output {storage.human_size(storage.directory_size(results))} in {results}")
@@ -177,16 +178,6 @@ def run_tier(args) -> str:
     return "quick" if args.quick else "full" if args.full or args.update_reference else "deliverables"
 
 
-def prune_runs(results: Path, run_ids: list) -> None:
-    """Delete the checkpoints of every run but the main pair; their logs stay as they are (RunFiles.prune)."""
-    from problem2.experiments.registry import all_runs, run_dir
-    from problem2.training.run_files import RunFiles
-    specs = all_runs(TrainConfig())
-    for run_id in run_ids:
-        if not run_id.startswith("main_"):
-            RunFiles(run_dir(run_id, results), specs[run_id].name).prune()
-
-
 def render_only(args) -> None:
     from problem2.report import document as report
     from problem2.report import readme
@@ -195,6 +186,7 @@ def render_only(args) -> None:
         raise UserError(f"{results} is the committed reference run: pass --update-reference to re-render it")
     from problem2.pipeline.plan import run_stage
     print(run_stage(results, "report", lambda: report.write_report(results), {}))
+    print(report.write_reference_run(results))
     if args.update_reference:
         readme.update_readme(README, results)
 

@@ -191,3 +191,12 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path, selection: 
             for i, axis in enumerate("xy")}
     storage.save_json(record, path)
     return path
+
+
+def prune_runs(results: Path, run_ids: list) -> None:
+    """Delete the checkpoints of every run but the main pair; their logs stay as they are (RunFiles.prune)."""
+    from problem2.training.run_files import RunFiles
+    specs = all_runs(TrainConfig())
+    for run_id in run_ids:
+        if not run_id.startswith("main_"):
+            RunFiles(run_dir(run_id, results), specs[run_id].name).prune()

@@ -17,7 +17,7 @@ from problem2.core.schema import README, REFERENCE_DIR, REPO_DIR
 from problem2.experiments.registry import run_dir
 from problem2.pipeline import provenance
 from problem2.pipeline.stage_runs import MAIN_PAIR, STAGE_RUNS
-from problem2.report import readme
+from problem2.report import document, readme
 from problem2.report.document import render_report
 
 
@@ -43,6 +43,9 @@ def stale_lines(results: Path) -> list[str]:
     if results.resolve() == REFERENCE_DIR.resolve() and not readme.readme_is_current(README, results):
         lines.append("stale: README.md results block: it differs from what the reference's files give; "
                      "refresh: python -m problem2 report --update-reference")
+    if results.resolve() == REFERENCE_DIR.resolve() and not document.reference_run_is_current(results):
+        lines.append(f"stale: {document.REFERENCE_RUN_DOC.relative_to(REPO_DIR)}: it differs from what the "
+                     "reference's files give; refresh: python -m problem2 report --update-reference")
     return lines
 
 

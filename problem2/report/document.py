@@ -8,10 +8,12 @@ pure function of the JSON files, so the committed report can be checked against 
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from problem2.core import storage
 from problem2.core.results import Ablations, Metrics, SeededAblations, load_optional
+from problem2.core.schema import REFERENCE_DIR, REPO_DIR
 from problem2.report import mechanism as why
 from problem2.report.ablations import section_ablation_details, section_ablations
 from problem2.report.answer import protocol, section_answer, section_limits
@@ -222,11 +224,37 @@ def assemble(results: Path) -> str:
         ambiguity=s and section_ambiguity(s),
         variants=section_variants(s) if s else not_run("variants", "What makes direct regression fail: one change at "
                                                                    "a time"),
-        cost=section_cost(s) if s else not_run("cost", "Cost"),
         course=section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
-        reproduce=section_reproduce(load(results, "pipeline.json"), log, results),
-        speed=section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json")),
         references=section_references()) + "\n"
+
+
+REFERENCE_RUN_DOC = REPO_DIR / "docs" / "reference_run.md"
+
+
+def render_reference_run(results: Path, reference: bool = True) -> str:
+    """docs/reference_run.md (templates/reference_run.md): how the reference was made and what it cost, the
+    sections that were REPORT.md's last appendices, their headings without section numbers; reference=False: the
+    same for any other run, as RESULTS/RUN_DETAILS.md beside its report."""
+    results = Path(results)
+    s, log = load(results, "studies.json"), load(results, "training_log.json")
+    text = render("reference_run", reference=reference,
+                  reproduce=section_reproduce(load(results, "pipeline.json"), log, results),
+                  cost=s and "cost" in s and section_cost(s),
+                  speed=section_speed(load(results, "bench_train.json"), s, load(results, "bench_sweep.json")))
+    return re.sub(r"^## \{§\w+\} ", "## ", text, flags=re.M) + "\n"
+
+
+def reference_run_is_current(results: Path, path: Path = REFERENCE_RUN_DOC) -> bool:
+    """True when the doc is what render_reference_run(results) gives now."""
+    return path.exists() and path.read_text() == render_reference_run(results)
+
+
+def write_reference_run(results: Path, path: Path = REFERENCE_RUN_DOC) -> Path:
+    """docs/reference_run.md for the reference; RESULTS/RUN_DETAILS.md for any other results directory."""
+    reference = Path(results).resolve() == REFERENCE_DIR.resolve()
+    path = path if reference else Path(results) / "RUN_DETAILS.md"
+    storage.save_text(render_reference_run(results, reference), path)
+    return path
 
 
 def write_report(results: Path) -> Path:
