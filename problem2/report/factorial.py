@@ -69,7 +69,7 @@ def section_factorial(result: Factorial | None, interventions: Interventions | N
     return render(
         "factorial", seeds_text=f"{min(seeds)} seeds" if min(seeds) == max(seeds) else
         f"{min(seeds)} to {max(seeds)} seeds", min_seeds=min(seeds), established=min(seeds) >= MIN_SEEDS,
-        n_images=result.n_images, split="test", table=parts_table(result), spec=sh["levels"]["spec"]["estimate"],
+        n_images=result.n_images, split="test", table=parts_table(result), threshold_px=result.threshold_px, spec=sh["levels"]["spec"]["estimate"],
         heatmap=sh["levels"]["HeatmapNet"]["estimate"], all_four=sh["levels"]["all"]["estimate"], gap=sh["gap"],
         largest={"label": FACTOR_LABELS[largest], **sh[largest]["share"]} if sh[largest]["share"] else
         {"label": FACTOR_LABELS[largest], "estimate": 0.0, "low": 0.0, "high": 0.0},

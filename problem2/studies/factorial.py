@@ -68,6 +68,7 @@ class Factorial(JsonResult):
     cells: dict                          # {rule: [Cell]} (HeatmapNet last)
     effects: dict                        # {rule: {metric: {term: interval}}}: main effects, two-way interactions
     shapley: dict                        # {rule: {metric: {factor | 'rest' | 'gap': interval, 'share': ...}}}
+    threshold_px: list | None = None     # PCK@0.05's distance in image px over the test images: [mean, min, max]
 
 
 def run_ids(quick: bool = False) -> list:
@@ -216,8 +217,11 @@ def run_factorial(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: int =
                       for c in scored}
             eff[rule][metric], sh[rule][metric] = decompose(groups, n_boot)
     n_images = len(next((c.per_seed["pck@0.05"][0] for c in cells[RULE] if c.per_seed), []))
+    gt = load_split(data_dir, evaluation_split(data_dir), "heatmap", hand_labels="side").keypoints
+    threshold = 0.05 * metrics.normalizer(gt)  # [N] px: how close a keypoint must be to count
     result = Factorial(RULE, {f: [lv[0][0], lv[1][0]] for f, lv in FACTORS.items()}, n_images, n_boot,
-                       {r: [summarise(c) for c in cs] for r, cs in cells.items()}, eff, sh)
+                       {r: [summarise(c) for c in cs] for r, cs in cells.items()}, eff, sh,
+                       [float(threshold.mean()), float(threshold.min()), float(threshold.max())])
     result.save(Path(results) / "factorial.json")
     draw_figure(result, Path(results) / "visualizations")
     return result
