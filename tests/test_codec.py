@@ -169,3 +169,19 @@ def test_runs_list_names_each_codecs_real_loss(capsys):
     assert "loss=mse " in lines["main_heatmap"] and "loss=l1 " in lines["side_regression_l1"]
     assert "loss=kl " in lines["head_simcc"] and "loss=laplace-nll " in lines["head_rle"]
     assert "loss=kl+swapmin " in lines["swapmin_head_simcc"] and "schedule=cosine" in lines["factor_map_do0_cos_rf238"]
+
+
+def test_sigma_has_one_spelling_the_model_config_and_one_owner_the_codec():
+    """A heatmap run's target width is a HeatmapNet argument like SimCC's: recorded in model_config (only when not
+    the specification's 2, so that older records stay the same run) and carried by the model's codec, which makes
+    the targets and decodes."""
+    from problem2.experiments.registry import all_runs
+    from problem2.models.networks import HeatmapNet, build_model
+    from problem2.training.loop import TrainConfig
+    assert "sigma" not in HeatmapNet().config and HeatmapNet().codec.sigma == 2.0
+    runs = all_runs(TrainConfig())
+    for run_id, sigma in (("ablation_sigma1", 1.0), ("ablation_res128_sigma4_seed2", 4.0), ("main_heatmap", 2.0)):
+        spec = runs[run_id]
+        model = build_model(spec.model, **spec.model_config)
+        assert model.codec.sigma == sigma and model.config.get("sigma", 2.0) == sigma
+        assert not hasattr(spec, "sigma")

@@ -51,7 +51,7 @@ def main(argv=None):
     runs = all_runs(cfg)
     if args.command == "list":
         for run_id, spec in runs.items():
-            print(f"{run_id:28s} {spec.model:14s} {spec.model_config} sigma={spec.sigma} "
+            print(f"{run_id:28s} {spec.model:14s} {spec.model_config} "
                   f"hands={spec.hand_labels} seed={spec.train.seed} loss={loss_words(spec)} "
                   f"schedule={spec.train.schedule} epochs={spec.train.epochs} precision={spec.train.precision}"
                   + (f" view={spec.view}" if spec.view != "upright" else "")

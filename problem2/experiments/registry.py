@@ -63,7 +63,6 @@ class RunSpec:
     name: str                        # file prefix and training_log key: NAME_model.pth
     model: str = "HeatmapNet"        # a class in problem2.model
     model_config: dict = field(default_factory=dict)
-    sigma: float = 2.0               # heatmap target Gaussian (heatmap models)
     hand_labels: str = "assignment"  # or 'side'
     view: str = "upright"            # or 'transposed' (data/views.py): train and score on the data drawn so
     augment: AugmentConfig | None = None  # train through augment.AugmentedDataset with this augmentation
@@ -94,9 +93,9 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         # ablations of the heatmap model (issue: resolution, sigma, skip connections)
         "ablation_res32": spec("heatmap", HEATMAP, model_config={"heatmap_size": 32}),
         "ablation_res128": spec("heatmap", HEATMAP, model_config={"heatmap_size": 128}),
-        "ablation_sigma1": spec("heatmap", HEATMAP, sigma=1.0),
-        "ablation_sigma3": spec("heatmap", HEATMAP, sigma=3.0),
-        "ablation_sigma4": spec("heatmap", HEATMAP, sigma=4.0),
+        "ablation_sigma1": spec("heatmap", HEATMAP, model_config={"sigma": 1.0}),
+        "ablation_sigma3": spec("heatmap", HEATMAP, model_config={"sigma": 3.0}),
+        "ablation_sigma4": spec("heatmap", HEATMAP, model_config={"sigma": 4.0}),
         "ablation_noskip": spec("heatmap", HEATMAP, model_config={"skip_connections": False}),
         # seeds: the main pair again from other seeds
         main_pair_run("heatmap", 1): spec("heatmap", HEATMAP, seed=cfg.seed + 1),
@@ -181,10 +180,10 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
     # ablations over seeds; and resolution with the Gaussian fixed at 4 image px (sigma x stride), so that
     # resolution and target width are not confounded (64 / sigma 2 is the main run)
     settings = {"res32": {"model_config": {"heatmap_size": 32}}, "res128": {"model_config": {"heatmap_size": 128}},
-                "sigma1": {"sigma": 1.0}, "sigma3": {"sigma": 3.0}, "sigma4": {"sigma": 4.0},
-                "noskip": {"model_config": {"skip_connections": False}},
-                "res32_sigma1": {"model_config": {"heatmap_size": 32}, "sigma": 1.0},
-                "res128_sigma4": {"model_config": {"heatmap_size": 128}, "sigma": 4.0}}
+                "sigma1": {"model_config": {"sigma": 1.0}}, "sigma3": {"model_config": {"sigma": 3.0}},
+                "sigma4": {"model_config": {"sigma": 4.0}}, "noskip": {"model_config": {"skip_connections": False}},
+                "res32_sigma1": {"model_config": {"heatmap_size": 32, "sigma": 1.0}},
+                "res128_sigma4": {"model_config": {"heatmap_size": 128, "sigma": 4.0}}}
     for setting, change in settings.items():
         for seed in (0, 1, 2):
             runs.setdefault(seeded(f"ablation_{setting}", seed), spec("heatmap", HEATMAP, seed=cfg.seed + seed, **change))

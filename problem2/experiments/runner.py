@@ -9,7 +9,6 @@ run's purpose is to change one thing.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -39,8 +38,6 @@ def run_training(spec: RunSpec, data_dir, out_dir, *, resume: bool = True, progr
     """Build the spec's model and loaders, seed, and `fit`; a finished identical run is reused."""
     runtime.seed_everything(spec.train.seed)
     model = build_model(spec.model, **spec.model_config)
-    if spec.sigma != RunSpec.sigma:  # a heatmap run's own target width
-        model.codec = replace(model.codec, sigma=spec.sigma)
     train_loader, val_loader = make_loaders(data_dir, model.codec, spec.train.batch_size, spec.train.workers,
                                             hand_labels=spec.hand_labels, view=spec.view)
     train_set = train_loader.dataset

@@ -86,18 +86,22 @@ class HeatmapNet(nn.Module):
     Deconv2 (32->64); 1x1 Final conv -> [B, K, 64, 64], no activation.
     heatmap_size=32 stops after Deconv3; heatmap_size=128 adds concat Conv1 + Deconv1 (64->128).
     skip_connections=False drops every concatenation: the decoder sees only the upsampled path.
+    sigma: the width of its target Gaussians in heatmap px (the codec's, which every setting of it goes through).
     """
 
     output_type = "heatmap"
     DECODER_CHANNELS = (128, 64, 32, 32)  # Deconv4, Deconv3, Deconv2, Deconv1 outputs
 
-    def __init__(self, num_keypoints: int = 5, heatmap_size: int = 64, skip_connections: bool = True):
+    def __init__(self, num_keypoints: int = 5, heatmap_size: int = 64, skip_connections: bool = True,
+                 sigma: float = 2.0):
         super().__init__()
         num_keypoints = check_num_keypoints(num_keypoints)
         if heatmap_size not in (32, 64, 128):
             raise ValueError(f"heatmap_size must be 32, 64 or 128, got {heatmap_size}")
         self.config = dict(num_keypoints=num_keypoints, heatmap_size=heatmap_size,
                            skip_connections=skip_connections)
+        if sigma != 2.0:  # recorded only when not the specification's: older runs' records stay the same run
+            self.config["sigma"] = float(sigma)
         self.num_keypoints = num_keypoints
         self.heatmap_size = heatmap_size
         self.skip_connections = skip_connections
@@ -112,7 +116,7 @@ class HeatmapNet(nn.Module):
             c_in = self.DECODER_CHANNELS[i]
         self.decoder = nn.ModuleList(stages)
         self.final = nn.Conv2d(c_in, num_keypoints, 1)
-        self.codec = HeatmapCodec(heatmap_size)  # sigma 2; a run with another target width sets its own
+        self.codec = HeatmapCodec(heatmap_size, sigma)  # its targets: Gaussians of sigma heatmap px
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, 1, 128, 128] -> heatmaps [B, K, S, S], S = heatmap_size."""

@@ -67,7 +67,7 @@ def score_heatmap_run(run_id: str, results_dir: Path, test: KeypointDataset) -> 
     spec = spec_of(run_id)
     log = run_log(run_id, results_dir)
     fingerprint = dataset_fingerprint(test)
-    out = {"heatmap_size": spec.model_config.get("heatmap_size", 64), "sigma": spec.sigma,
+    out = {"heatmap_size": spec.model_config.get("heatmap_size", 64), "sigma": spec.model_config.get("sigma", 2.0),
            "skip_connections": spec.model_config.get("skip_connections", True), "best_epoch": log["best_epoch"],
            "epochs": log["config"]["epochs"], "train_seconds": sum(e["epoch_seconds"] for e in log["epochs"])}
     for decoding in DECODINGS:
