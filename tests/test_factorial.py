@@ -193,6 +193,18 @@ def test_the_gap_of_a_known_table_is_decomposed_onto_its_cause(tiny_data, tmp_pa
     assert "hypotheses (not established, n = 2; the design asks for 5): the largest is spatial readout, 100%" in text
     assert "Two-way interactions" not in text  # none excludes zero here
     assert "every part keeps its verdict" in text and section_factorial(None) == ""
+    # and page one's why from it: the shares in order, hypotheses at 2 seeds; no sentence the cells do not carry
+    from problem2.report.answer import decomposed_numbers
+    from problem2.report.markdown import render
+    numbers = decomposed_numbers(Factorial.load(tmp_path / "factorial.json"))
+    assert numbers["parts"][0]["label"] == "global pooling instead of reading the map"
+    assert numbers["position_lost"] and not numbers["position_restored"]  # no stored prediction moves here
+    assert not numbers["dropout_caps"] and not numbers["pooling_suffices"]
+    why = render("answer/why_decomposed", **numbers)
+    assert "At 2 seeds a cell, four differences" in why and "as hypotheses until every cell has 5" in why
+    assert "(section {§factorial}): global pooling instead of reading the map 100% [" in why
+    assert "Dropout 0.5 in its head" not in why and "Global pooling itself" not in why
+    assert decomposed_numbers(None) == {"decomposed": False}
 
 
 # ---------------------------------------------------------------- the interventions' data and models

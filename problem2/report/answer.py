@@ -4,10 +4,13 @@ paragraphs in templates/answer/, which the README reuses) and templates/limits.m
 is left out."""
 from __future__ import annotations
 
+import statistics
+
 from problem2.core.results import Metrics
 from problem2.report.heads import best_by_share, best_head, mean, shares
 from problem2.report.markdown import render
 from problem2.studies.data_efficiency import DataEfficiency
+from problem2.studies.factorial import FACTOR_LABELS
 from problem2.studies.heads import HeadStudy
 
 
@@ -42,6 +45,37 @@ def why_numbers(d) -> dict:
             "shift_heatmap_x": shift["heatmap"]["x"]}
 
 
+POSITION_LOST, POSITION_KEPT = 0.25, 0.75  # x shift gains: below, the model ignores where the figure is; above, follows it
+
+
+def decomposed_numbers(factorial) -> dict:
+    """Page one's why from the decomposition (templates/answer/why_decomposed.md): each factor's share of the
+    PCK@0.05 gap, and the cells that say which handicap is which; {'decomposed': False} without factorial.json."""
+    parts = (factorial.shapley.get(factorial.rule, {}).get("pck@0.05") if factorial else None) or {}
+    if "gap" not in parts or not all((parts.get(f) or {}).get("share") for f in FACTOR_LABELS):
+        return {"decomposed": False}
+    means = {tuple(c["levels"]) if c["levels"] else "HeatmapNet": {m: statistics.fmean(v) for m, v in
+             c["per_seed"].items()} for c in factorial.cells[factorial.rule]}
+    cell = lambda levels: {"pck": means[levels]["pck@0.05"], "shift_x": means[levels].get("shift_x")}  # noqa: E731
+    cells = {"spec": cell((0, 0, 0, 0)), "readout": cell((1, 0, 0, 0)), "field": cell((0, 0, 0, 1)),
+             "readout_dropout": cell((1, 1, 0, 0)), "best_pooled": cell((0, 1, 1, 1)), "heatmap": cell("HeatmapNet")}
+    seeds = min(len(c["runs"]) for c in factorial.cells[factorial.rule])
+    shift = lambda name: cells[name]["shift_x"] if cells[name]["shift_x"] is not None else float("nan")  # noqa: E731
+    gap = parts["gap"]["estimate"]
+    return {"decomposed": True, "established": seeds >= 5, "cell_seeds": seeds, "gap": gap,
+            "parts": sorted(({"label": WHY_LABELS[f], **parts[f]["share"]} for f in FACTOR_LABELS),
+                            key=lambda p: -p["estimate"]),
+            "rest": parts["rest"]["share"], "cells": cells,
+            "position_lost": shift("spec") < POSITION_LOST,
+            "position_restored": min(shift("readout"), shift("field")) > POSITION_KEPT,
+            "dropout_caps": cells["readout_dropout"]["pck"] - cells["readout"]["pck"] > gap / 2,
+            "pooling_suffices": cells["heatmap"]["pck"] - cells["best_pooled"]["pck"] < gap / 20}
+
+
+WHY_LABELS = {"readout": "global pooling instead of reading the map", "dropout": "dropout 0.5",
+              "schedule": "the constant learning rate", "field": "the 46 px receptive field"}
+
+
 def fix_numbers(heads: HeadStudy | None) -> dict:
     """What closes the gap, from the heads study: the best head without a decoder, and the best loss on pooled
     features as a share of the RegressionNet-HeatmapNet gap on side labels (templates/answer/fix.md); {'fix': False}
@@ -58,9 +92,11 @@ def fix_numbers(heads: HeadStudy | None) -> dict:
                                "side": mean(heads.row(top).scores["side"])}}
 
 
-def section_answer(m: Metrics, s, d, heads: HeadStudy | None, trained: str) -> str:
-    """The report's first section (templates/answer.md): the answer, then the glossary (trained: protocol(...))."""
-    return render("answer", **result_numbers(m, s), **why_numbers(d), **fix_numbers(heads),
+def section_answer(m: Metrics, s, d, heads: HeadStudy | None, trained: str, factorial=None) -> str:
+    """The report's first section (templates/answer.md): the answer, then the glossary (trained: protocol(...)); why
+    from the decomposition when factorial.json is there, else from the diagnosis."""
+    return render("answer", **result_numbers(m, s), **why_numbers(d), **decomposed_numbers(factorial),
+                  **fix_numbers(heads),
                   ceiling=s["ambiguity"]["ceiling"]["0.05"] if s else None, trained=trained)
 
 

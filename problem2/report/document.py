@@ -205,13 +205,13 @@ def assemble(results: Path) -> str:
     heads = load_optional(HeadStudy, results, "heads.json")
     curves = load_optional(DataEfficiency, results, "data_efficiency.json")
     heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d))
+    factorial = load_optional(Factorial, results, "factorial.json")
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
     return render(
         "report", quick=quick, deliverables=deliverables,
-        answer=section_answer(m, s, d, heads, trained), main=results_main,
+        answer=section_answer(m, s, d, heads, trained, factorial), main=results_main,
         mechanism=mechanism if d else not_run("mechanism", "Why RegressionNet loses"),
-        factorial=section_factorial(load_optional(Factorial, results, "factorial.json"),
-                                    load_optional(Interventions, results, "interventions.json")),
+        factorial=section_factorial(factorial, load_optional(Interventions, results, "interventions.json")),
         heads=heads_main,
         ablations=section_ablations(ablations, m, s, seeded), failures=failures_main,
         robustness=section_robustness(robustness), limits=section_limits(heads, curves, s, seeded, trained),
