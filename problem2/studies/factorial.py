@@ -2,7 +2,7 @@
 
     python -m problem2 factorial --results outputs/factorial      # -> RESULTS/factorial.json and its figure
 
-Factors (training/registry.FACTORS), each at the specification's level 0 or a level 1: readout (global average ->
+Factors (experiments/factorial_plan.FACTORS), each at the specification's level 0 or a level 1: readout (global average ->
 the 8 x 8 map at the same 256-feature width), dropout (0.5 -> 0), schedule (constant LR -> cosine to 0, the same
 30 epochs) and receptive field (46 px -> 238 px, two dilated convolutions after Conv4). Every cell is trained over
 FACTORIAL_SEEDS; the specified HeatmapNet on the same labels and seeds is the end point. Every run is scored under

@@ -1,5 +1,5 @@
 """Interventions that test the border mechanism's predictions by training (issue 31): each changes one thing of a
-factorial cell (training/registry.INTERVENTIONS) and is scored per axis against that cell, same seeds, same labels,
+factorial cell (experiments/factorial_plan.INTERVENTIONS) and is scored per axis against that cell, same seeds, same labels,
 under the declared rule (factorial.RULE: the last epoch).
 
     python -m problem2 interventions --results outputs/factorial     # -> RESULTS/interventions.json
