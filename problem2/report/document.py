@@ -18,7 +18,7 @@ from problem2.report import mechanism as why
 from problem2.report.ablations import section_ablation_details, section_ablations
 from problem2.report.answer import protocol, section_answer, section_limits
 from problem2.report.data_efficiency import section_data_efficiency
-from problem2.report.factorial import section_factorial
+from problem2.report.factorial import section_factorial, section_factorial_details
 from problem2.report.heads import section_heads
 from problem2.report.markdown import NOT_RUN, T, f2, f3, fig, number_sections, render, table
 from problem2.report.references import NUMBERS, REFERENCES, show_citations
@@ -206,12 +206,14 @@ def assemble(results: Path) -> str:
     curves = load_optional(DataEfficiency, results, "data_efficiency.json")
     heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d))
     factorial = load_optional(Factorial, results, "factorial.json")
+    interventions = load_optional(Interventions, results, "interventions.json") if factorial else None
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
     return render(
         "report", quick=quick, deliverables=deliverables,
         answer=section_answer(m, s, d, heads, trained, factorial), main=results_main,
         mechanism=mechanism if d else not_run("mechanism", "Why RegressionNet loses"),
-        factorial=section_factorial(factorial, load_optional(Interventions, results, "interventions.json")),
+        factorial=section_factorial(factorial, interventions),
+        factorial_details=section_factorial_details(interventions),
         heads=heads_main,
         ablations=section_ablations(ablations, m, s, seeded), failures=failures_main,
         robustness=section_robustness(robustness), limits=section_limits(heads, curves, s, seeded, trained),

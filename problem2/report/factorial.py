@@ -77,4 +77,20 @@ def section_factorial(result: Factorial | None, interventions: Interventions | N
         rule_changes=[PARTS[k] for k in PARTS if k in other and other[k]["excludes_zero"] != sh[k]["excludes_zero"]],
         figure=fig("factorial_waterfall.png", "From the specified RegressionNet to HeatmapNet: each factor's part of "
                    "the gap in PCK@0.05 and in x error, 95% intervals over seeds and test images"),
-        interventions=interventions and interventions_table(interventions))
+        interventions=interventions and intervention_verdicts(interventions))
+
+
+def intervention_verdicts(result: Interventions) -> dict | None:
+    """How many interventions there are and have runs, and their names by verdict (refuted first); None when none
+    has a scored run."""
+    trained = [i for i in result.interventions if i.runs]
+    order = ("refuted", "confirmed", "not established")
+    by_verdict = [(v, [i.name for i in trained if i.verdict == v]) for v in order]
+    return trained and {"n": len(result.interventions), "trained": len(trained),
+                        "by_verdict": [(v, names) for v, names in by_verdict if names]}
+
+
+def section_factorial_details(interventions: Interventions | None) -> str:
+    """The interventions in full (templates/factorial_details.md); '' until one has a scored run."""
+    table_ = interventions_table(interventions) if interventions else ""
+    return render("factorial_details", table=table_) if table_ else ""
