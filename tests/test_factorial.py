@@ -273,6 +273,13 @@ def test_transposed_roles_are_compared_axis_for_axis(tiny_data, tmp_path):
     assert lying_result.verdicts["x_px - y_px"] == "confirmed"  # an exact exchange: inside the 1 px margin
     circular = next(i for i in result.interventions if i.name == "pad_circular_regression")
     assert circular.runs == [] and circular.differences == {} and circular.verdict is None  # not trained: no claim
+    from problem2.report.factorial import intervention_verdicts, section_factorial_details
+    summary = intervention_verdicts(result)
+    assert summary["trained"] == 1 and summary["n"] == len(result.interventions)
+    assert [names for _, names in summary["by_verdict"]] == [["transposed_regression"]]
+    details = section_factorial_details(result)
+    assert "| transposed_regression |" in details and "x_px - y_px: +0.00 px" in details
+    assert "pad_circular_regression" not in details  # not trained: not listed
 
 
 def test_a_prediction_is_confirmed_refuted_or_not_established_by_its_interval():
