@@ -306,3 +306,9 @@ def test_regression_best_shot_with_rle_trains_through_its_own_loss_and_reloads(t
     assert type(model).__name__ == "RLEFlowNet" and model.config["context_dilations"] == [2, 4]
     stored_file = tmp_path / "runs" / "best_rle_regression" / "test_predictions_last.json"
     assert "shifted" in storage.load_json(stored_file)
+
+
+def test_a_mistyped_run_id_is_answered_with_the_closest_ones(tmp_path):
+    with pytest.raises(ValueError, match=r"'factor_pool_do50_const_rf46_sed2' \(did you mean "
+                                         r"factor_pool_do50_const_rf46_seed2,.*runs list` lists the \d+ known ones"):
+        runs_main(["run", "factor_pool_do50_const_rf46_sed2", "--results", str(tmp_path), "--no-progress"])

@@ -9,6 +9,7 @@ run's purpose is to change one thing.
 """
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Callable
 
@@ -72,7 +73,10 @@ def train_runs(run_ids, data_dir, cfg: TrainConfig, results_dir: Path = DEFAULT_
     runs = all_runs(cfg)
     unknown = [r for r in run_ids if r not in runs]
     if unknown:
-        raise ValueError(f"unknown run id(s) {unknown}; known: {sorted(runs)}")
+        close = {r: difflib.get_close_matches(r, runs, n=3) for r in unknown}
+        raise ValueError("unknown run id(s): " + "; ".join(f"{r!r}" + (f" (did you mean {', '.join(c)}?)" if c else "")
+                                                          for r, c in close.items())
+                         + f"; `python -m problem2 runs list` lists the {len(runs)} known ones")
     run_ids = runs_to_train(run_ids, results_dir, weights)
     if executor is not None:
         return executor.train({r: runs[r] for r in run_ids}, data_dir, results_dir, plan)
