@@ -136,6 +136,10 @@ def test_last_epoch_rule_keeps_the_weights_the_run_ended_with(tiny_data, tmp_pat
     assert log["epochs"][0]["lr"] > log["epochs"][-1]["lr"] and log["config"]["schedule"] == "cosine"
     assert not (tmp_path / "regression_last.pth").exists()
     assert storage.load_json(tmp_path / "training_log.json")["models"]["regression"]["config"]["schedule"] == "cosine"
+    # each checkpoint says which rule selected it, and the log which rule the project declares
+    assert storage.load_json(tmp_path / "regression_final.json")["selection"] == "last_epoch"
+    assert storage.load_json(tmp_path / "regression_model.json")["selection"] == "best_val_loss"
+    assert log["declared_selection"] == "last_epoch"
 
 
 def test_a_factorial_run_stores_both_rules_and_its_shifted_predictions(tiny_data, tmp_path):

@@ -21,6 +21,11 @@ SKELETON = [(HEAD, LEFT_HAND), (HEAD, RIGHT_HAND), (HEAD, LEFT_FOOT), (HEAD, RIG
 HAND_PAIR = (LEFT_HAND, RIGHT_HAND)
 UNAMBIGUOUS = [HEAD, LEFT_FOOT, RIGHT_FOOT]  # keypoints whose labels the image determines
 
+# which of a run's epochs it is scored with: every run keeps both checkpoints; the project's declared rule is the
+# last epoch (docs/conventions.md), the assignment's "best model" the lowest validation loss
+SELECTION_RULES = ("last_epoch", "best_val_loss")
+DECLARED_SELECTION = "last_epoch"
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # problem2/ (this file is problem2/core/schema.py)
 REPO_DIR = PACKAGE_DIR.parent
 REFERENCE_DIR = PACKAGE_DIR / "results"

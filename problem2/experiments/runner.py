@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from problem2.core import cli, runtime, storage  # noqa: F401 heads: registers the heads' models and codecs
-from problem2.core.schema import DEFAULT_RESULTS
+from problem2.core.schema import DEFAULT_RESULTS, SELECTION_RULES
 from problem2.data.augment import AugmentedDataset
 from problem2.data.generate import training_pool
 from problem2.data.keypoints import loader, make_loaders
@@ -142,7 +142,6 @@ def run_scored(run_id: str, results_dir: Path) -> bool:
     return bool(stored) and from_logged_training(stored, run_log(run_id, results_dir))
 
 
-SELECTION_RULES = ("best_val_loss", "last_epoch")  # which epoch's weights a run is scored with (see save_predictions)
 
 
 def predictions_path(run_id: str, results_dir: Path, selection: str = "best_val_loss") -> Path:

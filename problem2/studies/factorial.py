@@ -24,7 +24,7 @@ import numpy as np
 
 from problem2.core import cli, metrics, stats, storage
 from problem2.core.results import JsonResult
-from problem2.core.schema import DEFAULT_RESULTS, UNAMBIGUOUS
+from problem2.core.schema import DECLARED_SELECTION, DEFAULT_RESULTS, UNAMBIGUOUS
 from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split
 from problem2.data.perturb import centre_signs
 from problem2.experiments.registry import (
@@ -43,7 +43,7 @@ from problem2.experiments.registry import (
 from problem2.experiments.runner import predictions_path, save_predictions
 from problem2.figures.decomposition import plot_decomposition
 
-RULE = "last_epoch"  # the declared checkpoint-selection rule (see docs/conventions.md)
+RULE = DECLARED_SELECTION  # the declared checkpoint-selection rule (see docs/conventions.md)
 OTHER_RULE = "best_val_loss"
 METRICS = ("pck@0.05", "x_px", "y_px", "shift_x", "shift_y")  # per image; the shift gains under RULE only
 SPEC, ALL = (0, 0, 0, 0), (1, 1, 1, 1)

@@ -33,19 +33,20 @@ def sidecar_path(path: str | Path) -> Path:
 
 SIDECAR = {"model_class": str, "model_config": dict, "weights_sha256": str,  # NAME_model.json (save_checkpoint)
            "codec": Maybe({"type": str}), "epoch": Maybe(int), "val_loss": Maybe(float),
-           "train_config": Maybe(dict), "train_data": Maybe(dict)}
+           "train_config": Maybe(dict), "train_data": Maybe(dict), "selection": Maybe(str)}
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, epoch: int, val_loss: float, signature: dict,
-                    run_codec=None) -> None:
-    """The best epoch: the plain state_dict at PATH, then its sidecar (class, config, codec, epoch, settings,
-    data, and the SHA-256 of PATH, so that a .pth and a .json from different epochs are caught)."""
+                    run_codec=None, selection: str = "best_val_loss") -> None:
+    """One epoch's weights: the plain state_dict at PATH, then its sidecar (class, config, codec, epoch, settings,
+    data, the rule that selected the epoch (schema.SELECTION_RULES), and the SHA-256 of PATH, so that a .pth and a
+    .json from different epochs are caught)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     digest = storage.save_torch(state, path)
     meta = {"format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
             "model_config": dict(model.config), "codec": codec.codec_record(run_codec) if run_codec is not None else None,
             "epoch": epoch, "val_loss": val_loss, "train_config": signature["train"],
-            "train_data": signature["train_data"], "weights_sha256": digest}
+            "train_data": signature["train_data"], "selection": selection, "weights_sha256": digest}
     storage.save_json(meta, sidecar_path(path))
 
 

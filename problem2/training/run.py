@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from problem2.core import metrics, runtime, storage
-from problem2.core.schema import DEFAULT_RESULTS
+from problem2.core.schema import DECLARED_SELECTION, DEFAULT_RESULTS
 from problem2.data.keypoints import dataset_codec, dataset_fingerprint
 from problem2.training import checkpoint, run_files
 from problem2.training.loop import TrainConfig, all_targets, fit, predict, validation_keypoints
@@ -142,7 +142,7 @@ class Run:
         """The run is complete: keep the last epoch's weights (NAME_final.pth, the checkpoint of the last-epoch
         selection rule), drop the resume state, leave the best epoch loaded; its log."""
         checkpoint.save_checkpoint(self.files.final, model, len(self.state.history),
-                                   self.state.history[-1]["val_loss"], self.signature, self.codec)
+                                   self.state.history[-1]["val_loss"], self.signature, self.codec, "last_epoch")
         self.files.last.unlink(missing_ok=True)  # the log and the two checkpoints are all a reuse needs
         model.load_state_dict(checkpoint.load_checkpoint(self.files.model)["state_dict"])
         return self.log()
@@ -152,7 +152,8 @@ class Run:
                                               "resolved_precision": self.precision},
                 "model": self.signature["model_class"], "model_config": self.signature["model_config"],
                 "data": {"train": self.signature["train_data"], "val": self.signature["val_data"]},
-                "environment": runtime.environment(self.device), "best_epoch": self.state.best_epoch,
+                "environment": runtime.environment(self.device), "declared_selection": DECLARED_SELECTION,
+                "best_epoch": self.state.best_epoch,
                 "best_val_loss": self.state.best_val_loss, "epochs": self.state.history}
 
 
