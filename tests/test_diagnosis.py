@@ -80,9 +80,8 @@ def test_failure_split_counts_swaps_and_localisation_failures():
 def test_seeded_ablations_read_stored_predictions_and_count_missing_seeds(tiny_data, tmp_path):
     import json as json_
 
-    from problem2.core.results import SeededAblations
     from problem2.data.keypoints import dataset_fingerprint, load_split
-    from problem2.studies.ablation_seeds import seeded_ablations, summarise
+    from problem2.studies.ablation_seeds import SeededAblations, seeded_ablations, summarise
     test = load_split(tiny_data, "test", "heatmap")
     for run_id, offset in (("ablation_sigma1", 0.0), ("ablation_sigma1_seed2", 1.0)):  # exact, and 1 px off in x
         pred = test.keypoints + np.array([offset, 0.0])

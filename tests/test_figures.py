@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from problem2.core.results import Ablations, SeededAblations
 from problem2.core.schema import REFERENCE_DIR, UNAMBIGUOUS
 from problem2.core.storage import load_json
 from problem2.data.keypoints import load_split
 from problem2.figures import charts, overlays, style
 from problem2.studies import ambiguity
 from problem2.studies import gap as studies
-from problem2.studies.ablations import plot_ablation
+from problem2.studies.ablation_seeds import SeededAblations
+from problem2.studies.ablations import Ablations, plot_ablation
 from problem2.studies.data_efficiency import DataEfficiency
 from problem2.studies.robustness import Robustness
 

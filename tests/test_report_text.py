@@ -3,10 +3,10 @@ import re
 
 import pytest
 
-from problem2.core.results import Metrics
 from problem2.core.schema import REFERENCE_DIR
 from problem2.report.answer import result_numbers, why_numbers
 from problem2.report.markdown import APPENDICES, number_sections, put_numbers, render
+from problem2.studies.evaluation import Metrics
 from problem2.studies.result_files import load_sections
 
 DOC = "\n".join(["# Title", "## {§answer} The answer", "Section {§why}. See section {§later} and appendix {§extra}.",

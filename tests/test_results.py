@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 
 from problem2.core import metrics
-from problem2.core.results import Ablations, MethodScores, Metrics, ResultFormatError, SeededAblations, tkey
+from problem2.core.results import ResultFormatError, tkey
 from problem2.core.schema import REFERENCE_DIR
+from problem2.studies.ablation_seeds import SeededAblations
+from problem2.studies.ablations import Ablations
+from problem2.studies.evaluation import MethodScores, Metrics
 
 
 def test_threshold_keys_have_one_spelling():

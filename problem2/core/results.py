@@ -1,14 +1,14 @@
-"""Typed results: the JSON files the report reads, as dataclasses, and the one threshold-key convention.
-
-Typed here: metrics.json, ablation.json, ablation_seeds.json, robustness.json, data_efficiency.json. The
-remaining files (studies.json, diagnosis.json, failure_cases.json, bench_train.json) are nested dicts whose
-keys their writers' docstrings list; they follow the same threshold-key convention.
+"""Typed results: how the JSON files the report reads become dataclasses (JsonResult, strict), the base of the
+files typed at their top level only (Sections), and the one threshold-key convention. Each file's type lives beside
+the study that writes it (studies/evaluation.py: Metrics for metrics.json, studies/ablations.py: Ablations,
+studies/robustness.py: Robustness, ...; studies/result_files.py maps the Sections files).
 
 Threshold keys: every result dict, in memory and on disk, keys a PCK threshold by `tkey(t)` ("0.05",
 "0.1", ...), and names a flat metric `pck@` + tkey(t). Only the assignment's `compute_pck` keeps float
 keys (its documented API); results convert its output with `by_tkey`.
 
-    m = Metrics.load(RESULTS / "metrics.json")        # ResultFormatError naming the file and field if malformed
+    m = Metrics.load(RESULTS / "metrics.json")        # (studies.evaluation.Metrics) ResultFormatError naming the
+                                                      # file and field if malformed
     m.methods["regression"].standard.pck["0.05"]
     m.save(path)                                      # exactly the dict that load reads
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 
 from problem2.core import storage
@@ -95,112 +94,6 @@ class JsonResult:
                 return None
             raise UserError(f"{path} is missing: run the stage that writes it (python -m problem2 all --only ...)")
         return from_dict(cls, data, str(path))
-
-
-# ------------------------------------------------------------------------- metrics.json (evaluate.py)
-
-@dataclass
-class Scores(JsonResult):
-    """One method scored one way (labelled, or hand-swap-invariant) on N images; see metrics.py for the rules."""
-    pck: dict[str, float]                     # {tkey: PCK, bbox normaliser}
-    pck_torso: dict[str, float]               # {tkey: PCK, torso normaliser}
-    pck_per_keypoint: dict[str, list]         # {tkey: [K] PCK per keypoint}
-    pck_curve: list                           # PCK at Metrics.curve_thresholds
-    pck_auc: float                            # area under pck_curve over its range, in [0, 1]
-    mean_px: float
-    median_px: float
-    mean_px_per_keypoint: list
-    median_px_per_keypoint: list
-
-
-@dataclass
-class MethodScores(JsonResult):
-    standard: Scores                          # the assignment's labelled metric
-    hand_swap_invariant: Scores               # per image, the better of the two hand labellings
-
-
-@dataclass
-class References(JsonResult):
-    """What a model must beat and what it cannot: evaluate.reference_points."""
-    mean_pose: MethodScores                   # the training split's mean keypoints for every image
-    coin_flip_hands: dict[str, list]          # {tkey: [expected PCK, std over coin flips]}, perfect localisation
-    notes: dict[str, str]
-
-
-@dataclass
-class Metrics(JsonResult):
-    """metrics.json: the main pair's methods, and the reference points, on one split."""
-    split: str
-    data_dir: str
-    n_images: int
-    keypoint_names: list
-    thresholds: list
-    curve_thresholds: list
-    pck_rule: str
-    methods: dict[str, MethodScores]          # 'regression', 'heatmap_argmax', 'heatmap_subpixel'
-    references: References | None = None      # absent in files written before the reference points
-
-
-# ------------------------------------------------------------------------- ablation.json (baseline.py)
-
-@dataclass
-class BriefScores(JsonResult):
-    pck: dict[str, float]                     # {tkey: PCK, bbox normaliser}
-    mean_px: float
-    pck_auc: float
-
-
-@dataclass
-class AblationRun(JsonResult):
-    """One setting of one ablation: the run that trained it and its scores per decoding and scoring."""
-    setting: str
-    run: str                                  # run id (experiments.all_runs)
-    heatmap_size: int
-    sigma: float                              # heatmap pixels
-    skip_connections: bool
-    best_epoch: int
-    epochs: int
-    train_seconds: float                      # sum of epoch times
-    argmax_standard: BriefScores
-    argmax_hand_swap_invariant: BriefScores
-    subpixel_standard: BriefScores
-    subpixel_hand_swap_invariant: BriefScores
-
-    def scores(self, decoding: str, kind: str) -> BriefScores:
-        return getattr(self, f"{decoding}_{kind}")
-
-
-@dataclass
-class Ablations(JsonResult):
-    """ablation.json: the assignment's ablations, one seed (seed 0) each."""
-    split: str
-    n_images: int
-    protocol: dict                            # loop.TrainConfig's fields
-    ablations: dict[str, list[AblationRun]]   # {ablation name: settings in table order}
-
-
-# ----------------------------------------------------------------- ablation_seeds.json (ablation_seeds.py)
-
-@dataclass
-class SeededSetting(JsonResult):
-    """One ablation setting over seeds."""
-    setting: str                              # the label the table prints
-    runs: dict[str, str]                      # {seed: run id}
-    per_seed: dict[str, dict]                 # {seed: {metric: value}} of the seeds that could be scored
-    summary: dict[str, list]                  # {metric: [mean, sd (0 for one seed), n seeds]}
-
-    def n_seeds(self) -> int:
-        return len(self.per_seed)
-
-
-@dataclass
-class SeededAblations(JsonResult):
-    split: str
-    n_images: int
-    seeds: list
-    metrics: list                             # metric names, e.g. 'pck@0.05', 'head_feet_px'
-    decoding: str
-    ablations: dict[str, list[SeededSetting]]  # {ablation name: settings in table order}
 
 
 # ------------------------------- the base of the files typed at their top level (studies/result_files.py)

@@ -16,11 +16,12 @@ import torch
 from tqdm import tqdm
 
 from problem2.core import stats, storage
-from problem2.core.results import Metrics, load_optional
+from problem2.core.results import load_optional
 from problem2.experiments.registry import all_runs, epochs_done
 from problem2.models.cost import count_flops
 from problem2.models.networks import HeatmapNet, RegressionNet, build_model
 from problem2.pipeline import provenance
+from problem2.studies.evaluation import Metrics
 from problem2.studies.result_files import load_sections
 from problem2.training.loop import TrainConfig
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from problem2.core import stats, storage
-from problem2.core.results import AblationRun, Ablations, SeededAblations
 from problem2.report.markdown import NOT_RUN, T, f2, f3, fig, mean_sd, render, table
+from problem2.studies.ablation_seeds import SeededAblations
+from problem2.studies.ablations import AblationRun, Ablations
 
 
 def ablation_table(name: str, rows: list[AblationRun]) -> str:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import statistics
 
-from problem2.core.results import Metrics
 from problem2.report.heads import best_by_share, best_head, mean, shares
 from problem2.report.markdown import render
 from problem2.studies.data_efficiency import DataEfficiency
+from problem2.studies.evaluation import Metrics
 from problem2.studies.factorial import FACTOR_LABELS
 from problem2.studies.heads import HeadStudy
 

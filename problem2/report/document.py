@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from problem2.core import storage
-from problem2.core.results import Ablations, Metrics, SeededAblations, load_optional
+from problem2.core.results import load_optional
 from problem2.core.schema import REFERENCE_DIR, REPO_DIR
 from problem2.report import mechanism as why
 from problem2.report.ablations import section_ablation_details, section_ablations
@@ -25,7 +25,10 @@ from problem2.report.references import NUMBERS, REFERENCES, show_citations
 from problem2.report.robustness import section_robustness, section_robustness_details
 from problem2.report.speed import section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
+from problem2.studies.ablation_seeds import SeededAblations
+from problem2.studies.ablations import Ablations
 from problem2.studies.data_efficiency import DataEfficiency
+from problem2.studies.evaluation import Metrics
 from problem2.studies.factorial import Factorial
 from problem2.studies.failures import category_name
 from problem2.studies.heads import HeadStudy

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from problem2.core.results import Metrics, load_optional
+from problem2.core.results import load_optional
 from problem2.report.answer import fix_numbers, result_numbers, why_numbers
 from problem2.report.data_efficiency import curve_sentence
 from problem2.report.document import headline_table, load, section_numbers
@@ -14,6 +14,7 @@ from problem2.report.references import uncited
 from problem2.report.robustness import robustness_sentence
 from problem2.report.speed import PRECISION_METRIC_LABELS
 from problem2.studies.data_efficiency import DataEfficiency
+from problem2.studies.evaluation import Metrics
 from problem2.studies.heads import HeadStudy
 from problem2.studies.robustness import Robustness
 

@@ -15,16 +15,40 @@ ablation_seeds.json: results.SeededAblations (seed keys are strings, in memory a
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from problem2.core import cli, metrics
-from problem2.core.results import SeededAblations, SeededSetting
+from problem2.core.results import JsonResult
 from problem2.core.schema import DEFAULT_RESULTS, UNAMBIGUOUS
 from problem2.data.keypoints import dataset_fingerprint, load_split
 from problem2.experiments.registry import ablation_seed_runs
 from problem2.experiments.runner import run_predictions
 from problem2.figures import charts
 from problem2.studies.evaluation import evaluation_split
+
+
+@dataclass
+class SeededSetting(JsonResult):
+    """One ablation setting over seeds."""
+    setting: str                              # the label the table prints
+    runs: dict[str, str]                      # {seed: run id}
+    per_seed: dict[str, dict]                 # {seed: {metric: value}} of the seeds that could be scored
+    summary: dict[str, list]                  # {metric: [mean, sd (0 for one seed), n seeds]}
+
+    def n_seeds(self) -> int:
+        return len(self.per_seed)
+
+
+@dataclass
+class SeededAblations(JsonResult):
+    split: str
+    n_images: int
+    seeds: list
+    metrics: list                             # metric names, e.g. 'pck@0.05', 'head_feet_px'
+    decoding: str
+    ablations: dict[str, list[SeededSetting]]  # {ablation name: settings in table order}
+
 
 SEEDED_ABLATIONS = {  # name -> [(label, setting in registry.ablation_seed_runs)]
     "sigma (heatmap px, at 64x64)": [("1", "sigma1"), ("2", "main"), ("3", "sigma3"), ("4", "sigma4")],

@@ -7,10 +7,11 @@ the 64x64 / sigma 2 / skip point. Writes ablation.json and one figure per ablati
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from problem2.core import cli, metrics
-from problem2.core.results import AblationRun, Ablations
+from problem2.core.results import JsonResult
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.keypoints import KeypointDataset, dataset_fingerprint, evaluation_split, load_split
 from problem2.experiments.registry import run_log, spec_of
@@ -18,6 +19,43 @@ from problem2.experiments.runner import run_predictions, train_runs
 from problem2.figures import charts
 from problem2.models.networks import HeatmapNet
 from problem2.training.loop import TrainConfig
+
+
+@dataclass
+class BriefScores(JsonResult):
+    pck: dict[str, float]                     # {tkey: PCK, bbox normaliser}
+    mean_px: float
+    pck_auc: float
+
+
+@dataclass
+class AblationRun(JsonResult):
+    """One setting of one ablation: the run that trained it and its scores per decoding and scoring."""
+    setting: str
+    run: str                                  # run id (experiments.all_runs)
+    heatmap_size: int
+    sigma: float                              # heatmap pixels
+    skip_connections: bool
+    best_epoch: int
+    epochs: int
+    train_seconds: float                      # sum of epoch times
+    argmax_standard: BriefScores
+    argmax_hand_swap_invariant: BriefScores
+    subpixel_standard: BriefScores
+    subpixel_hand_swap_invariant: BriefScores
+
+    def scores(self, decoding: str, kind: str) -> BriefScores:
+        return getattr(self, f"{decoding}_{kind}")
+
+
+@dataclass
+class Ablations(JsonResult):
+    """ablation.json: the assignment's ablations, one seed (seed 0) each."""
+    split: str
+    n_images: int
+    protocol: dict                            # loop.TrainConfig's fields
+    ablations: dict[str, list[AblationRun]]   # {ablation name: settings in table order}
+
 
 # ablation -> [(setting label, run id)]; the main run is the default point of each
 ABLATIONS = {

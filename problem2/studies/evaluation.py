@@ -9,13 +9,14 @@ hand-swap-invariant (metrics.align_hands), since the course images do not say wh
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from problem2.core import metrics, storage
 from problem2.core.metrics import ASSIGNMENT_THRESHOLDS, CURVE_THRESHOLDS, compute_pck  # noqa: F401 (API)
-from problem2.core.results import MethodScores, Metrics, References
+from problem2.core.results import JsonResult
 from problem2.core.schema import portable
 from problem2.data.files import read_annotations
 from problem2.data.keypoints import KeypointDataset, evaluation_split, load_split
@@ -27,6 +28,49 @@ from problem2.models.networks import HeatmapNet, RegressionNet
 from problem2.training.checkpoint import load_model
 from problem2.training.loop import predict
 from problem2.training.objective import model_codec
+
+
+@dataclass
+class Scores(JsonResult):
+    """One method scored one way (labelled, or hand-swap-invariant) on N images; see metrics.py for the rules."""
+    pck: dict[str, float]                     # {tkey: PCK, bbox normaliser}
+    pck_torso: dict[str, float]               # {tkey: PCK, torso normaliser}
+    pck_per_keypoint: dict[str, list]         # {tkey: [K] PCK per keypoint}
+    pck_curve: list                           # PCK at Metrics.curve_thresholds
+    pck_auc: float                            # area under pck_curve over its range, in [0, 1]
+    mean_px: float
+    median_px: float
+    mean_px_per_keypoint: list
+    median_px_per_keypoint: list
+
+
+@dataclass
+class MethodScores(JsonResult):
+    standard: Scores                          # the assignment's labelled metric
+    hand_swap_invariant: Scores               # per image, the better of the two hand labellings
+
+
+@dataclass
+class References(JsonResult):
+    """What a model must beat and what it cannot: evaluate.reference_points."""
+    mean_pose: MethodScores                   # the training split's mean keypoints for every image
+    coin_flip_hands: dict[str, list]          # {tkey: [expected PCK, std over coin flips]}, perfect localisation
+    notes: dict[str, str]
+
+
+@dataclass
+class Metrics(JsonResult):
+    """metrics.json: the main pair's methods, and the reference points, on one split."""
+    split: str
+    data_dir: str
+    n_images: int
+    keypoint_names: list
+    thresholds: list
+    curve_thresholds: list
+    pck_rule: str
+    methods: dict[str, MethodScores]          # 'regression', 'heatmap_argmax', 'heatmap_subpixel'
+    references: References | None = None      # absent in files written before the reference points
+
 
 METHODS = ("regression", "heatmap_argmax", "heatmap_subpixel")
 
