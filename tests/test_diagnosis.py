@@ -5,6 +5,7 @@ import torch
 from conftest import log_entry
 
 from problem2.core import metrics
+from problem2.data.keypoints import load_split
 from problem2.data.perturb import figure_offset, shift_images
 from problem2.studies.diagnosis import axis_report, axis_stats, ridge_probe
 from problem2.studies.failures import failure_split
@@ -103,6 +104,21 @@ def test_seeded_ablations_read_stored_predictions_and_count_missing_seeds(tiny_d
     assert result.ablations["skip connections"][1].summary["pck@0.05"] == [None, None, 0]
     assert SeededAblations.load(tmp_path / "ablation_seeds.json") == result  # the file reads back as written
     assert summarise({})["pck@0.2"] == [None, None, 0]
+    assert sigma1.contrast == {}  # its default (the main run) has no stored predictions here: nothing compared
+
+
+def test_ablation_contrasts_count_seeds_and_images_and_match_the_scores(tiny_data):
+    from problem2.studies.ablation_seeds import contrasts, per_image, score
+    images = {"2": {"pck@0.05": np.zeros((3, 4))}, "4": {"pck@0.05": np.ones((2, 4))}, "none": {}}
+    out = contrasts(images, "2", n_boot=200)
+    assert out["4"]["pck@0.05"] == {"estimate": 1.0, "low": 1.0, "high": 1.0, "excludes_zero": True}
+    assert out["none"] == {} and "2" not in out
+    spread = {"2": {"pck@0.05": np.array([[0.0, 0.0], [1.0, 1.0]])}, "4": {"pck@0.05": np.array([[0.5, 0.5]])}}
+    d = contrasts(spread, "2", n_boot=2000)["4"]["pck@0.05"]  # the default's two seeds disagree: the interval says so
+    assert d["estimate"] == 0.0 and d["low"] == -0.5 and d["high"] == 0.5 and not d["excludes_zero"]
+    gt = load_split(tiny_data, "test", "heatmap").keypoints
+    pred = gt + np.array([3.0, -1.0])
+    assert {m: float(v.mean()) for m, v in per_image(pred, gt).items()} == pytest.approx(score(pred, gt))
 
 
 def test_the_failure_parts_count_failures_only_and_add_up():

@@ -3,6 +3,7 @@ ablation_seeds.json, the noise band and the confounds of each ablation. This mod
 and tables; the prose is in templates/ablations*.md."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from problem2.core import stats, storage
@@ -53,18 +54,23 @@ def seed_values(row, metric: str) -> list:
 
 def ablation_comparisons(seeded: SeededAblations) -> dict:
     """{(ablation, setting, metric): stats.Comparison or None}: every setting against its ablation's default point
-    in each of COMPARED_METRICS, one family for the Holm correction."""
-    pairs = {}
+    in each of COMPARED_METRICS. The test is Welch's over seeds, Holm-corrected over the family; the interval is the
+    study's bootstrap over seeds and test images (SeededSetting.contrast) where the file has it."""
+    pairs, intervals = {}, {}
     for name, rows in seeded.ablations.items():
         default = default_row(rows)
         for r in rows if default is not None else []:
             if r is not default:
                 pairs |= {(name, r.setting, m): (seed_values(r, m), seed_values(default, m)) for m in COMPARED_METRICS}
-    return stats.compare_family(pairs)
+                intervals |= {(name, r.setting, m): ci for m, ci in (r.contrast or {}).items()}
+    return {key: c if c is None or key not in intervals else
+            replace(c, diff=intervals[key]["estimate"], low=intervals[key]["low"], high=intervals[key]["high"])
+            for key, c in stats.compare_family(pairs).items()}
 
 
 def verdict(c, fmt=f3, unit: str = "") -> str:
-    """'+0.012 [-0.004, 0.028], within seed noise' for a stats.Comparison (decided by Welch + Holm)."""
+    """'+0.012 [-0.004, 0.028], within seed noise' for a stats.Comparison: its interval, and stats.noise_words (Welch
+    + Holm; 'not established (n = k)' where the interval excludes zero and the test does not reject)."""
     if c is None:
         return "(fewer than two seeds on a side: not compared)"
     return f"{'+' if c.diff >= 0 else '-'}{fmt(abs(c.diff))}{unit} [{fmt(c.low)}, {fmt(c.high)}], {stats.noise_words(c)}"
@@ -72,7 +78,7 @@ def verdict(c, fmt=f3, unit: str = "") -> str:
 
 def seeded_findings(seeded: SeededAblations, family: dict) -> str:
     """Each ablation over seeds against the default point (64 x 64, sigma 2, skips), in labelled PCK@0.05, PCK@0.2
-    and head+feet error, with the 95% Welch interval and the Holm-corrected verdict (family:
+    and head+feet error, with the 95% interval over seeds and images and the Holm-corrected verdict (family:
     ablation_comparisons(seeded)); templates/ablations_findings.md."""
     ablations = []
     for name, rows in seeded.ablations.items():

@@ -18,7 +18,9 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from problem2.core import cli, metrics
+import numpy as np
+
+from problem2.core import cli, metrics, stats
 from problem2.core.results import JsonResult
 from problem2.core.schema import DEFAULT_RESULTS, UNAMBIGUOUS
 from problem2.data.keypoints import dataset_fingerprint, load_split
@@ -35,6 +37,8 @@ class SeededSetting(JsonResult):
     runs: dict[str, str]                      # {seed: run id}
     per_seed: dict[str, dict]                 # {seed: {metric: value}} of the seeds that could be scored
     summary: dict[str, list]                  # {metric: [mean, sd (0 for one seed), n seeds]}
+    contrast: dict | None = None              # {metric: interval of this setting minus the ablation's default,
+                                              #  hierarchical bootstrap over seeds and test images}; None: default
 
     def n_seeds(self) -> int:
         return len(self.per_seed)
@@ -71,6 +75,32 @@ def score(pred, gt) -> dict:
             "pck@0.2": metrics.compute_pck(pred, gt, [0.2])[0.2],
             "swap_invariant_pck@0.05": metrics.compute_pck(metrics.align_hands(pred, gt), gt, [0.05])[0.05],
             "head_feet_px": head_feet_px(pred, gt)}
+
+
+def per_image(pred, gt) -> dict:
+    """{metric: [N]} per test image, whose mean over the images is score()'s value (the fit-decoded head and feet
+    error apart: fit_per_image)."""
+    aligned = metrics.align_hands(pred, gt)
+    return {"pck@0.05": metrics.correct(pred, gt, [0.05])[0].mean(axis=1),
+            "pck@0.2": metrics.correct(pred, gt, [0.2])[0].mean(axis=1),
+            "swap_invariant_pck@0.05": metrics.correct(aligned, gt, [0.05])[0].mean(axis=1),
+            "head_feet_px": metrics.distances(pred, gt)[:, UNAMBIGUOUS].mean(axis=1)}
+
+
+def contrasts(images: dict, default: str, n_boot: int = 4000) -> dict:
+    """{setting: {metric: interval}} of every setting minus the default one, from {setting: {metric: [S, N]}}: a
+    hierarchical bootstrap over each side's seeds and the shared test images (stats.hierarchical_bootstrap)."""
+    out = {}
+    for setting, scores in images.items():
+        if setting == default:
+            continue
+        out[setting] = {}
+        for m, a in scores.items():
+            b = images[default].get(m)
+            if len(a) and b is not None and len(b):
+                draws = stats.hierarchical_bootstrap({"a": a, "b": b}, n_boot)
+                out[setting][m] = stats.interval(float(np.mean(a) - np.mean(b)), draws["a"] - draws["b"])
+    return out
 
 
 def head_feet_px(pred, gt) -> float:
@@ -111,15 +141,24 @@ def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=
     fingerprint = dataset_fingerprint(test)
     result = SeededAblations(split=split, n_images=len(test), seeds=list(seeds), metrics=list(METRICS),
                              decoding="subpixel", ablations={})
+    gt = test.keypoints
     for name, settings in SEEDED_ABLATIONS.items():
-        rows = []
+        rows, images = [], {}
         for label, setting in settings:
             runs = {str(seed): run_id for seed, run_id in zip(seeds, ablation_seed_runs(setting, seeds))}
-            per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: score(p, test.keypoints))
+            per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: score(p, gt))
             fitted = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
-                "head_feet_px_fit": head_feet_px(p, test.keypoints)}, decoding="fit")
+                "head_feet_px_fit": head_feet_px(p, gt)}, decoding="fit")
             per_seed = {seed: scores | fitted.get(seed, {}) for seed, scores in per_seed.items()}
+            on_images = [scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: per_image(p, gt)),
+                         scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
+                             "head_feet_px_fit": metrics.distances(p, gt)[:, UNAMBIGUOUS].mean(axis=1)}, "fit")]
+            images[label] = {m: np.stack([v[m] for v in scored.values()]) for scored in on_images if scored
+                             for m in next(iter(scored.values()))}
             rows.append(SeededSetting(label, runs, per_seed, summarise(per_seed)))
+        differences = contrasts(images, next(label for label, setting in settings if setting == "main"))
+        for row in rows:
+            row.contrast = differences.get(row.setting)
         result.ablations[name] = rows
     result.save(results_dir / "ablation_seeds.json")
     charts.plot_seeded_ablations(result, results_dir / "visualizations" / "ablation_seeds.png")
