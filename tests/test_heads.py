@@ -197,3 +197,20 @@ def test_rle_flow_density_integrates_to_one_and_its_loss_prefers_the_target():
     off = model.loss_per_image(torch.cat([targets + 0.05, scales], 1), targets)
     assert at.shape == (3,) and torch.all(at < off)
     assert RLEFlowNet(dropout=0.0, context_dilations=(2, 4))(torch.zeros(2, 1, 128, 128)).shape == (2, 20)
+
+
+def test_head_contrasts_take_their_interval_over_seeds_and_images():
+    """Welch + Holm decide; the interval comes from the per-image scores when the study has them: a decoder that
+    wins on every image of every seed by 0.25 has the interval [0.25, 0.25]."""
+    import numpy as np
+
+    from problem2.studies.heads import CONTRASTS, HeadRow, contrasts
+    keys = {k for a, b, _ in CONTRASTS for k in (a, b)}
+    rows = [HeadRow(k, k, "spatial", "coordinate", False, {"course": [], "side": []}, [],
+                    {"course": [0.5, 0.5, 0.5], "course_swap": [0.5, 0.5, 0.5], "side": [0.75 if k == "heatmap" else
+                                                                                           0.5] * 3},
+                    {"course": [], "side": []}, 1, 0.5, 1.0, None) for k in sorted(keys)]
+    images = {k: {"side": np.full((3, 4), 0.75 if k == "heatmap" else 0.5), "course_swap": np.full((3, 4), 0.5)}
+              for k in keys}
+    decoder = next(c for c in contrasts(rows, images) if (c.a, c.b, c.labels) == ("heatmap", "simcc", "side"))
+    assert (decoder.diff, decoder.low, decoder.high) == (0.25, 0.25, 0.25)

@@ -56,7 +56,8 @@ class HeadRow(JsonResult):
 
 @dataclass
 class HeadContrast(JsonResult):
-    """mean(a) - mean(b) over seeds on one label set, Welch interval, Holm verdict over the study's family."""
+    """mean(a) - mean(b) over seeds on one label set, its interval over seeds and test images, Welch + Holm verdict
+    over the study's family."""
     a: str
     b: str
     labels: str                          # 'side' or 'course_swap'
@@ -157,13 +158,21 @@ def train_speed(model_name: str, config: dict, repeats: int) -> float:
     return 32 / median_seconds(step, repeats, warmup=2)
 
 
-def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS, quick: bool = False) -> list[HeadRow]:
+def per_image(pred: np.ndarray, gt: np.ndarray) -> tuple:
+    """(PCK@0.05, hand-swap-invariant PCK@0.05) per test image [N]: score()'s first two, before the mean."""
+    correct = lambda p: metrics.correct(p, gt, [THRESHOLD])[0].mean(axis=1)  # noqa: E731
+    return correct(pred), correct(metrics.align_hands(pred, gt))
+
+
+def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS, quick: bool = False) -> tuple[list, dict]:
+    """(the table's rows, {row key: {'side' | 'course_swap': per-image PCK@0.05 [seeds, N]}} for the contrasts)."""
     split = evaluation_split(data_dir)
     course, side = load_split(data_dir, split), load_split(data_dir, split, hand_labels="side")
     fingerprint = dataset_fingerprint(course)  # predictions are stored on the split as labelled in the files
-    rows = []
+    rows, images = [], {}
     for key, spec in row_specs(seeds, quick).items():
         scores, mean_px, missing = {"course": [], "course_swap": [], "side": []}, {"course": [], "side": []}, []
+        on_images = {"side": [], "course_swap": []}
         for labels, runs, gt in (("course", spec.course, course.keypoints), ("side", spec.side, side.keypoints)):
             for run_id in runs:
                 pred = run_predictions(run_id, results, data_dir, fingerprint, spec.decoding)
@@ -173,8 +182,11 @@ def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS, quick: 
                 pck, pck_swap, px = score(pred, gt)
                 scores[labels].append(pck)
                 mean_px[labels].append(px)
+                plain, swapped = per_image(pred, gt)
+                on_images["side" if labels == "side" else "course_swap"].append(plain if labels == "side" else swapped)
                 if labels == "course":
                     scores["course_swap"].append(pck_swap)
+        images[key] = {labels: np.stack(v) for labels, v in on_images.items() if v}
         swapmin = None
         pred = run_predictions(spec.swapmin, results, data_dir, fingerprint, spec.decoding) if spec.swapmin else None
         if pred is not None:
@@ -187,28 +199,42 @@ def score_rows(results: Path, data_dir: Path, repeats: int, seeds=SEEDS, quick: 
                             {"course": spec.course, "side": spec.side}, missing, scores, mean_px, count_parameters(model), count_flops(model) / 1e9,
                             count_flops(model, training=True) / 1e9,
                             train_speed(spec.model, spec.config, repeats) if repeats else None, swapmin))
-    return rows
+    return rows, images
 
 
-def contrasts(rows: list[HeadRow]) -> list[HeadContrast]:
+def contrasts(rows: list[HeadRow], images: dict | None = None, n_boot: int = 4000) -> list[HeadContrast]:
+    """Each CONTRASTS pair on side labels and hand-swap-invariant course labels: Welch's test over seeds with Holm's
+    correction over the family decides; the interval is a hierarchical bootstrap over seeds and test images where
+    the per-image scores are given (images: score_rows'), else Welch's."""
     by_key = {r.key: r for r in rows}
     pairs = {(a, b, labels, q): (by_key[a].scores[labels], by_key[b].scores[labels])
              for a, b, q in CONTRASTS for labels in ("side", "course_swap")}
-    family = stats.compare_family(pairs)
-    return [HeadContrast(a, b, labels, q, c.diff, c.low, c.high, c.p, bool(c.beyond_noise))
-            for (a, b, labels, q), c in family.items() if c is not None]
+    out = []
+    for (a, b, labels, q), c in stats.compare_family(pairs).items():
+        if c is None:
+            continue
+        low, high = c.low, c.high
+        ours, theirs = (images or {}).get(a, {}).get(labels), (images or {}).get(b, {}).get(labels)
+        if ours is not None and theirs is not None:
+            draws = stats.hierarchical_bootstrap({"a": ours, "b": theirs}, n_boot)
+            ci = stats.interval(c.diff, draws["a"] - draws["b"])
+            low, high = ci["low"], ci["high"]
+        out.append(HeadContrast(a, b, labels, q, c.diff, low, high, c.p, bool(c.beyond_noise)))
+    return out
 
 
 def run_heads_study(data_dir: Path, results: Path = DEFAULT_RESULTS, repeats: int = 10, seeds=SEEDS,
                     quick: bool = False) -> HeadStudy:
     """Score every row from stored predictions, compare, measure speed; write heads.json and the figure."""
-    rows = score_rows(results, data_dir, repeats, seeds, quick)
+    rows, images = score_rows(results, data_dir, repeats, seeds, quick)
     env = runtime.environment(torch.device("cpu")) | {"load_average_1min": os.getloadavg()[0],
                                                       "torch_threads": torch.get_num_threads()}
     study = HeadStudy(evaluation_split(data_dir), len(load_split(data_dir, evaluation_split(data_dir))),
-                      f"PCK@{THRESHOLD}", rows, contrasts(rows), env,
+                      f"PCK@{THRESHOLD}", rows, contrasts(rows, images), env,
                       f"per seed: PCK@{THRESHOLD} (bounding-box normaliser) of the run's best epoch; contrasts: "
-                      f"{stats.METHOD_NOTE}; img/s: one training step at batch 32 (median of {repeats}), the models "
+                      f"Welch's two-sided t test on the per-seed values with Holm's correction over the family at "
+                      f"alpha {stats.ALPHA}, and the 95% interval of the difference from a bootstrap over seeds and "
+                      f"test images; img/s: one training step at batch 32 (median of {repeats}), the models "
                       f"one after the other in one process")
     study.save(Path(results) / "heads.json")
     charts.plot_accuracy_vs_flops(study, Path(results) / "visualizations" / "heads_accuracy_flops.png")
