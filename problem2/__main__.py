@@ -50,7 +50,7 @@ def make_plan(args, cfg: TrainConfig, results: Path, data_dir: Path, run_ids: li
     from problem2.data.files import read_annotations
     from problem2.data.keypoints import evaluation_split
     from problem2.pipeline.plan import Plan, speed_probe, stage_estimates, stages_to_reuse
-    reused = stages_to_reuse(results, data_dir, stages, settings_of, run_ids, cfg.epochs, runs_of)
+    reused = stages_to_reuse(results, data_dir, stages, settings_of, run_ids, cfg.epochs, runs_of) - set(args.refresh)
     sizes = {s: len(read_annotations(data_dir / f"{s}_annotations.json")["images"])
              for s in ("train", "val", evaluation_split(data_dir))}
     device = runtime.pick_device(cfg.device)
@@ -113,7 +113,7 @@ def run_all(args) -> None:
         interventions,
         robustness,
     )
-    pipe = Pipeline(results, settings, plan, data_dir)
+    pipe = Pipeline(results, settings, plan, data_dir, refresh=args.refresh)
     pipe.state["command"] = "python -m problem2 " + shlex.join(args.argv)
     plan.start(not args.no_progress)
     try:
@@ -217,6 +217,9 @@ def build_parser() -> cli.Parser:
     p.add_argument("--only", type=stage_list, default=list(STAGES), metavar="STAGE,...",
                    help=f"run only these analysis stages (and the trainings they need), then the report; "
                         f"stages: {','.join(STAGES)}")
+    p.add_argument("--refresh", type=stage_list, default=[], metavar="STAGE,...",
+                   help="recompute these stages even where their inputs are unchanged (provenance tracks a stage's "
+                        "inputs, not its code: after changing a study, refresh its stage)")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="with --quick: keep RESULTS/runs/ (the runs other than the main pair; deleted by default "
                         "once the report is written, so that a quick run takes a few MB)")

@@ -184,3 +184,18 @@ def test_committed_report_reads_in_ten_minutes():
     assert first == "1. The answer"
     code = "".join(p.read_text() for p in (ROOT / "problem2" / "report").glob("*.py"))
     assert not re.findall(r"\b[Ss]ection \d|\b[Aa]ppendix [A-Z]\b", code)
+
+
+def test_refresh_recomputes_a_stage_whose_inputs_did_not_change(tmp_path):
+    """A stage is reused while its inputs and settings are unchanged; --refresh (Pipeline(refresh=...)) runs it
+    again, for a change to the study's code that provenance cannot see."""
+    from problem2.core import storage
+    from problem2.pipeline.plan import Pipeline
+    calls = []
+
+    def stage():
+        calls.append(1)
+        storage.save_json({"calls": len(calls)}, tmp_path / "bench_sweep.json")
+    for refresh in ((), (), ("bench",)):
+        Pipeline(tmp_path, {}, refresh=refresh).stage("bench", stage, {})
+    assert len(calls) == 2 and storage.load_json(tmp_path / "bench_sweep.json") == {"calls": 2}

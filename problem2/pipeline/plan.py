@@ -130,9 +130,11 @@ class Pipeline:
     """Runs named stages in order, reusing one that provenance.py finds current with the same settings and data;
     each stage that runs is traced and recorded in RESULTS/provenance.json."""
 
-    def __init__(self, results_dir: Path, settings: dict, plan: Plan | None = None, data_dir: Path | None = None):
+    def __init__(self, results_dir: Path, settings: dict, plan: Plan | None = None, data_dir: Path | None = None,
+                 refresh=()):
         self.results_dir = results_dir
         self.data_dir = data_dir
+        self.refresh = set(refresh)  # stages to recompute even when current (provenance tracks inputs, not code)
         self.state_path = results_dir / "pipeline.json"
         self.state = storage.load_json(self.state_path, {}) or {}
         self.state["settings"] = settings
@@ -141,7 +143,7 @@ class Pipeline:
 
     def stage(self, name: str, fn, settings: dict):
         record = self.state["stages"].get(name, {})
-        if provenance.stage_is_current(self.results_dir, name, settings, self.data_dir):
+        if name not in self.refresh and provenance.stage_is_current(self.results_dir, name, settings, self.data_dir):
             self._say(f"== {name}: unchanged, reused ({record.get('seconds', 0):.0f} s when computed)")
         else:
             self._say(f"== {name}")
