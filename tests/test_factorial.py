@@ -193,10 +193,14 @@ def test_the_gap_of_a_known_table_is_decomposed_onto_its_cause(tiny_data, tmp_pa
     # the report's section says it, as a hypothesis at 2 seeds a cell (5 make it a finding)
     from problem2.report.factorial import section_factorial
     text = section_factorial(Factorial.load(tmp_path / "factorial.json"))
-    assert "| spatial readout | +1.000 [+1.000, +1.000] | 100% [100%, 100%] | -40.00 px [-40.00, -40.00] |" in text
+    assert "| spatial readout | +1.000 [+1.000, +1.000] | 100% [100.0%, 100%] | -40.00 px [-40.00, -40.00] |" in text
     assert "hypotheses (not established, n = 2; the design asks for 5): the largest is spatial readout, 100%" in text
     assert "Two-way interactions" not in text  # none excludes zero here
     assert "every part keeps its verdict" in text and section_factorial(None) == ""
+    from problem2.report.factorial import section_factorial_details
+    details = section_factorial_details(Factorial.load(tmp_path / "factorial.json"))
+    assert "| spatial readout | +1.000 [+1.000, +1.000] (100% [100.0%, 100%]) | +1.000 [+1.000, +1.000]" in details
+    assert "**The interventions.**" not in details  # none given
     # and page one's why from it: the shares in order, hypotheses at 2 seeds; no sentence the cells do not carry
     from problem2.report.answer import decomposed_numbers
     from problem2.report.markdown import render
@@ -277,11 +281,11 @@ def test_transposed_roles_are_compared_axis_for_axis(tiny_data, tmp_path):
     assert lying_result.verdicts["x_px - y_px"] == "confirmed"  # an exact exchange: inside the 1 px margin
     circular = next(i for i in result.interventions if i.name == "pad_circular_regression")
     assert circular.runs == [] and circular.differences == {} and circular.verdict is None  # not trained: no claim
-    from problem2.report.factorial import intervention_verdicts, section_factorial_details
+    from problem2.report.factorial import intervention_verdicts, interventions_table
     summary = intervention_verdicts(result)
     assert summary["trained"] == 1 and summary["n"] == len(result.interventions)
     assert [names for _, names in summary["by_verdict"]] == [["transposed_regression"]]
-    details = section_factorial_details(result)
+    details = interventions_table(result)
     assert "| transposed_regression |" in details and "x_px - y_px: +0.00 px" in details
     assert "pad_circular_regression" not in details  # not trained: not listed
 

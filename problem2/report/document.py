@@ -216,7 +216,7 @@ def assemble(results: Path) -> str:
         answer=section_answer(m, s, d, heads, trained, factorial), main=results_main,
         mechanism=mechanism if d else not_run("mechanism", "Why RegressionNet loses"),
         factorial=section_factorial(factorial, interventions),
-        factorial_details=section_factorial_details(interventions),
+        factorial_details=section_factorial_details(factorial, interventions),
         heads=heads_main,
         ablations=section_ablations(ablations, m, s, seeded), failures=failures_main,
         robustness=section_robustness(robustness), limits=section_limits(heads, curves, s, seeded, trained),

@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+from problem2.core.stats import percent
 from problem2.experiments.registry import INTERVENTIONS
 from problem2.report.markdown import f2, f3, fig, render, table
 from problem2.studies.factorial import FACTOR_LABELS, OTHER_RULE, Factorial
@@ -25,7 +26,7 @@ def ci(d: dict | None, fmt=f3, unit: str = "") -> str:
 def share(d: dict | None) -> str:
     """'44% [40%, 49%]' of a part's share of the gap; '-' where there is no gap to share."""
     s = (d or {}).get("share")
-    return "-" if not s else f"{s['estimate']:.0%} [{s['low']:.0%}, {s['high']:.0%}]"
+    return "-" if not s else f"{percent(s['estimate'])} [{percent(s['low'])}, {percent(s['high'])}]"
 
 
 def parts_table(result: Factorial) -> str:
@@ -90,7 +91,21 @@ def intervention_verdicts(result: Interventions) -> dict | None:
                         "by_verdict": [(v, names) for v, names in by_verdict if names]}
 
 
-def section_factorial_details(interventions: Interventions | None) -> str:
-    """The interventions in full (templates/factorial_details.md); '' until one has a scored run."""
-    table_ = interventions_table(interventions) if interventions else ""
-    return render("factorial_details", table=table_) if table_ else ""
+def rules_table(result: Factorial) -> str:
+    """Each part of the PCK@0.05 gap under the declared rule and the other one, and whether its verdict changes."""
+    ours, other = result.shapley[result.rule]["pck@0.05"], result.shapley.get(OTHER_RULE, {}).get("pck@0.05", {})
+    rows = [[label, f"{ci(ours.get(key))} ({share(ours.get(key))})",
+             f"{ci(other.get(key))} ({share(other.get(key))})" if key in other else "-",
+             "changes" if key in other and other[key]["excludes_zero"] != ours[key]["excludes_zero"] else ""]
+            for key, label in PARTS.items()]
+    return table(["part of the gap", f"{result.rule.replace('_', ' ')} (declared)", OTHER_RULE.replace("_", " "),
+                  ""], rows)
+
+
+def section_factorial_details(result: Factorial | None, interventions: Interventions | None = None) -> str:
+    """The decomposition in full (templates/factorial_details.md): the parts under both rules, the interventions;
+    '' until factorial.json holds a decomposition."""
+    if result is None or "pck@0.05" not in result.shapley.get(result.rule, {}):
+        return ""
+    return render("factorial_details", rules_table=rules_table(result),
+                  interventions_table=interventions_table(interventions) if interventions else "")
