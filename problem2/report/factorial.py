@@ -47,11 +47,11 @@ def interventions_table(result: Interventions) -> str:
     for i in result.interventions:
         if not i.runs:
             continue
-        differences = "; ".join(f"{k}: {ci(d, *METRIC_UNITS[k.split(' - ')[0]])} ({i.verdicts[k]})"
+        differences = "; ".join(f"{k}: {ci(d, *METRIC_UNITS[k.split(' - ')[0]])} ({(i.verdicts or {}).get(k, '-')})"
                                 for k, d in i.differences.items())
-        changed = ", ".join(f"{k}={v}" for k, v in INTERVENTIONS[i.name].items())
-        rows.append([i.name, f"{i.base} with {changed}", i.prediction, len(i.runs), differences,
-                     f"**{i.verdict}**"])
+        changed = ", ".join(f"{k}={v}" for k, v in INTERVENTIONS.get(i.name, {}).items())
+        rows.append([i.name, f"{i.base} with {changed or 'a change no longer planned'}", i.prediction, len(i.runs),
+                     differences, f"**{i.verdict or 'not judged'}**"])
     return table(["intervention", "what it trains", "prediction", "seeds", "its metric - the cell's [95%]",
                   "verdict"], rows) if rows else ""
 
