@@ -146,15 +146,14 @@ def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=
         rows, images = [], {}
         for label, setting in settings:
             runs = {str(seed): run_id for seed, run_id in zip(seeds, ablation_seed_runs(setting, seeds))}
-            per_seed = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: score(p, gt))
-            fitted = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
-                "head_feet_px_fit": head_feet_px(p, gt)}, decoding="fit")
-            per_seed = {seed: scores | fitted.get(seed, {}) for seed, scores in per_seed.items()}
-            on_images = [scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: per_image(p, gt)),
-                         scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: {
-                             "head_feet_px_fit": metrics.distances(p, gt)[:, UNAMBIGUOUS].mean(axis=1)}, "fit")]
-            images[label] = {m: np.stack([v[m] for v in scored.values()]) for scored in on_images if scored
-                             for m in next(iter(scored.values()))}
+            # one read of each stored prediction per decoding: the per-seed scores and the per-image ones
+            subpixel = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: (score(p, gt), per_image(p, gt)))
+            fitted = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: (
+                {"head_feet_px_fit": head_feet_px(p, gt)},
+                {"head_feet_px_fit": metrics.distances(p, gt)[:, UNAMBIGUOUS].mean(axis=1)}), decoding="fit")
+            per_seed = {seed: scores | fitted.get(seed, ({}, {}))[0] for seed, (scores, _) in subpixel.items()}
+            images[label] = {m: np.stack([v[1][m] for v in scored.values()]) for scored in (subpixel, fitted) if scored
+                             for m in next(iter(scored.values()))[1]}
             rows.append(SeededSetting(label, runs, per_seed, summarise(per_seed)))
         differences = contrasts(images, next(label for label, setting in settings if setting == "main"))
         for row in rows:
