@@ -284,10 +284,13 @@ def test_transposed_roles_are_compared_axis_for_axis(tiny_data, tmp_path):
     from problem2.report.factorial import intervention_verdicts, interventions_table
     summary = intervention_verdicts(result)
     assert summary["trained"] == 1 and summary["n"] == len(result.interventions)
-    assert [names for _, names in summary["by_verdict"]] == [["transposed_regression"]]
+    assert [names for _, names in summary["by_verdict"]] == [["transposed images"]]
+    assert summary["transposed_regression"]["v"]["x_px - y_px"] == "confirmed"  # the prose reads each verdict
+    assert summary["transposed_regression"]["y_px - x_px"] == "+0.00 px [+0.00, +0.00]"
+    assert summary["pad_circular_regression"] is None  # not trained: the prose says nothing of it
     details = interventions_table(result)
-    assert "| transposed_regression |" in details and "x_px - y_px: +0.00 px" in details
-    assert "pad_circular_regression" not in details  # not trained: not listed
+    assert "| transposed images |" in details and "x_px - y_px: +0.00 px" in details
+    assert "circular padding" not in details  # not trained: not listed
 
 
 def test_a_prediction_is_confirmed_refuted_or_not_established_by_its_interval():

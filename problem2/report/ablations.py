@@ -97,10 +97,16 @@ def seeded_findings(seeded: SeededAblations, family: dict) -> str:
     return render("ablations_findings", ablations=ablations)
 
 
-def syntheses(seeded: SeededAblations, family: dict) -> str:
-    """What the ablations say together (templates/ablations_syntheses.md): resolution or Gaussian width, and the
-    decoder against the grid."""
-    return render("ablations_syntheses", confound=resolution_confound(family), decoder=decoder_finding(seeded))
+def syntheses(seeded: SeededAblations, family: dict, main: bool = True) -> str:
+    """What the ablations say together (templates/ablations_syntheses.md): resolution or Gaussian width in the main
+    part (main), the decoder against the grid in the appendix (not main)."""
+    return render("ablations_syntheses", confound=main and resolution_confound(family),
+                  decoder=not main and decoder_finding(seeded))
+
+
+def unresolved(family: dict) -> int:
+    """How many comparisons have an interval that excludes zero without the corrected test rejecting."""
+    return sum(1 for c in family.values() if c is not None and not c.beyond_noise and not c.low <= 0 <= c.high)
 
 
 def decoder_finding(seeded: SeededAblations) -> dict | None:
@@ -154,6 +160,7 @@ def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
     return render("ablations", run=True, protocol=ab.protocol, split=ab.split, n_images=ab.n_images,
                   seeded=bool(seeded) and {
                       "n_seeds": len(seeded.seeds), "n_comparisons": len(family), "passed": beyond_noise(family),
+                      "unresolved": unresolved(family),
                       "syntheses": syntheses(seeded, family),
                       "figure": fig("ablation_seeds.png",
                                     "Ablations over seeds: mean ± sd, the number of seeds n under each setting")},
@@ -172,7 +179,8 @@ def section_ablation_details(ab: Ablations | None, m=None, s: dict | None = None
                   seeds_sd=sd and {"pck": sd["pck@0.05"][1], "px": sd["mean_px"][1]},
                   seeded=bool(seeded) and {"split": seeded.split, "n_images": seeded.n_images,
                                            "table": seeded_ablation_table(seeded),
-                                           "findings": seeded_findings(seeded, ablation_comparisons(seeded))},
+                                           "findings": seeded_findings(seeded, ablation_comparisons(seeded)),
+                                           "decoder": syntheses(seeded, ablation_comparisons(seeded), main=False)},
                   seed0=ablation_details(ab, heading=False, seeded=True))
 
 

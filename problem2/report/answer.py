@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import statistics
 
+from problem2.report.factorial import decomposes
 from problem2.report.heads import best_by_share, best_head, mean, shares
 from problem2.report.markdown import render
 from problem2.studies.data_efficiency import DataEfficiency
 from problem2.studies.evaluation import Metrics
-from problem2.studies.factorial import FACTOR_LABELS
+from problem2.studies.factorial import FACTOR_LABELS, Factorial
 from problem2.studies.heads import HeadStudy
 
 
@@ -100,7 +101,8 @@ def section_answer(m: Metrics, s, d, heads: HeadStudy | None, trained: str, fact
                   ceiling=s["ambiguity"]["ceiling"]["0.05"] if s else None, trained=trained)
 
 
-def section_limits(heads: HeadStudy | None, de: DataEfficiency | None, s, seeded, trained: str) -> str:
+def section_limits(heads: HeadStudy | None, de: DataEfficiency | None, s, seeded, trained: str,
+                   factorial: Factorial | None = None) -> str:
     """What this report does not show (templates/limits.md): the kind of images, the data and training size (with
     the largest set the learning curves reached), the seeds of each part, the heads' untested conditions."""
     trained_points = {m: [p for p in de.curve(m) if p.summary["pck@0.05"][2]] for m in ("regression", "heatmap")} \
@@ -112,6 +114,9 @@ def section_limits(heads: HeadStudy | None, de: DataEfficiency | None, s, seeded
                  "heatmap": hm.summary["pck@0.05"][0], "seeds": reg.summary["pck@0.05"][2]}
     counts = [("the main pair", len(s["seeds"]["seeds"]) if s else 0),
               ("the ablations", len(seeded.seeds) if seeded else 0),
-              ("the heads", heads.n_seeds() if heads else 0)]
+              ("the heads", heads.n_seeds() if heads else 0),
+              ("the factorial's cells", min(len(c["runs"]) for c in factorial.cells[factorial.rule])
+               if decomposes(factorial) else 0)]
     return render("limits", trained_sentence=trained[:1].upper() + trained[1:] if trained else "One small set",
-                  curve=curve, seeds=[(name, n) for name, n in counts if n], heads=bool(heads))
+                  curve=curve, seeds=[(name, n) for name, n in counts if n], heads=bool(heads),
+                  decomposed=decomposes(factorial))

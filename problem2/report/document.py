@@ -18,7 +18,7 @@ from problem2.report import mechanism as why
 from problem2.report.ablations import section_ablation_details, section_ablations
 from problem2.report.answer import protocol, section_answer, section_limits
 from problem2.report.data_efficiency import section_data_efficiency
-from problem2.report.factorial import section_factorial, section_factorial_details
+from problem2.report.factorial import decomposes, section_factorial, section_factorial_details
 from problem2.report.heads import section_heads
 from problem2.report.markdown import NOT_RUN, T, f2, f3, fig, number_sections, render, table
 from problem2.report.references import NUMBERS, REFERENCES, show_citations
@@ -89,12 +89,12 @@ def section_results(m: Metrics) -> tuple[str, str]:
     torso = [[METHOD_LABELS[k]] + [f3(methods[k].standard.pck_torso[t]) for t in T] for k in METHOD_LABELS]
     main = render("main_comparison", split=m.split, n_images=m.n_images,
                   course_table=table(PCK_HEADER, pck_rows(methods, "standard") + why.reference_rows(m, "standard")),
-                  swap_table=table(PCK_HEADER, pck_rows(methods, "hand_swap_invariant")
-                                   + why.reference_rows(m, "hand_swap_invariant")),
-                  reference_note=why.REFERENCE_NOTE if m.references else "",
                   curves_figure=fig("pck_curves.png", "PCK against threshold; dotted lines mark 0.05, 0.1, 0.15 and 0.2"),
                   samples_figure=fig("sample_predictions.png", "Both methods on the same test images"))
     details = render("main_comparison_details",
+                     swap_table=table(PCK_HEADER, pck_rows(methods, "hand_swap_invariant")
+                                      + why.reference_rows(m, "hand_swap_invariant")),
+                     reference_note=why.REFERENCE_NOTE if m.references else "",
                      aucs=[(METHOD_LABELS[k], methods[k].standard.pck_auc) for k in METHOD_LABELS],
                      per_keypoint_table=table(["method"] + names, per_kp + per_kp_inv),
                      error_table=table(["method"] + names, err),
@@ -202,7 +202,6 @@ def assemble(results: Path) -> str:
     ablations = load_optional(Ablations, results, "ablation.json")
     robustness = load_optional(Robustness, results, "robustness.json")
     quick, deliverables = settings.get("quick"), settings.get("tier") == "deliverables"
-    mechanism, mechanism_details = why.section_mechanism(d)
     results_main, results_details = section_results(m)
     failures_main, failures_details = section_failures(load(results, "failure_cases.json"))
     heads = load_optional(HeadStudy, results, "heads.json")
@@ -210,6 +209,7 @@ def assemble(results: Path) -> str:
     heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d))
     factorial = load_optional(Factorial, results, "factorial.json")
     interventions = load_optional(Interventions, results, "interventions.json") if factorial else None
+    mechanism, mechanism_details = why.section_mechanism(d, decomposed=decomposes(factorial))
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
     return render(
         "report", quick=quick, deliverables=deliverables,
@@ -219,7 +219,7 @@ def assemble(results: Path) -> str:
         factorial_details=section_factorial_details(factorial, interventions),
         heads=heads_main,
         ablations=section_ablations(ablations, m, s, seeded), failures=failures_main,
-        robustness=section_robustness(robustness), limits=section_limits(heads, curves, s, seeded, trained),
+        robustness=section_robustness(robustness), limits=section_limits(heads, curves, s, seeded, trained, factorial),
         main_details=results_details, mechanism_details=mechanism_details, heads_details=heads_details,
         why=why.section_why(m, s), ablation_details=section_ablation_details(ablations, m, s, seeded),
         robustness_details=section_robustness_details(robustness), failure_details=failures_details,

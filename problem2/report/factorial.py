@@ -9,6 +9,12 @@ from problem2.report.markdown import f2, f3, fig, render, table
 from problem2.studies.factorial import FACTOR_LABELS, OTHER_RULE, Factorial
 from problem2.studies.interventions import Interventions
 
+INTERVENTION_LABELS = {  # each intervention's name in the prose
+    "transposed_regression": "transposed images", "pad_reflect_regression": "reflect padding",
+    "pad_replicate_regression": "replicate padding", "pad_circular_regression": "circular padding",
+    "pad_circular_wide_regression": "circular padding on the whole-image encoder",
+    "long_wide_regression": "90 epochs", "best_l1_regression": "L1 loss", "best_rle_regression": "RLE",
+    "flatten_regression": "the flatten head", "flatten_nodropout_regression": "the flatten head without dropout"}
 PARTS = {**FACTOR_LABELS, "rest": "HeatmapNet's decoder (what the four leave)"}
 MIN_SEEDS = 5  # a part is stated as established only with at least this many seeds in every cell
 METRIC_UNITS = {"pck@0.05": (f3, ""), "x_px": (f2, " px"), "y_px": (f2, " px"), "shift_x": (f2, ""),
@@ -50,23 +56,26 @@ def interventions_table(result: Interventions) -> str:
         differences = "; ".join(f"{k}: {ci(d, *METRIC_UNITS[k.split(' - ')[0]])} ({(i.verdicts or {}).get(k, '-')})"
                                 for k, d in i.differences.items())
         changed = ", ".join(f"{k}={v}" for k, v in INTERVENTIONS.get(i.name, {}).items())
-        rows.append([i.name, f"{i.base} with {changed or 'a change no longer planned'}", i.prediction, len(i.runs),
+        rows.append([INTERVENTION_LABELS.get(i.name, i.name), f"{i.base} with {changed or 'a change no longer planned'}", i.prediction, len(i.runs),
                      differences, f"**{i.verdict or 'not judged'}**"])
     return table(["intervention", "what it trains", "prediction", "seeds", "its metric - the cell's [95%]",
                   "verdict"], rows) if rows else ""
 
 
+def decomposes(result: Factorial | None) -> bool:
+    """Whether factorial.json holds a decomposition of PCK@0.05 under the declared rule (its sections render)."""
+    return result is not None and "pck@0.05" in result.shapley.get(result.rule, {})
+
+
 def section_factorial(result: Factorial | None, interventions: Interventions | None = None) -> str:
     """The decomposition section (templates/factorial.md); '' until factorial.json holds a decomposition of
     PCK@0.05 under the declared rule."""
-    if result is None or "pck@0.05" not in result.shapley.get(result.rule, {}):
+    if not decomposes(result):
         return ""
     sh, other = result.shapley[result.rule]["pck@0.05"], result.shapley.get(OTHER_RULE, {}).get("pck@0.05", {})
     seeds = [len(c["runs"]) for c in result.cells[result.rule]]
     largest = max(FACTOR_LABELS, key=lambda f: sh[f]["estimate"])
-    terms = result.effects[result.rule]["pck@0.05"]
-    interactions = [{"label": " x ".join(FACTOR_LABELS[f] for f in term.split(" x ")), **d}
-                    for term, d in terms.items() if " x " in term and d["excludes_zero"]]
+    interactions = significant_interactions(result)
     return render(
         "factorial", seeds_text=f"{min(seeds)} seeds" if min(seeds) == max(seeds) else
         f"{min(seeds)} to {max(seeds)} seeds", min_seeds=min(seeds), established=min(seeds) >= MIN_SEEDS,
@@ -81,14 +90,34 @@ def section_factorial(result: Factorial | None, interventions: Interventions | N
         interventions=interventions and intervention_verdicts(interventions))
 
 
+def significant_interactions(result: Factorial) -> list[dict]:
+    """The two-way interactions of PCK@0.05 whose interval excludes zero (declared rule), each with its label and
+    its magnitude |estimate|."""
+    terms = result.effects[result.rule]["pck@0.05"]
+    return [{"label": " x ".join(FACTOR_LABELS[f] for f in term.split(" x ")), "magnitude": abs(d["estimate"]), **d}
+            for term, d in terms.items() if " x " in term and d["excludes_zero"]]
+
+
 def intervention_verdicts(result: Interventions) -> dict | None:
-    """How many interventions there are and have runs, and their names by verdict (refuted first); None when none
-    has a scored run."""
+    """How many interventions there are and have runs, their labels by verdict (refuted first) and each trained
+    one's findings (intervention_findings) by name; None when none has a scored run."""
     trained = [i for i in result.interventions if i.runs]
     order = ("refuted", "confirmed", "not established")
-    by_verdict = [(v, [i.name for i in trained if i.verdict == v]) for v in order]
+    by_verdict = [(v, [INTERVENTION_LABELS.get(i.name, i.name) for i in trained if i.verdict == v]) for v in order]
+    seeds = sorted({len(i.runs) for i in trained})
     return trained and {"n": len(result.interventions), "trained": len(trained),
-                        "by_verdict": [(v, names) for v, names in by_verdict if names]}
+                        "seeds": f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}",
+                        "by_verdict": [(v, names) for v, names in by_verdict if names],
+                        **dict.fromkeys(INTERVENTION_LABELS), **{i.name: intervention_findings(i) for i in trained}}
+
+
+def intervention_findings(i) -> dict:
+    """One trained intervention for the prose: its verdict, seeds, each difference as '+10.67 px [+8.11, +13.61]'
+    (keyed 'y_px' when both sides are the same metric, else 'x_px - y_px') and its mean of each metric over seeds."""
+    key = lambda k: k.split(" - ")[0] if len(set(k.split(" - "))) == 1 else k  # noqa: E731
+    return {"verdict": i.verdict, "n": len(i.runs), "v": {key(k): v for k, v in (i.verdicts or {}).items()}, "mean": {m: sum(v) / len(v) for m, v in i.per_seed.items()},
+            "base_mean": {m: sum(v) / len(v) for m, v in i.base_per_seed.items()},
+            **{key(k): ci(d, *METRIC_UNITS[k.split(" - ")[0]]) for k, d in i.differences.items()}}
 
 
 def rules_table(result: Factorial) -> str:
@@ -105,7 +134,9 @@ def rules_table(result: Factorial) -> str:
 def section_factorial_details(result: Factorial | None, interventions: Interventions | None = None) -> str:
     """The decomposition in full (templates/factorial_details.md): the parts under both rules, the interventions;
     '' until factorial.json holds a decomposition."""
-    if result is None or "pck@0.05" not in result.shapley.get(result.rule, {}):
+    if not decomposes(result):
         return ""
-    return render("factorial_details", rules_table=rules_table(result),
+    interactions = significant_interactions(result)
+    return render("factorial_details", rules_table=rules_table(result), interactions=interactions,
+                  substitutes=[i for i in interactions if i["estimate"] < 0],
                   interventions_table=interventions_table(interventions) if interventions else "")

@@ -63,9 +63,10 @@ def offsets(d: dict) -> list:
     return [{"offset": c, "err": e} for c, e in (pairs[0], centre, pairs[-1])]
 
 
-def section_mechanism(d: dict | None) -> tuple[str, str]:
+def section_mechanism(d: dict | None, decomposed: bool = False) -> tuple[str, str]:
     """(the main section, its appendix with the per-axis statistics and the single changes) from diagnosis.json:
-    templates/mechanism.md and mechanism_details.md."""
+    templates/mechanism.md and mechanism_details.md. decomposed: the report has the factorial's section, which
+    measures what the dropout comparison here estimates, so that comparison moves to the appendix."""
     if d is None:
         return "", ""
     reg_axes = d["axes"]["regression"]
@@ -91,12 +92,14 @@ def section_mechanism(d: dict | None) -> tuple[str, str]:
              + [f"{v['shift'][a]:.2f}" for a in ("x", "y")] + [f3(v["pck@0.05"])] for r, v in variants.items()]
     main = render("mechanism", shift=d["shift"], offsets=offsets(d), canvas_margin=d.get("canvas_margin_px", 32),
                   probe_table=table(["encoder", "features", "x", "y"], probe_rows),
-                  receptive_field=d["receptive_field_px"], border=d["border_reach"], dropout=dropout_numbers(d))
+                  receptive_field=d["receptive_field_px"], border=d["border_reach"], dropout=dropout_numbers(d),
+                  decomposed=decomposed)
     details = render(
         "mechanism_details", n_images=d["n_images"], split=d["split"],
         axes_table=table(["model", "split", "x corr", "x slope", "x spread", "x |err|", "y corr", "y slope", "y spread",
                           "y |err|"], rows),
         head=d["axes"]["regression"]["test"]["per_keypoint"]["head"], mirror=d["mirror"],
+        dropout=decomposed and dropout_numbers(d), offsets=decomposed and offsets(d),
         train_x=reg_axes["train"]["all"]["x"]["mean_abs_err"], test_x=reg_axes["test"]["all"]["x"]["mean_abs_err"],
         figure=fig("axis_scatter.png", "Predicted against true x and y, both models, head and feet of the test images"),
         variants_table=variants and table(["model", "x corr", "y corr", "x |err|", "y |err|", "x shift gain",
