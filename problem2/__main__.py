@@ -83,7 +83,8 @@ def run_all(args) -> None:
     print(f"tier: {tier} ({TIER_NOTES[tier]}); stages: {', '.join(stages)}", flush=True)
     curve = ((125, 250), (0,)) if args.quick else None  # learning-curve sizes and seeds (None: all)
     from problem2.experiments.runner import runs_to_train
-    run_ids = runs_to_train(planned_runs(stages, seeds, curve, args.quick), results, weights_needed(stages))
+    run_ids = [] if args.trained_only else runs_to_train(planned_runs(stages, seeds, curve, args.quick), results,
+                                                         weights_needed(stages))
     settings = {"train": cfg.record(), "data_dir": portable(data_dir), "quick": args.quick} | (
         {"tier": tier} if tier == "deliverables" else {})
     stage_settings = lambda s: settings | {"course": portable(course)} if s == "course_eval" else settings  # noqa: E731
@@ -220,6 +221,9 @@ def build_parser() -> cli.Parser:
     p.add_argument("--refresh", type=stage_list, default=[], metavar="STAGE,...",
                    help="recompute these stages even where their inputs are unchanged (provenance tracks a stage's "
                         "inputs, not its code: after changing a study, refresh its stage)")
+    p.add_argument("--trained-only", action="store_true",
+                   help="train nothing: the stages score the runs already trained in RESULTS (a study states the "
+                        "runs it lacks), e.g. to record the factorial while its last seeds still train")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="with --quick: keep RESULTS/runs/ (the runs other than the main pair; deleted by default "
                         "once the report is written, so that a quick run takes a few MB)")

@@ -90,6 +90,13 @@ def test_quick_pipeline_end_to_end(tmp_path, capsys):
     path.write_text(path.read_text().replace("[", "[ ", 1))
     stale = {s.file for s in provenance.stale_files(tmp_path)}
     assert {"studies.json", "REPORT.md"} <= stale and "metrics.json" not in stale
+    # --trained-only records a stage from the runs already trained: a missing run is left missing, not trained
+    from problem2.studies.factorial import ALL, factorial_run
+    shutil.rmtree(tmp_path / "runs" / factorial_run(ALL))
+    main(args + ["--only", "factorial", "--trained-only"])
+    assert not (tmp_path / "runs" / factorial_run(ALL)).exists()
+    factorial = json.loads((tmp_path / "factorial.json").read_text())
+    assert {c["name"] for c in factorial["cells"]["last_epoch"] if c["runs"]} == {"spec", "HeatmapNet"}
 
 
 def test_plan_only_prints_the_estimate_and_trains_nothing(tmp_path, capsys):

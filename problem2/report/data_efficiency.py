@@ -6,10 +6,12 @@ from __future__ import annotations
 from problem2.report.markdown import f1, f3, fig, mean_sd, render, table
 
 
-def section_data_efficiency(result, probe_x_px: float | None = None, ceiling: float | None = None) -> str:
+def section_data_efficiency(result, probe_x_px: float | None = None, ceiling: float | None = None,
+                            dropout_section: str = "{§mechanism}") -> str:
     """The learning-curve appendix from data_efficiency.json (studies.data_efficiency.DataEfficiency); probe_x_px: the
     linear probe's x error on the main RegressionNet's pooled features (diagnosis.json); ceiling: the best labelled
-    PCK@0.05 an image-only model can expect (studies.json). Prose: templates/data_efficiency.md."""
+    PCK@0.05 an image-only model can expect (studies.json); dropout_section: the section that measures what
+    dropout costs. Prose: templates/data_efficiency.md."""
     if result is None or not any(p.summary["pck@0.05"][2] for p in result.points):
         return render("data_efficiency", trained=[])
     sizes = sorted({p.train_images for p in result.points})
@@ -19,7 +21,7 @@ def section_data_efficiency(result, probe_x_px: float | None = None, ceiling: fl
     header = ["training images"] + [f"{m} {k}" for m in ("HeatmapNet", "RegressionNet")
                                      for k in ("PCK@0.05", "|x| px", "|y| px")]
     trained = [n for n in sizes if any(by[(m, n)].summary["pck@0.05"][2] for m in ("heatmap", "regression"))]
-    return render("data_efficiency", trained=trained, seeds=result.seeds, split=result.split,
+    return render("data_efficiency", trained=trained, dropout_section=dropout_section, seeds=result.seeds, split=result.split,
                   n_images=result.n_images, table=table(header, rows),
                   figure=fig("learning_curves.png", "PCK@0.05 and per-axis error against the number of training images"),
                   ceiling=ceiling, **curve_findings(result, probe_x_px))

@@ -18,7 +18,7 @@ from problem2.report import mechanism as why
 from problem2.report.ablations import section_ablation_details, section_ablations
 from problem2.report.answer import protocol, section_answer, section_limits
 from problem2.report.data_efficiency import section_data_efficiency
-from problem2.report.factorial import decomposes, section_factorial, section_factorial_details
+from problem2.report.factorial import cell_mean, decomposes, section_factorial, section_factorial_details
 from problem2.report.heads import section_heads
 from problem2.report.markdown import NOT_RUN, T, f2, f3, fig, number_sections, render, table
 from problem2.report.references import NUMBERS, REFERENCES, show_citations
@@ -206,8 +206,11 @@ def assemble(results: Path) -> str:
     failures_main, failures_details = section_failures(load(results, "failure_cases.json"))
     heads = load_optional(HeadStudy, results, "heads.json")
     curves = load_optional(DataEfficiency, results, "data_efficiency.json")
-    heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d))
     factorial = load_optional(Factorial, results, "factorial.json")
+    pooled_cells = decomposes(factorial) and {"short": cell_mean(factorial, (0, 1, 0, 0)),
+                                              "best": cell_mean(factorial, (0, 1, 1, 1))}
+    heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d),
+                                              pooled_cells if pooled_cells and None not in pooled_cells.values() else None)
     interventions = load_optional(Interventions, results, "interventions.json") if factorial else None
     mechanism, mechanism_details = why.section_mechanism(d, decomposed=decomposes(factorial))
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
@@ -224,7 +227,8 @@ def assemble(results: Path) -> str:
         why=why.section_why(m, s), ablation_details=section_ablation_details(ablations, m, s, seeded),
         robustness_details=section_robustness_details(robustness), failure_details=failures_details,
         training=section_training(log),
-        data_efficiency=section_data_efficiency(curves, probe_x_px(d), s["ambiguity"]["ceiling"]["0.05"] if s else None),
+        data_efficiency=section_data_efficiency(curves, probe_x_px(d), s["ambiguity"]["ceiling"]["0.05"] if s else None,
+                                                "{§factorial}" if decomposes(factorial) else "{§mechanism}"),
         seeds=section_seeds(s) if s else not_run("seeds", "Seeds, intervals and label ambiguity"),
         ambiguity=s and section_ambiguity(s),
         variants=section_variants(s) if s else not_run("variants", "What makes direct regression fail: one change at "

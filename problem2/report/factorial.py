@@ -56,15 +56,25 @@ def interventions_table(result: Interventions) -> str:
         differences = "; ".join(f"{k}: {ci(d, *METRIC_UNITS[k.split(' - ')[0]])} ({(i.verdicts or {}).get(k, '-')})"
                                 for k, d in i.differences.items())
         changed = ", ".join(f"{k}={v}" for k, v in INTERVENTIONS.get(i.name, {}).items())
-        rows.append([INTERVENTION_LABELS.get(i.name, i.name), f"{i.base} with {changed or 'a change no longer planned'}", i.prediction, len(i.runs),
-                     differences, f"**{i.verdict or 'not judged'}**"])
+        rows.append([INTERVENTION_LABELS.get(i.name, i.name), f"{i.base} with {changed or 'a change no longer planned'}",
+                     i.prediction, len(i.runs), differences, f"**{i.verdict or 'not judged'}**",
+                     (i.other_rule or {}).get("verdict") or "-"])
     return table(["intervention", "what it trains", "prediction", "seeds", "its metric - the cell's [95%]",
-                  "verdict"], rows) if rows else ""
+                  "verdict", f"verdict, {OTHER_RULE.replace('_', ' ')}"], rows) if rows else ""
 
 
 def decomposes(result: Factorial | None) -> bool:
     """Whether factorial.json holds a decomposition of PCK@0.05 under the declared rule (its sections render)."""
     return result is not None and "pck@0.05" in result.shapley.get(result.rule, {})
+
+
+def cell_mean(result: Factorial, levels: tuple | None, metric: str = "pck@0.05") -> float | None:
+    """A factorial cell's mean of a metric over its seeds under the declared rule (levels None: HeatmapNet); None
+    when the cell has no scored run."""
+    for c in result.cells[result.rule]:
+        if (tuple(c["levels"]) if c["levels"] else None) == levels and c["per_seed"].get(metric):
+            return sum(c["per_seed"][metric]) / len(c["per_seed"][metric])
+    return None
 
 
 def section_factorial(result: Factorial | None, interventions: Interventions | None = None) -> str:
@@ -108,6 +118,8 @@ def intervention_verdicts(result: Interventions) -> dict | None:
     return trained and {"n": len(result.interventions), "trained": len(trained),
                         "seeds": f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}",
                         "by_verdict": [(v, names) for v, names in by_verdict if names],
+                        "rule_changes": [INTERVENTION_LABELS.get(i.name, i.name) for i in trained if i.other_rule
+                                         and i.other_rule.get("verdict") not in (None, i.verdict)],
                         **dict.fromkeys(INTERVENTION_LABELS), **{i.name: intervention_findings(i) for i in trained}}
 
 

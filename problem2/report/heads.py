@@ -80,7 +80,7 @@ def answer(study: HeadStudy) -> dict:
                 "with": best.swapmin["course_swap"], "without": best.scores["course_swap"][0]}}
 
 
-def section_heads(study: HeadStudy | None, axis_sentence: str = "") -> tuple[str, str]:
+def section_heads(study: HeadStudy | None, axis_sentence: str = "", pooled_cells: dict | None = None) -> tuple[str, str]:
     """(the main section: the answer, the table, the figure; its appendix: contrasts, swap-min loss, speed), from
     templates/heads.md and heads_details.md."""
     if study is None:
@@ -101,7 +101,8 @@ def section_heads(study: HeadStudy | None, axis_sentence: str = "") -> tuple[str
     hm = study.row("heatmap")
     goal = (best is not None and hm.scores["side"] and best.gflops_forward <= GOAL_GFLOPS
             and all(mean(hm.scores[k]) - mean(best.scores[k]) <= GOAL_MARGIN for k in ("side", "course_swap")))
-    main = render("heads", run=True, **answer(study), axis_sentence=axis_sentence, n_seeds=n_seeds,
+    main = render("heads", run=True, **answer(study), axis_sentence=axis_sentence, pooled_cells=pooled_cells,
+                  n_seeds=n_seeds,
                   split=study.split, table=table(header, rows),
                   figure=fig("heads_accuracy_flops.png",
                              "Every model's PCK@0.05 by its forward GFLOPs (mean ± sd over seeds)"))

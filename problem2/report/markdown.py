@@ -41,7 +41,9 @@ def table(header: list, rows: list) -> str:
 
 
 def fig(name: str, caption: str) -> str:
-    return f"![{caption}](visualizations/{name})\n\n*{caption}*"
+    """A figure with its caption below; the alt text is the figure's name only, since the caption follows it
+    (screen readers would otherwise read the caption twice)."""
+    return f"![{Path(name).stem.replace('_', ' ')}](visualizations/{name})\n\n*{caption}*"
 
 
 SECTION_MARK = re.compile(r"\{§(\w+)\}")

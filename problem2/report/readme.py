@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from problem2.core.results import load_optional
-from problem2.report.answer import fix_numbers, result_numbers, why_numbers
+from problem2.report.answer import decomposed_numbers, fix_numbers, result_numbers, why_numbers
 from problem2.report.data_efficiency import curve_sentence
 from problem2.report.document import headline_table, load, section_numbers
 from problem2.report.markdown import put_numbers, render
@@ -15,6 +15,7 @@ from problem2.report.robustness import robustness_sentence
 from problem2.report.speed import PRECISION_METRIC_LABELS
 from problem2.studies.data_efficiency import DataEfficiency
 from problem2.studies.evaluation import Metrics
+from problem2.studies.factorial import Factorial
 from problem2.studies.heads import HeadStudy
 from problem2.studies.robustness import Robustness
 
@@ -32,6 +33,7 @@ def readme_summary(results: Path) -> str:
     summary = s["precision"]["summary"] if s and "precision" in s else None
     text = render("readme", headline=headline_table(results, swap_invariant=False), **result_numbers(m, s),
                   **why_numbers(d), **fix_numbers(load_optional(HeadStudy, results, "heads.json")),
+                  **decomposed_numbers(load_optional(Factorial, results, "factorial.json")),
                   hands=a and {"ceiling": a["ceiling"]["0.05"],
                                "side_heatmap": a["side_labels"]["heatmap_subpixel"]["standard"]["pck"]["0.05"],
                                "side_regression": a["side_labels"]["regression"]["standard"]["pck"]["0.05"],

@@ -19,7 +19,7 @@ from problem2.core.results import JsonResult
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split
 from problem2.experiments.registry import FACTORIAL_SEEDS, INTERVENTIONS, factorial_run, seeded
-from problem2.studies.factorial import RULE, per_image, stored
+from problem2.studies.factorial import OTHER_RULE, RULE, per_image, stored
 
 PREDICTIONS = {  # intervention -> (the cell it changes, its prediction, the (its metric, the cell's metric) pairs)
     "transposed_regression": ((0, 0, 0, 0), "x and y exchange roles: its x error and x shift gain become the "
@@ -104,6 +104,7 @@ class Intervention(JsonResult):
     differences: dict                    # {'its metric - cell metric': interval over seeds and images}
     verdicts: dict | None = None         # {difference: judge(...)} against EXPECTED
     verdict: str | None = None           # overall(verdicts)
+    other_rule: dict | None = None       # the same under OTHER_RULE: {differences, verdicts, verdict} (no shift gains)
 
 
 @dataclass
@@ -121,12 +122,13 @@ def evaluation_truth(data_dir: Path, view: str) -> tuple[np.ndarray, dict]:
     return gt, dataset_fingerprint(load_split(data_dir, split, "heatmap", view=view))
 
 
-def score_runs(runs: list, results: Path, data_dir: Path, view: str, truth: tuple) -> tuple[list, dict]:
-    """(the runs scored, {metric: [seeds, N]}) of those finished and stored under RULE; truth: evaluation_truth."""
+def score_runs(runs: list, results: Path, data_dir: Path, view: str, truth: tuple,
+               rule: str = RULE) -> tuple[list, dict]:
+    """(the runs scored, {metric: [seeds, N]}) of those finished and stored under a rule; truth: evaluation_truth."""
     gt, fingerprint = truth
     done, scores = [], {}
     for run_id in runs:
-        data = stored(run_id, results, data_dir, fingerprint, RULE)
+        data = stored(run_id, results, data_dir, fingerprint, rule)
         if data is not None:
             done.append(run_id)
             for metric, values in per_image(data, gt, view).items():
@@ -134,30 +136,47 @@ def score_runs(runs: list, results: Path, data_dir: Path, view: str, truth: tupl
     return done, scores
 
 
-def run_interventions(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: int = 4000) -> Interventions:
-    """interventions.json: each intervention against its cell, over the seeds both have."""
-    out, truths, bases = [], {}, {}  # each view's split loaded once, each base cell scored once
+def contrast(scores: dict, base_scores: dict, pairs, expected: dict, n_boot: int) -> tuple[dict, dict]:
+    """({'its metric - cell metric': interval over seeds and images}, {difference: verdict}) of one intervention
+    against its cell, for the metric pairs both were scored in."""
+    differences = {}
+    for mine, theirs in pairs:
+        if scores.get(mine) and base_scores.get(theirs):
+            draws = stats.hierarchical_bootstrap({"a": scores[mine], "b": base_scores[theirs]}, n_boot)
+            estimate = float(np.mean(scores[mine]) - np.mean(base_scores[theirs]))
+            differences[f"{mine} - {theirs}"] = stats.interval(estimate, draws["a"] - draws["b"])
+    return differences, {k: judge(d, expected[k]) for k, d in differences.items()}
 
-    def score(runs: list, view: str) -> tuple[list, dict]:
+
+def run_interventions(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: int = 4000) -> Interventions:
+    """interventions.json: each intervention against its cell, over the seeds each has, under the declared rule and
+    again under the other one (whose verdicts the report compares)."""
+    truths, bases = {}, {}  # each view's split loaded once, each base cell scored once per rule
+
+    def score(runs: list, view: str, rule: str) -> tuple[list, dict]:
         if view not in truths:
             truths[view] = evaluation_truth(data_dir, view)
-        return score_runs(runs, results, data_dir, view, truths[view])
+        return score_runs(runs, results, data_dir, view, truths[view], rule)
 
+    out = []
     for name, (base, prediction, pairs) in PREDICTIONS.items():
-        runs, scores = score([seeded(name, s) for s in FACTORIAL_SEEDS], INTERVENTIONS[name].get("view", "upright"))
-        if base not in bases:
-            bases[base] = score([factorial_run(base, s) for s in FACTORIAL_SEEDS], "upright")
-        base_runs, base_scores = bases[base]
-        differences = {}
-        for mine, theirs in pairs:
-            if scores.get(mine) and base_scores.get(theirs):
-                draws = stats.hierarchical_bootstrap({"a": scores[mine], "b": base_scores[theirs]}, n_boot)
-                estimate = float(np.mean(scores[mine]) - np.mean(base_scores[theirs]))
-                differences[f"{mine} - {theirs}"] = stats.interval(estimate, draws["a"] - draws["b"])
+        judged = {}
+        for rule in (RULE, OTHER_RULE):
+            runs, scores = score([seeded(name, s) for s in FACTORIAL_SEEDS], INTERVENTIONS[name].get("view", "upright"),
+                                 rule)
+            if (base, rule) not in bases:
+                bases[base, rule] = score([factorial_run(base, s) for s in FACTORIAL_SEEDS], "upright", rule)
+            base_runs, base_scores = bases[base, rule]
+            judged[rule] = (runs, scores, base_runs, base_scores,
+                            *contrast(scores, base_scores, pairs, EXPECTED[name], n_boot))
+        runs, scores, base_runs, base_scores, differences, verdicts = judged[RULE]
+        _, other_scores, _, _, other_differences, other_verdicts = judged[OTHER_RULE]
         mean = lambda s: {m: [float(np.mean(v)) for v in vals] for m, vals in s.items()}  # noqa: E731
-        verdicts = {k: judge(d, EXPECTED[name][k]) for k, d in differences.items()}
-        out.append(Intervention(name, prediction, factorial_run(base), runs, base_runs, mean(scores),
-                                mean(base_scores), differences, verdicts, overall(verdicts) if runs else None))
+        out.append(Intervention(
+            name, prediction, factorial_run(base), runs, base_runs, mean(scores), mean(base_scores), differences,
+            verdicts, overall(verdicts) if runs else None,
+            {"differences": other_differences, "verdicts": other_verdicts,
+             "verdict": overall(other_verdicts) if other_scores else None}))
     result = Interventions(RULE, n_boot, out)
     result.save(Path(results) / "interventions.json")
     return result
