@@ -173,9 +173,9 @@ def section_reproduce(p: dict | None, log: dict | None, results: Path) -> str:
                   table=table(["stage", "minutes"], stages))
 
 
-def section_references() -> str:
+def section_references(decomposed: bool = False) -> str:
     """The last appendix (templates/references.md): what this study adds to the work it builds on, and the list."""
-    return render("references", listed=[(NUMBERS[k], text) for k, text in REFERENCES.items()])
+    return render("references", listed=[(NUMBERS[k], text) for k, text in REFERENCES.items()], decomposed=decomposed)
 
 
 def render_report(results: Path) -> str:
@@ -234,7 +234,7 @@ def assemble(results: Path) -> str:
         variants=section_variants(s) if s else not_run("variants", "What makes direct regression fail: one change at "
                                                                    "a time"),
         course=section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
-        references=section_references()) + "\n"
+        references=section_references(decomposes(factorial))) + "\n"
 
 
 REFERENCE_RUN_DOC = REPO_DIR / "docs" / "reference_run.md"
