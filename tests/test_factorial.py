@@ -279,6 +279,9 @@ def test_transposed_roles_are_compared_axis_for_axis(tiny_data, tmp_path):
     assert lying_result.differences["y_px - x_px"]["estimate"] == pytest.approx(0.0)
     assert lying_result.per_seed["y_px"] == pytest.approx([10.0, 10.0])
     assert lying_result.verdicts["x_px - y_px"] == "confirmed"  # an exact exchange: inside the 1 px margin
+    # judged again at the best validation loss (the same predictions here; no shift gains under that rule)
+    assert lying_result.other_rule["verdicts"] == {"x_px - y_px": "confirmed", "y_px - x_px": "confirmed"}
+    assert lying_result.other_rule["verdict"] == "confirmed"
     circular = next(i for i in result.interventions if i.name == "pad_circular_regression")
     assert circular.runs == [] and circular.differences == {} and circular.verdict is None  # not trained: no claim
     from problem2.report.factorial import intervention_verdicts, interventions_table

@@ -43,3 +43,12 @@ def test_prediction_interval_by_hand():
     low, high = stats.prediction_interval([1.0, 2.0, 3.0])
     assert (low, high) == pytest.approx((2 - 4.96832, 2 + 4.96832), abs=1e-4)
     assert stats.prediction_interval([1.0]) is None
+
+
+def test_the_ablations_count_the_differences_that_are_neither_established_nor_within_noise():
+    from problem2.core.stats import Comparison
+    from problem2.report.ablations import unresolved
+    family = {"rejected": Comparison(-0.04, -0.06, -0.02, 0.001, 3, 3, True),
+              "excludes zero, not rejected": Comparison(-0.02, -0.04, -0.003, 0.03, 3, 3, False),
+              "holds zero": Comparison(0.01, -0.01, 0.03, 0.4, 3, 3, False), "not compared": None}
+    assert unresolved(family) == 1  # only the one that the text must call 'not established (n = 3)'
