@@ -25,7 +25,8 @@ def draw_waterfall(ax, start: dict, parts: dict, end: dict, ylabel: str, names: 
         ax.errorbar(i, top, yerr=[[step - part["low"]], [part["high"] - step]], color="k", capsize=3, lw=1)
         share = part.get("share")
         if share is not None:
-            ax.annotate(f"{100 * share['estimate']:.0f}%".replace("-0%", "0%"), (i, max(level, top)), xytext=(0, 4),
+            above = max(level, level + part["high"])  # over the bar and its whisker, so that neither hides it
+            ax.annotate(f"{100 * share['estimate']:.0f}%".replace("-0%", "0%"), (i, above), xytext=(0, 4),
                         textcoords="offset points", ha="center", fontsize=9)
         ax.plot([i - 0.3, i + 1.3], [top, top], color="gray", lw=0.6, ls=":")
         level = top
@@ -35,6 +36,8 @@ def draw_waterfall(ax, start: dict, parts: dict, end: dict, ylabel: str, names: 
                 color="k", capsize=3, lw=1)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=9)
     ax.set_ylabel(ylabel)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.06 * (high - low))  # room for the labels of the highest steps
 
 
 def plot_decomposition(panels: list, save_path, title: str):
