@@ -326,3 +326,27 @@ def test_a_mistyped_run_id_is_answered_with_the_closest_ones(tmp_path):
     with pytest.raises(ValueError, match=r"'factor_pool_do50_const_rf46_sed2' \(did you mean "
                                          r"factor_pool_do50_const_rf46_seed2,.*runs list` lists the \d+ known ones"):
         runs_main(["run", "factor_pool_do50_const_rf46_sed2", "--results", str(tmp_path), "--no-progress"])
+
+
+def test_page_one_states_the_border_as_a_finding_only_at_five_seeds():
+    from types import SimpleNamespace
+    from problem2.report.answer import border_test
+    from problem2.report.markdown import render
+
+    def circular(seeds, verdict):
+        d = {"estimate": 10.7, "low": 8.1, "high": 13.6, "excludes_zero": True}
+        return SimpleNamespace(interventions=[SimpleNamespace(
+            name="pad_circular_regression", runs=[f"r{s}" for s in range(seeds)], differences={"y_px - y_px": d},
+            verdicts={"y_px - y_px": verdict})])
+    assert border_test(None) is None
+    assert border_test(circular(3, "confirmed")) == {"n": 3, "y_px": 10.7, "low": 8.1, "high": 13.6,
+                                                     "confirmed": True}
+    cells = {k: {"pck": 0.5, "shift_x": 0.9} for k in ("spec", "readout", "field", "readout_dropout", "best_pooled",
+                                                         "heatmap")}
+    share = {"estimate": 0.5, "low": 0.4, "high": 0.6}
+    text = lambda border: render("answer/why_decomposed", established=False, cell_seeds=3, gap=0.9,  # noqa: E731
+                                 parts=[{"label": "x", **share}], rest=share, cells=cells, position_lost=True,
+                                 position_restored=False, dropout_caps=False, pooling_suffices=False, border=border)
+    assert "A hypothesis at 3 seeds: what position" in text(border_test(circular(3, "confirmed")))
+    assert "y error +10.7 px [+8.1, +13.6]" in text(border_test(circular(5, "confirmed")))
+    assert "as the field has it" in text(border_test(circular(5, "not established")))  # untested here: cited only

@@ -49,9 +49,22 @@ def why_numbers(d) -> dict:
 POSITION_LOST, POSITION_KEPT = 0.25, 0.75  # x shift gains: below, the model ignores where the figure is; above, follows it
 
 
-def decomposed_numbers(factorial) -> dict:
+def border_test(interventions) -> dict | None:
+    """The circular-padding intervention (no image border) for page one: its seeds, its y-error difference against
+    the specified cell and whether that difference confirmed the prediction; None before it has runs."""
+    circular = next((i for i in (interventions.interventions if interventions else [])
+                     if i.name == "pad_circular_regression" and i.runs and "y_px - y_px" in i.differences), None)
+    if circular is None:
+        return None
+    d = circular.differences["y_px - y_px"]
+    return {"n": len(circular.runs), "y_px": d["estimate"], "low": d["low"], "high": d["high"],
+            "confirmed": (circular.verdicts or {}).get("y_px - y_px") == "confirmed"}
+
+
+def decomposed_numbers(factorial, interventions=None) -> dict:
     """Page one's why from the decomposition (templates/answer/why_decomposed.md): each factor's share of the
-    PCK@0.05 gap, and the cells that say which handicap is which; {'decomposed': False} without factorial.json."""
+    PCK@0.05 gap, the cells that say which handicap is which, and the border's test by training (interventions:
+    interventions.json); {'decomposed': False} without factorial.json."""
     parts = (factorial.shapley.get(factorial.rule, {}).get("pck@0.05") if factorial else None) or {}
     if "gap" not in parts or not all((parts.get(f) or {}).get("share") for f in FACTOR_LABELS):
         return {"decomposed": False}
@@ -70,7 +83,8 @@ def decomposed_numbers(factorial) -> dict:
             "position_lost": shift("spec") < POSITION_LOST,
             "position_restored": min(shift("readout"), shift("field")) > POSITION_KEPT,
             "dropout_caps": cells["readout_dropout"]["pck"] - cells["readout"]["pck"] > gap / 2,
-            "pooling_suffices": cells["heatmap"]["pck"] - cells["best_pooled"]["pck"] < gap / 20}
+            "pooling_suffices": cells["heatmap"]["pck"] - cells["best_pooled"]["pck"] < gap / 20,
+            "border": border_test(interventions)}
 
 
 WHY_LABELS = {"readout": "global pooling instead of reading the map", "dropout": "dropout 0.5",
@@ -93,10 +107,11 @@ def fix_numbers(heads: HeadStudy | None) -> dict:
                                "side": mean(heads.row(top).scores["side"])}}
 
 
-def section_answer(m: Metrics, s, d, heads: HeadStudy | None, trained: str, factorial=None) -> str:
+def section_answer(m: Metrics, s, d, heads: HeadStudy | None, trained: str, factorial=None,
+                   interventions=None) -> str:
     """The report's first section (templates/answer.md): the answer, then the glossary (trained: protocol(...)); why
     from the decomposition when factorial.json is there, else from the diagnosis."""
-    return render("answer", **result_numbers(m, s), **why_numbers(d), **decomposed_numbers(factorial),
+    return render("answer", **result_numbers(m, s), **why_numbers(d), **decomposed_numbers(factorial, interventions),
                   **fix_numbers(heads),
                   ceiling=s["ambiguity"]["ceiling"]["0.05"] if s else None, trained=trained)
 

@@ -216,7 +216,7 @@ def assemble(results: Path) -> str:
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
     return render(
         "report", quick=quick, deliverables=deliverables,
-        answer=section_answer(m, s, d, heads, trained, factorial), main=results_main,
+        answer=section_answer(m, s, d, heads, trained, factorial, interventions), main=results_main,
         mechanism=mechanism if d else not_run("mechanism", "Why RegressionNet loses"),
         factorial=section_factorial(factorial, interventions),
         factorial_details=section_factorial_details(factorial, interventions),

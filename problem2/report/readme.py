@@ -16,6 +16,7 @@ from problem2.report.speed import PRECISION_METRIC_LABELS
 from problem2.studies.data_efficiency import DataEfficiency
 from problem2.studies.evaluation import Metrics
 from problem2.studies.factorial import Factorial
+from problem2.studies.interventions import Interventions
 from problem2.studies.heads import HeadStudy
 from problem2.studies.robustness import Robustness
 
@@ -33,7 +34,8 @@ def readme_summary(results: Path) -> str:
     summary = s["precision"]["summary"] if s and "precision" in s else None
     text = render("readme", headline=headline_table(results, swap_invariant=False), **result_numbers(m, s),
                   **why_numbers(d), **fix_numbers(load_optional(HeadStudy, results, "heads.json")),
-                  **decomposed_numbers(load_optional(Factorial, results, "factorial.json")),
+                  **decomposed_numbers(load_optional(Factorial, results, "factorial.json"),
+                                       load_optional(Interventions, results, "interventions.json")),
                   hands=a and {"ceiling": a["ceiling"]["0.05"],
                                "side_heatmap": a["side_labels"]["heatmap_subpixel"]["standard"]["pck"]["0.05"],
                                "side_regression": a["side_labels"]["regression"]["standard"]["pck"]["0.05"],
