@@ -336,7 +336,8 @@ def test_page_one_states_the_border_as_a_finding_only_at_five_seeds():
     def circular(seeds, verdict):
         d = {"estimate": 10.7, "low": 8.1, "high": 13.6, "excludes_zero": True}
         return SimpleNamespace(interventions=[SimpleNamespace(
-            name="pad_circular_regression", runs=[f"r{s}" for s in range(seeds)], differences={"y_px - y_px": d},
+            name="pad_circular_regression", runs=[f"r{s}" for s in range(seeds)],
+            base_runs=[f"b{s}" for s in range(5)], differences={"y_px - y_px": d},
             verdicts={"y_px - y_px": verdict})])
     assert border_test(None) is None
     assert border_test(circular(3, "confirmed")) == {"n": 3, "y_px": 10.7, "low": 8.1, "high": 13.6,

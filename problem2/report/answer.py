@@ -50,14 +50,15 @@ POSITION_LOST, POSITION_KEPT = 0.25, 0.75  # x shift gains: below, the model ign
 
 
 def border_test(interventions) -> dict | None:
-    """The circular-padding intervention (no image border) for page one: its seeds, its y-error difference against
-    the specified cell and whether that difference confirmed the prediction; None before it has runs."""
+    """The circular-padding intervention (no image border) for page one: the seeds of the smaller side (it or the
+    specified cell), its y-error difference against that cell and whether that difference confirmed the
+    prediction; None before it has runs."""
     circular = next((i for i in (interventions.interventions if interventions else [])
                      if i.name == "pad_circular_regression" and i.runs and "y_px - y_px" in i.differences), None)
     if circular is None:
         return None
     d = circular.differences["y_px - y_px"]
-    return {"n": len(circular.runs), "y_px": d["estimate"], "low": d["low"], "high": d["high"],
+    return {"n": min(len(circular.runs), len(circular.base_runs)), "y_px": d["estimate"], "low": d["low"], "high": d["high"],
             "confirmed": (circular.verdicts or {}).get("y_px - y_px") == "confirmed"}
 
 
