@@ -330,6 +330,7 @@ def test_a_mistyped_run_id_is_answered_with_the_closest_ones(tmp_path):
 
 def test_page_one_states_the_border_as_a_finding_only_at_five_seeds():
     from types import SimpleNamespace
+
     from problem2.report.answer import border_test
     from problem2.report.markdown import render
 

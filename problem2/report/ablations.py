@@ -97,13 +97,6 @@ def seeded_findings(seeded: SeededAblations, family: dict) -> str:
     return render("ablations_findings", ablations=ablations)
 
 
-def syntheses(seeded: SeededAblations, family: dict, main: bool = True) -> str:
-    """What the ablations say together (templates/ablations_syntheses.md): resolution or Gaussian width in the main
-    part (main), the decoder against the grid in the appendix (not main)."""
-    return render("ablations_syntheses", confound=main and resolution_confound(family),
-                  decoder=not main and decoder_finding(seeded))
-
-
 def unresolved(family: dict) -> int:
     """How many comparisons have an interval that excludes zero without the corrected test rejecting."""
     return sum(1 for c in family.values() if c is not None and not c.beyond_noise and not c.low <= 0 <= c.high)
@@ -161,7 +154,7 @@ def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
                   seeded=bool(seeded) and {
                       "n_seeds": len(seeded.seeds), "n_comparisons": len(family), "passed": beyond_noise(family),
                       "unresolved": unresolved(family),
-                      "syntheses": syntheses(seeded, family),
+                      "syntheses": render("ablations_syntheses", confound=resolution_confound(family), decoder=None),
                       "figure": fig("ablation_seeds.png",
                                     "Ablations over seeds: mean ± sd, the number of seeds n under each setting")},
                   seed0=not seeded and ablation_details(ab, heading=False))
@@ -180,7 +173,8 @@ def section_ablation_details(ab: Ablations | None, m=None, s: dict | None = None
                   seeded=bool(seeded) and {"split": seeded.split, "n_images": seeded.n_images,
                                            "table": seeded_ablation_table(seeded),
                                            "findings": seeded_findings(seeded, ablation_comparisons(seeded)),
-                                           "decoder": syntheses(seeded, ablation_comparisons(seeded), main=False)},
+                                           "decoder": render("ablations_syntheses", confound=None,
+                                                             decoder=decoder_finding(seeded))},
                   seed0=ablation_details(ab, heading=False, seeded=True))
 
 

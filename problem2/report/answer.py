@@ -4,9 +4,7 @@ paragraphs in templates/answer/, which the README reuses) and templates/limits.m
 is left out."""
 from __future__ import annotations
 
-import statistics
-
-from problem2.report.factorial import decomposes
+from problem2.report.factorial import cell_mean, decomposes
 from problem2.report.heads import best_by_share, best_head, mean, shares
 from problem2.report.markdown import render
 from problem2.studies.data_efficiency import DataEfficiency
@@ -58,8 +56,8 @@ def border_test(interventions) -> dict | None:
     if circular is None:
         return None
     d = circular.differences["y_px - y_px"]
-    return {"n": min(len(circular.runs), len(circular.base_runs)), "y_px": d["estimate"], "low": d["low"], "high": d["high"],
-            "confirmed": (circular.verdicts or {}).get("y_px - y_px") == "confirmed"}
+    return {"n": min(len(circular.runs), len(circular.base_runs)), "y_px": d["estimate"], "low": d["low"],
+            "high": d["high"], "confirmed": (circular.verdicts or {}).get("y_px - y_px") == "confirmed"}
 
 
 def decomposed_numbers(factorial, interventions=None) -> dict:
@@ -69,11 +67,10 @@ def decomposed_numbers(factorial, interventions=None) -> dict:
     parts = (factorial.shapley.get(factorial.rule, {}).get("pck@0.05") if factorial else None) or {}
     if "gap" not in parts or not all((parts.get(f) or {}).get("share") for f in FACTOR_LABELS):
         return {"decomposed": False}
-    means = {tuple(c["levels"]) if c["levels"] else "HeatmapNet": {m: statistics.fmean(v) for m, v in
-             c["per_seed"].items()} for c in factorial.cells[factorial.rule]}
-    cell = lambda levels: {"pck": means[levels]["pck@0.05"], "shift_x": means[levels].get("shift_x")}  # noqa: E731
+    cell = lambda levels: {"pck": cell_mean(factorial, levels),  # noqa: E731
+                           "shift_x": cell_mean(factorial, levels, "shift_x")}
     cells = {"spec": cell((0, 0, 0, 0)), "readout": cell((1, 0, 0, 0)), "field": cell((0, 0, 0, 1)),
-             "readout_dropout": cell((1, 1, 0, 0)), "best_pooled": cell((0, 1, 1, 1)), "heatmap": cell("HeatmapNet")}
+             "readout_dropout": cell((1, 1, 0, 0)), "best_pooled": cell((0, 1, 1, 1)), "heatmap": cell(None)}
     seeds = min(len(c["runs"]) for c in factorial.cells[factorial.rule])
     shift = lambda name: cells[name]["shift_x"] if cells[name]["shift_x"] is not None else float("nan")  # noqa: E731
     gap = parts["gap"]["estimate"]

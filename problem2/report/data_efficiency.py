@@ -21,8 +21,8 @@ def section_data_efficiency(result, probe_x_px: float | None = None, ceiling: fl
     header = ["training images"] + [f"{m} {k}" for m in ("HeatmapNet", "RegressionNet")
                                      for k in ("PCK@0.05", "|x| px", "|y| px")]
     trained = [n for n in sizes if any(by[(m, n)].summary["pck@0.05"][2] for m in ("heatmap", "regression"))]
-    return render("data_efficiency", trained=trained, dropout_section=dropout_section, seeds=result.seeds, split=result.split,
-                  n_images=result.n_images, table=table(header, rows),
+    return render("data_efficiency", trained=trained, dropout_section=dropout_section, seeds=result.seeds,
+                  split=result.split, n_images=result.n_images, table=table(header, rows),
                   figure=fig("learning_curves.png", "PCK@0.05 and per-axis error against the number of training images"),
                   ceiling=ceiling, **curve_findings(result, probe_x_px))
 

@@ -207,12 +207,14 @@ def assemble(results: Path) -> str:
     heads = load_optional(HeadStudy, results, "heads.json")
     curves = load_optional(DataEfficiency, results, "data_efficiency.json")
     factorial = load_optional(Factorial, results, "factorial.json")
-    pooled_cells = decomposes(factorial) and {"short": cell_mean(factorial, (0, 1, 0, 0)),
-                                              "best": cell_mean(factorial, (0, 1, 1, 1))}
-    heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d),
-                                              pooled_cells if pooled_cells and None not in pooled_cells.values() else None)
+    decomposed = decomposes(factorial)
+    pooled_cells = decomposed and {"short": cell_mean(factorial, (0, 1, 0, 0)),
+                                   "best": cell_mean(factorial, (0, 1, 1, 1))}
+    if pooled_cells and None in pooled_cells.values():
+        pooled_cells = None
+    heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d), pooled_cells or None)
     interventions = load_optional(Interventions, results, "interventions.json") if factorial else None
-    mechanism, mechanism_details = why.section_mechanism(d, decomposed=decomposes(factorial))
+    mechanism, mechanism_details = why.section_mechanism(d, decomposed=decomposed)
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
     return render(
         "report", quick=quick, deliverables=deliverables,
@@ -228,13 +230,13 @@ def assemble(results: Path) -> str:
         robustness_details=section_robustness_details(robustness), failure_details=failures_details,
         training=section_training(log),
         data_efficiency=section_data_efficiency(curves, probe_x_px(d), s["ambiguity"]["ceiling"]["0.05"] if s else None,
-                                                "{§factorial}" if decomposes(factorial) else "{§mechanism}"),
+                                                "{§factorial}" if decomposed else "{§mechanism}"),
         seeds=section_seeds(s) if s else not_run("seeds", "Seeds, intervals and label ambiguity"),
         ambiguity=s and section_ambiguity(s),
         variants=section_variants(s) if s else not_run("variants", "What makes direct regression fail: one change at "
                                                                    "a time"),
         course=section_course(load_optional(Metrics, results, "course_eval/metrics.json")),
-        references=section_references(decomposes(factorial))) + "\n"
+        references=section_references(decomposed)) + "\n"
 
 
 REFERENCE_RUN_DOC = REPO_DIR / "docs" / "reference_run.md"

@@ -56,9 +56,9 @@ def interventions_table(result: Interventions) -> str:
         differences = "; ".join(f"{k}: {ci(d, *METRIC_UNITS[k.split(' - ')[0]])} ({(i.verdicts or {}).get(k, '-')})"
                                 for k, d in i.differences.items())
         changed = ", ".join(f"{k}={v}" for k, v in INTERVENTIONS.get(i.name, {}).items())
-        rows.append([INTERVENTION_LABELS.get(i.name, i.name), f"{i.base} with {changed or 'a change no longer planned'}",
-                     i.prediction, len(i.runs), differences, f"**{i.verdict or 'not judged'}**",
-                     (i.other_rule or {}).get("verdict") or "-"])
+        trains = f"{i.base} with {changed or 'a change no longer planned'}"
+        rows.append([INTERVENTION_LABELS.get(i.name, i.name), trains, i.prediction, len(i.runs), differences,
+                     f"**{i.verdict or 'not judged'}**", (i.other_rule or {}).get("verdict") or "-"])
     return table(["intervention", "what it trains", "prediction", "seeds", "its metric - the cell's [95%]",
                   "verdict", f"verdict, {OTHER_RULE.replace('_', ' ')}"], rows) if rows else ""
 
@@ -127,7 +127,8 @@ def intervention_findings(i) -> dict:
     """One trained intervention for the prose: its verdict, seeds, each difference as '+10.67 px [+8.11, +13.61]'
     (keyed 'y_px' when both sides are the same metric, else 'x_px - y_px') and its mean of each metric over seeds."""
     key = lambda k: k.split(" - ")[0] if len(set(k.split(" - "))) == 1 else k  # noqa: E731
-    return {"verdict": i.verdict, "n": len(i.runs), "v": {key(k): v for k, v in (i.verdicts or {}).items()}, "mean": {m: sum(v) / len(v) for m, v in i.per_seed.items()},
+    return {"verdict": i.verdict, "n": len(i.runs), "v": {key(k): v for k, v in (i.verdicts or {}).items()},
+            "mean": {m: sum(v) / len(v) for m, v in i.per_seed.items()},
             "base_mean": {m: sum(v) / len(v) for m, v in i.base_per_seed.items()},
             **{key(k): ci(d, *METRIC_UNITS[k.split(" - ")[0]]) for k, d in i.differences.items()}}
 

@@ -80,7 +80,8 @@ def answer(study: HeadStudy) -> dict:
                 "with": best.swapmin["course_swap"], "without": best.scores["course_swap"][0]}}
 
 
-def section_heads(study: HeadStudy | None, axis_sentence: str = "", pooled_cells: dict | None = None) -> tuple[str, str]:
+def section_heads(study: HeadStudy | None, axis_sentence: str = "",
+                  pooled_cells: dict | None = None) -> tuple[str, str]:
     """(the main section: the answer, the table, the figure; its appendix: contrasts, swap-min loss, speed), from
     templates/heads.md and heads_details.md."""
     if study is None:

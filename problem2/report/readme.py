@@ -16,8 +16,8 @@ from problem2.report.speed import PRECISION_METRIC_LABELS
 from problem2.studies.data_efficiency import DataEfficiency
 from problem2.studies.evaluation import Metrics
 from problem2.studies.factorial import Factorial
-from problem2.studies.interventions import Interventions
 from problem2.studies.heads import HeadStudy
+from problem2.studies.interventions import Interventions
 from problem2.studies.robustness import Robustness
 
 

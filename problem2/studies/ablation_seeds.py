@@ -79,7 +79,7 @@ def score(pred, gt) -> dict:
 
 def per_image(pred, gt) -> dict:
     """{metric: [N]} per test image, whose mean over the images is score()'s value (the fit-decoded head and feet
-    error apart: fit_per_image)."""
+    error is scored beside it, in seeded_ablations)."""
     aligned = metrics.align_hands(pred, gt)
     return {"pck@0.05": metrics.correct(pred, gt, [0.05])[0].mean(axis=1),
             "pck@0.2": metrics.correct(pred, gt, [0.2])[0].mean(axis=1),
