@@ -18,6 +18,16 @@ FACTORS = {  # factor -> (level name in run ids, what it changes) for level 0 (t
     "field": (("rf46", {}), ("rf238", {"context_dilations": (2, 4)})),
 }
 FACTORIAL_SEEDS = (0, 1, 2, 3, 4)
+# the factorial's ends on the course labels, beside the side-label design (studies/factorial.py: course_ends): the
+# specified RegressionNet, the best pooled cell (no dropout, cosine, 238 px) and HeatmapNet, over FACTORIAL_SEEDS
+COURSE_CELLS = ((0, 0, 0, 0), (0, 1, 1, 1))
+# written 2026-12-04, before any course-label run of the factorial trained; judged by studies/factorial.course_test
+COURSE_PREDICTION = (
+    "On the course labels, where the hand names are a coin flip, a regressor trained with MSE is pulled towards the "
+    "average of the two hands, while a heatmap keeps both peaks and its decoder picks one. So the best pooled cell "
+    "comes as close to HeatmapNet on the head and feet as on side labels (within 0.05 PCK@0.05), but falls "
+    "further behind it on the hands, even scored hand-swap-invariant (by more than 0.10): the part of the gap that "
+    "global pooling leaves on the course labels is the hands'.")
 # interventions that test the border mechanism's predictions by training (side labels, FACTORIAL_SEEDS each):
 # {run id prefix: (the change, in RunSpec fields)}
 INTERVENTIONS = {
@@ -52,6 +62,11 @@ def factorial_run(levels: tuple, seed: int = 0) -> str:
 def factorial_heatmap_run(seed: int = 0) -> str:
     """The factorial's end point, the specified HeatmapNet on side labels, of one seed."""
     return seeded("factor_heatmap", seed)
+
+
+def course_run(levels: tuple | None, seed: int = 0) -> str:
+    """A course-label twin of a factorial run (levels None: HeatmapNet): 'course_' + its side-label id."""
+    return "course_" + (factorial_heatmap_run(seed) if levels is None else factorial_run(levels, seed))
 
 
 def factorial_cells() -> list:

@@ -13,9 +13,12 @@ from pathlib import Path
 from problem2.core.schema import DEFAULT_RESULTS
 from problem2.data.augment import AugmentConfig
 from problem2.experiments.factorial_plan import (  # noqa: F401 (the factorial's names, as the studies import them)
+    COURSE_CELLS,
+    COURSE_PREDICTION,
     FACTORIAL_SEEDS,
     FACTORS,
     INTERVENTIONS,
+    course_run,
     factorial_cells,
     factorial_heatmap_run,
     factorial_run,
@@ -171,8 +174,13 @@ def all_runs(cfg: TrainConfig) -> dict[str, RunSpec]:
         for seed in FACTORIAL_SEEDS:
             runs[factorial_run(cell, seed)] = spec("regression", REGRESSION, seed=cfg.seed + seed, hand_labels="side",
                                                    model_config=config, schedule=schedule)
+        if cell in COURSE_CELLS:  # the same cell on the course labels
+            for seed in FACTORIAL_SEEDS:
+                runs[course_run(cell, seed)] = spec("regression", REGRESSION, seed=cfg.seed + seed,
+                                                    model_config=config, schedule=schedule)
     for seed in FACTORIAL_SEEDS:  # where the decomposition ends: the specified HeatmapNet on the same labels
         runs[factorial_heatmap_run(seed)] = spec("heatmap", HEATMAP, seed=cfg.seed + seed, hand_labels="side")
+        runs[course_run(None, seed)] = spec("heatmap", HEATMAP, seed=cfg.seed + seed)
         for prefix, change in INTERVENTIONS.items():
             change = dict(change)
             runs[seeded(prefix, seed)] = spec("regression", change.pop("model", REGRESSION), seed=cfg.seed + seed,
