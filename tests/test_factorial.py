@@ -352,3 +352,25 @@ def test_page_one_states_the_border_as_a_finding_only_at_five_seeds():
     assert "A hypothesis at 3 seeds: what position" in text(border_test(circular(3, "confirmed")))
     assert "y error +10.7 px [+8.1, +13.6]" in text(border_test(circular(5, "confirmed")))
     assert "as the field has it" in text(border_test(circular(5, "not established")))  # untested here: cited only
+
+
+def test_selection_gains_compare_each_cells_two_rules_by_schedule():
+    # constant-rate cells (schedule level 0) gain 0.1 or 0.2 under the best validation loss, annealed cells 0 or
+    # -0.05: the best epoch does the annealing's work; one annealed cell moving 0.3 says otherwise
+    from problem2.report.factorial import selection_gains
+
+    def cells(best: bool, moved: float = 0.0):
+        out = []
+        for levels in factorial_cells():
+            gain = (0.1 + 0.1 * levels[0]) if not levels[2] else (-0.05 * levels[0] + moved * levels[3])
+            out.append({"name": str(levels), "levels": list(levels), "runs": ["a", "b"],
+                        "per_seed": {"pck@0.05": [0.4 + best * gain, 0.6 + best * gain]}})
+        return out + [{"name": "HeatmapNet", "levels": None, "runs": ["h"], "per_seed": {"pck@0.05": [1.0]}}]
+
+    result = Factorial("last_epoch", {}, 2, 10, {"last_epoch": cells(False), "best_val_loss": cells(True)}, {}, {})
+    gains = selection_gains(result)
+    assert gains["constant"] == pytest.approx((0.1, 0.2)) and gains["cosine"] == pytest.approx((-0.05, 0.0))
+    assert gains["substitutes"]
+    moved = Factorial("last_epoch", {}, 2, 10, {"last_epoch": cells(False), "best_val_loss": cells(True, 0.3)}, {}, {})
+    assert selection_gains(moved)["cosine"] == pytest.approx((-0.05, 0.3)) and not selection_gains(moved)["substitutes"]
+    assert selection_gains(Factorial("last_epoch", {}, 2, 10, {"last_epoch": cells(False)}, {}, {})) is None

@@ -95,9 +95,28 @@ def section_factorial(result: Factorial | None, interventions: Interventions | N
         {"label": FACTOR_LABELS[largest], "estimate": 0.0, "low": 0.0, "high": 0.0},
         interactions=interactions, substitutes=[i for i in interactions if i["estimate"] < 0],
         rule_changes=[PARTS[k] for k in PARTS if k in other and other[k]["excludes_zero"] != sh[k]["excludes_zero"]],
+        selection=selection_gains(result),
         figure=fig("factorial_waterfall.png", "From the specified RegressionNet to HeatmapNet: each factor's part of "
                    "the gap in PCK@0.05 and in x error, 95% intervals over seeds and test images"),
         interventions=interventions and intervention_verdicts(interventions))
+
+
+def selection_gains(result: Factorial) -> dict | None:
+    """How the best-validation-loss rule moves each regressor cell's mean PCK@0.05 from its last epoch, by the
+    schedule's level: {'constant': (lowest, highest), 'cosine': (lowest, highest), 'substitutes': whether every
+    constant-rate cell gains more than any annealed cell moves}; None without cells under both rules."""
+    other = {c["name"]: c for c in result.cells.get(OTHER_RULE, [])}
+    level = list(FACTOR_LABELS).index("schedule")
+    moves = {0: [], 1: []}
+    for c in result.cells[result.rule]:
+        if c["levels"] and c["name"] in other and c["per_seed"].get("pck@0.05"):
+            best, last = other[c["name"]]["per_seed"]["pck@0.05"], c["per_seed"]["pck@0.05"]
+            moves[c["levels"][level]].append(sum(best) / len(best) - sum(last) / len(last))
+    if not moves[0] or not moves[1]:
+        return None
+    constant, cosine = (min(moves[0]), max(moves[0])), (min(moves[1]), max(moves[1]))
+    return {"constant": constant, "cosine": cosine,
+            "substitutes": constant[0] > 0 and constant[0] > max(abs(cosine[0]), abs(cosine[1]))}
 
 
 def significant_interactions(result: Factorial) -> list[dict]:
