@@ -104,6 +104,7 @@ def run_all(args) -> None:
         ablation_seeds,
         ablations,
         bench,
+        course_ends,
         data_efficiency,
         diagnosis,
         evaluation,
@@ -137,7 +138,8 @@ def run_all(args) -> None:
         stage("studies", lambda: gap.run_studies(data_dir, cfg, results, False, latency_repeats))
         stage("heads", lambda: heads.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds, args.quick))
         stage("factorial", lambda: [study(data_dir, results, 200 if args.quick else 4000) for study in
-                                    (factorial.run_factorial, interventions.run_interventions)])
+                                    (factorial.run_factorial, interventions.run_interventions,
+                                                                    course_ends.run_course_ends)])
         repeats, rounds = (2, 1) if args.quick else (10, 3)
         stage("bench", lambda: storage.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
                                                  results / "bench_train.json"))
@@ -248,7 +250,7 @@ MODULE_COMMANDS = {  # python -m problem2 COMMAND ... runs that module's command
     "studies": "studies.gap", "diagnosis": "studies.diagnosis", "robustness": "studies.robustness",
     "data_efficiency": "studies.data_efficiency", "bench": "studies.bench", "predict": "predict",
     "heads": "studies.heads", "verify": "pipeline.verify", "runs": "experiments.command", "factorial": "studies.factorial",
-    "interventions": "studies.interventions"}
+    "interventions": "studies.interventions", "course_ends": "studies.course_ends"}
 
 
 def main(argv=None):

@@ -374,3 +374,35 @@ def test_selection_gains_compare_each_cells_two_rules_by_schedule():
     moved = Factorial("last_epoch", {}, 2, 10, {"last_epoch": cells(False), "best_val_loss": cells(True, 0.3)}, {}, {})
     assert selection_gains(moved)["cosine"] == pytest.approx((-0.05, 0.3)) and not selection_gains(moved)["substitutes"]
     assert selection_gains(Factorial("last_epoch", {}, 2, 10, {"last_epoch": cells(False)}, {}, {})) is None
+
+
+def test_course_ends_split_the_hands_from_the_head_and_feet(tiny_data, tmp_path):
+    # on the course labels HeatmapNet is exact, the best pooled cell exact on the head and feet but puts both hands
+    # on their midpoint (far from each when they are apart), the specified model 40 px off everywhere: the
+    # prediction's two tests confirm; on side labels only the specified model's runs differ from the truth
+    from problem2.core.schema import HAND_PAIR
+    from problem2.experiments.registry import COURSE_CELLS, course_run
+    from problem2.studies.course_ends import CourseEnds, run_course_ends
+    gt = np.asarray(load_split(tiny_data, "test", "heatmap").keypoints)
+    side = np.asarray(load_split(tiny_data, "test", "heatmap", hand_labels="side").keypoints)
+    averaged = gt.copy()
+    averaged[:, list(HAND_PAIR)] = gt[:, list(HAND_PAIR)].mean(axis=1, keepdims=True)
+    apart = np.linalg.norm(gt[:, 1] - gt[:, 2], axis=-1) / 2 >= 0.05 * np.linalg.norm(gt.max(1) - gt.min(1), axis=-1)
+    for seed in (0, 1):
+        fake_run(tmp_path, course_run(COURSE_CELLS[0], seed), tiny_data, gt + 40.0)
+        fake_run(tmp_path, course_run(COURSE_CELLS[1], seed), tiny_data, averaged)
+        fake_run(tmp_path, course_run(None, seed), tiny_data, gt)
+        fake_run(tmp_path, factorial_run(COURSE_CELLS[0], seed), tiny_data, side + 40.0)
+        fake_run(tmp_path, factorial_run(COURSE_CELLS[1], seed), tiny_data, side)
+        fake_run(tmp_path, factorial_heatmap_run(seed), tiny_data, side)
+    result = run_course_ends(tiny_data, tmp_path, n_boot=200)
+    course = result.labels["course"]["last_epoch"]
+    assert course["runs"]["HeatmapNet"] == ["course_factor_heatmap", "course_factor_heatmap_seed1"]
+    left = course["differences"]["HeatmapNet - best pooled"]
+    assert left["head and feet"]["estimate"] == 0.0 and left["hands invariant"]["estimate"] == pytest.approx(apart.mean())
+    assert course["differences"]["HeatmapNet - specified"]["pck@0.05"]["estimate"] == 1.0
+    assert course["per_seed"]["best pooled"]["pck@0.05"] == [pytest.approx(1 - 0.4 * apart.mean())] * 2
+    assert result.labels["side"]["last_epoch"]["differences"]["HeatmapNet - best pooled"]["pck@0.05"]["estimate"] == 0.0
+    assert result.verdicts["last_epoch"] == {"HeatmapNet - best pooled, head and feet": "confirmed",
+                                             "HeatmapNet - best pooled, hands invariant": "confirmed"}
+    assert CourseEnds.load(tmp_path / "course_ends.json").verdict["last_epoch"] == "confirmed"

@@ -63,7 +63,7 @@ STAGES = (  # pipeline order: a stage reads only what the stages before it (and 
     Stage("data_efficiency", ("data_efficiency.json",)),
     Stage("studies", ("studies.json",)),
     Stage("heads", ("heads.json",)),
-    Stage("factorial", ("factorial.json", "interventions.json")),
+    Stage("factorial", ("factorial.json", "interventions.json", "course_ends.json")),
     Stage("bench", ("bench_train.json",)),
     Stage("course_eval", ("course_eval/metrics.json",)),
     Stage("report", ("REPORT.md",)),

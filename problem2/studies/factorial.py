@@ -28,10 +28,12 @@ from problem2.core.schema import DECLARED_SELECTION, DEFAULT_RESULTS, UNAMBIGUOU
 from problem2.data.keypoints import dataset_fingerprint, evaluation_split, load_split
 from problem2.data.perturb import centre_signs
 from problem2.experiments.registry import (
+    COURSE_CELLS,
     FACTORIAL_SEEDS,
     FACTORS,
     INTERVENTIONS,
     checkpoint_path,
+    course_run,
     factorial_cells,
     factorial_heatmap_run,
     factorial_run,
@@ -72,12 +74,14 @@ class Factorial(JsonResult):
 
 
 def run_ids(quick: bool = False) -> list:
-    """The factorial's runs: every cell and HeatmapNet over FACTORIAL_SEEDS; quick (a smoke test of the stage):
+    """The factorial's runs: every cell and HeatmapNet over FACTORIAL_SEEDS, the interventions and the ends on the
+    course labels (studies/course_ends.py); quick (a smoke test of the stage):
     the two corner cells and HeatmapNet, seed 0."""
     if quick:
         return [factorial_run(SPEC), factorial_run(ALL), factorial_heatmap_run()]
     return [r for s in FACTORIAL_SEEDS for r in [*(factorial_run(c, s) for c in factorial_cells()),
-                                                 factorial_heatmap_run(s), *(seeded(i, s) for i in INTERVENTIONS)]]
+                                                 factorial_heatmap_run(s), *(seeded(i, s) for i in INTERVENTIONS),
+                                                 *(course_run(c, s) for c in (*COURSE_CELLS, None))]]
 
 
 def cell_name(levels) -> str:
