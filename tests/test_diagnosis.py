@@ -130,3 +130,44 @@ def test_the_failure_parts_count_failures_only_and_add_up():
     pred[0, 1], pred[0, 2] = [64, 70], [60, 90]
     split = failure_split(pred, gt, thresholds=(0.1,))["0.1"]
     assert (split["failures"], split["hand_swaps"], split["other_hand"], split["localisation"]) == (1, 1, 0, 0)
+
+
+def test_seeded_ablations_are_scored_at_the_last_epoch_with_the_other_rule_beside(tiny_data, tmp_path):
+    # every setting at seeds 0 and 1: exact at the lowest validation loss (0 or 0.5 px off in y by seed); at the
+    # last epoch the same, except sigma 4, 40 px off in x. The declared rule sees sigma 4 fail; the other does not
+    import json as json_
+
+    from problem2.data.keypoints import dataset_fingerprint, load_split
+    from problem2.report.ablations import rule_changes, section_ablations
+    from problem2.studies.ablation_seeds import seeded_ablations, seeded_run_ids
+    from problem2.studies.ablations import Ablations
+    test = load_split(tiny_data, "test", "heatmap")
+    for run_id in seeded_run_ids((0, 1)):
+        run = tmp_path / "runs" / run_id
+        run.mkdir(parents=True)
+        (run / "training_log.json").write_text(json_.dumps({"models": {"heatmap": log_entry(4, best=2)}}))
+        pred = test.keypoints + np.array([0.0, 0.5 * run_id.endswith("_seed1")])
+        last = pred + np.array([40.0, 0.0]) * run_id.startswith("ablation_sigma4")
+        for name, epoch, p in (("test_predictions.json", 2, pred), ("test_predictions_last.json", 4, last)):
+            (run / name).write_text(json_.dumps({"run": run_id, "data": dataset_fingerprint(test), "keypoints": {
+                "subpixel": p.tolist()}, "checkpoint": {"epoch": epoch, "val_loss": 1.0}}))
+    result = seeded_ablations(tiny_data, tmp_path, seeds=(0, 1))
+    assert result.rule == "last_epoch" and result.other_rule is not None
+    sigma = {r.setting: r for r in result.ablations["sigma (heatmap px, at 64x64)"]}
+    other = {r.setting: r for r in result.other_rule["sigma (heatmap px, at 64x64)"]}
+    assert sigma["2"].runs == {"0": "course_factor_heatmap", "1": "course_factor_heatmap_seed1"}
+    assert sigma["4"].summary["pck@0.05"][0] == 0.0 and other["4"].summary["pck@0.05"][0] == 1.0
+    # head and feet: 40 px and hypot(40, 0.5) px against 0 and 0.5 px
+    assert sigma["4"].contrast["head_feet_px"]["estimate"] == pytest.approx((40 + np.hypot(40, 0.5)) / 2 - 0.25)
+    assert other["4"].contrast["head_feet_px"]["estimate"] == 0.0
+    changes = rule_changes(result)
+    assert any(c.startswith("sigma 4, head+feet error (px): ") and c.endswith("-> within seed noise") for c in changes)
+    assert not any(c.startswith("sigma 1") or c.startswith("sigma 3") for c in changes)
+    ab = Ablations(split="test", n_images=12, protocol={"epochs": 30, "batch_size": 32, "lr": 0.001}, ablations={})
+    assert "Every run is scored at its last epoch, the declared rule; at the lowest validation loss" in \
+        section_ablations(ab, seeded=result)
+    # with one setting missing its last-epoch predictions, only the lowest validation loss is scored
+    (tmp_path / "runs" / "ablation_noskip" / "test_predictions_last.json").unlink()
+    (tmp_path / "runs" / "ablation_noskip_seed1" / "test_predictions_last.json").unlink()
+    fallback = seeded_ablations(tiny_data, tmp_path, seeds=(0, 1))
+    assert fallback.rule == "best_val_loss" and fallback.other_rule is None and rule_changes(fallback) == []

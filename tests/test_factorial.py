@@ -401,6 +401,10 @@ def test_course_ends_split_the_hands_from_the_head_and_feet(tiny_data, tmp_path)
     left = course["differences"]["HeatmapNet - best pooled"]
     assert left["head and feet"]["estimate"] == 0.0 and left["hands invariant"]["estimate"] == pytest.approx(apart.mean())
     assert course["differences"]["HeatmapNet - specified"]["pck@0.05"]["estimate"] == 1.0
+    half_apart = float(np.linalg.norm(gt[:, 1] - gt[:, 2], axis=-1).mean() / 2)  # the midpoint is this far from each
+    assert course["per_seed"]["best pooled"]["hand to midpoint px"] == [0.0, 0.0]
+    assert course["per_seed"]["best pooled"]["hand to nearest hand px"][0] == pytest.approx(half_apart)
+    assert course["per_seed"]["HeatmapNet"]["hand to nearest hand px"] == [0.0, 0.0]
     assert course["per_seed"]["best pooled"]["pck@0.05"] == [pytest.approx(1 - 0.4 * apart.mean())] * 2
     assert result.labels["side"]["last_epoch"]["differences"]["HeatmapNet - best pooled"]["pck@0.05"]["estimate"] == 0.0
     assert result.verdicts["last_epoch"] == {"HeatmapNet - best pooled, head and feet": "confirmed",

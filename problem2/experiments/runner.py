@@ -103,33 +103,39 @@ def run_parser(description: str) -> cli.Parser:
     return p
 
 
-def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint: dict, decoding: str = "subpixel"):
+def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint: dict, decoding: str = "subpixel",
+                    selection: str = "best_val_loss"):
     """[N, K, 2] predictions of a finished run on the evaluation split (heatmap models: by `decoding`; regression
-    models: their one output), from its stored file, or stored now from its checkpoint (so that it can be scored
-    once the checkpoint is gone); None for a run that is missing or still training, or whose stored file lacks the
-    decoding and whose checkpoint is gone. fingerprint: the evaluation split's dataset_fingerprint."""
+    models: their one output) from the checkpoint a selection rule picks, from its stored file, or stored now from
+    its checkpoint (so that it can be scored once the checkpoint is gone); None for a run that is missing or still
+    training, or whose stored file lacks the decoding (or the rule's epoch) and whose checkpoint is gone.
+    fingerprint: the evaluation split's dataset_fingerprint."""
     import numpy as np
     if not run_finished(run_id, results_dir):
         return None
-    path = predictions_path(run_id, results_dir)
+    path = predictions_path(run_id, results_dir, selection)
     stored = storage.load_json(path)
-    best = run_log(run_id, results_dir)
+    log = run_log(run_id, results_dir)
     usable = lambda s: (s and s["data"]["sha1"] == fingerprint["sha1"] and s.get("run") == run_id  # noqa: E731
                         and (decoding in s["keypoints"] or "subpixel" not in s["keypoints"])
-                        and from_logged_training(s, best))
+                        and from_logged_training(s, log, selection))
     if not usable(stored):
-        if not checkpoint_path(run_id, results_dir).exists():
+        checkpoint = final_checkpoint(run_id, results_dir) if selection == "last_epoch" else \
+            checkpoint_path(run_id, results_dir)
+        if not checkpoint.exists():
             return None
-        save_predictions(run_id, results_dir, data_dir)
+        save_predictions(run_id, results_dir, data_dir, selection)
         stored = storage.load_json(path)
     keypoints = stored["keypoints"]
     return np.asarray(keypoints[decoding] if decoding in keypoints else keypoints["argmax"])
 
 
-def from_logged_training(stored: dict, log: dict) -> bool:
-    """True when stored predictions came from the best epoch that the run's log records (files that record the
-    checkpoint they came from; older files, which do not, are taken as they are)."""
+def from_logged_training(stored: dict, log: dict, selection: str = "best_val_loss") -> bool:
+    """True when stored predictions came from the epoch that the run's log and the selection rule pick: the best
+    epoch (files that do not record their checkpoint, older than that record, are taken as they are) or the last."""
     made_by = stored.get("checkpoint")
+    if selection == "last_epoch":
+        return made_by is not None and made_by["epoch"] == len(log["epochs"])
     return made_by is None or (made_by["epoch"] == log["best_epoch"] and made_by["val_loss"] == log["best_val_loss"])
 
 

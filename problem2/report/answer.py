@@ -4,7 +4,7 @@ paragraphs in templates/answer/, which the README reuses) and templates/limits.m
 is left out."""
 from __future__ import annotations
 
-from problem2.report.factorial import cell_mean, decomposes
+from problem2.report.factorial import cell_mean, course_numbers, decomposes
 from problem2.report.heads import best_by_share, best_head, mean, shares
 from problem2.report.markdown import render
 from problem2.studies.data_efficiency import DataEfficiency
@@ -106,10 +106,12 @@ def fix_numbers(heads: HeadStudy | None) -> dict:
 
 
 def section_answer(m: Metrics, s, d, heads: HeadStudy | None, trained: str, factorial=None,
-                   interventions=None) -> str:
+                   interventions=None, course=None) -> str:
     """The report's first section (templates/answer.md): the answer, then the glossary (trained: protocol(...)); why
-    from the decomposition when factorial.json is there, else from the diagnosis."""
+    from the decomposition when factorial.json is there, else from the diagnosis; the ends on the course labels
+    from course_ends.json (course) beside them."""
     return render("answer", **result_numbers(m, s), **why_numbers(d), **decomposed_numbers(factorial, interventions),
+                  ends=course_numbers(course),
                   **fix_numbers(heads),
                   ceiling=s["ambiguity"]["ceiling"]["0.05"] if s else None, trained=trained)
 
@@ -132,4 +134,4 @@ def section_limits(heads: HeadStudy | None, de: DataEfficiency | None, s, seeded
                if decomposes(factorial) else 0)]
     return render("limits", trained_sentence=trained[:1].upper() + trained[1:] if trained else "One small set",
                   curve=curve, seeds=[(name, n) for name, n in counts if n], heads=bool(heads),
-                  decomposed=decomposes(factorial))
+                  decomposed=decomposes(factorial), ablations_last=bool(seeded) and seeded.rule == "last_epoch")

@@ -27,6 +27,7 @@ from problem2.report.speed import section_speed
 from problem2.report.studies import METHOD_LABELS, section_ambiguity, section_cost, section_seeds, section_variants
 from problem2.studies.ablation_seeds import SeededAblations
 from problem2.studies.ablations import Ablations
+from problem2.studies.course_ends import CourseEnds
 from problem2.studies.data_efficiency import DataEfficiency
 from problem2.studies.evaluation import Metrics
 from problem2.studies.factorial import Factorial
@@ -214,13 +215,14 @@ def assemble(results: Path) -> str:
         pooled_cells = None
     heads_main, heads_details = section_heads(heads, why.head_axis_sentence(d), pooled_cells or None)
     interventions = load_optional(Interventions, results, "interventions.json") if factorial else None
+    course = load_optional(CourseEnds, results, "course_ends.json") if factorial else None
     mechanism, mechanism_details = why.section_mechanism(d, decomposed=decomposed)
     not_run = lambda key, title: f"## {{§{key}}} {title}\n\n{NOT_RUN}"  # noqa: E731
     return render(
         "report", quick=quick, deliverables=deliverables,
-        answer=section_answer(m, s, d, heads, trained, factorial, interventions), main=results_main,
+        answer=section_answer(m, s, d, heads, trained, factorial, interventions, course), main=results_main,
         mechanism=mechanism if d else not_run("mechanism", "Why RegressionNet loses"),
-        factorial=section_factorial(factorial, interventions),
+        factorial=section_factorial(factorial, interventions, course),
         factorial_details=section_factorial_details(factorial, interventions),
         heads=heads_main,
         ablations=section_ablations(ablations, m, s, seeded), failures=failures_main,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from problem2.core.stats import percent
 from problem2.experiments.registry import INTERVENTIONS
 from problem2.report.markdown import f2, f3, fig, render, table
+from problem2.studies.course_ends import CourseEnds
 from problem2.studies.factorial import FACTOR_LABELS, OTHER_RULE, Factorial
 from problem2.studies.interventions import Interventions
 
@@ -77,9 +78,10 @@ def cell_mean(result: Factorial, levels: tuple | None, metric: str = "pck@0.05")
     return None
 
 
-def section_factorial(result: Factorial | None, interventions: Interventions | None = None) -> str:
-    """The decomposition section (templates/factorial.md); '' until factorial.json holds a decomposition of
-    PCK@0.05 under the declared rule."""
+def section_factorial(result: Factorial | None, interventions: Interventions | None = None,
+                      course: CourseEnds | None = None) -> str:
+    """The decomposition section (templates/factorial.md), with the ends on the course labels (course_ends.json)
+    when there; '' until factorial.json holds a decomposition of PCK@0.05 under the declared rule."""
     if not decomposes(result):
         return ""
     sh, other = result.shapley[result.rule]["pck@0.05"], result.shapley.get(OTHER_RULE, {}).get("pck@0.05", {})
@@ -98,7 +100,7 @@ def section_factorial(result: Factorial | None, interventions: Interventions | N
         selection=selection_gains(result),
         figure=fig("factorial_waterfall.png", "From the specified RegressionNet to HeatmapNet: each factor's part of "
                    "the gap in PCK@0.05 and in x error, 95% intervals over seeds and test images"),
-        interventions=interventions and intervention_verdicts(interventions))
+        interventions=interventions and intervention_verdicts(interventions), ends=course_numbers(course))
 
 
 def selection_gains(result: Factorial) -> dict | None:
@@ -117,6 +119,29 @@ def selection_gains(result: Factorial) -> dict | None:
     constant, cosine = (min(moves[0]), max(moves[0])), (min(moves[1]), max(moves[1]))
     return {"constant": constant, "cosine": cosine,
             "substitutes": constant[0] > 0 and constant[0] > max(abs(cosine[0]), abs(cosine[1]))}
+
+
+def course_numbers(result: CourseEnds | None) -> dict | None:
+    """The factorial's ends on the course labels beside side labels, for page one and the decomposition section (declared rule):
+    seeds, mean PCK@0.05 of each end, the contrasts' intervals, where the hand predictions lie, and the verdict of
+    the prediction written before training; None until every end has a scored run on both kinds of labels."""
+    if result is None:
+        return None
+    course, side = result.labels["course"][result.rule], result.labels["side"][result.rule]
+    if any(not labels["runs"].get(end) for labels in (course, side) for end in ("specified", "best pooled",
+                                                                                 "HeatmapNet")):
+        return None
+    mean = lambda labels, end, metric: sum(labels["per_seed"][end][metric]) / len(labels["per_seed"][end][metric])  # noqa: E731
+    return {"n": min(len(r) for r in course["runs"].values()), "prediction": result.prediction,
+            "pck": {end: mean(course, end, "pck@0.05") for end in course["per_seed"]},
+            "gap": course["differences"]["HeatmapNet - specified"]["pck@0.05"],
+            "closed": course["differences"]["best pooled - specified"]["pck@0.05"],
+            "left": course["differences"]["HeatmapNet - best pooled"],
+            "side_gap": side["differences"]["HeatmapNet - specified"]["pck@0.05"],
+            "side_left": side["differences"]["HeatmapNet - best pooled"],
+            "hands": {f"{labels} {end}": {m: mean(d, end, m) for m in ("hand to midpoint px", "hand to nearest hand px")}
+                      for labels, d in (("course", course), ("side", side)) for end in ("best pooled", "HeatmapNet")},
+            "verdict": result.verdict[result.rule], "other_verdict": result.verdict.get(OTHER_RULE)}
 
 
 def significant_interactions(result: Factorial) -> list[dict]:

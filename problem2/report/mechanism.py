@@ -142,8 +142,7 @@ def failure_split_section(fc: dict) -> str:
     return render("failure_split", heatmap_localisation=bool(split["heatmap"]["0.05"]["localisation"]),
                   table=table(["model", "threshold", "failures", "hand swaps", "other hand", "localisation"], rows),
                   figure=fig("failures_heatmap_localisation.png",
-                             "HeatmapNet's true localisation failures at 0.05 (near neither its own keypoint nor the "
-                             "other hand); worst first"))
+                             "HeatmapNet's localisation failures at 0.05, worst first"))
 
 
 def row(rows: list, run_id: str) -> dict:

@@ -9,10 +9,12 @@ from problem2.core.results import load_optional
 from problem2.report.answer import decomposed_numbers, fix_numbers, result_numbers, why_numbers
 from problem2.report.data_efficiency import curve_sentence
 from problem2.report.document import headline_table, load, section_numbers
+from problem2.report.factorial import course_numbers
 from problem2.report.markdown import put_numbers, render
 from problem2.report.references import uncited
 from problem2.report.robustness import robustness_sentence
 from problem2.report.speed import PRECISION_METRIC_LABELS
+from problem2.studies.course_ends import CourseEnds
 from problem2.studies.data_efficiency import DataEfficiency
 from problem2.studies.evaluation import Metrics
 from problem2.studies.factorial import Factorial
@@ -36,6 +38,7 @@ def readme_summary(results: Path) -> str:
                   **why_numbers(d), **fix_numbers(load_optional(HeadStudy, results, "heads.json")),
                   **decomposed_numbers(load_optional(Factorial, results, "factorial.json"),
                                        load_optional(Interventions, results, "interventions.json")),
+                  ends=course_numbers(load_optional(CourseEnds, results, "course_ends.json")),
                   hands=a and {"ceiling": a["ceiling"]["0.05"],
                                "side_heatmap": a["side_labels"]["heatmap_subpixel"]["standard"]["pck"]["0.05"],
                                "side_regression": a["side_labels"]["regression"]["standard"]["pck"]["0.05"],

@@ -44,9 +44,12 @@ def occlusion_table(result) -> str:
     return table(["occlusion", "model", "hidden keypoint", "visible keypoints", "all"], rows)
 
 
-def findings(result) -> str:
-    """The bullets that tie the numbers to the mechanism (templates/robustness_findings.md); '' without both
-    specified models."""
+MAIN_FINDINGS = ("geometry", "off")  # the bullets of the main part; the others go to the appendix
+
+
+def findings(result, main: bool = True) -> str:
+    """The bullets that tie the numbers to the mechanism (templates/robustness_findings.md): those of MAIN_FINDINGS
+    (main) or the others (the appendix); '' without both specified models."""
     if HEATMAP not in result.models or REGRESSION not in result.models:
         return ""
     rows = {r.name: r for r in result.rows}
@@ -58,7 +61,7 @@ def findings(result) -> str:
     reg = lambda row, metric: row.scores[REGRESSION][metric]  # noqa: E731
     worst = min(off, key=lambda r: reg(r, "pck@0.05")) if off else None
     weak, inv, big = (noise or [None])[0], rows.get("invert"), (occluded or [None])[-1]
-    return render("robustness_findings", geometry=steady and {
+    bullets = dict(geometry=steady and {
         "steady": steady, "hurt_rotate": [{"name": r.name, "loss": -drop(result, r, HEATMAP)} for r in geometric
                                           if drop(result, r, HEATMAP) < -0.05 and r.family == "rotate"]},
         off=worst and {"reg_pck": reg(worst, "pck@0.05"), "strength": worst.strength,
@@ -73,6 +76,7 @@ def findings(result) -> str:
                                   if r.family in ("brightness", "contrast")]},
         occlusion=big and {"strength": big.strength, "hidden": big.hidden[HEATMAP]["pck@0.05"],
                            "visible": big.visible[HEATMAP]["pck@0.05"]})
+    return render("robustness_findings", **{k: v if (k in MAIN_FINDINGS) == main else None for k, v in bullets.items()})
 
 
 AUGMENTED = {HEATMAP: "HeatmapNet augmented", REGRESSION: "RegressionNet augmented"}
@@ -202,7 +206,7 @@ def section_robustness_details(result) -> str:
     return render("robustness_details", run=True, centre_range=CENTRE_RANGE,
                   table=robustness_table(result, [m for m in result.models if m in (HEATMAP, REGRESSION)],
                                          list(COLUMNS)),
-                  augmentation=augmentation_findings(result),
+                  augmentation=augmentation_findings(result), findings=findings(result, main=False),
                   augmented_table=augmented and robustness_table(result, augmented, ["pck@0.05", "pck@0.2"],
                                                                  where=False),
                   occlusion_table=occlusion_table(result),

@@ -2,9 +2,12 @@
 
     python -m problem2.studies.ablation_seeds --results problem2/results     # -> RESULTS/ablation_seeds.json
 
-Each (setting, seed) run is read from its stored test predictions (RUN/test_predictions.json, written by
-`python -m problem2 runs run ID --predictions`) or, failing that, predicted from its checkpoint; runs
-with neither are counted as missing, so every cell says how many seeds it averages. Scores, sub-pixel
+Each (setting, seed) run is read from its stored test predictions (RUN/test_predictions.json, or
+test_predictions_last.json under the last-epoch rule, written by `python -m problem2 runs run ID --predictions`)
+or, failing that, predicted from its checkpoint; runs with neither are counted as missing, so every cell says how
+many seeds it averages. Every setting is scored under the declared rule (its last epoch) and again at its lowest
+validation loss; where some setting has no run with last-epoch predictions (runs trained before the rule was
+declared), the lowest validation loss is the only rule scored. Scores, sub-pixel
 decoding: labelled PCK@0.05 and @0.2 (the assignment's), hand-swap-invariant PCK@0.05, and the mean
 error in image pixels of head and feet (no label ambiguity); that error also with the window-fit decoding
 (decoding.window_fit_refine), which separates what a setting does to the maps from what it does to the 3x3
@@ -22,7 +25,7 @@ import numpy as np
 
 from problem2.core import cli, metrics, stats
 from problem2.core.results import JsonResult
-from problem2.core.schema import DEFAULT_RESULTS, UNAMBIGUOUS
+from problem2.core.schema import DECLARED_SELECTION, DEFAULT_RESULTS, UNAMBIGUOUS
 from problem2.data.keypoints import dataset_fingerprint, load_split
 from problem2.experiments.registry import ablation_seed_runs
 from problem2.experiments.runner import run_predictions
@@ -51,7 +54,10 @@ class SeededAblations(JsonResult):
     seeds: list
     metrics: list                             # metric names, e.g. 'pck@0.05', 'head_feet_px'
     decoding: str
-    ablations: dict[str, list[SeededSetting]]  # {ablation name: settings in table order}
+    ablations: dict[str, list[SeededSetting]]  # {ablation name: settings in table order}, under `rule`
+    rule: str = "best_val_loss"               # the checkpoint-selection rule of `ablations`
+    other_rule: dict[str, list[SeededSetting]] | None = None  # the same at the lowest validation loss, when
+                                                              # `ablations` holds the declared rule
 
 
 SEEDED_ABLATIONS = {  # name -> [(label, setting in registry.ablation_seed_runs)]
@@ -109,11 +115,12 @@ def head_feet_px(pred, gt) -> float:
 
 
 def scored_seeds(runs: dict, results_dir: Path, data_dir: Path, fingerprint: dict, score_fn,
-                 decoding: str = "subpixel") -> dict:
-    """{seed: score_fn(predictions)} for the runs ({seed: run id}) that finished; the others are left out."""
+                 decoding: str = "subpixel", selection: str = "best_val_loss") -> dict:
+    """{seed: score_fn(predictions)} for the runs ({seed: run id}) that finished and can be scored at the checkpoint
+    the selection rule picks; the others are left out."""
     per_seed = {}
     for seed, run_id in runs.items():
-        pred = run_predictions(run_id, results_dir, data_dir, fingerprint, decoding)
+        pred = run_predictions(run_id, results_dir, data_dir, fingerprint, decoding, selection)
         if pred is not None:
             per_seed[seed] = score_fn(pred)
     return per_seed
@@ -134,23 +141,22 @@ def summarise(per_seed: dict, metric_names=METRICS) -> dict:
     return out
 
 
-def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=(0, 1, 2)) -> SeededAblations:
-    results_dir = Path(results_dir)
-    split = evaluation_split(data_dir)
-    test = load_split(data_dir, split, "heatmap")
-    fingerprint = dataset_fingerprint(test)
-    result = SeededAblations(split=split, n_images=len(test), seeds=list(seeds), metrics=list(METRICS),
-                             decoding="subpixel", ablations={})
-    gt = test.keypoints
+def score_settings(data_dir: Path, results_dir: Path, seeds, selection: str) -> dict[str, list[SeededSetting]]:
+    """Every ablation's settings over seeds, each run scored at the checkpoint a selection rule picks."""
+    test = load_split(data_dir, evaluation_split(data_dir), "heatmap")
+    fingerprint, gt = dataset_fingerprint(test), test.keypoints
+    out = {}
     for name, settings in SEEDED_ABLATIONS.items():
         rows, images = [], {}
         for label, setting in settings:
             runs = {str(seed): run_id for seed, run_id in zip(seeds, ablation_seed_runs(setting, seeds))}
             # one read of each stored prediction per decoding: the per-seed scores and the per-image ones
-            subpixel = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: (score(p, gt), per_image(p, gt)))
+            subpixel = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: (score(p, gt), per_image(p, gt)),
+                                    selection=selection)
             fitted = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: (
                 {"head_feet_px_fit": head_feet_px(p, gt)},
-                {"head_feet_px_fit": metrics.distances(p, gt)[:, UNAMBIGUOUS].mean(axis=1)}), decoding="fit")
+                {"head_feet_px_fit": metrics.distances(p, gt)[:, UNAMBIGUOUS].mean(axis=1)}), decoding="fit",
+                selection=selection)
             per_seed = {seed: scores | fitted.get(seed, ({}, {}))[0] for seed, (scores, _) in subpixel.items()}
             images[label] = {m: np.stack([v[1][m] for v in scored.values()]) for scored in (subpixel, fitted) if scored
                              for m in next(iter(scored.values()))[1]}
@@ -158,7 +164,22 @@ def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=
         differences = contrasts(images, next(label for label, setting in settings if setting == "main"))
         for row in rows:
             row.contrast = differences.get(row.setting)
-        result.ablations[name] = rows
+        out[name] = rows
+    return out
+
+
+def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=(0, 1, 2)) -> SeededAblations:
+    """ablation_seeds.json and its figure: under the declared rule with the lowest validation loss beside it, or
+    under the lowest validation loss alone while some setting has no run scored at its last epoch."""
+    results_dir = Path(results_dir)
+    split = evaluation_split(data_dir)
+    declared = score_settings(data_dir, results_dir, seeds, DECLARED_SELECTION)
+    complete = all(row.n_seeds() for rows in declared.values() for row in rows)
+    best = score_settings(data_dir, results_dir, seeds, "best_val_loss")
+    result = SeededAblations(split=split, n_images=len(load_split(data_dir, split, "heatmap")), seeds=list(seeds),
+                             metrics=list(METRICS), decoding="subpixel", ablations=declared if complete else best,
+                             rule=DECLARED_SELECTION if complete else "best_val_loss",
+                             other_rule=best if complete else None)
     result.save(results_dir / "ablation_seeds.json")
     charts.plot_seeded_ablations(result, results_dir / "visualizations" / "ablation_seeds.png")
     return result

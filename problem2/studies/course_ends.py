@@ -32,7 +32,8 @@ from problem2.studies.factorial import OTHER_RULE, RULE, default_keypoints, stor
 from problem2.studies.interventions import judge, overall
 
 ENDS = {"specified": COURSE_CELLS[0], "best pooled": COURSE_CELLS[1], "HeatmapNet": None}
-METRICS = ("pck@0.05", "pck@0.05 invariant", "hands invariant", "head and feet")
+METRICS = ("pck@0.05", "pck@0.05 invariant", "hands invariant", "head and feet", "hand to midpoint px",
+           "hand to nearest hand px")
 CONTRASTS = (("HeatmapNet", "specified"), ("best pooled", "specified"), ("HeatmapNet", "best pooled"))
 # the prediction's test, written 2026-12-04 before any course-label run was scored: on the course labels, HeatmapNet
 # minus the best pooled cell is within 0.05 of zero on the head and feet, and above 0.10 on the hands (invariant)
@@ -54,13 +55,19 @@ class CourseEnds(JsonResult):
 
 def per_image(data: dict, gt: np.ndarray) -> dict:
     """{metric: [N]} of one run's stored predictions against labels gt [N, K, 2] (image px): PCK@0.05 over the five
-    keypoints as labelled and hand-swap-invariant, over the two hands (invariant) and over the head and feet."""
+    keypoints as labelled and hand-swap-invariant, over the two hands (invariant) and over the head and feet; and
+    where the hand predictions lie: their mean distance (px) from the midpoint of the two true hands and from the
+    nearer true hand (measured after the prediction was judged, to see whether the regressor averages the hands)."""
     pred = default_keypoints(data["keypoints"])
     given = metrics.correct(pred, gt, [0.05])[0]                                  # [N, K] bool
     invariant = metrics.correct(metrics.align_hands(pred, gt), gt, [0.05])[0]
+    hands, truth = pred[:, list(HAND_PAIR)], gt[:, list(HAND_PAIR)]                # [N, 2, 2]
+    to_truth = np.linalg.norm(hands[:, :, None] - truth[:, None], axis=-1)       # [N, predicted, true]
     return {"pck@0.05": given.mean(axis=1), "pck@0.05 invariant": invariant.mean(axis=1),
             "hands invariant": invariant[:, list(HAND_PAIR)].mean(axis=1),
-            "head and feet": given[:, UNAMBIGUOUS].mean(axis=1)}
+            "head and feet": given[:, UNAMBIGUOUS].mean(axis=1),
+            "hand to midpoint px": np.linalg.norm(hands - truth.mean(axis=1, keepdims=True), axis=-1).mean(axis=1),
+            "hand to nearest hand px": to_truth.min(axis=2).mean(axis=1)}
 
 
 def run_id(end: str, labels: str, seed: int) -> str:
