@@ -129,10 +129,7 @@ def run_course_ends(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: int
 
 
 def main(argv=None):
-    p = cli.Parser(description="Score the factorial's ends on the course labels beside side labels (course_ends.json).")
-    p.add_argument("--results", type=cli.existing_dir, default=DEFAULT_RESULTS, help="results directory")
-    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    args = p.parse_args(argv)
+    args = cli.analysis_parser("Score the factorial's ends on the course labels beside side labels (course_ends.json).", "results directory holding the runs").parse_args(argv)
     from problem2.data.generate import ensure_data
     result = run_course_ends(ensure_data(args.data_dir), args.results)
     for kind, by_rule in result.labels.items():

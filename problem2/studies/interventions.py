@@ -183,10 +183,7 @@ def run_interventions(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: i
 
 
 def main(argv=None):
-    p = cli.Parser(description="Score the interventions against their factorial cells (interventions.json).")
-    p.add_argument("--results", type=cli.existing_dir, default=DEFAULT_RESULTS, help="results directory")
-    p.add_argument("--data-dir", type=Path, default=None, help="course-layout data (default: generated)")
-    args = p.parse_args(argv)
+    args = cli.analysis_parser("Score the interventions against their factorial cells (interventions.json).", "results directory holding the runs").parse_args(argv)
     from problem2.data.generate import ensure_data
     result = run_interventions(ensure_data(args.data_dir), args.results)
     for i in result.interventions:
