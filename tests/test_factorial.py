@@ -208,6 +208,7 @@ def test_the_gap_of_a_known_table_is_decomposed_onto_its_cause(tiny_data, tmp_pa
     assert numbers["parts"][0]["label"] == "global pooling instead of reading the map"
     assert numbers["position_lost"] and not numbers["position_restored"]  # no stored prediction moves here
     assert not numbers["dropout_caps"] and not numbers["pooling_suffices"]
+    assert numbers["rule_sensitive"] == []  # both rules' predictions are the same here
     why = render("answer/why_decomposed", **numbers)
     assert "At 2 seeds a cell, four differences" in why and "as hypotheses until every cell has 5" in why
     assert "(section {§factorial}): global pooling instead of reading the map 100% [" in why
@@ -348,10 +349,12 @@ def test_page_one_states_the_border_as_a_finding_only_at_five_seeds():
     share = {"estimate": 0.5, "low": 0.4, "high": 0.6}
     text = lambda border: render("answer/why_decomposed", established=False, cell_seeds=3, gap=0.9,  # noqa: E731
                                  parts=[{"label": "x", **share}], rest=share, cells=cells, position_lost=True,
-                                 position_restored=False, dropout_caps=False, pooling_suffices=False, border=border)
+                                 position_restored=False, dropout_caps=False, pooling_suffices=False, border=border,
+                                 rule_sensitive=["x"])
     assert "A hypothesis at 3 seeds: what position" in text(border_test(circular(3, "confirmed")))
     assert "y error +10.7 px [+8.1, +13.6]" in text(border_test(circular(5, "confirmed")))
     assert "as the field has it" in text(border_test(circular(5, "not established")))  # untested here: cited only
+    assert "[40%, 60%] (x: not established at each run's lowest validation loss)." in text(None)
 
 
 def test_selection_gains_compare_each_cells_two_rules_by_schedule():

@@ -9,7 +9,7 @@ from problem2.report.heads import best_by_share, best_head, mean, shares
 from problem2.report.markdown import render
 from problem2.studies.data_efficiency import DataEfficiency
 from problem2.studies.evaluation import Metrics
-from problem2.studies.factorial import FACTOR_LABELS, Factorial
+from problem2.studies.factorial import FACTOR_LABELS, OTHER_RULE, Factorial
 from problem2.studies.heads import HeadStudy
 
 
@@ -67,6 +67,7 @@ def decomposed_numbers(factorial, interventions=None) -> dict:
     parts = (factorial.shapley.get(factorial.rule, {}).get("pck@0.05") if factorial else None) or {}
     if "gap" not in parts or not all((parts.get(f) or {}).get("share") for f in FACTOR_LABELS):
         return {"decomposed": False}
+    other = factorial.shapley.get(OTHER_RULE, {}).get("pck@0.05", {})
     cell = lambda levels: {"pck": cell_mean(factorial, levels),  # noqa: E731
                            "shift_x": cell_mean(factorial, levels, "shift_x")}
     cells = {"spec": cell((0, 0, 0, 0)), "readout": cell((1, 0, 0, 0)), "field": cell((0, 0, 0, 1)),
@@ -78,6 +79,8 @@ def decomposed_numbers(factorial, interventions=None) -> dict:
             "parts": sorted(({"label": WHY_LABELS[f], **parts[f]["share"]} for f in FACTOR_LABELS),
                             key=lambda p: -p["estimate"]),
             "rest": parts["rest"]["share"], "cells": cells,
+            "rule_sensitive": [WHY_LABELS[f] for f in FACTOR_LABELS if f in other
+                               and other[f]["excludes_zero"] != parts[f]["excludes_zero"]],
             "position_lost": shift("spec") < POSITION_LOST,
             "position_restored": min(shift("readout"), shift("field")) > POSITION_KEPT,
             "dropout_caps": cells["readout_dropout"]["pck"] - cells["readout"]["pck"] > gap / 2,
