@@ -170,8 +170,9 @@ def plot_seeded_ablations(seeded, save_path):
         ax.set_ylim(min(low, mid - 0.05), max(high, mid + 0.05))
     for ax in axes[:, 1]:
         ax.set_ylim(0, max(0.5, *(a.get_ylim()[1] for a in axes[:, 1])))
-    fig.suptitle(f"Ablations over seeds (mean ± sd; {seeded.split} split, sub-pixel decoding; one scale per column)",
-                 fontsize=10)
+    rule = "last epoch" if seeded.rule == "last_epoch" else "lowest validation loss"
+    fig.suptitle(f"Ablations over seeds (mean ± sd; {seeded.split} split, sub-pixel decoding, each run at its {rule}; "
+                 "one scale per column)", fontsize=10)
     return save_figure(fig, save_path)
 
 
