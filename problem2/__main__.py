@@ -138,7 +138,7 @@ def run_all(args) -> None:
         stage("studies", lambda: gap.run_studies(data_dir, cfg, results, False, latency_repeats))
         stage("heads", lambda: heads.run_heads_study(data_dir, results, 3 if args.quick else 10, seeds, args.quick))
         factorial_studies = (factorial.run_factorial, interventions.run_interventions, course_ends.run_course_ends)
-        stage("factorial", lambda: [study(data_dir, results, 200 if args.quick else 4000) for study in factorial_studies])
+        stage("factorial", lambda: [run(data_dir, results, 200 if args.quick else 4000) for run in factorial_studies])
         repeats, rounds = (2, 1) if args.quick else (10, 3)
         stage("bench", lambda: storage.save_json(bench.bench_train(args.device, repeats=repeats, rounds=rounds),
                                                  results / "bench_train.json"))

@@ -138,7 +138,7 @@ def test_seeded_ablations_are_scored_at_the_last_epoch_with_the_other_rule_besid
     import json as json_
 
     from problem2.data.keypoints import dataset_fingerprint, load_split
-    from problem2.report.ablations import rule_changes, section_ablations
+    from problem2.report.ablations import ablation_comparisons, rule_changes, section_ablations
     from problem2.studies.ablation_seeds import seeded_ablations, seeded_run_ids
     from problem2.studies.ablations import Ablations
     test = load_split(tiny_data, "test", "heatmap")
@@ -160,7 +160,7 @@ def test_seeded_ablations_are_scored_at_the_last_epoch_with_the_other_rule_besid
     # head and feet: 40 px and hypot(40, 0.5) px against 0 and 0.5 px
     assert sigma["4"].contrast["head_feet_px"]["estimate"] == pytest.approx((40 + np.hypot(40, 0.5)) / 2 - 0.25)
     assert other["4"].contrast["head_feet_px"]["estimate"] == 0.0
-    changes = rule_changes(result)
+    changes = rule_changes(result, ablation_comparisons(result))
     assert any(c.startswith("sigma 4, head+feet error (px): ") and c.endswith("-> within seed noise") for c in changes)
     assert not any(c.startswith("sigma 1") or c.startswith("sigma 3") for c in changes)
     ab = Ablations(split="test", n_images=12, protocol={"epochs": 30, "batch_size": 32, "lr": 0.001}, ablations={})
@@ -170,4 +170,4 @@ def test_seeded_ablations_are_scored_at_the_last_epoch_with_the_other_rule_besid
     (tmp_path / "runs" / "ablation_noskip" / "test_predictions_last.json").unlink()
     (tmp_path / "runs" / "ablation_noskip_seed1" / "test_predictions_last.json").unlink()
     fallback = seeded_ablations(tiny_data, tmp_path, seeds=(0, 1))
-    assert fallback.rule == "best_val_loss" and fallback.other_rule is None and rule_changes(fallback) == []
+    assert fallback.rule == "best_val_loss" and fallback.other_rule is None and rule_changes(fallback, ablation_comparisons(fallback)) == []

@@ -18,10 +18,10 @@ FACTORS = {  # factor -> (level name in run ids, what it changes) for level 0 (t
     "field": (("rf46", {}), ("rf238", {"context_dilations": (2, 4)})),
 }
 FACTORIAL_SEEDS = (0, 1, 2, 3, 4)
-# the factorial's ends on the course labels, beside the side-label design (studies/factorial.py: course_ends): the
+# the factorial's ends on the course labels, beside the side-label design (studies/course_ends.py): the
 # specified RegressionNet, the best pooled cell (no dropout, cosine, 238 px) and HeatmapNet, over FACTORIAL_SEEDS
 COURSE_CELLS = ((0, 0, 0, 0), (0, 1, 1, 1))
-# written 2026-12-04, before any course-label run of the factorial trained; judged by studies/factorial.course_test
+# written 2026-12-04, before any course-label run of the factorial trained; judged by studies/course_ends.EXPECTED
 COURSE_PREDICTION = (
     "On the course labels, where the hand names are a coin flip, a regressor trained with MSE is pulled towards the "
     "average of the two hands, while a heatmap keeps both peaks and its decoder picks one. So the best pooled cell "

@@ -234,6 +234,11 @@ def final_checkpoint(run_id: str, results_dir: Path = DEFAULT_RESULTS) -> Path:
     return RunFiles(run_dir(run_id, results_dir), spec_of(run_id).name).final
 
 
+def selected_checkpoint(run_id: str, results_dir: Path, selection: str) -> Path:
+    """The checkpoint a selection rule picks: final_checkpoint for 'last_epoch', else checkpoint_path."""
+    return (final_checkpoint if selection == "last_epoch" else checkpoint_path)(run_id, results_dir)
+
+
 def epochs_done(run_id: str, results: Path) -> int:
     """Completed epochs of a run in results (0 when it has not started, or has nothing to reuse or resume)."""
     files = RunFiles(run_dir(run_id, results), spec_of(run_id).name)

@@ -22,10 +22,10 @@ from problem2.experiments.registry import (
     RunSpec,
     all_runs,
     checkpoint_path,
-    final_checkpoint,
     run_dir,
     run_finished,
     run_log,
+    selected_checkpoint,
     spec_of,
 )
 from problem2.models.networks import build_model
@@ -120,9 +120,7 @@ def run_predictions(run_id: str, results_dir: Path, data_dir: Path, fingerprint:
                         and (decoding in s["keypoints"] or "subpixel" not in s["keypoints"])
                         and from_logged_training(s, log, selection))
     if not usable(stored):
-        checkpoint = final_checkpoint(run_id, results_dir) if selection == "last_epoch" else \
-            checkpoint_path(run_id, results_dir)
-        if not checkpoint.exists():
+        if not selected_checkpoint(run_id, results_dir, selection).exists():
             return None
         save_predictions(run_id, results_dir, data_dir, selection)
         stored = storage.load_json(path)
@@ -173,9 +171,7 @@ def save_predictions(run_id: str, results_dir: Path, data_dir: Path, selection: 
         raise ValueError(f"selection must be one of {SELECTION_RULES}, got {selection!r}")
     split = evaluation_split(data_dir)
     ds = load_split(data_dir, split, "heatmap", view=spec_of(run_id).view)  # a transposed run sees transposed images
-    ckpt_path = checkpoint_path(run_id, results_dir)
-    if selection == "last_epoch":
-        ckpt_path = final_checkpoint(run_id, results_dir)
+    ckpt_path = selected_checkpoint(run_id, results_dir, selection)
     ckpt = load_checkpoint(ckpt_path)
     model = model_from_checkpoint(ckpt, str(ckpt_path))
     run_codec = model_codec(model)

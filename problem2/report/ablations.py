@@ -46,8 +46,8 @@ METRIC_NAMES = {"pck@0.05": "PCK@0.05", "pck@0.2": "PCK@0.2", "head_feet_px": "h
 
 def default_row(rows: list):
     """The setting that is the main model (64 x 64, sigma 2, skips), or None."""
-    main = set(ablation_seed_runs("main", range(10)))
-    return next((r for r in rows if set(r.runs.values()) & main), None)
+    return next((r for r in rows if r.runs and list(r.runs.values()) == ablation_seed_runs("main", map(int, r.runs))),
+                None)
 
 
 def seed_values(row, metric: str) -> list:
@@ -129,13 +129,13 @@ def resolution_confound(family: dict) -> dict | None:
             "wide": verdict(wide), "fixed": verdict(fixed)}
 
 
-def rule_changes(seeded: SeededAblations) -> list:
-    """The comparisons whose verdict (stats.noise_words) differs between the declared rule and the lowest
-    validation loss: 'sigma 4, PCK@0.2: not established (n = 3) -> beyond seed noise' each; [] without the other
-    rule."""
+def rule_changes(seeded: SeededAblations, declared: dict) -> list:
+    """The comparisons whose verdict (stats.noise_words) differs between the declared rule (declared:
+    ablation_comparisons(seeded)) and the lowest validation loss: 'sigma 4, PCK@0.2: not established (n = 3) ->
+    beyond seed noise' each; [] without the other rule."""
     if not seeded.other_rule:
         return []
-    declared, other = ablation_comparisons(seeded), ablation_comparisons(replace(seeded, ablations=seeded.other_rule))
+    other = ablation_comparisons(replace(seeded, ablations=seeded.other_rule))
     words = lambda c: "not compared" if c is None else stats.noise_words(c)  # noqa: E731
     return [f"{name.split(' (')[0]} {setting}, {METRIC_NAMES.get(metric, metric)}: {words(c)} -> "
             f"{words(other.get((name, setting, metric)))}" for (name, setting, metric), c in declared.items()
@@ -167,7 +167,7 @@ def section_ablations(ab: Ablations | None, m=None, s: dict | None = None,
     family = ablation_comparisons(seeded) if seeded else {}
     return render("ablations", run=True, protocol=ab.protocol, split=ab.split, n_images=ab.n_images,
                   seeded=bool(seeded) and {
-                      "rule": seeded.rule, "rule_changes": len(rule_changes(seeded)) if seeded.other_rule else None,
+                      "rule": seeded.rule, "rule_changes": len(rule_changes(seeded, family)) if seeded.other_rule else None,
                       "n_seeds": len(seeded.seeds), "n_comparisons": len(family), "passed": beyond_noise(family),
                       "unresolved": unresolved(family),
                       "syntheses": render("ablations_syntheses", confound=resolution_confound(family), decoder=None),
@@ -183,14 +183,15 @@ def section_ablation_details(ab: Ablations | None, m=None, s: dict | None = None
     if ab is None:
         return ""
     sd = s["seeds"]["summary"]["heatmap_subpixel"]["standard"] if s else None
+    family = ablation_comparisons(seeded) if seeded else {}
     return render("ablations_details", run=True,
                   coin_sd=m.references.coin_flip_hands["0.05"][1] if m and m.references else None,
                   seeds_sd=sd and {"pck": sd["pck@0.05"][1], "px": sd["mean_px"][1]},
                   seeded=bool(seeded) and {"split": seeded.split, "n_images": seeded.n_images,
-                                           "rule": seeded.rule, "rule_changes": rule_changes(seeded),
+                                           "rule": seeded.rule, "rule_changes": rule_changes(seeded, family),
                                            "has_other_rule": bool(seeded.other_rule),
                                            "table": seeded_ablation_table(seeded),
-                                           "findings": seeded_findings(seeded, ablation_comparisons(seeded)),
+                                           "findings": seeded_findings(seeded, family),
                                            "decoder": render("ablations_syntheses", confound=None,
                                                              decoder=decoder_finding(seeded))},
                   seed0=ablation_details(ab, heading=False, seeded=True))

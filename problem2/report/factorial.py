@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from problem2.core.stats import percent
 from problem2.experiments.registry import INTERVENTIONS
+from problem2.report.heads import mean
 from problem2.report.markdown import f2, f3, fig, render, table
-from problem2.studies.course_ends import CourseEnds
+from problem2.studies.course_ends import ENDS, CourseEnds
 from problem2.studies.factorial import FACTOR_LABELS, OTHER_RULE, Factorial
 from problem2.studies.interventions import Interventions
 
@@ -122,25 +123,23 @@ def selection_gains(result: Factorial) -> dict | None:
 
 
 def course_numbers(result: CourseEnds | None) -> dict | None:
-    """The factorial's ends on the course labels beside side labels, for page one and the decomposition section (declared rule):
-    seeds, mean PCK@0.05 of each end, the contrasts' intervals, where the hand predictions lie, and the verdict of
-    the prediction written before training; None until every end has a scored run on both kinds of labels."""
+    """The factorial's ends on the course labels beside side labels, for page one and the decomposition section
+    (declared rule): seeds, mean PCK@0.05 of each end, the contrasts' intervals, where the hand predictions lie, and
+    the verdict of the prediction written before training; None until every end has a scored run on both kinds of
+    labels."""
     if result is None:
         return None
     course, side = result.labels["course"][result.rule], result.labels["side"][result.rule]
-    if any(not labels["runs"].get(end) for labels in (course, side) for end in ("specified", "best pooled",
-                                                                                 "HeatmapNet")):
+    if any(not labels["runs"].get(end) for labels in (course, side) for end in ENDS):
         return None
-    mean = lambda labels, end, metric: sum(labels["per_seed"][end][metric]) / len(labels["per_seed"][end][metric])  # noqa: E731
-    return {"n": min(len(r) for r in course["runs"].values()), "prediction": result.prediction,
-            "pck": {end: mean(course, end, "pck@0.05") for end in course["per_seed"]},
+    hands = ("hand to midpoint px", "hand to nearest hand px")
+    return {"n": min(len(r) for r in course["runs"].values()),
+            "pck": {end: mean(course["per_seed"][end]["pck@0.05"]) for end in ENDS},
             "gap": course["differences"]["HeatmapNet - specified"]["pck@0.05"],
-            "closed": course["differences"]["best pooled - specified"]["pck@0.05"],
             "left": course["differences"]["HeatmapNet - best pooled"],
-            "side_gap": side["differences"]["HeatmapNet - specified"]["pck@0.05"],
             "side_left": side["differences"]["HeatmapNet - best pooled"],
-            "hands": {f"{labels} {end}": {m: mean(d, end, m) for m in ("hand to midpoint px", "hand to nearest hand px")}
-                      for labels, d in (("course", course), ("side", side)) for end in ("best pooled", "HeatmapNet")},
+            "hands": {f"{kind} {end}": {m: mean(labels["per_seed"][end][m]) for m in hands}
+                      for kind, labels in (("course", course), ("side", side)) for end in ("best pooled", "HeatmapNet")},
             "verdict": result.verdict[result.rule], "other_verdict": result.verdict.get(OTHER_RULE)}
 
 

@@ -141,9 +141,9 @@ def summarise(per_seed: dict, metric_names=METRICS) -> dict:
     return out
 
 
-def score_settings(data_dir: Path, results_dir: Path, seeds, selection: str) -> dict[str, list[SeededSetting]]:
-    """Every ablation's settings over seeds, each run scored at the checkpoint a selection rule picks."""
-    test = load_split(data_dir, evaluation_split(data_dir), "heatmap")
+def score_settings(test, data_dir: Path, results_dir: Path, seeds, selection: str) -> dict[str, list[SeededSetting]]:
+    """Every ablation's settings over seeds, each run scored at the checkpoint a selection rule picks; test: the
+    evaluation split (a KeypointDataset)."""
     fingerprint, gt = dataset_fingerprint(test), test.keypoints
     out = {}
     for name, settings in SEEDED_ABLATIONS.items():
@@ -151,8 +151,8 @@ def score_settings(data_dir: Path, results_dir: Path, seeds, selection: str) -> 
         for label, setting in settings:
             runs = {str(seed): run_id for seed, run_id in zip(seeds, ablation_seed_runs(setting, seeds))}
             # one read of each stored prediction per decoding: the per-seed scores and the per-image ones
-            subpixel = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: (score(p, gt), per_image(p, gt)),
-                                    selection=selection)
+            subpixel = scored_seeds(runs, results_dir, data_dir, fingerprint,
+                                    lambda p: (score(p, gt), per_image(p, gt)), selection=selection)
             fitted = scored_seeds(runs, results_dir, data_dir, fingerprint, lambda p: (
                 {"head_feet_px_fit": head_feet_px(p, gt)},
                 {"head_feet_px_fit": metrics.distances(p, gt)[:, UNAMBIGUOUS].mean(axis=1)}), decoding="fit",
@@ -173,10 +173,11 @@ def seeded_ablations(data_dir: Path, results_dir: Path = DEFAULT_RESULTS, seeds=
     under the lowest validation loss alone while some setting has no run scored at its last epoch."""
     results_dir = Path(results_dir)
     split = evaluation_split(data_dir)
-    declared = score_settings(data_dir, results_dir, seeds, DECLARED_SELECTION)
+    test = load_split(data_dir, split, "heatmap")
+    declared = score_settings(test, data_dir, results_dir, seeds, DECLARED_SELECTION)
     complete = all(row.n_seeds() for rows in declared.values() for row in rows)
-    best = score_settings(data_dir, results_dir, seeds, "best_val_loss")
-    result = SeededAblations(split=split, n_images=len(load_split(data_dir, split, "heatmap")), seeds=list(seeds),
+    best = score_settings(test, data_dir, results_dir, seeds, "best_val_loss")
+    result = SeededAblations(split=split, n_images=len(test), seeds=list(seeds),
                              metrics=list(METRICS), decoding="subpixel", ablations=declared if complete else best,
                              rule=DECLARED_SELECTION if complete else "best_val_loss",
                              other_rule=best if complete else None)

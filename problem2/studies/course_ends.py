@@ -70,27 +70,27 @@ def per_image(data: dict, gt: np.ndarray) -> dict:
             "hand to nearest hand px": to_truth.min(axis=2).mean(axis=1)}
 
 
-def run_id(end: str, labels: str, seed: int) -> str:
+def end_run(end: str, labels: str, seed: int) -> str:
+    """The run id of one end (a key of ENDS) on 'course' or 'side' labels at one seed."""
     levels = ENDS[end]
     if labels == "course":
         return course_run(levels, seed)
     return factorial_heatmap_run(seed) if levels is None else factorial_run(levels, seed)
 
 
-def score(results: Path, data_dir: Path, labels: str, rule: str, n_boot: int) -> dict:
-    """The three ends on one kind of labels under one rule: runs, per-seed means and the CONTRASTS' intervals (over
-    the seeds each end has; a contrast only when both ends have a scored run)."""
-    split = evaluation_split(data_dir)
-    gt = np.asarray(load_split(data_dir, split, "heatmap", hand_labels="side" if labels == "side" else "assignment")
-                    .keypoints, np.float64)
-    fingerprint = dataset_fingerprint(load_split(data_dir, split, "heatmap"))
+def score(results: Path, data_dir: Path, labels: str, gt: np.ndarray, fingerprint: dict, rule: str,
+          n_boot: int) -> dict:
+    """The three ends on one kind of labels (gt [N, K, 2], those labels' keypoints of the evaluation split) under one
+    rule: runs, per-seed means and the CONTRASTS' intervals (over the seeds each end has; a contrast only when both
+    ends have a scored run). fingerprint: the evaluation split's dataset_fingerprint."""
     runs, scores = {}, {}
     for end in ENDS:
         runs[end] = []
         for seed in FACTORIAL_SEEDS:
-            data = stored(run_id(end, labels, seed), results, data_dir, fingerprint, rule)
+            run_id = end_run(end, labels, seed)
+            data = stored(run_id, results, data_dir, fingerprint, rule)
             if data is not None:
-                runs[end].append(run_id(end, labels, seed))
+                runs[end].append(run_id)
                 for metric, values in per_image(data, gt).items():
                     scores.setdefault(end, {}).setdefault(metric, []).append(values)
     differences = {}
@@ -104,7 +104,7 @@ def score(results: Path, data_dir: Path, labels: str, rule: str, n_boot: int) ->
     return {"runs": runs, "per_seed": per_seed, "differences": differences}
 
 
-def test_prediction(differences: dict) -> dict:
+def judge_prediction(differences: dict) -> dict:
     """{'contrast, metric': verdict} of EXPECTED against the course-label differences present."""
     out = {}
     for (contrast, metric), expected in EXPECTED.items():
@@ -119,9 +119,14 @@ def test_prediction(differences: dict) -> dict:
 
 def run_course_ends(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: int = 4000) -> CourseEnds:
     """course_ends.json from the stored predictions of the three ends on both kinds of labels, under both rules."""
-    labels = {kind: {rule: score(results, data_dir, kind, rule, n_boot) for rule in (RULE, OTHER_RULE)}
-              for kind in ("course", "side")}
-    verdicts = {rule: test_prediction(labels["course"][rule]["differences"]) for rule in (RULE, OTHER_RULE)}
+    split = evaluation_split(data_dir)
+    fingerprint = dataset_fingerprint(load_split(data_dir, split, "heatmap"))
+    labels = {}
+    for kind, hand_labels in (("course", "assignment"), ("side", "side")):
+        gt = np.asarray(load_split(data_dir, split, "heatmap", hand_labels=hand_labels).keypoints, np.float64)
+        labels[kind] = {rule: score(results, data_dir, kind, gt, fingerprint, rule, n_boot)
+                        for rule in (RULE, OTHER_RULE)}
+    verdicts = {rule: judge_prediction(labels["course"][rule]["differences"]) for rule in (RULE, OTHER_RULE)}
     result = CourseEnds(RULE, n_boot, COURSE_PREDICTION, labels, verdicts,
                         {rule: overall(v) if v else None for rule, v in verdicts.items()})
     result.save(Path(results) / "course_ends.json")
@@ -129,7 +134,8 @@ def run_course_ends(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: int
 
 
 def main(argv=None):
-    args = cli.analysis_parser("Score the factorial's ends on the course labels beside side labels (course_ends.json).", "results directory holding the runs").parse_args(argv)
+    args = cli.analysis_parser("Score the factorial's ends on the course labels beside side labels (course_ends.json).",
+                               "results directory holding the runs").parse_args(argv)
     from problem2.data.generate import ensure_data
     result = run_course_ends(ensure_data(args.data_dir), args.results)
     for kind, by_rule in result.labels.items():

@@ -32,15 +32,14 @@ from problem2.experiments.registry import (
     FACTORIAL_SEEDS,
     FACTORS,
     INTERVENTIONS,
-    checkpoint_path,
     course_run,
     factorial_cells,
     factorial_heatmap_run,
     factorial_run,
-    final_checkpoint,
     run_finished,
     run_log,
     seeded,
+    selected_checkpoint,
 )
 from problem2.experiments.runner import predictions_path, save_predictions
 from problem2.figures.decomposition import plot_decomposition
@@ -102,7 +101,7 @@ def stored(run_id: str, results: Path, data_dir: Path, fingerprint: dict, rule: 
                         and d["checkpoint"]["epoch"] == epoch and (rule != "last_epoch" or "shifted" in d))
     data = storage.load_json(path)
     if not usable(data):
-        checkpoint = final_checkpoint(run_id, results) if rule == "last_epoch" else checkpoint_path(run_id, results)
+        checkpoint = selected_checkpoint(run_id, results, rule)
         if not checkpoint.exists():
             raise cli.UserError(f"{path} is missing or not from the {rule} epoch ({epoch}) of {run_id}'s log, and "
                                 f"{checkpoint.name} is gone: train the run again (python -m problem2 runs run {run_id})")

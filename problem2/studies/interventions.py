@@ -183,7 +183,8 @@ def run_interventions(data_dir: Path, results: Path = DEFAULT_RESULTS, n_boot: i
 
 
 def main(argv=None):
-    args = cli.analysis_parser("Score the interventions against their factorial cells (interventions.json).", "results directory holding the runs").parse_args(argv)
+    args = cli.analysis_parser("Score the interventions against their factorial cells (interventions.json).",
+                               "results directory holding the runs").parse_args(argv)
     from problem2.data.generate import ensure_data
     result = run_interventions(ensure_data(args.data_dir), args.results)
     for i in result.interventions:
